@@ -1,0 +1,21 @@
+# One image for the manager and the node agent (`innkeeper manager`, `innkeeper agent`).
+FROM golang:1.26 AS builder
+ARG TARGETOS
+ARG TARGETARCH
+WORKDIR /workspace
+# Dependencies first, so that a source change does not invalidate the module download layer.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY main.go ./
+COPY api/ api/
+COPY controllers/ controllers/
+COPY internal/ internal/
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
+    go build -trimpath -ldflags="-s -w" -o innkeeper .
+
+# Static binary on distroless: no shell, no package manager, runs as UID 65532.
+FROM gcr.io/distroless/static:nonroot
+WORKDIR /
+COPY --from=builder /workspace/innkeeper /innkeeper
+USER 65532:65532
+ENTRYPOINT ["/innkeeper"]

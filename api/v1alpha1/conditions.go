@@ -1,0 +1,48 @@
+package v1alpha1
+
+// Condition types that every innkeeper kind reports in status.conditions. They follow kstatus:
+// Ready is the summary, Reconciling and Stalled are abnormal-true, so that `kubectl wait
+// --for=condition=Ready`, Argo CD and Flux read an innkeeper object's health without special cases.
+const (
+	// ConditionReady is True when every selected Node runs the current configuration and is Ready.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while a rollout is in progress.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the rollout cannot progress without a human.
+	ConditionStalled = "Stalled"
+	// ConditionDegraded is True when at least one Node failed to apply the configuration.
+	ConditionDegraded = "Degraded"
+	// ConditionNodesHealthy is False when a selected Node is NotReady or under memory, disk or PID pressure.
+	ConditionNodesHealthy = "NodesHealthy"
+	// ConditionPaused is True while spec.rollout.paused holds back a configuration not yet rolled out.
+	ConditionPaused = "Paused"
+)
+
+// Condition reasons. They are CamelCase, as metav1.Condition requires, and each names one cause.
+const (
+	// ReasonRolloutComplete: every selected Node runs the current configuration.
+	ReasonRolloutComplete = "RolloutComplete"
+	// ReasonRolloutInProgress: Nodes are being updated to the current configuration.
+	ReasonRolloutInProgress = "RolloutInProgress"
+	// ReasonRolloutPaused: spec.rollout.paused holds the rollout.
+	ReasonRolloutPaused = "RolloutPaused"
+	// ReasonNotPaused: spec.rollout.paused is false.
+	ReasonNotPaused = "NotPaused"
+	// ReasonNoNodesSelected: the nodeSelector selects no Node.
+	ReasonNoNodesSelected = "NoNodesSelected"
+	// ReasonPoolConflict: an older object of the same kind selects some of the same Nodes.
+	ReasonPoolConflict = "PoolConflict"
+	// ReasonInvalidSpec: the spec passed admission but cannot be rendered into a valid configuration.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonRolloutBlocked: Nodes failed past maxUnavailable, so the rollout cannot go on.
+	ReasonRolloutBlocked = "RolloutBlocked"
+	// ReasonAsExpected: the condition is in its normal state.
+	ReasonAsExpected = "AsExpected"
+	// ReasonNodesDegraded: at least one Node failed to apply the configuration and rolled it back.
+	ReasonNodesDegraded = "NodesDegraded"
+	// ReasonNodesUnhealthy: at least one selected Node is NotReady or under pressure.
+	ReasonNodesUnhealthy = "NodesUnhealthy"
+	// ReasonHealthCheckFailed: a node agent applied the configuration, the component's health check
+	// failed, and the agent restored the previous configuration.
+	ReasonHealthCheckFailed = "HealthCheckFailed"
+)

@@ -1,0 +1,290 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FloorManagerSpec is the desired kubelet configuration of a pool of Nodes.
+type FloorManagerSpec struct {
+	PoolSpec `json:",inline"`
+
+	// kubelet holds the KubeletConfiguration (kubelet.config.k8s.io/v1beta1) fields that innkeeper
+	// manages. Only the fields set here are written, as a drop-in that the kubelet merges over its
+	// own configuration (/etc/kubernetes/kubelet.conf.d/50-innkeeper.conf, read through the kubelet's
+	// --config-dir); every other setting stays as the node has it. Fields that can cut a node off
+	// from the cluster or weaken its security (cgroupDriver, clusterDNS, clusterDomain,
+	// staticPodPath, authentication, authorization, TLS files, failSwapOn) are deliberately not
+	// offered.
+	// +required
+	Kubelet KubeletSpec `json:"kubelet"`
+}
+
+// KubeletSpec is the typed subset of KubeletConfiguration that innkeeper rolls out. The rules below
+// are the kubelet's own (pkg/kubelet/apis/config/validation), checked at admission so that a
+// configuration the kubelet would refuse at start never reaches a node.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.imageGCHighThresholdPercent) || !has(self.imageGCLowThresholdPercent) || self.imageGCLowThresholdPercent < self.imageGCHighThresholdPercent",message="imageGCLowThresholdPercent must be lower than imageGCHighThresholdPercent"
+// +kubebuilder:validation:XValidation:rule="!has(self.imageMaximumGCAge) || duration(self.imageMaximumGCAge) == duration('0s') || duration(self.imageMaximumGCAge) > duration(has(self.imageMinimumGCAge) ? self.imageMinimumGCAge : '2m')",message="imageMaximumGCAge must be 0 (no maximum) or greater than imageMinimumGCAge (default 2m)"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxParallelImagePulls) || self.maxParallelImagePulls <= 1 || (has(self.serializeImagePulls) && !self.serializeImagePulls)",message="maxParallelImagePulls greater than 1 needs serializeImagePulls: false"
+// +kubebuilder:validation:XValidation:rule="!has(self.shutdownGracePeriodCriticalPods) || duration(self.shutdownGracePeriodCriticalPods) <= duration(has(self.shutdownGracePeriod) ? self.shutdownGracePeriod : '0s')",message="shutdownGracePeriodCriticalPods must not exceed shutdownGracePeriod"
+// +kubebuilder:validation:XValidation:rule="!has(self.evictionSoft) || self.evictionSoft.all(s, has(self.evictionSoftGracePeriod) && s in self.evictionSoftGracePeriod)",message="every evictionSoft signal needs an evictionSoftGracePeriod entry"
+// +kubebuilder:validation:XValidation:rule="!has(self.evictionSoftGracePeriod) || self.evictionSoftGracePeriod.all(s, has(self.evictionSoft) && s in self.evictionSoft)",message="every evictionSoftGracePeriod entry needs an evictionSoft threshold for the same signal"
+// +kubebuilder:validation:XValidation:rule="!has(self.cpuManagerPolicy) || self.cpuManagerPolicy != 'static' || (has(self.kubeReserved) && has(self.kubeReserved.cpu) && quantity(string(self.kubeReserved.cpu)).isGreaterThan(quantity('0'))) || (has(self.systemReserved) && has(self.systemReserved.cpu) && quantity(string(self.systemReserved.cpu)).isGreaterThan(quantity('0')))",message="cpuManagerPolicy static needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu above 0"
+type KubeletSpec struct {
+	// maxPods is the largest number of pods that can run on the node.
+	// The kubelet's default is 110.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxPods *int32 `json:"maxPods,omitempty"`
+
+	// podsPerCore is the largest number of pods per CPU core; the node's pod limit is the lower of
+	// this times its cores and maxPods. 0 disables the per-core limit.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	PodsPerCore *int32 `json:"podsPerCore,omitempty"`
+
+	// podPidsLimit is the largest number of process IDs a pod may use; -1 means no limit.
+	// +optional
+	// +kubebuilder:validation:Minimum=-1
+	PodPidsLimit *int64 `json:"podPidsLimit,omitempty"`
+
+	// kubeReserved reserves node resources for Kubernetes system daemons (kubelet, container
+	// runtime). They are subtracted from the node's allocatable resources.
+	// +optional
+	KubeReserved *ReservedResources `json:"kubeReserved,omitempty"`
+
+	// systemReserved reserves node resources for operating-system daemons (sshd, udev, ...).
+	// They are subtracted from the node's allocatable resources.
+	// +optional
+	SystemReserved *ReservedResources `json:"systemReserved,omitempty"`
+
+	// evictionHard maps eviction signals to thresholds at which the kubelet evicts pods at once,
+	// for example {"memory.available": "500Mi", "nodefs.available": "10%"}. Signals:
+	// memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree,
+	// containerfs.available, containerfs.inodesFree, pid.available. A threshold is a quantity or a
+	// percentage of the resource. The map replaces the kubelet's default thresholds as a whole.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionHard keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	EvictionHard map[string]Threshold `json:"evictionHard,omitempty"`
+
+	// evictionSoft maps eviction signals to thresholds at which the kubelet evicts pods once the
+	// signal has stayed past the threshold for its evictionSoftGracePeriod. Signals and thresholds
+	// are as for evictionHard; every signal here needs an evictionSoftGracePeriod entry.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionSoft keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	EvictionSoft map[string]Threshold `json:"evictionSoft,omitempty"`
+
+	// evictionSoftGracePeriod maps each evictionSoft signal to how long the signal must stay past
+	// its threshold before the kubelet evicts, as a duration such as "90s" or "1m30s".
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionSoftGracePeriod keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	EvictionSoftGracePeriod map[string]GracePeriod `json:"evictionSoftGracePeriod,omitempty"`
+
+	// evictionMinimumReclaim maps eviction signals to the least the kubelet reclaims once it
+	// starts evicting for that signal, as a quantity or a percentage.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionMinimumReclaim keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	EvictionMinimumReclaim map[string]Threshold `json:"evictionMinimumReclaim,omitempty"`
+
+	// evictionPressureTransitionPeriod is how long the kubelet waits before it clears a node
+	// pressure condition, as a duration such as "5m". The kubelet's default is 5m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	EvictionPressureTransitionPeriod *metav1.Duration `json:"evictionPressureTransitionPeriod,omitempty"`
+
+	// evictionMaxPodGracePeriod is the longest termination grace period, in seconds, that the
+	// kubelet gives a pod it evicts for a soft threshold. 0 means the pod's own grace period.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	EvictionMaxPodGracePeriod *int32 `json:"evictionMaxPodGracePeriod,omitempty"`
+
+	// imageGCHighThresholdPercent is the disk usage, in percent, above which the kubelet always
+	// garbage-collects images. 0 to 100, above imageGCLowThresholdPercent. The kubelet's default is 85.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	ImageGCHighThresholdPercent *int32 `json:"imageGCHighThresholdPercent,omitempty"`
+
+	// imageGCLowThresholdPercent is the disk usage, in percent, below which the kubelet never
+	// garbage-collects images. 0 to 100, below imageGCHighThresholdPercent. The kubelet's default is 80.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	ImageGCLowThresholdPercent *int32 `json:"imageGCLowThresholdPercent,omitempty"`
+
+	// imageMinimumGCAge is how long an unused image must stay unused before the kubelet may
+	// garbage-collect it, as a duration such as "2m". The kubelet's default is 2m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	ImageMinimumGCAge *metav1.Duration `json:"imageMinimumGCAge,omitempty"`
+
+	// imageMaximumGCAge is how long an image may stay unused before the kubelet garbage-collects
+	// it whatever the disk usage, as a duration such as "168h". "0s" (the default) means no maximum;
+	// otherwise it must exceed imageMinimumGCAge.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	ImageMaximumGCAge *metav1.Duration `json:"imageMaximumGCAge,omitempty"`
+
+	// serializeImagePulls, when true (the kubelet's default), makes the kubelet pull one image at a
+	// time. Set it to false to allow maxParallelImagePulls.
+	// +optional
+	SerializeImagePulls *bool `json:"serializeImagePulls,omitempty"`
+
+	// maxParallelImagePulls is the largest number of image pulls in flight at once. At least 1;
+	// above 1 only with serializeImagePulls: false.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MaxParallelImagePulls *int32 `json:"maxParallelImagePulls,omitempty"`
+
+	// registryPullQPS limits image pulls to this many per second; 0 means no limit. The kubelet's
+	// default is 5.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RegistryPullQPS *int32 `json:"registryPullQPS,omitempty"`
+
+	// registryBurst is the largest burst of image pulls, above registryPullQPS, for a short time.
+	// The kubelet's default is 10.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	RegistryBurst *int32 `json:"registryBurst,omitempty"`
+
+	// containerLogMaxSize is the size a container log file may reach before the kubelet rotates
+	// it, as a quantity such as "10Mi". The kubelet's default is 10Mi.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="containerLogMaxSize must be a positive quantity such as 10Mi"
+	ContainerLogMaxSize *string `json:"containerLogMaxSize,omitempty"`
+
+	// containerLogMaxFiles is the number of log files, the current one included, that the kubelet
+	// keeps per container. At least 2; the kubelet's default is 5.
+	// +optional
+	// +kubebuilder:validation:Minimum=2
+	ContainerLogMaxFiles *int32 `json:"containerLogMaxFiles,omitempty"`
+
+	// cpuManagerPolicy is the kubelet's CPU manager policy: none (the default) or static, which
+	// gives Guaranteed pods with integer CPU requests exclusive cores and needs a CPU reservation
+	// (kubeReserved.cpu or systemReserved.cpu). The kubelet refuses to start with a policy other
+	// than the one in its /var/lib/kubelet/cpu_manager_state, so change it only on drained Nodes
+	// whose state file has been removed.
+	// +optional
+	// +kubebuilder:validation:Enum=none;static
+	CPUManagerPolicy *string `json:"cpuManagerPolicy,omitempty"`
+
+	// topologyManagerPolicy is the topology manager's policy for aligning CPU and device
+	// allocations on NUMA nodes: none (the default), best-effort, restricted or single-numa-node.
+	// +optional
+	// +kubebuilder:validation:Enum=none;best-effort;restricted;single-numa-node
+	TopologyManagerPolicy *string `json:"topologyManagerPolicy,omitempty"`
+
+	// topologyManagerScope is the granularity of topology alignment: container (the default) or pod.
+	// +optional
+	// +kubebuilder:validation:Enum=container;pod
+	TopologyManagerScope *string `json:"topologyManagerScope,omitempty"`
+
+	// shutdownGracePeriod is how long the node delays its shutdown so that pods can terminate, as
+	// a duration such as "30s". 0 (the default) disables graceful node shutdown; otherwise at least 1s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('1s')",message="shutdownGracePeriod must be 0 or at least 1s"
+	ShutdownGracePeriod *metav1.Duration `json:"shutdownGracePeriod,omitempty"`
+
+	// shutdownGracePeriodCriticalPods is the part of shutdownGracePeriod kept for critical pods,
+	// which terminate after the others. 0 or at least 1s, and at most shutdownGracePeriod.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('1s')",message="shutdownGracePeriodCriticalPods must be 0 or at least 1s"
+	ShutdownGracePeriodCriticalPods *metav1.Duration `json:"shutdownGracePeriodCriticalPods,omitempty"`
+
+	// featureGates turns kubelet feature gates on or off by their CamelCase names, for example
+	// {"KubeletTracing": true}. A gate that the Nodes' kubelet version does not know makes the
+	// kubelet refuse to start: check the gate exists in that version.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(g, g.matches('^[A-Z][A-Za-z0-9]*$'))",message="featureGates names must be CamelCase, such as KubeletTracing"
+	FeatureGates map[string]bool `json:"featureGates,omitempty"`
+}
+
+// Threshold is an eviction threshold or minimum reclaim: a non-negative quantity such as "500Mi",
+// or a percentage of the resource such as "10%".
+//
+// +kubebuilder:validation:MaxLength=32
+// +kubebuilder:validation:XValidation:rule="self.endsWith('%') ? (self.matches('^[0-9]+([.][0-9]+)?%$') && double(self.substring(0, size(self) - 1)) <= 100.0) : (isQuantity(self) && !quantity(self).isLessThan(quantity('0')))",message="must be a non-negative quantity (500Mi) or a percentage from 0% to 100%"
+type Threshold string
+
+// GracePeriod is a duration in Go's notation, such as "90s" or "1m30s".
+//
+// +kubebuilder:validation:MaxLength=32
+// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 90s or 1m30s"
+type GracePeriod string
+
+// ReservedResources is an amount of node resources held back from pods.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.cpu) ? string(self.cpu) : '0', has(self.memory) ? string(self.memory) : '0', has(self.ephemeral__dash__storage) ? string(self.ephemeral__dash__storage) : '0', has(self.pid) ? string(self.pid) : '0'].all(q, !quantity(q).isLessThan(quantity('0')))",message="reserved resources must not be negative"
+type ReservedResources struct {
+	// cpu to reserve, such as "500m".
+	// +optional
+	CPU *resource.Quantity `json:"cpu,omitempty"`
+	// memory to reserve, such as "1Gi".
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+	// ephemeral-storage to reserve, such as "10Gi".
+	// +optional
+	EphemeralStorage *resource.Quantity `json:"ephemeral-storage,omitempty"`
+	// pid is the number of process IDs to reserve, such as "1000".
+	// +optional
+	PID *resource.Quantity `json:"pid,omitempty"`
+}
+
+// FloorManagerStatus is the observed state of a FloorManager's pool and rollout.
+type FloorManagerStatus struct {
+	PoolStatus `json:",inline"`
+}
+
+// FloorManager declares the kubelet configuration of a pool of Nodes and rolls it out node by node:
+// a node agent writes a kubelet drop-in, restarts the kubelet, checks its health and rolls back if
+// the kubelet does not come back.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=fm,categories=innkeeper
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes.selected`,description="Nodes the nodeSelector selects"
+// +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.nodes.updated`,description="Nodes that run the current configuration"
+// +kubebuilder:printcolumn:name="Degraded",type=integer,JSONPath=`.status.nodes.degraded`,description="Nodes that failed to apply the configuration"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Config",type=string,JSONPath=`.status.configHash`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type FloorManager struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired kubelet configuration and the pool it applies to.
+	// +required
+	Spec FloorManagerSpec `json:"spec"`
+
+	// status is what innkeeper observed of the pool and the rollout.
+	// +optional
+	Status FloorManagerStatus `json:"status,omitzero"`
+}
+
+// +kubebuilder:object:root=true
+
+// FloorManagerList is a list of FloorManagers.
+type FloorManagerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []FloorManager `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&FloorManager{}, &FloorManagerList{})
+}

@@ -1,0 +1,116 @@
+// Command innkeeper rolls out kubelet, kube-proxy and container-runtime configuration across
+// Kubernetes node pools.
+//
+//	innkeeper [manager] [flags]   run the controller manager (the default)
+//	innkeeper help                show this help
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/innkeeper-dev/innkeeper/internal/manager"
+)
+
+const usage = `innkeeper rolls out kubelet, kube-proxy and container-runtime configuration across node pools.
+
+Usage:
+  innkeeper [manager] [flags]   run the controller manager (the default)
+  innkeeper help                show this help
+
+Run "innkeeper manager --help" for the manager's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+// run dispatches to a subcommand and returns the process's exit code.
+func run(args []string, stderr io.Writer) int {
+	command := "manager"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		command, args = args[0], args[1:]
+	}
+	switch command {
+	case "manager":
+		return runManager(args, stderr)
+	case "help":
+		fmt.Fprint(stderr, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "innkeeper: unknown command %q\n\n%s", command, usage)
+		return 2
+	}
+}
+
+func runManager(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("innkeeper manager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := manager.Options{}
+	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", manager.DefaultNamespace),
+		"Namespace for the ConfigMaps and DaemonSets innkeeper renders, and for the leader-election Lease (default: $POD_NAMESPACE, else innkeeper-system).")
+	fs.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8443",
+		`Address the Prometheus metrics endpoint binds to; "0" disables it.`)
+	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS, only to callers the API server authorizes for GET /metrics.")
+	fs.StringVar(&opts.HealthProbeBindAddress, "health-probe-bind-address", ":8081",
+		`Address the /healthz and /readyz endpoints bind to; "0" disables them.`)
+	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,
+		"Elect one active manager among replicas; enable it when running more than one.")
+	kubeconfig := fs.String("kubeconfig", "",
+		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "innkeeper manager: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := loadConfig(*kubeconfig)
+	if err != nil {
+		log.Error(err, "Unable to load a kubeconfig")
+		return 1
+	}
+	mgr, err := manager.New(cfg, opts)
+	if err != nil {
+		log.Error(err, "Unable to set up the manager")
+		return 1
+	}
+	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "The manager stopped with an error")
+		return 1
+	}
+	return 0
+}
+
+func loadConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
+	return ctrl.GetConfig()
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
