@@ -65,6 +65,10 @@ func runManager(args []string, stderr io.Writer) int {
 		`Address the /healthz and /readyz endpoints bind to; "0" disables them.`)
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,
 		"Elect one active manager among replicas; enable it when running more than one.")
+	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage()),
+		"Image of the node agent that FloorManager DaemonSets run (default: $INNKEEPER_IMAGE, else this build's image).")
+	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
+		"ServiceAccount of the node agent's pods, in the workload namespace.")
 	kubeconfig := fs.String("kubeconfig", "",
 		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
 	zapOpts := zap.Options{}
@@ -106,6 +110,14 @@ func loadConfig(kubeconfig string) (*rest.Config, error) {
 		return clientcmd.BuildConfigFromFlags("", kubeconfig)
 	}
 	return ctrl.GetConfig()
+}
+
+// version is this build's version, set at build time with -ldflags "-X main.version=v0.1.0".
+var version = "latest"
+
+// defaultImage is the image this build ships in: the agent runs from the manager's own image.
+func defaultImage() string {
+	return "ghcr.io/innkeeper-dev/innkeeper:" + version
 }
 
 func envOr(key, fallback string) string {

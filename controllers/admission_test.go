@@ -39,6 +39,12 @@ func floorManager(name, specYAML string) *unstructured.Unstructured {
 }
 
 var _ = Describe("FloorManager admission", func() {
+	It("rejects a name longer than 63 characters, which could not label the pool's objects", func() {
+		err := k8sClient.Create(ctx, floorManager(strings.Repeat("a", 64), `{kubelet: {}}`), createOpts...)
+		Expect(err).To(HaveOccurred())
+		Expect(err.Error()).To(ContainSubstring("metadata.name must be at most 63 characters"))
+	})
+
 	DescribeTable("the API server rejects an invalid FloorManager, naming the field",
 		func(specYAML, field, message string) {
 			err := k8sClient.Create(ctx, floorManager("invalid", specYAML), createOpts...)

@@ -33,6 +33,9 @@ var (
 // testNamespace is the manager's workload namespace in the suite.
 const testNamespace = "innkeeper-system"
 
+// testAgentImage is the node agent image the suite's manager renders into DaemonSets.
+const testAgentImage = "example.test/innkeeper:test"
+
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Controllers Suite")
@@ -61,6 +64,7 @@ var _ = BeforeSuite(func() {
 		Namespace:              testNamespace,
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",
+		AgentImage:             testAgentImage,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	go func() {

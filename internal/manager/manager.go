@@ -17,6 +17,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/controllers"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
 // LeaderElectionID names the Lease that replicas of the manager compete for.
@@ -38,7 +40,14 @@ type Options struct {
 	HealthProbeBindAddress string
 	// LeaderElection makes replicas elect one active manager.
 	LeaderElection bool
+	// AgentImage is the node agent's image, by default the manager's own.
+	AgentImage string
+	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
+	AgentServiceAccount string
 }
+
+// DefaultAgentServiceAccount is the node agent's ServiceAccount that the installation creates.
+const DefaultAgentServiceAccount = "innkeeper-agent"
 
 // Scheme returns a scheme with the built-in Kubernetes kinds and innkeeper's kinds.
 func Scheme() *runtime.Scheme {
@@ -53,6 +62,12 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if opts.Namespace == "" {
 		return nil, errors.New("the workload namespace must be set")
 	}
+	if opts.AgentImage == "" {
+		return nil, errors.New("the node agent's image must be set")
+	}
+	if opts.AgentServiceAccount == "" {
+		opts.AgentServiceAccount = DefaultAgentServiceAccount
+	}
 	metrics := metricsserver.Options{
 		BindAddress:   opts.MetricsBindAddress,
 		SecureServing: opts.MetricsSecure,
@@ -62,6 +77,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
+		Cache:                   pool.CacheOptions(opts.Namespace),
 		Metrics:                 metrics,
 		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
 		LeaderElection:          opts.LeaderElection,
@@ -72,6 +88,14 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	ctrlOpts := controllers.Options{
+		Namespace:           opts.Namespace,
+		AgentImage:          opts.AgentImage,
+		AgentServiceAccount: opts.AgentServiceAccount,
+	}
+	if err := controllers.SetupFloorManager(mgr, ctrlOpts); err != nil {
+		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add healthz check: %w", err)

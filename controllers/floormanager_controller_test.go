@@ -1,0 +1,514 @@
+package controllers_test
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	dto "github.com/prometheus/client_model/go"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+const (
+	timeout  = 20 * time.Second
+	interval = 100 * time.Millisecond
+	poolKey  = "node.kubernetes.io/pool"
+)
+
+var uniq atomic.Int64
+
+// uniqueName returns a name no other test uses, so that tests share the API server without
+// sharing objects.
+func uniqueName(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, uniq.Add(1))
+}
+
+// createNode creates a Ready Node with the given labels and 4 CPUs, 16Gi of memory and 110 pods.
+func createNode(name string, labels map[string]string) *corev1.Node {
+	labels["kubernetes.io/hostname"] = name
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	Expect(k8sClient.Create(ctx, node)).To(Succeed())
+	node.Status = corev1.NodeStatus{
+		Capacity: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"),
+			corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
+		},
+		Allocatable: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("3800m"), corev1.ResourceMemory: resource.MustParse("15Gi"),
+			corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("90Gi"),
+		},
+		Conditions: []corev1.NodeCondition{
+			{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now()},
+			{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", LastHeartbeatTime: metav1.Now()},
+			{Type: corev1.NodeDiskPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasNoDiskPressure", LastHeartbeatTime: metav1.Now()},
+			{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID", LastHeartbeatTime: metav1.Now()},
+		},
+	}
+	Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, node))).To(Succeed()) })
+	return node
+}
+
+// createPool creates n Nodes labelled into a new pool and returns the pool's label value and Nodes.
+func createPool(n int) (string, []*corev1.Node) {
+	poolName := uniqueName("pool")
+	nodes := make([]*corev1.Node, n)
+	for i := range nodes {
+		nodes[i] = createNode(fmt.Sprintf("%s-node-%d", poolName, i), map[string]string{poolKey: poolName})
+	}
+	return poolName, nodes
+}
+
+// setNodeCondition sets one condition of a Node's status.
+func setNodeCondition(name string, t corev1.NodeConditionType, s corev1.ConditionStatus) {
+	Eventually(func() error {
+		node := &corev1.Node{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return err
+		}
+		for i := range node.Status.Conditions {
+			if node.Status.Conditions[i].Type == t {
+				node.Status.Conditions[i].Status = s
+			}
+		}
+		return k8sClient.Status().Update(ctx, node)
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+func newFloorManager(name, poolName string, kubelet hotelv1alpha1.KubeletSpec) *hotelv1alpha1.FloorManager {
+	return &hotelv1alpha1.FloorManager{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: hotelv1alpha1.FloorManagerSpec{
+			PoolSpec: hotelv1alpha1.PoolSpec{
+				NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}},
+			},
+			Kubelet: kubelet,
+		},
+	}
+}
+
+func createFloorManager(fm *hotelv1alpha1.FloorManager) *hotelv1alpha1.FloorManager {
+	Expect(k8sClient.Create(ctx, fm)).To(Succeed())
+	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, fm))).To(Succeed()) })
+	return fm
+}
+
+// updateFloorManager changes a FloorManager's spec, retrying on conflicts with the manager's writes.
+func updateFloorManager(name string, change func(*hotelv1alpha1.FloorManager)) {
+	Eventually(func() error {
+		fm := &hotelv1alpha1.FloorManager{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, fm); err != nil {
+			return err
+		}
+		change(fm)
+		return k8sClient.Update(ctx, fm)
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+func getFloorManager(name string) *hotelv1alpha1.FloorManager {
+	fm := &hotelv1alpha1.FloorManager{}
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Name: name}, fm)).To(Succeed())
+	return fm
+}
+
+// daemonSetOf waits for a FloorManager's DaemonSet and returns it.
+func daemonSetOf(name string) *appsv1.DaemonSet {
+	ds := &appsv1.DaemonSet{}
+	Eventually(func() error {
+		return k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kubelet"}, ds)
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	return ds
+}
+
+// configMapsOf lists a FloorManager's ConfigMaps.
+func configMapsOf(name string) []corev1.ConfigMap {
+	list := &corev1.ConfigMapList{}
+	Expect(k8sClient.List(ctx, list, client.InNamespace(testNamespace),
+		client.MatchingLabels{pool.LabelPool: name, pool.LabelComponent: "kubelet"})).To(Succeed())
+	return list.Items
+}
+
+// templateHash is the configuration hash a DaemonSet's pods run.
+func templateHash(ds *appsv1.DaemonSet) string {
+	return ds.Spec.Template.Annotations[pool.AnnotationHash]
+}
+
+// completeRollout writes the DaemonSet status that the DaemonSet controller, absent from envtest,
+// would write once `updated` of `desired` pods run the current template and `available` are ready.
+func completeRollout(name string, desired, updated, available int32) {
+	Eventually(func() error {
+		ds := daemonSetOf(name)
+		ds.Status = appsv1.DaemonSetStatus{
+			ObservedGeneration:     ds.Generation,
+			DesiredNumberScheduled: desired, CurrentNumberScheduled: desired,
+			UpdatedNumberScheduled: updated, NumberAvailable: available, NumberReady: available,
+			NumberUnavailable: desired - available,
+		}
+		return k8sClient.Status().Update(ctx, ds)
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+// condition returns a FloorManager's condition of type t, or nil.
+func condition(name, t string) *metav1.Condition {
+	return meta.FindStatusCondition(getFloorManager(name).Status.Conditions, t)
+}
+
+// expectCondition waits until a FloorManager's condition t has status s and reason, for its
+// current generation.
+func expectCondition(name, t string, s metav1.ConditionStatus, reason string) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		fm := &hotelv1alpha1.FloorManager{}
+		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: name}, fm)).To(Succeed())
+		c := meta.FindStatusCondition(fm.Status.Conditions, t)
+		g.Expect(c).NotTo(BeNil(), "no %s condition", t)
+		g.Expect(c.Status).To(Equal(s), "%s: %s", t, c.Message)
+		g.Expect(c.Reason).To(Equal(reason), "%s: %s", t, c.Message)
+		g.Expect(c.ObservedGeneration).To(Equal(fm.Generation))
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+}
+
+// reconcileCount reads the FloorManager controller's reconcile counter from the manager's metrics.
+func reconcileCount() float64 {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if labelValue(m, "controller") == "kubelet" {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+var _ = Describe("FloorManager controller", func() {
+	It("renders an immutable ConfigMap and a DaemonSet that targets the pool", func() {
+		poolName, _ := createPool(2)
+		name := uniqueName("fm")
+		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](80)})
+		fm.Spec.NodeSelector.MatchExpressions = []metav1.LabelSelectorRequirement{
+			{Key: "node.kubernetes.io/exclude", Operator: metav1.LabelSelectorOpDoesNotExist},
+		}
+		fm.Spec.Rollout.MaxUnavailable = ptr.To(intstr.FromString("25%"))
+		createFloorManager(fm)
+
+		ds := daemonSetOf(name)
+		fm = getFloorManager(name)
+		owner := metav1.GetControllerOf(ds)
+		Expect(owner).NotTo(BeNil())
+		Expect(owner.Kind).To(Equal("FloorManager"))
+		Expect(owner.UID).To(Equal(fm.UID))
+		Expect(ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable).To(Equal(ptr.To(intstr.FromString("25%"))))
+		pod := ds.Spec.Template.Spec
+		Expect(pod.PriorityClassName).To(Equal("system-node-critical"))
+		Expect(pod.Tolerations).To(ContainElement(corev1.Toleration{Operator: corev1.TolerationOpExists}))
+		Expect(pod.Containers[0].Image).To(Equal(testAgentImage))
+		terms := pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		Expect(terms).To(HaveLen(1))
+		Expect(terms[0].MatchExpressions).To(ConsistOf(
+			corev1.NodeSelectorRequirement{Key: poolKey, Operator: corev1.NodeSelectorOpIn, Values: []string{poolName}},
+			corev1.NodeSelectorRequirement{Key: "node.kubernetes.io/exclude", Operator: corev1.NodeSelectorOpDoesNotExist},
+		))
+
+		hash := templateHash(ds)
+		Expect(hash).NotTo(BeEmpty())
+		cms := configMapsOf(name)
+		Expect(cms).To(HaveLen(1))
+		cm := cms[0]
+		Expect(cm.Name).To(Equal(name + "-kubelet-" + hash))
+		Expect(cm.Immutable).To(Equal(ptr.To(true)))
+		Expect(metav1.GetControllerOf(&cm).UID).To(Equal(fm.UID))
+		Expect(cm.Data["50-innkeeper.conf"]).To(ContainSubstring("maxPods: 80"))
+		Expect(pod.Volumes).To(ContainElement(HaveField("VolumeSource.ConfigMap.Name", cm.Name)))
+
+		// The DaemonSet controller has not rolled anything out yet.
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress)
+		Expect(getFloorManager(name).Status.ConfigHash).To(Equal(hash))
+		Expect(getFloorManager(name).Status.Nodes.Selected).To(Equal(int32(2)))
+	})
+
+	It("rolls a changed spec out as a new ConfigMap and template, keeps 3 ConfigMaps, and holds back while paused", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](100)}))
+		first := templateHash(daemonSetOf(name))
+
+		hashes := map[string]bool{first: true}
+		for maxPods := int32(101); maxPods <= 104; maxPods++ {
+			updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Kubelet.MaxPods = ptr.To(maxPods) })
+			Eventually(func() string { return templateHash(daemonSetOf(name)) }).WithTimeout(timeout).
+				ShouldNot(BeKeyOf(hashes))
+			hashes[templateHash(daemonSetOf(name))] = true
+		}
+		latest := templateHash(daemonSetOf(name))
+		Eventually(func() []string {
+			var names []string
+			for _, cm := range configMapsOf(name) {
+				names = append(names, cm.Name)
+			}
+			return names
+		}).WithTimeout(timeout).Should(And(HaveLen(3), ContainElement(name+"-kubelet-"+latest)))
+
+		By("pausing: a spec change renders nothing new")
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
+			fm.Spec.Rollout.Paused = true
+			fm.Spec.Kubelet.MaxPods = ptr.To[int32](50)
+		})
+		expectCondition(name, hotelv1alpha1.ConditionPaused, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused)
+		Consistently(func() string { return templateHash(daemonSetOf(name)) }).
+			WithTimeout(2 * time.Second).Should(Equal(latest))
+		Expect(getFloorManager(name).Status.ConfigHash).To(Equal(latest))
+
+		By("resuming: the held-back configuration rolls out")
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.Paused = false })
+		Eventually(func() string { return templateHash(daemonSetOf(name)) }).WithTimeout(timeout).ShouldNot(Equal(latest))
+		expectCondition(name, hotelv1alpha1.ConditionPaused, metav1.ConditionFalse, hotelv1alpha1.ReasonNotPaused)
+	})
+
+	It("reports progress, readiness, node health and the pool's resources", func() {
+		poolName, nodes := createPool(3)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{PodPidsLimit: ptr.To[int64](2048)}))
+		daemonSetOf(name)
+
+		By("a rollout in progress")
+		completeRollout(name, 3, 1, 3)
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
+		Eventually(func() hotelv1alpha1.NodeCounts { return getFloorManager(name).Status.Nodes }).WithTimeout(timeout).
+			Should(Equal(hotelv1alpha1.NodeCounts{Selected: 3, Updated: 1, Ready: 1, Unavailable: 2}))
+
+		By("a complete rollout on Ready Nodes")
+		completeRollout(name, 3, 3, 3)
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete)
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		expectCondition(name, hotelv1alpha1.ConditionNodesHealthy, metav1.ConditionTrue, hotelv1alpha1.ReasonAsExpected)
+		fm := getFloorManager(name)
+		Expect(fm.Status.Nodes).To(Equal(hotelv1alpha1.NodeCounts{Selected: 3, Updated: 3, Ready: 3}))
+		Expect(fm.Status.Capacity).To(HaveKeyWithValue(corev1.ResourceCPU, resource.MustParse("12")))
+		Expect(fm.Status.Capacity).To(HaveKeyWithValue(corev1.ResourceMemory, resource.MustParse("48Gi")))
+		Expect(fm.Status.Allocatable).To(HaveKeyWithValue(corev1.ResourceCPU, resource.MustParse("11400m")))
+		Expect(fm.Status.Allocatable).To(HaveKeyWithValue(corev1.ResourcePods, resource.MustParse("330")))
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(fm)
+		Expect(err).NotTo(HaveOccurred())
+		result, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(result.Status).To(Equal(kstatus.CurrentStatus), result.Message)
+
+		By("Nodes under pressure or NotReady")
+		setNodeCondition(nodes[0].Name, corev1.NodeMemoryPressure, corev1.ConditionTrue)
+		setNodeCondition(nodes[1].Name, corev1.NodeDiskPressure, corev1.ConditionTrue)
+		setNodeCondition(nodes[2].Name, corev1.NodeReady, corev1.ConditionFalse)
+		expectCondition(name, hotelv1alpha1.ConditionNodesHealthy, metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy)
+		Eventually(func() hotelv1alpha1.NodeConditionCounts { return getFloorManager(name).Status.NodeConditions }).
+			WithTimeout(timeout).Should(Equal(hotelv1alpha1.NodeConditionCounts{NotReady: 1, MemoryPressure: 1, DiskPressure: 1}))
+		msg := condition(name, hotelv1alpha1.ConditionNodesHealthy).Message
+		Expect(msg).To(ContainSubstring("1 NotReady (" + nodes[2].Name + ")"))
+		Expect(msg).To(ContainSubstring("1 MemoryPressure (" + nodes[0].Name + ")"))
+		Expect(msg).To(ContainSubstring("1 DiskPressure (" + nodes[1].Name + ")"))
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy)
+		Expect(getFloorManager(name).Status.Nodes.Ready).To(Equal(int32(2)))
+	})
+
+	It("reports Nodes whose agent failed, and stalls once they reach maxUnavailable", func() {
+		poolName, nodes := createPool(2)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](90)}))
+		daemonSetOf(name)
+		completeRollout(name, 2, 1, 1)
+		Eventually(func() error {
+			node := &corev1.Node{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nodes[1]), node); err != nil {
+				return err
+			}
+			node.Annotations = map[string]string{
+				pool.AgentAnnotation("kubelet", "state"):   pool.AgentStateDegraded,
+				pool.AgentAnnotation("kubelet", "message"): "kubelet healthz did not answer within 2m; restored the previous drop-in",
+			}
+			return k8sClient.Update(ctx, node)
+		}).WithTimeout(timeout).Should(Succeed())
+
+		expectCondition(name, hotelv1alpha1.ConditionDegraded, metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded)
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutBlocked)
+		fm := getFloorManager(name)
+		Expect(fm.Status.Nodes.Degraded).To(Equal(int32(1)))
+		Expect(fm.Status.DegradedNodes).To(Equal([]hotelv1alpha1.DegradedNode{{
+			Name: nodes[1].Name, Reason: hotelv1alpha1.ReasonHealthCheckFailed,
+			Message: "kubelet healthz did not answer within 2m; restored the previous drop-in",
+		}}))
+	})
+
+	It("stalls the newer of two overlapping pools until the overlap is gone", func() {
+		poolName, nodes := createPool(2)
+		older := uniqueName("fm-a")
+		createFloorManager(newFloorManager(older, poolName, hotelv1alpha1.KubeletSpec{}))
+		daemonSetOf(older)
+
+		newer := uniqueName("fm-b")
+		fm := newFloorManager(newer, "", hotelv1alpha1.KubeletSpec{})
+		fm.Spec.NodeSelector = metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+			{Key: "kubernetes.io/hostname", Operator: metav1.LabelSelectorOpIn, Values: []string{"other", nodes[1].Name}},
+		}}
+		createFloorManager(fm)
+
+		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
+		msg := condition(newer, hotelv1alpha1.ConditionStalled).Message
+		Expect(msg).To(ContainSubstring(older))
+		Expect(msg).To(ContainSubstring(nodes[1].Name))
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: newer + "-kubelet"}, &appsv1.DaemonSet{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the newer pool rolled out a DaemonSet: %v", err)
+		expectCondition(older, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+
+		By("narrowing the older pool")
+		updateFloorManager(older, func(fm *hotelv1alpha1.FloorManager) {
+			fm.Spec.NodeSelector.MatchExpressions = []metav1.LabelSelectorRequirement{
+				{Key: "kubernetes.io/hostname", Operator: metav1.LabelSelectorOpNotIn, Values: []string{nodes[1].Name}},
+			}
+		})
+		daemonSetOf(newer)
+		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+	})
+
+	It("stalls on a spec that passes admission but not rendering, and leaves the rollout alone", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](64)}))
+		before := daemonSetOf(name)
+
+		// Alone, a low threshold of 90 meets the kubelet's default high threshold of 85.
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
+			fm.Spec.Kubelet.ImageGCLowThresholdPercent = ptr.To[int32](90)
+		})
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
+		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).
+			To(ContainSubstring("spec.kubelet.imageGCLowThresholdPercent"))
+		after := daemonSetOf(name)
+		Expect(after.Generation).To(Equal(before.Generation))
+		Expect(after.Spec).To(Equal(before.Spec))
+		Expect(configMapsOf(name)).To(HaveLen(1))
+	})
+
+	It("puts back a DaemonSet that is deleted or edited out of band", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		ds := daemonSetOf(name)
+
+		ds.Spec.Template.Spec.PriorityClassName = ""
+		ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = ptr.To(intstr.FromInt32(5))
+		Expect(k8sClient.Update(ctx, ds)).To(Succeed())
+		Eventually(func(g Gomega) {
+			ds := daemonSetOf(name)
+			g.Expect(ds.Spec.Template.Spec.PriorityClassName).To(Equal("system-node-critical"))
+			g.Expect(ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable).To(Equal(ptr.To(intstr.FromInt32(1))))
+		}).WithTimeout(timeout).Should(Succeed())
+
+		uid := daemonSetOf(name).UID
+		Expect(k8sClient.Delete(ctx, daemonSetOf(name))).To(Succeed())
+		Eventually(func() bool {
+			ds := &appsv1.DaemonSet{}
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kubelet"}, ds)
+			return err == nil && ds.UID != uid
+		}).WithTimeout(timeout).Should(BeTrue())
+	})
+
+	It("does not reconcile on a Node heartbeat, but does on a label change", func() {
+		poolName, nodes := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		daemonSetOf(name)
+		completeRollout(name, 1, 1, 1)
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+
+		// Wait for the controller to go quiet: the count stays put for a second.
+		var before float64
+		Eventually(func(g Gomega) {
+			before = reconcileCount()
+			g.Consistently(reconcileCount).WithTimeout(time.Second).Should(Equal(before))
+		}).WithTimeout(timeout).Should(Succeed())
+
+		for range 3 {
+			Eventually(func() error {
+				node := &corev1.Node{}
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nodes[0]), node); err != nil {
+					return err
+				}
+				for i := range node.Status.Conditions {
+					node.Status.Conditions[i].LastHeartbeatTime = metav1.NewTime(time.Now().Add(time.Second))
+				}
+				return k8sClient.Status().Update(ctx, node)
+			}).WithTimeout(timeout).Should(Succeed())
+		}
+		Consistently(reconcileCount).WithTimeout(2 * time.Second).Should(Equal(before))
+
+		Eventually(func() error {
+			node := &corev1.Node{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nodes[0]), node); err != nil {
+				return err
+			}
+			node.Labels["topology.kubernetes.io/zone"] = "zone-b"
+			return k8sClient.Update(ctx, node)
+		}).WithTimeout(timeout).Should(Succeed())
+		Eventually(reconcileCount).WithTimeout(timeout).Should(BeNumerically(">", before))
+	})
+
+	It("removes a deleted FloorManager's metrics", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		fm := createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		Eventually(func() bool { return poolSeries(name) }).WithTimeout(timeout).Should(BeTrue())
+		Expect(k8sClient.Delete(ctx, fm)).To(Succeed())
+		Eventually(func() bool { return poolSeries(name) }).WithTimeout(timeout).Should(BeFalse())
+	})
+})
+
+// poolSeries reports whether innkeeper_pool_nodes has series for a FloorManager.
+func poolSeries(name string) bool {
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != "innkeeper_pool_nodes" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if labelValue(m, "kind") == "FloorManager" && labelValue(m, "name") == name &&
+				strings.Contains(labelValue(m, "state"), "selected") {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,51 @@
+// Package pool is innkeeper's rollout engine, shared by every kind. For one object (a pool of Nodes
+// and the configuration of one node component) it renders an immutable, content-addressed ConfigMap
+// and the DaemonSet that rolls it out, applies both with server-side apply, and aggregates the
+// pool's Nodes and the rollout's progress into the object's status.
+//
+// The engine knows nothing of kubelets or kube-proxies: a Component renders the configuration and
+// builds the pod that applies it. Rendering and status aggregation are pure functions; Reconciler
+// only fetches, calls them, applies and writes status.
+package pool
+
+import (
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// Object is an innkeeper object that the engine reconciles.
+type Object interface {
+	client.Object
+	hotelv1alpha1.PoolObject
+}
+
+// Component is one node component (kubelet, kube-proxy, containerd): how its configuration is
+// rendered and which pod rolls it out. Its methods must be pure.
+type Component interface {
+	// Name is the component's short name, such as "kubelet". It names and labels the objects the
+	// engine renders, and the node agent's annotations.
+	Name() string
+
+	// Render returns the files of the configuration ConfigMap, by file name. An error that wraps a
+	// field.ErrorList (or is an InvalidSpecError) means that the spec is invalid: the engine reports
+	// Stalled/InvalidSpec and leaves what is rolled out alone.
+	Render(obj Object) (map[string]string, error)
+
+	// PodSpec returns the pod that applies the configuration on each Node: containers and their
+	// volumes, mounting the configuration from the volume named ConfigVolume. The engine adds the
+	// configuration volume, node affinity, tolerations and priority class.
+	PodSpec(obj Object, config Config) *corev1ac.PodSpecApplyConfiguration
+}
+
+// Config identifies one rendered configuration.
+type Config struct {
+	// Hash is the content hash of the configuration, as reported in status.configHash.
+	Hash string
+	// ConfigMapName names the immutable ConfigMap that holds it.
+	ConfigMapName string
+}
+
+// ConfigVolume is the name of the pod volume that holds the configuration ConfigMap.
+const ConfigVolume = "config"

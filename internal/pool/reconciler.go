@@ -1,0 +1,403 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// keepConfigMaps is how many of an object's configurations stay in the cluster, the ones in use
+// included, so that a rollback finds its ConfigMap.
+const keepConfigMaps = 3
+
+// Kind is one innkeeper kind and the component it configures.
+type Kind struct {
+	// Component renders the configuration and builds the rollout pod.
+	Component Component
+	// NewObject returns an empty object of the kind.
+	NewObject func() Object
+	// NewList returns an empty list of the kind.
+	NewList func() client.ObjectList
+}
+
+// Reconciler reconciles the objects of one kind: it renders, applies and reports. Build it with
+// NewReconciler and register it with SetupWithManager.
+type Reconciler struct {
+	client    client.Client
+	kind      Kind
+	gvk       schema.GroupVersionKind
+	namespace string
+	recorder  recorder.EventRecorder
+	now       func() metav1.Time
+}
+
+// NewReconciler returns a Reconciler for kind whose workloads live in namespace.
+func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string) (*Reconciler, error) {
+	gvk, err := apiutil.GVKForObject(kind.NewObject(), mgr.GetScheme())
+	if err != nil {
+		return nil, fmt.Errorf("look up the kind of %s objects: %w", kind.Component.Name(), err)
+	}
+	return &Reconciler{
+		client:    mgr.GetClient(),
+		kind:      kind,
+		gvk:       gvk,
+		namespace: namespace,
+		recorder:  mgr.GetEventRecorder("innkeeper"),
+		now:       metav1.Now,
+	}, nil
+}
+
+// Reconcile brings one object's ConfigMap and DaemonSet to what its spec renders and writes what
+// it observed into its status.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := r.kind.NewObject()
+	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			forgetPoolMetrics(r.gvk.Kind, req.Name)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("get %s %s: %w", r.gvk.Kind, req.Name, err)
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		// Owner references hand the ConfigMaps and the DaemonSet to the garbage collector.
+		return ctrl.Result{}, nil
+	}
+	component := r.kind.Component.Name()
+
+	o := observed{
+		generation:     obj.GetGeneration(),
+		paused:         obj.PoolSpec().Rollout.Paused,
+		maxUnavailable: maxUnavailable(obj),
+		component:      component,
+	}
+	var err error
+	selector, selErr := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
+	if selErr == nil {
+		if o.nodes, err = r.selectedNodes(ctx, selector); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if o.daemonSet, err = r.daemonSet(ctx, obj); err != nil {
+		return ctrl.Result{}, err
+	}
+	if o.daemonSet != nil {
+		o.appliedHash = o.daemonSet.Spec.Template.Annotations[AnnotationHash]
+	}
+
+	files, renderErr := r.kind.Component.Render(obj)
+	var cfg Config
+	if renderErr == nil {
+		o.desiredHash = configHash(files)
+		cfg = Config{Hash: o.desiredHash, ConfigMapName: configMapName(obj, component, o.desiredHash)}
+	}
+
+	switch {
+	case selErr != nil:
+		o.stall = &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
+			"spec.nodeSelector is invalid: %v. Fix it; nothing is rolled out until then.", selErr)}
+	case renderErr != nil:
+		o.stall = invalidSpec(component, renderErr)
+	default:
+		peers, err := r.peers(ctx)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if c := poolConflict(obj, o.nodes, peers); c != nil {
+			o.stall = &stall{reason: hotelv1alpha1.ReasonPoolConflict, message: fmt.Sprintf(
+				"%d selected Nodes (%s) are also selected by %s %q, which is older and keeps them. Change either "+
+					"nodeSelector so that the pools do not overlap; nothing is rolled out until then.",
+				len(c.nodes), nameList(c.nodes), r.gvk.Kind, c.peer)}
+		}
+	}
+
+	// Apply only a valid, unconflicted spec, and while paused only what is already rolled out:
+	// the settings of a paused rollout apply with the configuration they come with.
+	if o.stall == nil && !o.paused {
+		changed, err := r.apply(ctx, obj, cfg, files, o.daemonSet)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		o.daemonSetChanged = changed
+		o.appliedHash = cfg.Hash
+	}
+	if err := r.pruneConfigMaps(ctx, obj, o.appliedHash, o.desiredHash); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	status := aggregateStatus(obj.PoolStatus(), o, r.now())
+	recordPoolMetrics(r.gvk.Kind, obj.GetName(), status.Nodes)
+	return ctrl.Result{}, r.writeStatus(ctx, obj, status)
+}
+
+// invalidSpec turns a render error into a stall whose message names the fields.
+func invalidSpec(component string, err error) *stall {
+	var fieldErrs field.ErrorList
+	var agg interface{ Errors() []error }
+	if errors.As(err, &agg) {
+		for _, e := range agg.Errors() {
+			var fe *field.Error
+			if errors.As(e, &fe) {
+				fieldErrs = append(fieldErrs, fe)
+			}
+		}
+	}
+	detail := err.Error()
+	if len(fieldErrs) > 0 {
+		detail = fieldErrs.ToAggregate().Error()
+	}
+	return &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
+		"The %s configuration cannot be rendered: %s. Fix the spec; what is rolled out stays as it is until then.",
+		component, detail)}
+}
+
+func (r *Reconciler) selectedNodes(ctx context.Context, selector labels.Selector) ([]corev1.Node, error) {
+	nodes := &corev1.NodeList{}
+	if err := r.client.List(ctx, nodes, client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return nil, fmt.Errorf("list selected Nodes: %w", err)
+	}
+	return nodes.Items, nil
+}
+
+func (r *Reconciler) daemonSet(ctx context.Context, obj Object) (*appsv1.DaemonSet, error) {
+	ds := &appsv1.DaemonSet{}
+	key := client.ObjectKey{Namespace: r.namespace, Name: daemonSetName(obj, r.kind.Component.Name())}
+	if err := r.client.Get(ctx, key, ds); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get DaemonSet %s: %w", key, err)
+	}
+	return ds, nil
+}
+
+// peers returns every object of the reconciler's kind.
+func (r *Reconciler) peers(ctx context.Context) ([]Object, error) {
+	list := r.kind.NewList()
+	if err := r.client.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, fmt.Errorf("read %s list: %w", r.gvk.Kind, err)
+	}
+	peers := make([]Object, 0, len(items))
+	for _, item := range items {
+		if p, ok := item.(Object); ok {
+			peers = append(peers, p)
+		}
+	}
+	return peers, nil
+}
+
+// apply applies the ConfigMap, then the DaemonSet that names it, each only if it differs from what
+// innkeeper last applied, so that a steady state costs no write. It reports whether the DaemonSet
+// changed. Fields changed or removed out of band are no longer innkeeper's in the live object, so
+// they count as a difference and are put back.
+func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files map[string]string,
+	current *appsv1.DaemonSet) (bool, error) {
+	component := r.kind.Component.Name()
+	cm := desiredConfigMap(obj, r.gvk, component, r.namespace, cfg, files)
+	live := &corev1.ConfigMap{}
+	err := r.client.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: cfg.ConfigMapName}, live)
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return false, fmt.Errorf("get ConfigMap %s: %w", cfg.ConfigMapName, err)
+	}
+	if live == nil || !appliedEqual(live, cm, corev1ac.ExtractConfigMap) {
+		if err := r.client.Apply(ctx, cm, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+			return false, fmt.Errorf("apply ConfigMap %s: %w", cfg.ConfigMapName, err)
+		}
+	}
+
+	ds := desiredDaemonSet(obj, r.gvk, component, r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg))
+	if current != nil && appliedEqual(current, ds, appsv1ac.ExtractDaemonSet) {
+		return false, nil
+	}
+	if err := r.client.Apply(ctx, ds, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return false, fmt.Errorf("apply DaemonSet %s: %w", *ds.Name, err)
+	}
+	log.FromContext(ctx).Info("Applied DaemonSet", "daemonSet", klog.KRef(r.namespace, *ds.Name), "configHash", cfg.Hash)
+	return true, nil
+}
+
+// appliedEqual reports whether what FieldOwner owns in live holds every field of desired, with the
+// same values. Owned fields may hold more: the API server defaults fields inside the structs we set
+// (a fieldRef's apiVersion, a probe's timeouts), and those are not drift.
+func appliedEqual[T any, A any](live T, desired A, extract func(T, string) (A, error)) bool {
+	owned, err := extract(live, FieldOwner)
+	if err != nil {
+		return false
+	}
+	return jsonSubset(desired, owned)
+}
+
+// jsonSubset reports whether every field of want is in got with an equal value, comparing their
+// JSON forms: maps by key, lists element by element.
+func jsonSubset(want, got any) bool {
+	var w, g any
+	for _, c := range []struct {
+		in  any
+		out *any
+	}{{want, &w}, {got, &g}} {
+		data, err := json.Marshal(c.in)
+		if err != nil {
+			return false
+		}
+		if err := json.Unmarshal(data, c.out); err != nil {
+			return false
+		}
+	}
+	return subset(w, g)
+}
+
+func subset(want, got any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			if gv, ok := g[k]; !ok || !subset(v, gv) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !subset(w[i], g[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return equality.Semantic.DeepEqual(want, got)
+	}
+}
+
+// pruneConfigMaps deletes an object's ConfigMaps beyond the keepConfigMaps newest, never one that
+// is rolled out or about to be.
+func (r *Reconciler) pruneConfigMaps(ctx context.Context, obj Object, inUse ...string) error {
+	list := &corev1.ConfigMapList{}
+	if err := r.client.List(ctx, list, client.InNamespace(r.namespace),
+		client.MatchingLabels(selectorLabels(obj, r.kind.Component.Name()))); err != nil {
+		return fmt.Errorf("list ConfigMaps: %w", err)
+	}
+	for _, name := range configMapsToPrune(list.Items, inUse) {
+		cm := &corev1.ConfigMap{}
+		cm.Name, cm.Namespace = name, r.namespace
+		if err := r.client.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete old ConfigMap %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// configMapsToPrune returns the names of the ConfigMaps to delete: all but the keepConfigMaps
+// newest (by the object generation that rendered them, then creation time), keeping those whose
+// configuration hash is in inUse whatever their age.
+func configMapsToPrune(cms []corev1.ConfigMap, inUse []string) []string {
+	used := map[string]bool{}
+	for _, h := range inUse {
+		if h != "" {
+			used[h] = true
+		}
+	}
+	sorted := append([]corev1.ConfigMap(nil), cms...)
+	generation := func(cm *corev1.ConfigMap) int64 {
+		g, _ := strconv.ParseInt(cm.Annotations[AnnotationGeneration], 10, 64)
+		return g
+	}
+	sort.SliceStable(sorted, func(i, j int) bool {
+		gi, gj := generation(&sorted[i]), generation(&sorted[j])
+		if gi != gj {
+			return gi > gj
+		}
+		return sorted[j].CreationTimestamp.Before(&sorted[i].CreationTimestamp)
+	})
+	kept := 0
+	for i := range sorted {
+		if used[sorted[i].Annotations[AnnotationHash]] {
+			kept++
+		}
+	}
+	var prune []string
+	for i := range sorted {
+		if used[sorted[i].Annotations[AnnotationHash]] {
+			continue
+		}
+		if kept < keepConfigMaps {
+			kept++
+			continue
+		}
+		prune = append(prune, sorted[i].Name)
+	}
+	return prune
+}
+
+// writeStatus writes status if it differs from obj's, and records an Event for each condition
+// that changed.
+func (r *Reconciler) writeStatus(ctx context.Context, obj Object, status hotelv1alpha1.PoolStatus) error {
+	if equality.Semantic.DeepEqual(*obj.PoolStatus(), status) {
+		return nil
+	}
+	previous := obj.PoolStatus().Conditions
+	original := obj.DeepCopyObject().(Object)
+	*obj.PoolStatus() = status
+	if err := r.client.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	for _, c := range status.Conditions {
+		if old := meta.FindStatusCondition(previous, c.Type); old != nil && old.Status == c.Status {
+			continue
+		} else if old == nil && !abnormal(c) {
+			continue // the first status of an object is news only where something is wrong
+		}
+		eventType := corev1.EventTypeNormal
+		if abnormal(c) {
+			eventType = corev1.EventTypeWarning
+		}
+		r.recorder.Eventf(obj, nil, eventType, c.Reason, "Update"+c.Type, "%s=%s: %s", c.Type, c.Status, c.Message)
+	}
+	return nil
+}
+
+// abnormal reports whether a condition says that something needs attention.
+func abnormal(c metav1.Condition) bool {
+	switch c.Type {
+	case hotelv1alpha1.ConditionStalled, hotelv1alpha1.ConditionDegraded:
+		return c.Status == metav1.ConditionTrue
+	case hotelv1alpha1.ConditionNodesHealthy:
+		return c.Status == metav1.ConditionFalse
+	}
+	return false
+}

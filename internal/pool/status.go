@@ -1,0 +1,305 @@
+package pool
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// Node annotations by which a node agent reports on its Node, one set per component
+// (hotel.innkeeper.dev/kubelet-state, ...), as the machine-config-operator does.
+const (
+	annotationPrefix = "hotel.innkeeper.dev/"
+	// AgentStateDegraded is the state of a Node whose agent failed to apply the configuration.
+	AgentStateDegraded = "Degraded"
+)
+
+// AgentAnnotation returns the key of a node agent's annotation for a component: suffix is
+// "config" (the applied hash), "state" (Applying, Applied, Degraded), "reason" or "message".
+func AgentAnnotation(component, suffix string) string {
+	return annotationPrefix + component + "-" + suffix
+}
+
+// maxDegradedNodes bounds status.degradedNodes, as the API does.
+const maxDegradedNodes = 10
+
+// summedResources are the resources whose capacity and allocatable a pool reports.
+var summedResources = []corev1.ResourceName{
+	corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourcePods, corev1.ResourceEphemeralStorage,
+}
+
+// stall is why a rollout cannot progress without a human.
+type stall struct {
+	reason  string
+	message string
+}
+
+// observed is everything the status of one object is computed from.
+type observed struct {
+	generation     int64
+	paused         bool
+	maxUnavailable intstr.IntOrString
+	component      string
+	// desiredHash is the hash of the configuration the spec renders, "" if it does not render.
+	desiredHash string
+	// daemonSet is the object's DaemonSet as last observed, nil if there is none.
+	daemonSet *appsv1.DaemonSet
+	// daemonSetChanged is true when this reconcile applied a new DaemonSet spec, which the DaemonSet
+	// controller has not observed yet: the DaemonSet's status describes the previous one.
+	daemonSetChanged bool
+	// appliedHash is the configuration the DaemonSet rolls out, "" if there is no DaemonSet.
+	appliedHash string
+	// nodes are the selected Nodes.
+	nodes []corev1.Node
+	// stall, if not nil, is why the rollout cannot progress.
+	stall *stall
+}
+
+// aggregateStatus computes an object's status from what was observed. previous supplies the
+// conditions' last transition times, which change only when a condition's status does.
+func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.Time) hotelv1alpha1.PoolStatus {
+	st := hotelv1alpha1.PoolStatus{
+		ObservedGeneration: o.generation,
+		ConfigHash:         o.appliedHash,
+		Conditions:         append([]metav1.Condition(nil), previous.Conditions...),
+	}
+	health := aggregateNodeConditions(o.nodes)
+	st.NodeConditions = health.counts
+	st.Capacity, st.Allocatable = sumResources(o.nodes)
+	degraded := degradedNodes(o.nodes, o.component)
+	st.DegradedNodes = degraded
+	if len(st.DegradedNodes) > maxDegradedNodes {
+		st.DegradedNodes = st.DegradedNodes[:maxDegradedNodes]
+	}
+
+	selected := int32(len(o.nodes))
+	st.Nodes = rolloutCounts(o, selected, health.counts.NotReady)
+	st.Nodes.Degraded = int32(len(degraded))
+
+	// The rollout is done when the DaemonSet rolls out the newest configuration and has updated
+	// every selected Node.
+	rolledOut := o.desiredHash != "" && o.appliedHash == o.desiredHash
+	done := rolledOut && st.Nodes.Updated == selected
+	maxDown, _ := intstr.GetScaledValueFromIntOrPercent(&o.maxUnavailable, int(selected), true)
+
+	blocked := o.stall
+	if blocked == nil && !done && !o.paused && st.Nodes.Degraded > 0 && int(st.Nodes.Degraded) >= maxDown {
+		blocked = &stall{reason: hotelv1alpha1.ReasonRolloutBlocked, message: fmt.Sprintf(
+			"%d of %d Nodes failed to apply configuration %s, as many as maxUnavailable (%d) allows, so the rollout "+
+				"has stopped. See status.degradedNodes, then fix the configuration or the Nodes.",
+			st.Nodes.Degraded, selected, o.desiredHash, maxDown)}
+	}
+
+	set := func(t string, s metav1.ConditionStatus, reason, message string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: t, Status: s, Reason: reason, Message: message,
+			ObservedGeneration: o.generation, LastTransitionTime: now,
+		})
+	}
+
+	// Stalled
+	if blocked != nil {
+		set(hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, blocked.reason, blocked.message)
+	} else {
+		set(hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected,
+			"The rollout can progress.")
+	}
+
+	// Reconciling and Ready
+	progress := fmt.Sprintf("%d of %d Nodes run configuration %s, %d of them Ready", st.Nodes.Updated, selected,
+		orNone(o.appliedHash), st.Nodes.Ready)
+	switch {
+	case blocked != nil:
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, blocked.reason, "The rollout is stalled; see the Stalled condition.")
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, blocked.reason, blocked.message)
+	case selected == 0 && (rolledOut || o.paused):
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected, "There is nothing to roll out.")
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonNoNodesSelected,
+			"The nodeSelector selects no Node: there is nothing to roll out. Label Nodes to add them to the pool.")
+	case !done && o.paused:
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused, "The rollout is paused.")
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused,
+			progress+". The rollout is paused: set spec.rollout.paused to false to resume it.")
+	case !done:
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress,
+			progress+fmt.Sprintf("; updating at most %s Nodes at a time.", o.maxUnavailable.String()))
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress,
+			progress+"; the rollout is in progress.")
+	case st.Nodes.Ready < selected:
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete,
+			"Every selected Node runs the newest configuration.")
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy,
+			progress+"; see the NodesHealthy condition for the Nodes that are not Ready.")
+	default:
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete,
+			"Every selected Node runs the newest configuration.")
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete,
+			fmt.Sprintf("All %d Nodes run configuration %s and are Ready.", selected, o.appliedHash))
+	}
+
+	// Degraded
+	if len(degraded) > 0 {
+		names := make([]string, len(degraded))
+		for i := range degraded {
+			names[i] = degraded[i].Name
+		}
+		set(hotelv1alpha1.ConditionDegraded, metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded, fmt.Sprintf(
+			"%d Nodes failed to apply the configuration and were rolled back: %s. See status.degradedNodes for why.",
+			len(degraded), nameList(names)))
+	} else {
+		set(hotelv1alpha1.ConditionDegraded, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected,
+			"No Node failed to apply the configuration.")
+	}
+
+	// NodesHealthy
+	if msg := health.message(); msg != "" {
+		set(hotelv1alpha1.ConditionNodesHealthy, metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy,
+			msg+". Look at these Nodes (kubectl describe node) before rolling out further.")
+	} else {
+		set(hotelv1alpha1.ConditionNodesHealthy, metav1.ConditionTrue, hotelv1alpha1.ReasonAsExpected,
+			"Every selected Node is Ready and under no memory, disk or PID pressure.")
+	}
+
+	// Paused
+	switch {
+	case o.paused && !done:
+		set(hotelv1alpha1.ConditionPaused, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused, fmt.Sprintf(
+			"spec.rollout.paused holds back configuration %s; Nodes keep what they run (%s). Set it to false to resume.",
+			orNone(o.desiredHash), orNone(o.appliedHash)))
+	case o.paused:
+		set(hotelv1alpha1.ConditionPaused, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete,
+			"spec.rollout.paused is true, but nothing is held back: every Node runs the newest configuration.")
+	default:
+		set(hotelv1alpha1.ConditionPaused, metav1.ConditionFalse, hotelv1alpha1.ReasonNotPaused,
+			"spec.rollout.paused is false.")
+	}
+	return st
+}
+
+// rolloutCounts derives the rollout counters from the DaemonSet's status. updated and ready never
+// exceed the selected Nodes, and a NotReady Node is never counted ready.
+func rolloutCounts(o observed, selected, notReady int32) hotelv1alpha1.NodeCounts {
+	c := hotelv1alpha1.NodeCounts{Selected: selected}
+	ds := o.daemonSet
+	// A status that predates the DaemonSet's current spec says nothing about the current rollout.
+	if ds != nil && !o.daemonSetChanged && ds.Status.ObservedGeneration >= ds.Generation {
+		c.Updated = min(ds.Status.UpdatedNumberScheduled, selected)
+		c.Ready = min(c.Updated, ds.Status.NumberAvailable, selected-notReady)
+	}
+	c.Unavailable = selected - c.Ready
+	return c
+}
+
+// nodeHealth counts the selected Nodes' conditions and remembers which Nodes have each problem.
+type nodeHealth struct {
+	counts hotelv1alpha1.NodeConditionCounts
+	names  map[string][]string
+}
+
+var watchedConditions = []corev1.NodeConditionType{
+	corev1.NodeMemoryPressure, corev1.NodeDiskPressure, corev1.NodePIDPressure,
+}
+
+// aggregateNodeConditions counts the Nodes that are not Ready or under memory, disk or PID pressure.
+func aggregateNodeConditions(nodes []corev1.Node) nodeHealth {
+	h := nodeHealth{names: map[string][]string{}}
+	for i := range nodes {
+		n := &nodes[i]
+		if nodeConditionStatus(n, corev1.NodeReady) != corev1.ConditionTrue {
+			h.counts.NotReady++
+			h.names["NotReady"] = append(h.names["NotReady"], n.Name)
+		}
+		for _, t := range watchedConditions {
+			if nodeConditionStatus(n, t) == corev1.ConditionTrue {
+				h.names[string(t)] = append(h.names[string(t)], n.Name)
+			}
+		}
+	}
+	h.counts.MemoryPressure = int32(len(h.names[string(corev1.NodeMemoryPressure)]))
+	h.counts.DiskPressure = int32(len(h.names[string(corev1.NodeDiskPressure)]))
+	h.counts.PIDPressure = int32(len(h.names[string(corev1.NodePIDPressure)]))
+	return h
+}
+
+// message describes the unhealthy Nodes, "" if there are none: "2 NotReady (a, b); 1 DiskPressure (c)".
+func (h nodeHealth) message() string {
+	var parts []string
+	for _, t := range []string{"NotReady", string(corev1.NodeMemoryPressure), string(corev1.NodeDiskPressure), string(corev1.NodePIDPressure)} {
+		if names := h.names[t]; len(names) > 0 {
+			sort.Strings(names)
+			parts = append(parts, fmt.Sprintf("%d %s (%s)", len(names), t, nameList(names)))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func nodeConditionStatus(n *corev1.Node, t corev1.NodeConditionType) corev1.ConditionStatus {
+	for _, c := range n.Status.Conditions {
+		if c.Type == t {
+			return c.Status
+		}
+	}
+	return corev1.ConditionUnknown
+}
+
+// sumResources sums the Nodes' capacity and allocatable of the summedResources. With no Nodes
+// both are nil.
+func sumResources(nodes []corev1.Node) (capacity, allocatable corev1.ResourceList) {
+	if len(nodes) == 0 {
+		return nil, nil
+	}
+	capacity, allocatable = corev1.ResourceList{}, corev1.ResourceList{}
+	for _, name := range summedResources {
+		c, a := resource.Quantity{}, resource.Quantity{}
+		for i := range nodes {
+			if q, ok := nodes[i].Status.Capacity[name]; ok {
+				c.Add(q)
+			}
+			if q, ok := nodes[i].Status.Allocatable[name]; ok {
+				a.Add(q)
+			}
+		}
+		// Rebuild from the canonical string so that the sum compares equal to a decoded status.
+		capacity[name] = resource.MustParse(c.String())
+		allocatable[name] = resource.MustParse(a.String())
+	}
+	return capacity, allocatable
+}
+
+// degradedNodes lists, sorted by name, the Nodes whose agent reports the component Degraded.
+func degradedNodes(nodes []corev1.Node, component string) []hotelv1alpha1.DegradedNode {
+	var out []hotelv1alpha1.DegradedNode
+	for i := range nodes {
+		a := nodes[i].Annotations
+		if a[AgentAnnotation(component, "state")] != AgentStateDegraded {
+			continue
+		}
+		reason := a[AgentAnnotation(component, "reason")]
+		if reason == "" {
+			reason = hotelv1alpha1.ReasonHealthCheckFailed
+		}
+		msg := a[AgentAnnotation(component, "message")]
+		if len(msg) > 1024 {
+			msg = msg[:1021] + "..."
+		}
+		out = append(out, hotelv1alpha1.DegradedNode{Name: nodes[i].Name, Reason: reason, Message: msg})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func orNone(hash string) string {
+	if hash == "" {
+		return "(none)"
+	}
+	return hash
+}

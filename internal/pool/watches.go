@@ -1,0 +1,120 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// SetupWithManager registers the reconciler: its objects, the DaemonSets and ConfigMaps they own,
+// and the Nodes their pools select.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(r.kind.Component.Name()).
+		// Status writes change no generation: the engine does not react to its own writes.
+		For(r.kind.NewObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&appsv1.DaemonSet{}).
+		Owns(&corev1.ConfigMap{}).
+		Watches(r.kind.NewObject(), handler.EnqueueRequestsFromMapFunc(r.conflictingPeers),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.objectsSelecting),
+			builder.WithPredicates(r.nodeChangePredicate())).
+		Complete(r)
+}
+
+// objectsSelecting maps a Node to the objects whose pool selects it. The handler calls it with the
+// Node's old and new versions, so an object whose pool a Node leaves hears of it too.
+func (r *Reconciler) objectsSelecting(ctx context.Context, node client.Object) []reconcile.Request {
+	peers, err := r.peers(ctx)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Cannot map a Node to its pools", "node", node.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, p := range peers {
+		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
+		if err == nil && sel.Matches(labels.Set(node.GetLabels())) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		}
+	}
+	return reqs
+}
+
+// conflictingPeers maps a change to one object to the other objects of its kind that are stalled
+// on a pool conflict, which the change may have resolved.
+func (r *Reconciler) conflictingPeers(ctx context.Context, changed client.Object) []reconcile.Request {
+	peers, err := r.peers(ctx)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Cannot list objects to recheck pool conflicts")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, p := range peers {
+		if p.GetName() == changed.GetName() {
+			continue
+		}
+		if c := meta.FindStatusCondition(p.PoolStatus().Conditions, hotelv1alpha1.ConditionStalled); c != nil &&
+			c.Status == metav1.ConditionTrue && c.Reason == hotelv1alpha1.ReasonPoolConflict {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		}
+	}
+	return reqs
+}
+
+// nodeChangePredicate lets through the Node changes that can change a pool's status: labels,
+// condition statuses, capacity, allocatable and this component's agent annotations. Heartbeats,
+// which rewrite condition timestamps every few seconds on every Node, do not pass.
+func (r *Reconciler) nodeChangePredicate() predicate.Predicate {
+	component := r.kind.Component.Name()
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			oldNode, okOld := e.ObjectOld.(*corev1.Node)
+			newNode, okNew := e.ObjectNew.(*corev1.Node)
+			if !okOld || !okNew {
+				return true
+			}
+			return NodeChanged(oldNode, newNode, component)
+		},
+	}
+}
+
+// NodeChanged reports whether a Node update matters to a pool of the component.
+func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
+	if !equality.Semantic.DeepEqual(oldNode.Labels, newNode.Labels) ||
+		!equality.Semantic.DeepEqual(oldNode.Status.Capacity, newNode.Status.Capacity) ||
+		!equality.Semantic.DeepEqual(oldNode.Status.Allocatable, newNode.Status.Allocatable) {
+		return true
+	}
+	for _, suffix := range []string{"config", "state", "reason", "message"} {
+		key := AgentAnnotation(component, suffix)
+		if oldNode.Annotations[key] != newNode.Annotations[key] {
+			return true
+		}
+	}
+	return conditionStatuses(oldNode) != conditionStatuses(newNode)
+}
+
+// conditionStatuses renders a Node's condition types and statuses, without timestamps or messages.
+func conditionStatuses(n *corev1.Node) string {
+	s := ""
+	for _, c := range n.Status.Conditions {
+		s += fmt.Sprintf("%s=%s;", c.Type, c.Status)
+	}
+	return s
+}

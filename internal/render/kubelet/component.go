@@ -1,0 +1,102 @@
+package kubelet
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// Name is the component's name in object names, labels and node annotations.
+const Name = "kubelet"
+
+// AgentHealthPort is the host port of the node agent's /readyz. The agent runs in the host's
+// network namespace, to reach the kubelet's healthz on 127.0.0.1:10248.
+const AgentHealthPort = 10288
+
+// agentConfigDir is where the agent's pod mounts the rendered configuration.
+const agentConfigDir = "/etc/innkeeper"
+
+// Component renders FloorManagers for the rollout engine: the kubelet drop-in, applied on each
+// Node by the node agent.
+type Component struct {
+	// AgentImage is the image of the node agent (innkeeper's own image).
+	AgentImage string
+	// AgentServiceAccount is the ServiceAccount the agent runs as: it may read and annotate its Node.
+	AgentServiceAccount string
+}
+
+var _ pool.Component = Component{}
+
+// Name returns "kubelet".
+func (Component) Name() string { return Name }
+
+// Render returns the kubelet drop-in of a FloorManager.
+func (Component) Render(obj pool.Object) (map[string]string, error) {
+	fm, ok := obj.(*hotelv1alpha1.FloorManager)
+	if !ok {
+		return nil, fmt.Errorf("kubelet component got a %T, not a FloorManager", obj)
+	}
+	data, err := Render(&fm.Spec.Kubelet)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{DropInFile: string(data)}, nil
+}
+
+// PodSpec returns the node agent's pod: privileged in the host's PID and network namespaces, with
+// the kubelet's configuration and state directories and the system D-Bus socket, through which it
+// restarts the kubelet.
+func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
+	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
+		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
+	}
+	return corev1ac.PodSpec().
+		WithServiceAccountName(c.AgentServiceAccount).
+		WithHostPID(true).
+		WithHostNetwork(true).
+		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
+		// The agent finishes or abandons a write within this; the file is never left half-written.
+		WithTerminationGracePeriodSeconds(30).
+		WithContainers(corev1ac.Container().
+			WithName("agent").
+			WithImage(c.AgentImage).
+			WithArgs("agent",
+				"--component="+Name,
+				"--config="+agentConfigDir+"/"+DropInFile,
+				"--config-hash="+cfg.Hash,
+				"--host-root=/host",
+				fmt.Sprintf("--health-port=%d", AgentHealthPort)).
+			WithEnv(corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
+				WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName")))).
+			WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true)).
+			WithReadinessProbe(corev1ac.Probe().
+				WithHTTPGet(corev1ac.HTTPGetAction().WithHost("127.0.0.1").WithPath("/readyz").
+					WithPort(intstr.FromInt32(AgentHealthPort))).
+				WithPeriodSeconds(5).
+				WithFailureThreshold(3)).
+			WithResources(corev1ac.ResourceRequirements().
+				WithRequests(corev1.ResourceList{
+					corev1.ResourceCPU:    resource.MustParse("10m"),
+					corev1.ResourceMemory: resource.MustParse("32Mi"),
+				}).
+				WithLimits(corev1.ResourceList{
+					corev1.ResourceMemory: resource.MustParse("128Mi"),
+				})).
+			WithVolumeMounts(
+				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
+				corev1ac.VolumeMount().WithName("etc-kubernetes").WithMountPath("/host/etc/kubernetes"),
+				corev1ac.VolumeMount().WithName("var-lib-kubelet").WithMountPath("/host/var/lib/kubelet"),
+				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus/system_bus_socket"),
+			)).
+		WithVolumes(
+			hostDir("etc-kubernetes", "/etc/kubernetes", corev1.HostPathDirectoryOrCreate),
+			hostDir("var-lib-kubelet", "/var/lib/kubelet", corev1.HostPathDirectory),
+			hostDir("dbus", "/run/dbus/system_bus_socket", corev1.HostPathSocket),
+		)
+}
