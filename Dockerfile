@@ -2,6 +2,8 @@
 FROM golang:1.26 AS builder
 ARG TARGETOS
 ARG TARGETARCH
+# The image's own tag: the manager's default --agent-image, so the agent runs the manager's version.
+ARG VERSION=latest
 WORKDIR /workspace
 # Dependencies first, so that a source change does not invalidate the module download layer.
 COPY go.mod go.sum ./
@@ -11,7 +13,7 @@ COPY api/ api/
 COPY controllers/ controllers/
 COPY internal/ internal/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w" -o innkeeper .
+    go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o innkeeper .
 
 # Static binary on distroless: no shell, no package manager, runs as UID 65532.
 FROM gcr.io/distroless/static:nonroot

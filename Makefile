@@ -64,11 +64,11 @@ build: ## Build the innkeeper binary into bin/.
 
 .PHONY: run
 run: ## Run the manager against the cluster of the current kubeconfig.
-	go run . manager --metrics-secure=false --metrics-bind-address=:8080 --namespace=innkeeper-system
+	go run . manager --metrics-secure=false --metrics-bind-address=:8080 --namespace=innkeeper-system --agent-image=$(IMG)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
-	docker build -t $(IMG) .
+	docker build --build-arg VERSION=$(lastword $(subst :, ,$(IMG))) -t $(IMG) .
 
 ##@ Tools
 

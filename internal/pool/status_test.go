@@ -1,0 +1,260 @@
+package pool
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// node builds a Node for tests: Ready unless a condition in conds says otherwise.
+func node(name string, conds map[corev1.NodeConditionType]corev1.ConditionStatus, annotations map[string]string) corev1.Node {
+	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	for t, s := range conds {
+		if t == corev1.NodeReady {
+			n.Status.Conditions[0].Status = s
+			continue
+		}
+		n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: t, Status: s})
+	}
+	n.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"),
+		corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("50Gi")}
+	n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m"), corev1.ResourceMemory: resource.MustParse("7Gi"),
+		corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("45Gi")}
+	return n
+}
+
+func nodes(names ...string) []corev1.Node {
+	out := make([]corev1.Node, len(names))
+	for i, n := range names {
+		out[i] = node(n, nil, nil)
+	}
+	return out
+}
+
+// daemonSet builds a DaemonSet whose controller has observed its spec and updated `updated` Nodes,
+// `available` of whose pods are available.
+func daemonSet(hash string, updated, available int32) *appsv1.DaemonSet {
+	ds := &appsv1.DaemonSet{}
+	ds.Generation = 2
+	ds.Spec.Template.Annotations = map[string]string{AnnotationHash: hash}
+	ds.Status = appsv1.DaemonSetStatus{ObservedGeneration: 2, UpdatedNumberScheduled: updated, NumberAvailable: available}
+	return ds
+}
+
+func degradedAnnotations(message string) map[string]string {
+	return map[string]string{
+		AgentAnnotation("kubelet", "state"):   AgentStateDegraded,
+		AgentAnnotation("kubelet", "message"): message,
+	}
+}
+
+type wantCondition struct {
+	status metav1.ConditionStatus
+	reason string
+}
+
+func TestAggregateStatus(t *testing.T) {
+	now := metav1.NewTime(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
+	one := intstr.FromInt32(1)
+	tests := []struct {
+		name       string
+		o          observed
+		wantNodes  hotelv1alpha1.NodeCounts
+		wantConds  map[string]wantCondition
+		wantHealth hotelv1alpha1.NodeConditionCounts
+	}{
+		{
+			name: "selector matches no Node",
+			o:    observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 0, 0), maxUnavailable: one},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionTrue, hotelv1alpha1.ReasonNoNodesSelected},
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected},
+				hotelv1alpha1.ConditionStalled:     {metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected},
+			},
+		},
+		{
+			name:      "one Node, rollout done",
+			o:         observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1), nodes: nodes("a"), maxUnavailable: one},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReady:        {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
+				hotelv1alpha1.ConditionReconciling:  {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete},
+				hotelv1alpha1.ConditionNodesHealthy: {metav1.ConditionTrue, hotelv1alpha1.ReasonAsExpected},
+				hotelv1alpha1.ConditionDegraded:     {metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected},
+				hotelv1alpha1.ConditionPaused:       {metav1.ConditionFalse, hotelv1alpha1.ReasonNotPaused},
+			},
+		},
+		{
+			name: "DaemonSet just changed: its status is about the old template",
+			o: observed{desiredHash: "h2", appliedHash: "h2", daemonSet: daemonSet("h1", 3, 3), daemonSetChanged: true,
+				nodes: nodes("a", "b", "c"), maxUnavailable: one},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 3, Unavailable: 3},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress},
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress},
+			},
+		},
+		{
+			name:      "no DaemonSet yet",
+			o:         observed{desiredHash: "h1", appliedHash: "h1", nodes: nodes("a"), maxUnavailable: one},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Unavailable: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress},
+			},
+		},
+		{
+			name:      "counters never exceed the selected Nodes",
+			o:         observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 5, 5), nodes: nodes("a", "b"), maxUnavailable: one},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReady: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
+			},
+		},
+		{
+			name: "rolled out, but a Node is NotReady and one is under disk pressure",
+			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 3, 3), maxUnavailable: one,
+				nodes: []corev1.Node{
+					node("a", nil, nil),
+					node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionUnknown}, nil),
+					node("c", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeDiskPressure: corev1.ConditionTrue}, nil),
+				}},
+			wantNodes:  hotelv1alpha1.NodeCounts{Selected: 3, Updated: 3, Ready: 2, Unavailable: 1},
+			wantHealth: hotelv1alpha1.NodeConditionCounts{NotReady: 1, DiskPressure: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReady:        {metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy},
+				hotelv1alpha1.ConditionReconciling:  {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete},
+				hotelv1alpha1.ConditionNodesHealthy: {metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy},
+			},
+		},
+		{
+			name: "paused with a newer configuration held back",
+			o: observed{paused: true, desiredHash: "h2", appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2),
+				nodes: nodes("a", "b"), maxUnavailable: one},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionPaused:      {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused},
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused},
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused},
+			},
+		},
+		{
+			name: "paused with nothing held back",
+			o: observed{paused: true, desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1),
+				nodes: nodes("a"), maxUnavailable: one},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionPaused: {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete},
+				hotelv1alpha1.ConditionReady:  {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
+			},
+		},
+		{
+			name: "invalid spec: what runs stays, and the object is stalled",
+			o: observed{desiredHash: "", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1), nodes: nodes("a"), maxUnavailable: one,
+				stall: &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: "bad"}},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionStalled:     {metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec},
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonInvalidSpec},
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionFalse, hotelv1alpha1.ReasonInvalidSpec},
+			},
+		},
+		{
+			name: "one degraded Node below a 50% maxUnavailable of 4 Nodes: degraded, not blocked",
+			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2), maxUnavailable: intstr.FromString("50%"),
+				nodes: []corev1.Node{node("a", nil, nil), node("b", nil, degradedAnnotations("healthz timed out")), node("c", nil, nil), node("d", nil, nil)}},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 4, Updated: 2, Ready: 2, Unavailable: 2, Degraded: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionDegraded:    {metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded},
+				hotelv1alpha1.ConditionStalled:     {metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected},
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress},
+			},
+		},
+		{
+			name: "degraded Nodes reach a 25% maxUnavailable of 8 Nodes (2): blocked",
+			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 4, 4), maxUnavailable: intstr.FromString("25%"),
+				nodes: []corev1.Node{node("a", nil, degradedAnnotations("x")), node("b", nil, degradedAnnotations("y")),
+					node("c", nil, nil), node("d", nil, nil), node("e", nil, nil), node("f", nil, nil), node("g", nil, nil), node("h", nil, nil)}},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 8, Updated: 4, Ready: 4, Unavailable: 4, Degraded: 2},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionStalled:     {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutBlocked},
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutBlocked},
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutBlocked},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			tt.o.generation = 4
+			tt.o.component = "kubelet"
+			st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, tt.o, now)
+			g.Expect(st.ObservedGeneration).To(Equal(int64(4)))
+			g.Expect(st.ConfigHash).To(Equal(tt.o.appliedHash))
+			g.Expect(st.Nodes).To(Equal(tt.wantNodes))
+			g.Expect(st.NodeConditions).To(Equal(tt.wantHealth))
+			g.Expect(st.Conditions).To(HaveLen(6))
+			for _, c := range st.Conditions {
+				g.Expect(c.ObservedGeneration).To(Equal(int64(4)))
+				g.Expect(c.Message).NotTo(BeEmpty(), c.Type)
+			}
+			for typ, want := range tt.wantConds {
+				c := meta.FindStatusCondition(st.Conditions, typ)
+				g.Expect(c).NotTo(BeNil(), typ)
+				g.Expect(c.Status).To(Equal(want.status), "%s: %s", typ, c.Message)
+				g.Expect(c.Reason).To(Equal(want.reason), "%s: %s", typ, c.Message)
+			}
+		})
+	}
+}
+
+func TestAggregateStatusKeepsTransitionTimes(t *testing.T) {
+	g := NewWithT(t)
+	earlier := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	later := metav1.NewTime(earlier.Add(time.Hour))
+	o := observed{generation: 1, component: "kubelet", desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1),
+		nodes: nodes("a"), maxUnavailable: intstr.FromInt32(1)}
+	first := aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, earlier)
+	second := aggregateStatus(&first, o, later)
+	g.Expect(second).To(Equal(first), "an unchanged pool must yield an identical status, or every reconcile writes")
+
+	o.nodes[0].Status.Conditions[0].Status = corev1.ConditionFalse
+	third := aggregateStatus(&second, o, later)
+	g.Expect(meta.FindStatusCondition(third.Conditions, hotelv1alpha1.ConditionNodesHealthy).LastTransitionTime).To(Equal(later))
+	g.Expect(meta.FindStatusCondition(third.Conditions, hotelv1alpha1.ConditionStalled).LastTransitionTime).To(Equal(earlier))
+}
+
+func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
+	g := NewWithT(t)
+	var ns []corev1.Node
+	for _, name := range []string{"n12", "n03", "n07", "n01", "n11", "n02", "n10", "n05", "n09", "n04", "n08", "n06"} {
+		ns = append(ns, node(name, nil, degradedAnnotations("failed on "+name)))
+	}
+	st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, observed{component: "kubelet", nodes: ns, maxUnavailable: intstr.FromInt32(1)},
+		metav1.Now())
+	g.Expect(st.Capacity).To(Equal(corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("24"), corev1.ResourceMemory: resource.MustParse("96Gi"),
+		corev1.ResourcePods: resource.MustParse("1320"), corev1.ResourceEphemeralStorage: resource.MustParse("600Gi"),
+	}))
+	g.Expect(st.Allocatable[corev1.ResourceCPU]).To(Equal(resource.MustParse("18")))
+	g.Expect(st.Nodes.Degraded).To(Equal(int32(12)))
+	g.Expect(st.DegradedNodes).To(HaveLen(maxDegradedNodes))
+	g.Expect(st.DegradedNodes[0]).To(Equal(hotelv1alpha1.DegradedNode{
+		Name: "n01", Reason: hotelv1alpha1.ReasonHealthCheckFailed, Message: "failed on n01"}))
+	g.Expect(st.DegradedNodes[9].Name).To(Equal("n10"))
+	g.Expect(meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionDegraded).Message).
+		To(ContainSubstring("12 Nodes failed to apply the configuration and were rolled back: n01, n02, n03, n04, n05 and 7 more"))
+
+	empty := aggregateStatus(&hotelv1alpha1.PoolStatus{}, observed{maxUnavailable: intstr.FromInt32(1)}, metav1.Now())
+	g.Expect(empty.Capacity).To(BeNil())
+	g.Expect(empty.DegradedNodes).To(BeNil())
+}

@@ -1,0 +1,61 @@
+package kubelet
+
+import (
+	"encoding/json"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+func TestComponentRender(t *testing.T) {
+	g := NewWithT(t)
+	c := Component{AgentImage: "img", AgentServiceAccount: "sa"}
+	fm := &hotelv1alpha1.FloorManager{Spec: hotelv1alpha1.FloorManagerSpec{
+		Kubelet: hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](7)}}}
+	files, err := c.Render(fm)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(files).To(HaveKey(DropInFile))
+	g.Expect(files[DropInFile]).To(ContainSubstring("maxPods: 7\n"))
+}
+
+func TestComponentPodSpec(t *testing.T) {
+	g := NewWithT(t)
+	c := Component{AgentImage: "registry.example/innkeeper:v1", AgentServiceAccount: "innkeeper-agent"}
+	ac := c.PodSpec(&hotelv1alpha1.FloorManager{}, pool.Config{Hash: "abc", ConfigMapName: "fm-kubelet-abc"})
+	data, err := json.Marshal(ac)
+	g.Expect(err).NotTo(HaveOccurred())
+	var pod corev1.PodSpec
+	g.Expect(json.Unmarshal(data, &pod)).To(Succeed())
+
+	g.Expect(pod.ServiceAccountName).To(Equal("innkeeper-agent"))
+	g.Expect(pod.HostPID).To(BeTrue(), "the agent restarts the kubelet on the host")
+	g.Expect(pod.HostNetwork).To(BeTrue(), "the agent checks the kubelet's healthz on the host's loopback")
+	g.Expect(pod.Containers).To(HaveLen(1))
+	agent := pod.Containers[0]
+	g.Expect(agent.Image).To(Equal("registry.example/innkeeper:v1"))
+	g.Expect(agent.Args).To(ContainElements("agent", "--component=kubelet", "--config-hash=abc"))
+	g.Expect(agent.SecurityContext.Privileged).To(Equal(ptr.To(true)))
+	g.Expect(agent.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
+	g.Expect(agent.Resources.Requests).To(HaveKey(corev1.ResourceCPU))
+	g.Expect(agent.Resources.Limits).To(HaveKey(corev1.ResourceMemory))
+	g.Expect(agent.VolumeMounts).To(ContainElement(HaveField("Name", pool.ConfigVolume)))
+	var hostPaths []string
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			hostPaths = append(hostPaths, v.HostPath.Path)
+		}
+	}
+	g.Expect(hostPaths).To(ConsistOf("/etc/kubernetes", "/var/lib/kubelet", "/run/dbus/system_bus_socket"))
+	for _, m := range agent.VolumeMounts {
+		found := m.Name == pool.ConfigVolume
+		for _, v := range pod.Volumes {
+			found = found || v.Name == m.Name
+		}
+		g.Expect(found).To(BeTrue(), "mount %s has no volume", m.Name)
+	}
+}
