@@ -2,6 +2,7 @@
 // Kubernetes node pools.
 //
 //	innkeeper [manager] [flags]   run the controller manager (the default)
+//	innkeeper agent [flags]       run the node agent (in a DaemonSet pod on each Node)
 //	innkeeper help                show this help
 package main
 
@@ -24,9 +25,10 @@ const usage = `innkeeper rolls out kubelet, kube-proxy and container-runtime con
 
 Usage:
   innkeeper [manager] [flags]   run the controller manager (the default)
+  innkeeper agent [flags]       run the node agent (in a DaemonSet pod on each Node)
   innkeeper help                show this help
 
-Run "innkeeper manager --help" for the manager's flags.
+Run "innkeeper manager --help" or "innkeeper agent --help" for their flags.
 `
 
 func main() {
@@ -42,6 +44,8 @@ func run(args []string, stderr io.Writer) int {
 	switch command {
 	case "manager":
 		return runManager(args, stderr)
+	case "agent":
+		return runAgent(args, stderr)
 	case "help":
 		fmt.Fprint(stderr, usage)
 		return 0

@@ -111,9 +111,9 @@ var _ = Describe("FloorManager admission", func() {
 		Entry("evictionHard with an unknown signal", `{kubelet: {evictionHard: {memory.free: 1Gi}}}`,
 			"spec.kubelet.evictionHard", "evictionHard keys must be eviction signals"),
 		Entry("evictionHard threshold neither quantity nor percentage", `{kubelet: {evictionHard: {memory.available: lots}}}`,
-			"spec.kubelet.evictionHard[", "must be a non-negative quantity (500Mi) or a percentage from 0% to 100%"),
+			"spec.kubelet.evictionHard[", "must be a positive quantity (500Mi) or a percentage from 0% to 100%"),
 		Entry("evictionHard percentage above 100", `{kubelet: {evictionHard: {nodefs.available: 150%}}}`,
-			"spec.kubelet.evictionHard[", "must be a non-negative quantity (500Mi) or a percentage from 0% to 100%"),
+			"spec.kubelet.evictionHard[", "must be a positive quantity (500Mi) or a percentage from 0% to 100%"),
 		Entry("evictionSoft signal without a grace period", `{kubelet: {evictionSoft: {memory.available: 1Gi}}}`,
 			"spec.kubelet", "every evictionSoft signal needs an evictionSoftGracePeriod entry"),
 		Entry("evictionSoftGracePeriod for a signal without a soft threshold",
@@ -160,7 +160,7 @@ kubelet:
   podPidsLimit: -1
   kubeReserved: {cpu: 1, memory: 2Gi, ephemeral-storage: 10Gi, pid: "1000"}
   systemReserved: {cpu: 500m, memory: 1Gi}
-  evictionHard: {memory.available: 100Mi, nodefs.available: "10%", pid.available: "5%"}
+  evictionHard: {memory.available: 100Mi, nodefs.available: "10%", pid.available: "5%", imagefs.inodesFree: "0%"}
   evictionSoft: {memory.available: 1.5Gi, imagefs.available: "12.5%"}
   evictionSoftGracePeriod: {memory.available: 1m30s, imagefs.available: 2m}
   evictionMinimumReclaim: {memory.available: 0Mi, nodefs.available: 500Mi}

@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -151,18 +152,32 @@ func templateHash(ds *appsv1.DaemonSet) string {
 	return ds.Spec.Template.Annotations[pool.AnnotationHash]
 }
 
-// completeRollout writes the DaemonSet status that the DaemonSet controller, absent from envtest,
-// would write once `updated` of `desired` pods run the current template and `available` are ready.
-func completeRollout(name string, desired, updated, available int32) {
+// reportApplied records on Nodes what their node agent would once it applied the FloorManager's
+// current configuration: its hash, Applied.
+func reportApplied(name string, nodes ...*corev1.Node) {
+	hash := templateHash(daemonSetOf(name))
+	for _, n := range nodes {
+		annotateNode(n.Name, map[string]string{
+			hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig): hash,
+			hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationState):  hotelv1alpha1.AgentStateApplied,
+		})
+	}
+}
+
+// annotateNode sets annotations on a Node.
+func annotateNode(name string, annotations map[string]string) {
 	Eventually(func() error {
-		ds := daemonSetOf(name)
-		ds.Status = appsv1.DaemonSetStatus{
-			ObservedGeneration:     ds.Generation,
-			DesiredNumberScheduled: desired, CurrentNumberScheduled: desired,
-			UpdatedNumberScheduled: updated, NumberAvailable: available, NumberReady: available,
-			NumberUnavailable: desired - available,
+		node := &corev1.Node{}
+		if err := k8sClient.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			return err
 		}
-		return k8sClient.Status().Update(ctx, ds)
+		if node.Annotations == nil {
+			node.Annotations = map[string]string{}
+		}
+		for k, v := range annotations {
+			node.Annotations[k] = v
+		}
+		return k8sClient.Update(ctx, node)
 	}).WithTimeout(timeout).Should(Succeed())
 }
 
@@ -305,13 +320,13 @@ var _ = Describe("FloorManager controller", func() {
 		daemonSetOf(name)
 
 		By("a rollout in progress")
-		completeRollout(name, 3, 1, 3)
+		reportApplied(name, nodes[0])
 		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
 		Eventually(func() hotelv1alpha1.NodeCounts { return getFloorManager(name).Status.Nodes }).WithTimeout(timeout).
 			Should(Equal(hotelv1alpha1.NodeCounts{Selected: 3, Updated: 1, Ready: 1, Unavailable: 2}))
 
 		By("a complete rollout on Ready Nodes")
-		completeRollout(name, 3, 3, 3)
+		reportApplied(name, nodes[1], nodes[2])
 		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
 		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete)
 		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
@@ -347,19 +362,11 @@ var _ = Describe("FloorManager controller", func() {
 		poolName, nodes := createPool(2)
 		name := uniqueName("fm")
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](90)}))
-		daemonSetOf(name)
-		completeRollout(name, 2, 1, 1)
-		Eventually(func() error {
-			node := &corev1.Node{}
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nodes[1]), node); err != nil {
-				return err
-			}
-			node.Annotations = map[string]string{
-				pool.AgentAnnotation("kubelet", "state"):   pool.AgentStateDegraded,
-				pool.AgentAnnotation("kubelet", "message"): "kubelet healthz did not answer within 2m; restored the previous drop-in",
-			}
-			return k8sClient.Update(ctx, node)
-		}).WithTimeout(timeout).Should(Succeed())
+		reportApplied(name, nodes[0])
+		annotateNode(nodes[1].Name, map[string]string{
+			hotelv1alpha1.AgentAnnotation("kubelet", "state"):   hotelv1alpha1.AgentStateDegraded,
+			hotelv1alpha1.AgentAnnotation("kubelet", "message"): "kubelet healthz did not answer within 2m; restored the previous drop-in",
+		})
 
 		expectCondition(name, hotelv1alpha1.ConditionDegraded, metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded)
 		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutBlocked)
@@ -400,6 +407,60 @@ var _ = Describe("FloorManager controller", func() {
 		})
 		daemonSetOf(newer)
 		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+	})
+
+	It("stalls a pool that an older pool widens onto, and removes its DaemonSet", func() {
+		poolName, nodes := createPool(2)
+		older := uniqueName("fm-a")
+		fm := newFloorManager(older, "", hotelv1alpha1.KubeletSpec{})
+		fm.Spec.NodeSelector = metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": nodes[0].Name}}
+		createFloorManager(fm)
+		newer := uniqueName("fm-b")
+		fm = newFloorManager(newer, "", hotelv1alpha1.KubeletSpec{})
+		fm.Spec.NodeSelector = metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": nodes[1].Name}}
+		createFloorManager(fm)
+		daemonSetOf(older)
+		daemonSetOf(newer)
+		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+
+		updateFloorManager(older, func(fm *hotelv1alpha1.FloorManager) {
+			fm.Spec.NodeSelector = metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}
+		})
+		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
+		Eventually(func() bool {
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: newer + "-kubelet"}, &appsv1.DaemonSet{})
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(timeout).Should(BeTrue(), "two DaemonSets would manage the same Node")
+		Expect(getFloorManager(newer).Status.ConfigHash).To(BeEmpty())
+	})
+
+	It("drops the node affinity when the selector widens to every Node", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		Expect(daemonSetOf(name).Spec.Template.Spec.Affinity).NotTo(BeNil())
+		// Nodes of other tests are selected too, which is no conflict: they are nobody else's now.
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.NodeSelector = metav1.LabelSelector{} })
+		Eventually(func() *corev1.Affinity { return daemonSetOf(name).Spec.Template.Spec.Affinity }).
+			WithTimeout(timeout).Should(BeNil())
+	})
+
+	It("records a Warning Event when the spec cannot be rendered", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{ImageGCHighThresholdPercent: ptr.To[int32](70)}))
+		Eventually(func(g Gomega) {
+			events := &eventsv1.EventList{}
+			g.Expect(k8sClient.List(ctx, events, client.InNamespace("default"))).To(Succeed())
+			var found bool
+			for _, e := range events.Items {
+				if e.Regarding.Name == name && e.Type == corev1.EventTypeWarning && e.Reason == hotelv1alpha1.ReasonInvalidSpec {
+					g.Expect(e.Note).To(ContainSubstring("imageGCHighThresholdPercent"))
+					found = true
+				}
+			}
+			g.Expect(found).To(BeTrue(), "no InvalidSpec warning for %s", name)
+		}).WithTimeout(timeout).Should(Succeed())
 	})
 
 	It("stalls on a spec that passes admission but not rendering, and leaves the rollout alone", func() {
@@ -449,8 +510,7 @@ var _ = Describe("FloorManager controller", func() {
 		poolName, nodes := createPool(1)
 		name := uniqueName("fm")
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
-		daemonSetOf(name)
-		completeRollout(name, 1, 1, 1)
+		reportApplied(name, nodes[0])
 		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
 
 		// Wait for the controller to go quiet: the count stays put for a second.

@@ -62,8 +62,9 @@ type KubeletSpec struct {
 	// evictionHard maps eviction signals to thresholds at which the kubelet evicts pods at once,
 	// for example {"memory.available": "500Mi", "nodefs.available": "10%"}. Signals:
 	// memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree,
-	// containerfs.available, containerfs.inodesFree, pid.available. A threshold is a quantity or a
-	// percentage of the resource. The map replaces the kubelet's default thresholds as a whole.
+	// containerfs.available, containerfs.inodesFree, pid.available. A threshold is a positive
+	// quantity or a percentage of the resource. The kubelet merges these entries over its own
+	// thresholds signal by signal: a drop-in cannot remove a signal, but "0%" switches one off.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
 	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionHard keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
@@ -89,7 +90,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
 	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionMinimumReclaim keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
-	EvictionMinimumReclaim map[string]Threshold `json:"evictionMinimumReclaim,omitempty"`
+	EvictionMinimumReclaim map[string]MinimumReclaim `json:"evictionMinimumReclaim,omitempty"`
 
 	// evictionPressureTransitionPeriod is how long the kubelet waits before it clears a node
 	// pressure condition, as a duration such as "5m". The kubelet's default is 5m.
@@ -99,7 +100,8 @@ type KubeletSpec struct {
 	EvictionPressureTransitionPeriod *metav1.Duration `json:"evictionPressureTransitionPeriod,omitempty"`
 
 	// evictionMaxPodGracePeriod is the longest termination grace period, in seconds, that the
-	// kubelet gives a pod it evicts for a soft threshold. 0 means the pod's own grace period.
+	// kubelet gives a pod it evicts for a soft threshold; a pod whose own grace period is shorter
+	// gets its own. 0 gives evicted pods no grace period at all.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	EvictionMaxPodGracePeriod *int32 `json:"evictionMaxPodGracePeriod,omitempty"`
@@ -213,12 +215,19 @@ type KubeletSpec struct {
 	FeatureGates map[string]bool `json:"featureGates,omitempty"`
 }
 
-// Threshold is an eviction threshold or minimum reclaim: a non-negative quantity such as "500Mi",
-// or a percentage of the resource such as "10%".
+// Threshold is an eviction threshold: a positive quantity such as "500Mi", or a percentage of the
+// resource such as "10%". "0%" and "100%" switch the signal off.
 //
 // +kubebuilder:validation:MaxLength=32
-// +kubebuilder:validation:XValidation:rule="self.endsWith('%') ? (self.matches('^[0-9]+([.][0-9]+)?%$') && double(self.substring(0, size(self) - 1)) <= 100.0) : (isQuantity(self) && !quantity(self).isLessThan(quantity('0')))",message="must be a non-negative quantity (500Mi) or a percentage from 0% to 100%"
+// +kubebuilder:validation:XValidation:rule="self.endsWith('%') ? (self.matches('^[0-9]+([.][0-9]+)?%$') && double(self.substring(0, size(self) - 1)) <= 100.0) : (isQuantity(self) && quantity(self).isGreaterThan(quantity('0')))",message="must be a positive quantity (500Mi) or a percentage from 0% to 100%"
 type Threshold string
+
+// MinimumReclaim is how much the kubelet reclaims beyond an eviction threshold: a non-negative
+// quantity such as "500Mi", or a positive percentage of the resource such as "5%".
+//
+// +kubebuilder:validation:MaxLength=32
+// +kubebuilder:validation:XValidation:rule="self.endsWith('%') ? (self.matches('^[0-9]+([.][0-9]+)?%$') && double(self.substring(0, size(self) - 1)) > 0.0 && double(self.substring(0, size(self) - 1)) <= 100.0) : (isQuantity(self) && !quantity(self).isLessThan(quantity('0')))",message="must be a non-negative quantity (500Mi) or a percentage above 0% and at most 100%"
+type MinimumReclaim string
 
 // GracePeriod is a duration in Go's notation, such as "90s" or "1m30s".
 //

@@ -185,7 +185,7 @@ func (in *KubeletSpec) DeepCopyInto(out *KubeletSpec) {
 	}
 	if in.EvictionMinimumReclaim != nil {
 		in, out := &in.EvictionMinimumReclaim, &out.EvictionMinimumReclaim
-		*out = make(map[string]Threshold, len(*in))
+		*out = make(map[string]MinimumReclaim, len(*in))
 		for key, val := range *in {
 			(*out)[key] = val
 		}

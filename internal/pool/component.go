@@ -33,6 +33,11 @@ type Component interface {
 	// Stalled/InvalidSpec and leaves what is rolled out alone.
 	Render(obj Object) (map[string]string, error)
 
+	// NodeAgent reports whether the component's pods run innkeeper's node agent, which records on
+	// each Node the configuration it applied (hotel.innkeeper.dev/<component>-config). The engine
+	// then counts updated Nodes from those records; otherwise from the DaemonSet's status.
+	NodeAgent() bool
+
 	// PodSpec returns the pod that applies the configuration on each Node: containers and their
 	// volumes, mounting the configuration from the volume named ConfigVolume. The engine adds the
 	// configuration volume, node affinity, tolerations and priority class.

@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -92,6 +94,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		paused:         obj.PoolSpec().Rollout.Paused,
 		maxUnavailable: maxUnavailable(obj),
 		component:      component,
+		nodeAgent:      r.kind.Component.NodeAgent(),
 	}
 	var err error
 	selector, selErr := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
@@ -110,7 +113,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	files, renderErr := r.kind.Component.Render(obj)
 	var cfg Config
 	if renderErr == nil {
-		o.desiredHash = configHash(files)
+		o.desiredHash = ConfigHash(files)
 		cfg = Config{Hash: o.desiredHash, ConfigMapName: configMapName(obj, component, o.desiredHash)}
 	}
 
@@ -128,10 +131,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if c := poolConflict(obj, o.nodes, peers); c != nil {
 			o.stall = &stall{reason: hotelv1alpha1.ReasonPoolConflict, message: fmt.Sprintf(
 				"%d selected Nodes (%s) are also selected by %s %q, which is older and keeps them. Change either "+
-					"nodeSelector so that the pools do not overlap; nothing is rolled out until then.",
+					"nodeSelector so that the pools do not overlap; until then nothing is rolled out, and this "+
+					"object's DaemonSet is removed so that two agents never manage one Node (Nodes keep what they run).",
 				len(c.nodes), nameList(c.nodes), r.gvk.Kind, c.peer)}
+			if err := r.removeDaemonSet(ctx, o.daemonSet); err != nil {
+				return ctrl.Result{}, err
+			}
+			o.daemonSet, o.appliedHash = nil, ""
 		}
 	}
+
+	// Configurations still in use: the one the DaemonSet rolled out before this reconcile (Nodes not
+	// yet updated mount it) and the ones Nodes report they run.
+	inUse := append(appliedOnNodes(o.nodes, component), o.appliedHash, o.desiredHash)
 
 	// Apply only a valid, unconflicted spec, and while paused only what is already rolled out:
 	// the settings of a paused rollout apply with the configuration they come with.
@@ -143,7 +155,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		o.daemonSetChanged = changed
 		o.appliedHash = cfg.Hash
 	}
-	if err := r.pruneConfigMaps(ctx, obj, o.appliedHash, o.desiredHash); err != nil {
+	if err := r.pruneConfigMaps(ctx, obj, append(inUse, o.appliedHash)...); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -213,13 +225,14 @@ func (r *Reconciler) peers(ctx context.Context) ([]Object, error) {
 }
 
 // apply applies the ConfigMap, then the DaemonSet that names it, each only if it differs from what
-// innkeeper last applied, so that a steady state costs no write. It reports whether the DaemonSet
-// changed. Fields changed or removed out of band are no longer innkeeper's in the live object, so
-// they count as a difference and are put back.
+// innkeeper last applied, so that a steady state costs no request. It reports whether the
+// DaemonSet's spec changed.
 func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files map[string]string,
 	current *appsv1.DaemonSet) (bool, error) {
 	component := r.kind.Component.Name()
 	cm := desiredConfigMap(obj, r.gvk, component, r.namespace, cfg, files)
+	cmHash := specHash(cm)
+	cm.WithAnnotations(map[string]string{AnnotationSpecHash: cmHash})
 	live := &corev1.ConfigMap{}
 	err := r.client.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: cfg.ConfigMapName}, live)
 	switch {
@@ -228,32 +241,77 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 	case err != nil:
 		return false, fmt.Errorf("get ConfigMap %s: %w", cfg.ConfigMapName, err)
 	}
-	if live == nil || !appliedEqual(live, cm, corev1ac.ExtractConfigMap) {
+	if live == nil || !upToDate(live, cm, cmHash, corev1ac.ExtractConfigMap) {
 		if err := r.client.Apply(ctx, cm, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 			return false, fmt.Errorf("apply ConfigMap %s: %w", cfg.ConfigMapName, err)
 		}
 	}
 
 	ds := desiredDaemonSet(obj, r.gvk, component, r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg))
-	if current != nil && appliedEqual(current, ds, appsv1ac.ExtractDaemonSet) {
+	dsHash := specHash(ds)
+	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
+	if current != nil && upToDate(current, ds, dsHash, appsv1ac.ExtractDaemonSet) {
 		return false, nil
 	}
 	if err := r.client.Apply(ctx, ds, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return false, fmt.Errorf("apply DaemonSet %s: %w", *ds.Name, err)
 	}
-	log.FromContext(ctx).Info("Applied DaemonSet", "daemonSet", klog.KRef(r.namespace, *ds.Name), "configHash", cfg.Hash)
-	return true, nil
+	// The apply answers with the object as stored: a new generation means a new spec to roll out.
+	changed := current == nil || ds.Generation == nil || *ds.Generation != current.Generation
+	if changed {
+		log.FromContext(ctx).Info("Applied DaemonSet", "daemonSet", klog.KRef(r.namespace, *ds.Name), "configHash", cfg.Hash)
+	}
+	return changed, nil
 }
 
-// appliedEqual reports whether what FieldOwner owns in live holds every field of desired, with the
-// same values. Owned fields may hold more: the API server defaults fields inside the structs we set
-// (a fieldRef's apiVersion, a probe's timeouts), and those are not drift.
-func appliedEqual[T any, A any](live T, desired A, extract func(T, string) (A, error)) bool {
+// removeDaemonSet deletes an object's DaemonSet, if there is one.
+func (r *Reconciler) removeDaemonSet(ctx context.Context, ds *appsv1.DaemonSet) error {
+	if ds == nil {
+		return nil
+	}
+	if err := r.client.Delete(ctx, ds, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete DaemonSet %s: %w", ds.Name, err)
+	}
+	log.FromContext(ctx).Info("Removed the DaemonSet of a conflicting pool", "daemonSet", klog.KObj(ds))
+	return nil
+}
+
+// appliedOnNodes returns the configuration hashes that the component's agents report on the Nodes.
+func appliedOnNodes(nodes []corev1.Node, component string) []string {
+	key := hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationConfig)
+	var hashes []string
+	for i := range nodes {
+		if h := nodes[i].Annotations[key]; h != "" {
+			hashes = append(hashes, h)
+		}
+	}
+	return hashes
+}
+
+// upToDate reports whether live is what innkeeper last applied and nobody changed since: its
+// spec-hash annotation is desired's hash (so a field innkeeper stopped setting is noticed too), and
+// it still holds every field innkeeper sets, with the same values. Fields innkeeper owns may hold
+// more than it set: the API server defaults fields inside atomic structs (a fieldRef's apiVersion),
+// and those are not drift.
+func upToDate[T metav1.Object, A any](live T, desired A, hash string, extract func(T, string) (A, error)) bool {
+	if live.GetAnnotations()[AnnotationSpecHash] != hash {
+		return false
+	}
 	owned, err := extract(live, FieldOwner)
 	if err != nil {
 		return false
 	}
 	return jsonSubset(desired, owned)
+}
+
+// specHash hashes what innkeeper applies, so that a field it stops setting is noticed too.
+func specHash(desired any) string {
+	data, err := json.Marshal(desired)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])[:16]
 }
 
 // jsonSubset reports whether every field of want is in got with an equal value, comparing their

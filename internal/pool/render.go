@@ -26,6 +26,8 @@ const (
 	LabelPool            = "hotel.innkeeper.dev/pool"
 	AnnotationHash       = "hotel.innkeeper.dev/config-hash"
 	AnnotationGeneration = "hotel.innkeeper.dev/generation"
+	// AnnotationSpecHash records the hash of what innkeeper last applied to an object.
+	AnnotationSpecHash = "hotel.innkeeper.dev/spec-hash"
 )
 
 // FieldOwner is the server-side apply field manager of everything the engine applies.
@@ -39,8 +41,9 @@ const PriorityClass = "system-node-critical"
 // the handful of configurations one object has at a time.
 const hashLength = 10
 
-// configHash returns the content hash of a configuration's files.
-func configHash(files map[string]string) string {
+// ConfigHash returns the content hash of a configuration's files. The node agent recomputes it to
+// check that the files it was given are the ones its pod template names.
+func ConfigHash(files map[string]string) string {
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)

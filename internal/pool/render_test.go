@@ -29,12 +29,12 @@ func floorManager(name string, created time.Time, sel metav1.LabelSelector) *hot
 
 func TestConfigHash(t *testing.T) {
 	g := NewWithT(t)
-	a := configHash(map[string]string{"a.conf": "x: 1\n", "b.conf": "y: 2\n"})
+	a := ConfigHash(map[string]string{"a.conf": "x: 1\n", "b.conf": "y: 2\n"})
 	g.Expect(a).To(HaveLen(hashLength))
-	g.Expect(configHash(map[string]string{"b.conf": "y: 2\n", "a.conf": "x: 1\n"})).To(Equal(a), "order must not matter")
-	g.Expect(configHash(map[string]string{"a.conf": "x: 1\n", "b.conf": "y: 3\n"})).NotTo(Equal(a))
+	g.Expect(ConfigHash(map[string]string{"b.conf": "y: 2\n", "a.conf": "x: 1\n"})).To(Equal(a), "order must not matter")
+	g.Expect(ConfigHash(map[string]string{"a.conf": "x: 1\n", "b.conf": "y: 3\n"})).NotTo(Equal(a))
 	// A name and content that concatenate alike must still differ.
-	g.Expect(configHash(map[string]string{"ab": "c"})).NotTo(Equal(configHash(map[string]string{"a": "bc"})))
+	g.Expect(ConfigHash(map[string]string{"ab": "c"})).NotTo(Equal(ConfigHash(map[string]string{"a": "bc"})))
 }
 
 func TestNodeAffinity(t *testing.T) {
@@ -258,7 +258,7 @@ func TestNodeChanged(t *testing.T) {
 		{name: "images", change: func(n *corev1.Node) { n.Status.Images = nil }},
 		{name: "an annotation of someone else's", change: func(n *corev1.Node) { n.Annotations["other"] = "y" }},
 		{name: "another component's agent annotation", change: func(n *corev1.Node) {
-			n.Annotations[AgentAnnotation("containerd", "state")] = AgentStateDegraded
+			n.Annotations[hotelv1alpha1.AgentAnnotation("containerd", "state")] = hotelv1alpha1.AgentStateDegraded
 		}},
 		{name: "label", change: func(n *corev1.Node) { n.Labels["pool"] = "cpu" }, want: true},
 		{name: "condition status", change: func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }, want: true},
@@ -269,7 +269,7 @@ func TestNodeChanged(t *testing.T) {
 			n.Status.Allocatable[corev1.ResourcePods] = n.Status.Capacity[corev1.ResourceCPU]
 		}, want: true},
 		{name: "this component's agent state", change: func(n *corev1.Node) {
-			n.Annotations[AgentAnnotation("kubelet", "state")] = AgentStateDegraded
+			n.Annotations[hotelv1alpha1.AgentAnnotation("kubelet", "state")] = hotelv1alpha1.AgentStateDegraded
 		}, want: true},
 	}
 	for _, tt := range tests {

@@ -15,20 +15,6 @@ import (
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
-// Node annotations by which a node agent reports on its Node, one set per component
-// (hotel.innkeeper.dev/kubelet-state, ...), as the machine-config-operator does.
-const (
-	annotationPrefix = "hotel.innkeeper.dev/"
-	// AgentStateDegraded is the state of a Node whose agent failed to apply the configuration.
-	AgentStateDegraded = "Degraded"
-)
-
-// AgentAnnotation returns the key of a node agent's annotation for a component: suffix is
-// "config" (the applied hash), "state" (Applying, Applied, Degraded), "reason" or "message".
-func AgentAnnotation(component, suffix string) string {
-	return annotationPrefix + component + "-" + suffix
-}
-
 // maxDegradedNodes bounds status.degradedNodes, as the API does.
 const maxDegradedNodes = 10
 
@@ -49,6 +35,8 @@ type observed struct {
 	paused         bool
 	maxUnavailable intstr.IntOrString
 	component      string
+	// nodeAgent is true when the component's agent records the applied configuration on each Node.
+	nodeAgent bool
 	// desiredHash is the hash of the configuration the spec renders, "" if it does not render.
 	desiredHash string
 	// daemonSet is the object's DaemonSet as last observed, nil if there is none.
@@ -75,20 +63,21 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 	health := aggregateNodeConditions(o.nodes)
 	st.NodeConditions = health.counts
 	st.Capacity, st.Allocatable = sumResources(o.nodes)
-	degraded := degradedNodes(o.nodes, o.component)
+	degraded := degradedNodes(o.nodes, o.component, o.appliedHash)
 	st.DegradedNodes = degraded
 	if len(st.DegradedNodes) > maxDegradedNodes {
 		st.DegradedNodes = st.DegradedNodes[:maxDegradedNodes]
 	}
 
 	selected := int32(len(o.nodes))
-	st.Nodes = rolloutCounts(o, selected, health.counts.NotReady)
+	var complete bool
+	st.Nodes, complete = rolloutCounts(o, selected, health.counts.NotReady)
 	st.Nodes.Degraded = int32(len(degraded))
 
 	// The rollout is done when the DaemonSet rolls out the newest configuration and has updated
 	// every selected Node.
 	rolledOut := o.desiredHash != "" && o.appliedHash == o.desiredHash
-	done := rolledOut && st.Nodes.Updated == selected
+	done := rolledOut && complete
 	maxDown, _ := intstr.GetScaledValueFromIntOrPercent(&o.maxUnavailable, int(selected), true)
 
 	blocked := o.stall
@@ -185,18 +174,37 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 	return st
 }
 
-// rolloutCounts derives the rollout counters from the DaemonSet's status. updated and ready never
-// exceed the selected Nodes, and a NotReady Node is never counted ready.
-func rolloutCounts(o observed, selected, notReady int32) hotelv1alpha1.NodeCounts {
+// rolloutCounts derives the rollout counters, and whether every selected Node runs the rolled-out
+// configuration: from the node agents' records on the Nodes where the component has an agent, else
+// from the DaemonSet's status. updated and ready never exceed the selected Nodes, and a NotReady
+// Node is never counted ready.
+func rolloutCounts(o observed, selected, notReady int32) (hotelv1alpha1.NodeCounts, bool) {
 	c := hotelv1alpha1.NodeCounts{Selected: selected}
-	ds := o.daemonSet
-	// A status that predates the DaemonSet's current spec says nothing about the current rollout.
-	if ds != nil && !o.daemonSetChanged && ds.Status.ObservedGeneration >= ds.Generation {
-		c.Updated = min(ds.Status.UpdatedNumberScheduled, selected)
-		c.Ready = min(c.Updated, ds.Status.NumberAvailable, selected-notReady)
+	complete := false
+	if o.nodeAgent {
+		key := hotelv1alpha1.AgentAnnotation(o.component, hotelv1alpha1.AgentAnnotationConfig)
+		for i := range o.nodes {
+			if o.appliedHash == "" || o.nodes[i].Annotations[key] != o.appliedHash {
+				continue
+			}
+			c.Updated++
+			if nodeConditionStatus(&o.nodes[i], corev1.NodeReady) == corev1.ConditionTrue {
+				c.Ready++
+			}
+		}
+		complete = c.Updated == selected
+	} else if ds := o.daemonSet; ds != nil && !o.daemonSetChanged && ds.Status.ObservedGeneration >= ds.Generation {
+		// A status that predates the DaemonSet's current spec says nothing about the current rollout.
+		s := ds.Status
+		c.Updated = min(s.UpdatedNumberScheduled, selected)
+		// NumberAvailable counts old pods too: at least this many of the updated ones are available.
+		oldPods := max(s.DesiredNumberScheduled-s.UpdatedNumberScheduled, 0)
+		c.Ready = max(min(c.Updated, s.NumberAvailable-oldPods, selected-notReady), 0)
+		complete = c.Updated == selected && s.UpdatedNumberScheduled >= s.DesiredNumberScheduled &&
+			s.NumberAvailable >= s.DesiredNumberScheduled
 	}
 	c.Unavailable = selected - c.Ready
-	return c
+	return c, complete
 }
 
 // nodeHealth counts the selected Nodes' conditions and remembers which Nodes have each problem.
@@ -275,19 +283,24 @@ func sumResources(nodes []corev1.Node) (capacity, allocatable corev1.ResourceLis
 	return capacity, allocatable
 }
 
-// degradedNodes lists, sorted by name, the Nodes whose agent reports the component Degraded.
-func degradedNodes(nodes []corev1.Node, component string) []hotelv1alpha1.DegradedNode {
+// degradedNodes lists, sorted by name, the Nodes whose agent reports that it failed to apply the
+// configuration being rolled out (hash). A failure of an older configuration is history: the Node
+// gets the new one like any other.
+func degradedNodes(nodes []corev1.Node, component, hash string) []hotelv1alpha1.DegradedNode {
 	var out []hotelv1alpha1.DegradedNode
 	for i := range nodes {
 		a := nodes[i].Annotations
-		if a[AgentAnnotation(component, "state")] != AgentStateDegraded {
+		if a[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationState)] != hotelv1alpha1.AgentStateDegraded {
 			continue
 		}
-		reason := a[AgentAnnotation(component, "reason")]
+		if target := a[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationTarget)]; target != "" && target != hash {
+			continue
+		}
+		reason := a[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationReason)]
 		if reason == "" {
 			reason = hotelv1alpha1.ReasonHealthCheckFailed
 		}
-		msg := a[AgentAnnotation(component, "message")]
+		msg := a[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationMessage)]
 		if len(msg) > 1024 {
 			msg = msg[:1021] + "..."
 		}

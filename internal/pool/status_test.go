@@ -41,20 +41,34 @@ func nodes(names ...string) []corev1.Node {
 	return out
 }
 
-// daemonSet builds a DaemonSet whose controller has observed its spec and updated `updated` Nodes,
-// `available` of whose pods are available.
+// daemonSet builds a DaemonSet whose controller has observed its spec and wants a pod on every one
+// of `updated` Nodes, all updated, `available` of whose pods are available.
 func daemonSet(hash string, updated, available int32) *appsv1.DaemonSet {
+	return daemonSetOn(hash, updated, updated, available)
+}
+
+// daemonSetOn builds a DaemonSet that wants `desired` pods, `updated` of them on the current template,
+// and `available` pods available, old or new.
+func daemonSetOn(hash string, desired, updated, available int32) *appsv1.DaemonSet {
 	ds := &appsv1.DaemonSet{}
 	ds.Generation = 2
 	ds.Spec.Template.Annotations = map[string]string{AnnotationHash: hash}
-	ds.Status = appsv1.DaemonSetStatus{ObservedGeneration: 2, UpdatedNumberScheduled: updated, NumberAvailable: available}
+	ds.Status = appsv1.DaemonSetStatus{ObservedGeneration: 2, DesiredNumberScheduled: desired,
+		UpdatedNumberScheduled: updated, NumberAvailable: available}
 	return ds
+}
+
+func appliedAnnotations(hash string) map[string]string {
+	return map[string]string{
+		hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig): hash,
+		hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationState):  hotelv1alpha1.AgentStateApplied,
+	}
 }
 
 func degradedAnnotations(message string) map[string]string {
 	return map[string]string{
-		AgentAnnotation("kubelet", "state"):   AgentStateDegraded,
-		AgentAnnotation("kubelet", "message"): message,
+		hotelv1alpha1.AgentAnnotation("kubelet", "state"):   hotelv1alpha1.AgentStateDegraded,
+		hotelv1alpha1.AgentAnnotation("kubelet", "message"): message,
 	}
 }
 
@@ -134,6 +148,38 @@ func TestAggregateStatus(t *testing.T) {
 				hotelv1alpha1.ConditionReady:        {metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy},
 				hotelv1alpha1.ConditionReconciling:  {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete},
 				hotelv1alpha1.ConditionNodesHealthy: {metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy},
+			},
+		},
+		{
+			name: "agent records: Nodes on the current hash count, whatever the DaemonSet says",
+			o: observed{nodeAgent: true, desiredHash: "h2", appliedHash: "h2", daemonSet: daemonSet("h2", 0, 0), maxUnavailable: one,
+				nodes: []corev1.Node{
+					node("a", nil, appliedAnnotations("h2")),
+					node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionFalse}, appliedAnnotations("h2")),
+					node("c", nil, appliedAnnotations("h1")),
+				}},
+			wantNodes:  hotelv1alpha1.NodeCounts{Selected: 3, Updated: 2, Ready: 1, Unavailable: 2},
+			wantHealth: hotelv1alpha1.NodeConditionCounts{NotReady: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress},
+			},
+		},
+		{
+			name: "agent records: every Node applied",
+			o: observed{nodeAgent: true, desiredHash: "h2", appliedHash: "h2", maxUnavailable: one,
+				nodes: []corev1.Node{node("a", nil, appliedAnnotations("h2")), node("b", nil, appliedAnnotations("h2"))}},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReady: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
+			},
+		},
+		{
+			name: "agent records while paused: Nodes on the held-back hash do not count",
+			o: observed{nodeAgent: true, paused: true, desiredHash: "h3", appliedHash: "h2", maxUnavailable: one,
+				nodes: []corev1.Node{node("a", nil, appliedAnnotations("h2"))}},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionPaused: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused},
 			},
 		},
 		{

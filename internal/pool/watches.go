@@ -7,7 +7,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,7 +30,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(r.kind.NewObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.ConfigMap{}).
-		Watches(r.kind.NewObject(), handler.EnqueueRequestsFromMapFunc(r.conflictingPeers),
+		Watches(r.kind.NewObject(), handler.EnqueueRequestsFromMapFunc(r.otherObjects),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.objectsSelecting),
 			builder.WithPredicates(r.nodeChangePredicate())).
@@ -56,9 +55,9 @@ func (r *Reconciler) objectsSelecting(ctx context.Context, node client.Object) [
 	return reqs
 }
 
-// conflictingPeers maps a change to one object to the other objects of its kind that are stalled
-// on a pool conflict, which the change may have resolved.
-func (r *Reconciler) conflictingPeers(ctx context.Context, changed client.Object) []reconcile.Request {
+// otherObjects maps a change to one object (a new selector, a deletion) to every other object of its
+// kind: the change may create or resolve a pool conflict with any of them. Objects of a kind are few.
+func (r *Reconciler) otherObjects(ctx context.Context, changed client.Object) []reconcile.Request {
 	peers, err := r.peers(ctx)
 	if err != nil {
 		log.FromContext(ctx).Error(err, "Cannot list objects to recheck pool conflicts")
@@ -66,11 +65,7 @@ func (r *Reconciler) conflictingPeers(ctx context.Context, changed client.Object
 	}
 	var reqs []reconcile.Request
 	for _, p := range peers {
-		if p.GetName() == changed.GetName() {
-			continue
-		}
-		if c := meta.FindStatusCondition(p.PoolStatus().Conditions, hotelv1alpha1.ConditionStalled); c != nil &&
-			c.Status == metav1.ConditionTrue && c.Reason == hotelv1alpha1.ReasonPoolConflict {
+		if p.GetName() != changed.GetName() {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 		}
 	}
@@ -101,8 +96,8 @@ func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
 		!equality.Semantic.DeepEqual(oldNode.Status.Allocatable, newNode.Status.Allocatable) {
 		return true
 	}
-	for _, suffix := range []string{"config", "state", "reason", "message"} {
-		key := AgentAnnotation(component, suffix)
+	for _, suffix := range hotelv1alpha1.AgentAnnotations {
+		key := hotelv1alpha1.AgentAnnotation(component, suffix)
 		if oldNode.Annotations[key] != newNode.Annotations[key] {
 			return true
 		}

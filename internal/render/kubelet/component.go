@@ -36,6 +36,9 @@ var _ pool.Component = Component{}
 // Name returns "kubelet".
 func (Component) Name() string { return Name }
 
+// NodeAgent returns true: the node agent applies the drop-in and reports on the Node.
+func (Component) NodeAgent() bool { return true }
+
 // Render returns the kubelet drop-in of a FloorManager.
 func (Component) Render(obj pool.Object) (map[string]string, error) {
 	fm, ok := obj.(*hotelv1alpha1.FloorManager)
@@ -72,9 +75,13 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 				"--config-hash="+cfg.Hash,
 				"--host-root=/host",
 				fmt.Sprintf("--health-port=%d", AgentHealthPort)).
-			WithEnv(corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
-				WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName")))).
-			WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true)).
+			WithEnv(
+				corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
+					WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName"))),
+				corev1ac.EnvVar().WithName("DBUS_SYSTEM_BUS_ADDRESS").WithValue("unix:path=/run/dbus/system_bus_socket"),
+			).
+			// Root, privileged: systemd accepts restart requests over D-Bus from root only.
+			WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true).WithRunAsUser(0).WithRunAsNonRoot(false)).
 			WithReadinessProbe(corev1ac.Probe().
 				WithHTTPGet(corev1ac.HTTPGetAction().WithHost("127.0.0.1").WithPath("/readyz").
 					WithPort(intstr.FromInt32(AgentHealthPort))).

@@ -5,9 +5,19 @@ package kubelet
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kubeletconfigv1beta1 "k8s.io/kubelet/config/v1beta1"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -56,10 +66,11 @@ func Render(spec *hotelv1alpha1.KubeletSpec) ([]byte, error) {
 	return out, nil
 }
 
-// Decode parses a rendered drop-in strictly: an unknown field or a wrong type is an error.
+// Decode parses a rendered drop-in as strictly as the kubelet does: field names are case-sensitive,
+// and an unknown or duplicate field or a wrong type is an error.
 func Decode(data []byte) (*kubeletconfigv1beta1.KubeletConfiguration, error) {
 	kc := &kubeletconfigv1beta1.KubeletConfiguration{}
-	if err := yaml.UnmarshalStrict(data, kc); err != nil {
+	if err := decodeStrict(data, kc); err != nil {
 		return nil, fmt.Errorf("kubelet drop-in is not a valid KubeletConfiguration: %w", err)
 	}
 	if kc.APIVersion != kubeletconfigv1beta1.SchemeGroupVersion.String() || kc.Kind != "KubeletConfiguration" {
@@ -69,12 +80,34 @@ func Decode(data []byte) (*kubeletconfigv1beta1.KubeletConfiguration, error) {
 	return kc, nil
 }
 
-// Validate checks the rules that need more than one object's fields or the kubelet's defaults, and
-// so cannot be admission rules. The CRD already enforces the rest.
+// decodeStrict decodes YAML or JSON into v the way Kubernetes components do (sigs.k8s.io/json):
+// case-sensitive field names, no unknown or duplicate fields.
+func decodeStrict(data []byte, v any) error {
+	body, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return err
+	}
+	strictErrs, err := sigsjson.UnmarshalStrict(body, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	return utilerrors.NewAggregate(strictErrs)
+}
+
+// Validate checks a FloorManager's kubelet settings by the kubelet's own rules. The CRD enforces
+// most of them at admission; they are checked again here because the node agent validates the
+// drop-in it receives with this function before it touches a host, and because some rules need the
+// kubelet's defaults, which admission cannot know.
 func Validate(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	errs = append(errs, validateRanges(spec, path)...)
+	errs = append(errs, validateEviction(spec, path)...)
+	errs = append(errs, validateDurations(spec, path)...)
 	high, low := spec.ImageGCHighThresholdPercent, spec.ImageGCLowThresholdPercent
 	switch {
+	case high != nil && low != nil && *low >= *high:
+		errs = append(errs, field.Invalid(path.Child("imageGCLowThresholdPercent"), *low,
+			"must be lower than imageGCHighThresholdPercent"))
 	case high != nil && low == nil && *high <= defaultImageGCLowThresholdPercent:
 		errs = append(errs, field.Invalid(path.Child("imageGCHighThresholdPercent"), *high, fmt.Sprintf(
 			"must be above the kubelet's default imageGCLowThresholdPercent (%d); set imageGCLowThresholdPercent as well",
@@ -85,4 +118,230 @@ func Validate(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList
 			defaultImageGCHighThresholdPercent)))
 	}
 	return errs
+}
+
+// ValidateDropIn checks a rendered drop-in as the node agent receives it, before it touches the
+// host: it must be a KubeletConfiguration that holds only the fields a FloorManager offers, with
+// values that pass Validate. A drop-in edited on its way to the node fails here.
+func ValidateDropIn(data []byte) error {
+	if _, err := Decode(data); err != nil {
+		return err
+	}
+	doc := map[string]any{}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("kubelet drop-in is not YAML: %w", err)
+	}
+	delete(doc, "apiVersion")
+	delete(doc, "kind")
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("re-encode kubelet drop-in: %w", err)
+	}
+	spec := &hotelv1alpha1.KubeletSpec{}
+	if err := decodeStrict(body, spec); err != nil {
+		return fmt.Errorf("kubelet drop-in sets fields innkeeper does not manage: %w", err)
+	}
+	if errs := Validate(spec, field.NewPath("kubelet")); len(errs) > 0 {
+		return errs.ToAggregate()
+	}
+	return nil
+}
+
+// evictionSignals are the kubelet's eviction signals.
+var evictionSignals = map[string]bool{
+	"memory.available": true, "nodefs.available": true, "nodefs.inodesFree": true, "imagefs.available": true,
+	"imagefs.inodesFree": true, "containerfs.available": true, "containerfs.inodesFree": true, "pid.available": true,
+}
+
+var (
+	percentage  = regexp.MustCompile(`^[0-9]+([.][0-9]+)?%$`)
+	featureGate = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+)
+
+func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	atLeast := func(name string, v *int32, least int32) {
+		if v != nil && *v < least {
+			errs = append(errs, field.Invalid(path.Child(name), *v, fmt.Sprintf("must be at least %d", least)))
+		}
+	}
+	atLeast("maxPods", spec.MaxPods, 1)
+	atLeast("podsPerCore", spec.PodsPerCore, 0)
+	atLeast("evictionMaxPodGracePeriod", spec.EvictionMaxPodGracePeriod, 0)
+	atLeast("maxParallelImagePulls", spec.MaxParallelImagePulls, 1)
+	atLeast("registryPullQPS", spec.RegistryPullQPS, 0)
+	atLeast("registryBurst", spec.RegistryBurst, 0)
+	atLeast("containerLogMaxFiles", spec.ContainerLogMaxFiles, 2)
+	if spec.PodPidsLimit != nil && *spec.PodPidsLimit < -1 {
+		errs = append(errs, field.Invalid(path.Child("podPidsLimit"), *spec.PodPidsLimit, "must be -1 (no limit) or more"))
+	}
+	for name, v := range map[string]*int32{
+		"imageGCHighThresholdPercent": spec.ImageGCHighThresholdPercent, "imageGCLowThresholdPercent": spec.ImageGCLowThresholdPercent,
+	} {
+		if v != nil && (*v < 0 || *v > 100) {
+			errs = append(errs, field.Invalid(path.Child(name), *v, "must be from 0 to 100"))
+		}
+	}
+	if spec.MaxParallelImagePulls != nil && *spec.MaxParallelImagePulls > 1 &&
+		(spec.SerializeImagePulls == nil || *spec.SerializeImagePulls) {
+		errs = append(errs, field.Invalid(path.Child("maxParallelImagePulls"), *spec.MaxParallelImagePulls,
+			"greater than 1 needs serializeImagePulls: false"))
+	}
+	if spec.ContainerLogMaxSize != nil {
+		if q, err := resource.ParseQuantity(*spec.ContainerLogMaxSize); err != nil || q.Sign() <= 0 {
+			errs = append(errs, field.Invalid(path.Child("containerLogMaxSize"), *spec.ContainerLogMaxSize,
+				"must be a positive quantity such as 10Mi"))
+		}
+	}
+	enum := func(name string, v *string, allowed ...string) {
+		if v != nil && !slices.Contains(allowed, *v) {
+			errs = append(errs, field.NotSupported(path.Child(name), *v, allowed))
+		}
+	}
+	enum("cpuManagerPolicy", spec.CPUManagerPolicy, "none", "static")
+	enum("topologyManagerPolicy", spec.TopologyManagerPolicy, "none", "best-effort", "restricted", "single-numa-node")
+	enum("topologyManagerScope", spec.TopologyManagerScope, "container", "pod")
+	if spec.CPUManagerPolicy != nil && *spec.CPUManagerPolicy == "static" && !reservesCPU(spec.KubeReserved) && !reservesCPU(spec.SystemReserved) {
+		errs = append(errs, field.Invalid(path.Child("cpuManagerPolicy"), "static",
+			"needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu above 0"))
+	}
+	for name, r := range map[string]*hotelv1alpha1.ReservedResources{"kubeReserved": spec.KubeReserved, "systemReserved": spec.SystemReserved} {
+		if r == nil {
+			continue
+		}
+		for res, q := range map[string]*resource.Quantity{"cpu": r.CPU, "memory": r.Memory, "ephemeral-storage": r.EphemeralStorage, "pid": r.PID} {
+			if q != nil && q.Sign() < 0 {
+				errs = append(errs, field.Invalid(path.Child(name, res), q.String(), "must not be negative"))
+			}
+		}
+	}
+	for gate := range spec.FeatureGates {
+		if !featureGate.MatchString(gate) {
+			errs = append(errs, field.Invalid(path.Child("featureGates").Key(gate), gate, "must be a CamelCase feature gate name"))
+		}
+	}
+	return errs
+}
+
+func reservesCPU(r *hotelv1alpha1.ReservedResources) bool {
+	return r != nil && r.CPU != nil && r.CPU.Sign() > 0
+}
+
+// validateEviction checks eviction maps as the kubelet parses them (pkg/kubelet/eviction/helpers.go):
+// a threshold is a positive quantity or a percentage from 0% to 100% (0% and 100% switch the signal
+// off); a minimum reclaim is a non-negative quantity or a positive percentage.
+func validateEviction(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	checkSignals := func(name string, keys []string) {
+		for _, k := range keys {
+			if !evictionSignals[k] {
+				errs = append(errs, field.NotSupported(path.Child(name), k, sortedKeys(evictionSignals)))
+			}
+		}
+	}
+	thresholds := func(name string, m map[string]hotelv1alpha1.Threshold) {
+		checkSignals(name, sortedKeys(m))
+		for _, k := range sortedKeys(m) {
+			if msg := checkAmount(string(m[k]), false); msg != "" {
+				errs = append(errs, field.Invalid(path.Child(name).Key(k), string(m[k]), msg))
+			}
+		}
+	}
+	thresholds("evictionHard", spec.EvictionHard)
+	thresholds("evictionSoft", spec.EvictionSoft)
+	checkSignals("evictionMinimumReclaim", sortedKeys(spec.EvictionMinimumReclaim))
+	for _, k := range sortedKeys(spec.EvictionMinimumReclaim) {
+		if msg := checkAmount(string(spec.EvictionMinimumReclaim[k]), true); msg != "" {
+			errs = append(errs, field.Invalid(path.Child("evictionMinimumReclaim").Key(k), string(spec.EvictionMinimumReclaim[k]), msg))
+		}
+	}
+	checkSignals("evictionSoftGracePeriod", sortedKeys(spec.EvictionSoftGracePeriod))
+	for _, k := range sortedKeys(spec.EvictionSoft) {
+		if _, ok := spec.EvictionSoftGracePeriod[k]; !ok {
+			errs = append(errs, field.Required(path.Child("evictionSoftGracePeriod").Key(k), "every evictionSoft signal needs a grace period"))
+		}
+	}
+	for _, k := range sortedKeys(spec.EvictionSoftGracePeriod) {
+		if _, ok := spec.EvictionSoft[k]; !ok {
+			errs = append(errs, field.Invalid(path.Child("evictionSoftGracePeriod").Key(k), string(spec.EvictionSoftGracePeriod[k]),
+				"has no evictionSoft threshold for the same signal"))
+		}
+		if d, err := time.ParseDuration(string(spec.EvictionSoftGracePeriod[k])); err != nil || d < 0 {
+			errs = append(errs, field.Invalid(path.Child("evictionSoftGracePeriod").Key(k), string(spec.EvictionSoftGracePeriod[k]),
+				"must be a duration such as 90s or 1m30s"))
+		}
+	}
+	return errs
+}
+
+// checkAmount returns why v is not a valid eviction threshold (reclaim false) or minimum reclaim
+// (reclaim true), or "".
+func checkAmount(v string, reclaim bool) string {
+	if strings.HasSuffix(v, "%") {
+		if !percentage.MatchString(v) {
+			return "must be a quantity such as 500Mi or a percentage such as 10%"
+		}
+		p, _ := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+		switch {
+		case p > 100:
+			return "must be a percentage from 0% to 100%"
+		case reclaim && p <= 0:
+			return "must be a percentage above 0%"
+		}
+		return ""
+	}
+	q, err := resource.ParseQuantity(v)
+	switch {
+	case err != nil:
+		return "must be a quantity such as 500Mi or a percentage such as 10%"
+	case reclaim && q.Sign() < 0:
+		return "must not be negative"
+	case !reclaim && q.Sign() <= 0:
+		return "must be a positive quantity (to switch a signal off, use 0% or 100%)"
+	}
+	return ""
+}
+
+func validateDurations(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for name, d := range map[string]*metav1.Duration{
+		"evictionPressureTransitionPeriod": spec.EvictionPressureTransitionPeriod,
+		"imageMinimumGCAge":                spec.ImageMinimumGCAge, "imageMaximumGCAge": spec.ImageMaximumGCAge,
+		"shutdownGracePeriod": spec.ShutdownGracePeriod, "shutdownGracePeriodCriticalPods": spec.ShutdownGracePeriodCriticalPods,
+	} {
+		if d != nil && d.Duration < 0 {
+			errs = append(errs, field.Invalid(path.Child(name), d.Duration.String(), "must not be negative"))
+		}
+	}
+	for name, d := range map[string]*metav1.Duration{
+		"shutdownGracePeriod": spec.ShutdownGracePeriod, "shutdownGracePeriodCriticalPods": spec.ShutdownGracePeriodCriticalPods,
+	} {
+		if d != nil && d.Duration > 0 && d.Duration < time.Second {
+			errs = append(errs, field.Invalid(path.Child(name), d.Duration.String(), "must be 0 or at least 1s"))
+		}
+	}
+	if crit := spec.ShutdownGracePeriodCriticalPods; crit != nil && crit.Duration > durationOr(spec.ShutdownGracePeriod, 0) {
+		errs = append(errs, field.Invalid(path.Child("shutdownGracePeriodCriticalPods"), crit.Duration.String(),
+			"must not exceed shutdownGracePeriod"))
+	}
+	if maxAge := spec.ImageMaximumGCAge; maxAge != nil && maxAge.Duration != 0 &&
+		maxAge.Duration <= durationOr(spec.ImageMinimumGCAge, defaultImageMinimumGCAge) {
+		errs = append(errs, field.Invalid(path.Child("imageMaximumGCAge"), maxAge.Duration.String(),
+			"must be 0 (no maximum) or greater than imageMinimumGCAge (default 2m)"))
+	}
+	return errs
+}
+
+// defaultImageMinimumGCAge is the kubelet's default imageMinimumGCAge.
+const defaultImageMinimumGCAge = 2 * time.Minute
+
+func durationOr(d *metav1.Duration, fallback time.Duration) time.Duration {
+	if d == nil {
+		return fallback
+	}
+	return d.Duration
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }

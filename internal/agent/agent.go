@@ -1,0 +1,292 @@
+// Package agent is innkeeper's node agent (`innkeeper agent`). It runs in a component's DaemonSet
+// pod on each Node of a pool and applies the configuration that pod was created with: it validates
+// it, writes the component's drop-in atomically with a backup of what was there, restarts the
+// component's systemd unit, waits for it to be healthy, restores the backup if it is not, and
+// records the outcome on its Node. Its pod turns Ready only once the configuration is applied and
+// healthy, which is what paces the DaemonSet's rollout.
+//
+// Every host interaction sits behind an interface (Target, Restarter, Reporter), so that the logic
+// is tested against a temporary directory and fakes. The agent is level-based: each run starts
+// from what the host's files and the Node's annotations say, so a restart mid-apply resumes.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// Agent states recorded on the Node, as hotel.innkeeper.dev/<component>-state.
+const (
+	StateApplying = hotelv1alpha1.AgentStateApplying
+	StateApplied  = hotelv1alpha1.AgentStateApplied
+	StateDegraded = hotelv1alpha1.AgentStateDegraded
+)
+
+// Reasons for the Degraded state, as hotel.innkeeper.dev/<component>-reason.
+const (
+	ReasonHealthCheckFailed = "HealthCheckFailed"
+	ReasonInvalidConfig     = "InvalidConfig"
+	ReasonDropInUnsupported = "DropInUnsupported"
+	ReasonRestartFailed     = "RestartFailed"
+	ReasonApplyFailed       = "ApplyFailed"
+)
+
+// Target is one node component as the agent manages it on the host.
+type Target interface {
+	// Name is the component's name, such as "kubelet".
+	Name() string
+	// DropInPath is the drop-in's path on the host, such as
+	// /etc/kubernetes/kubelet.conf.d/50-innkeeper.conf.
+	DropInPath() string
+	// Unit is the component's systemd unit, such as kubelet.service.
+	Unit() string
+	// Validate checks a configuration before it touches the host.
+	Validate(data []byte) error
+	// CheckSupport returns a *DegradedError when the component on this host would not read the
+	// drop-in (for a kubelet, one not run with --config-dir).
+	CheckSupport(ctx context.Context) error
+	// Healthy returns nil once the component is healthy after a restart at since.
+	Healthy(ctx context.Context, since time.Time) error
+}
+
+// Restarter restarts a systemd unit and returns once the restart job has finished.
+type Restarter interface {
+	RestartUnit(ctx context.Context, unit string) error
+}
+
+// Reporter reads and records the agent's state on its Node.
+type Reporter interface {
+	// Read returns the component's state annotations on the Node.
+	Read(ctx context.Context) (Report, error)
+	// Write records a state on the Node.
+	Write(ctx context.Context, r Report) error
+}
+
+// Report is the agent's state on its Node.
+type Report struct {
+	// Config is the hash of the configuration last applied successfully.
+	Config string
+	// State is Applying, Applied or Degraded.
+	State string
+	// Reason is why the state is Degraded.
+	Reason string
+	// Message tells a human what happened.
+	Message string
+	// Target is the hash being applied (with Applying) or that failed (with Degraded).
+	Target string
+}
+
+// DegradedError is a failure to report on the Node as Degraded with a reason.
+type DegradedError struct {
+	Reason  string
+	Message string
+}
+
+func (e *DegradedError) Error() string { return e.Reason + ": " + e.Message }
+
+// Agent applies one configuration of one component on its Node.
+type Agent struct {
+	Target    Target
+	Restarter Restarter
+	Reporter  Reporter
+	// HostRoot is where the host's root filesystem is mounted in the agent's pod ("/host").
+	HostRoot string
+	// Config is the rendered configuration, and Hash the hash it was rendered under.
+	Config []byte
+	Hash   string
+	// HealthTimeout bounds the wait for the component to become healthy after a restart.
+	HealthTimeout time.Duration
+	// HealthInterval is how often health is polled while waiting.
+	HealthInterval time.Duration
+	Log            logr.Logger
+
+	mu    sync.Mutex
+	ready bool
+}
+
+// Ready reports whether the agent's configuration is applied and healthy: its pod's readiness.
+func (a *Agent) Ready() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ready
+}
+
+func (a *Agent) setReady(ready bool) {
+	a.mu.Lock()
+	a.ready = ready
+	a.mu.Unlock()
+}
+
+// hostPath returns the agent's path for a host path.
+func (a *Agent) hostPath(p string) string {
+	return filepath.Join(a.HostRoot, p)
+}
+
+// Apply brings the host to the agent's configuration, once. It returns nil when the configuration
+// is applied and healthy, a *DegradedError when it failed and was reported (and, if written,
+// rolled back), and any other error when it was interrupted or could not report; running Apply
+// again resumes from what the host and the Node say.
+func (a *Agent) Apply(ctx context.Context) error {
+	a.setReady(false)
+	path := a.hostPath(a.Target.DropInPath())
+	log := a.Log.WithValues("component", a.Target.Name(), "configHash", a.Hash, "path", path)
+
+	if err := removeTempFiles(filepath.Dir(path)); err != nil {
+		return err
+	}
+	report, err := a.Reporter.Read(ctx)
+	if err != nil {
+		return fmt.Errorf("read the agent's state on the Node: %w", err)
+	}
+	if err := a.Target.Validate(a.Config); err != nil {
+		return a.degrade(ctx, report, ReasonInvalidConfig, fmt.Sprintf(
+			"configuration %s is invalid and was not applied: %v", a.Hash, err))
+	}
+	if err := a.Target.CheckSupport(ctx); err != nil {
+		var de *DegradedError
+		if errors.As(err, &de) {
+			return a.degrade(ctx, report, de.Reason, de.Message)
+		}
+		return fmt.Errorf("check that %s reads drop-ins: %w", a.Target.Name(), err)
+	}
+
+	same, err := sameContent(path, a.Config)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	// Resume: the file is ours but a previous run did not see the component healthy with it.
+	resuming := same && report.State == StateApplying && report.Target == a.Hash
+	if same && !resuming {
+		// Identical content: nothing to write and nothing to restart, but the component must be
+		// healthy for the Node to count as updated.
+		if err := a.Target.Healthy(ctx, time.Time{}); err != nil {
+			return a.waitHealthy(ctx, log, report, path, time.Time{}, false)
+		}
+		return a.succeed(ctx, log, report)
+	}
+
+	if !same {
+		// Back up only a state known to be healthy. After an interrupted apply the file holds an
+		// unverified configuration; the backup taken before it is still the one to restore.
+		if report.State != StateApplying || !hasBackup(path) {
+			if err := saveBackup(path); err != nil {
+				return a.degrade(ctx, report, ReasonApplyFailed, fmt.Sprintf("could not back up %s: %v", path, err))
+			}
+		}
+		report.State, report.Target, report.Reason, report.Message = StateApplying, a.Hash, "",
+			fmt.Sprintf("Applying configuration %s.", a.Hash)
+		if err := a.Reporter.Write(ctx, report); err != nil {
+			return fmt.Errorf("record Applying on the Node: %w", err)
+		}
+		if err := writeFileAtomic(path, a.Config, 0o644); err != nil {
+			return a.degrade(ctx, report, ReasonApplyFailed, fmt.Sprintf("could not write %s: %v", path, err))
+		}
+		log.Info("Wrote the drop-in")
+	}
+
+	restarted := time.Now()
+	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return a.rollBack(ctx, log, report, path, ReasonRestartFailed, fmt.Sprintf(
+			"restarting %s failed: %v", a.Target.Unit(), err))
+	}
+	return a.waitHealthy(ctx, log, report, path, restarted, true)
+}
+
+// waitHealthy waits for the component to be healthy after a restart at since. If it does not
+// become healthy in time and rollBackOnFailure is set, the backup is restored.
+func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report, path string, since time.Time,
+	rollBackOnFailure bool) error {
+	err := a.pollHealthy(ctx, since)
+	if err == nil {
+		return a.succeed(ctx, log, report)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // interrupted: leave the state as it is; the next run resumes
+	}
+	message := fmt.Sprintf("%s did not become healthy within %s with configuration %s: %v",
+		a.Target.Name(), a.HealthTimeout, a.Hash, err)
+	if !rollBackOnFailure {
+		return a.degrade(ctx, report, ReasonHealthCheckFailed, message)
+	}
+	return a.rollBack(ctx, log, report, path, ReasonHealthCheckFailed, message)
+}
+
+func (a *Agent) pollHealthy(ctx context.Context, since time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, a.HealthTimeout)
+	defer cancel()
+	interval := a.HealthInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	var last error
+	for {
+		err := a.Target.Healthy(ctx, since)
+		if err == nil {
+			return nil
+		}
+		// A check cut short by the deadline says less than the one before it.
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-ticker.C:
+		}
+	}
+}
+
+// rollBack restores the backup, restarts the component on it, and reports Degraded.
+func (a *Agent) rollBack(ctx context.Context, log logr.Logger, report Report, path, reason, message string) error {
+	log.Info("Rolling back", "reason", reason, "message", message)
+	if err := restoreBackup(path); err != nil {
+		return a.degrade(ctx, report, reason, message+fmt.Sprintf("; restoring the previous drop-in failed too: %v", err))
+	}
+	restarted := time.Now()
+	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
+		return a.degrade(ctx, report, reason, message+fmt.Sprintf(
+			"; restored the previous drop-in, but restarting %s on it failed: %v", a.Target.Unit(), err))
+	}
+	if err := a.pollHealthy(ctx, restarted); err != nil {
+		return a.degrade(ctx, report, reason, message+fmt.Sprintf(
+			"; restored the previous drop-in, but %s is not healthy on it either: %v", a.Target.Name(), err))
+	}
+	return a.degrade(ctx, report, reason, message+"; restored the previous drop-in")
+}
+
+func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report) error {
+	// Already recorded: a restarted agent on an unchanged Node writes nothing.
+	if current.State != StateApplied || current.Config != a.Hash || current.Target != a.Hash {
+		report := Report{Config: a.Hash, State: StateApplied, Target: a.Hash,
+			Message: fmt.Sprintf("Configuration %s is applied and %s is healthy.", a.Hash, a.Target.Name())}
+		if err := a.Reporter.Write(ctx, report); err != nil {
+			return fmt.Errorf("record Applied on the Node: %w", err)
+		}
+		log.Info("Configuration applied and healthy")
+	}
+	a.setReady(true)
+	return nil
+}
+
+// degrade reports Degraded on the Node. The applied configuration (report.Config) stays what it
+// was: a failed configuration is never recorded as applied.
+func (a *Agent) degrade(ctx context.Context, report Report, reason, message string) error {
+	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.Hash, reason, message
+	if err := a.Reporter.Write(ctx, report); err != nil {
+		return fmt.Errorf("record Degraded (%s: %s) on the Node: %w", reason, message, err)
+	}
+	return &DegradedError{Reason: reason, Message: message}
+}

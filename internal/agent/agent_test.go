@@ -1,0 +1,447 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2/ktesting"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+const dropInDir = "/etc/kubernetes/kubelet.conf.d"
+
+var (
+	oldConfig = []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 110\n")
+	newConfig = []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 80\n")
+)
+
+// fakeHost is a node for the agent: a temporary host root, a kubelet whose health the test sets, a
+// systemd that records restarts, and a Node whose annotations the agent keeps.
+type fakeHost struct {
+	t        *testing.T
+	root     string
+	healthy  atomic.Bool // the kubelet's healthz answers 200
+	args     []string    // the kubelet's command line
+	restarts atomic.Int32
+	// onRestart, if set, runs in place of a restart; its error is the restart's.
+	onRestart func(ctx context.Context) error
+
+	mu          sync.Mutex
+	annotations map[string]string
+	heartbeat   time.Time // the Node's Ready heartbeat
+	writes      []Report
+}
+
+func newFakeHost(t *testing.T) *fakeHost {
+	h := &fakeHost{t: t, root: t.TempDir(), annotations: map[string]string{},
+		args: []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml", "--config-dir", dropInDir}}
+	h.healthy.Store(true)
+	return h
+}
+
+// RestartUnit restarts the "kubelet": its heartbeat moves past the restart.
+func (h *fakeHost) RestartUnit(ctx context.Context, unit string) error {
+	if unit != "kubelet.service" {
+		return errors.New("unexpected unit " + unit)
+	}
+	h.restarts.Add(1)
+	if h.onRestart != nil {
+		if err := h.onRestart(ctx); err != nil {
+			return err
+		}
+	}
+	h.mu.Lock()
+	h.heartbeat = time.Now().Add(time.Second)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *fakeHost) Read(context.Context) (Report, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return reportFromAnnotations(h.annotations, "kubelet"), nil
+}
+
+func (h *fakeHost) Write(_ context.Context, r Report) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.writes = append(h.writes, r)
+	for _, suffix := range hotelv1alpha1.AgentAnnotations {
+		delete(h.annotations, hotelv1alpha1.AgentAnnotation("kubelet", suffix))
+	}
+	for suffix, v := range map[string]string{"config": r.Config, "target": r.Target, "state": r.State, "reason": r.Reason, "message": r.Message} {
+		if v != "" {
+			h.annotations[hotelv1alpha1.AgentAnnotation("kubelet", suffix)] = v
+		}
+	}
+	return nil
+}
+
+func (h *fakeHost) report() Report {
+	r, _ := h.Read(context.Background())
+	return r
+}
+
+func (h *fakeHost) node(context.Context) (*corev1.Node, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return &corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{
+		Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.NewTime(h.heartbeat),
+	}}}}, nil
+}
+
+// agent returns an agent for config on the host, with a short health timeout.
+func (h *fakeHost) agent(config []byte, hash string) *Agent {
+	healthz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !h.healthy.Load() {
+			http.Error(w, "plugins not ready", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	h.t.Cleanup(healthz.Close)
+	return &Agent{
+		Target: &Kubelet{
+			DropInDir:  dropInDir,
+			HealthzURL: healthz.URL,
+			Client:     healthz.Client(),
+			Args:       func() ([]string, error) { return h.args, nil },
+			Node:       h.node,
+		},
+		Restarter:      h,
+		Reporter:       h,
+		HostRoot:       h.root,
+		Config:         config,
+		Hash:           hash,
+		HealthTimeout:  300 * time.Millisecond,
+		HealthInterval: 10 * time.Millisecond,
+		Log:            ktesting.NewLogger(h.t, ktesting.NewConfig()),
+	}
+}
+
+func (h *fakeHost) dropIn() string {
+	return filepath.Join(h.root, dropInDir, "50-innkeeper.conf")
+}
+
+// install puts content in the drop-in as a previous, healthy apply of hash left it.
+func (h *fakeHost) install(content []byte, hash string) {
+	h.t.Helper()
+	NewWithT(h.t).Expect(writeFileAtomic(h.dropIn(), content, 0o644)).To(Succeed())
+	_ = h.Write(context.Background(), Report{Config: hash, Target: hash, State: StateApplied})
+	h.writes = nil
+}
+
+func (h *fakeHost) fileContent() []byte {
+	data, err := os.ReadFile(h.dropIn())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	NewWithT(h.t).Expect(err).NotTo(HaveOccurred())
+	return data
+}
+
+func (h *fakeHost) leftovers() []string {
+	matches, _ := filepath.Glob(filepath.Join(h.root, dropInDir, tempPrefix+"*"))
+	return matches
+}
+
+func TestFirstApply(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	a := h.agent(newConfig, "new")
+	g.Expect(a.Apply(context.Background())).To(Succeed())
+	g.Expect(h.fileContent()).To(Equal(newConfig))
+	g.Expect(h.restarts.Load()).To(Equal(int32(1)))
+	g.Expect(h.report()).To(Equal(Report{Config: "new", Target: "new", State: StateApplied,
+		Message: "Configuration new is applied and kubelet is healthy."}))
+	g.Expect(a.Ready()).To(BeTrue())
+	g.Expect(h.writes[0].State).To(Equal(StateApplying), "Applying is recorded before the file is written")
+	g.Expect(h.leftovers()).To(BeEmpty())
+}
+
+func TestIdenticalContentNeitherWritesNorRestarts(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(newConfig, "new")
+	past := time.Now().Add(-time.Hour)
+	g.Expect(os.Chtimes(h.dropIn(), past, past)).To(Succeed())
+
+	a := h.agent(newConfig, "new")
+	g.Expect(a.Apply(context.Background())).To(Succeed())
+	info, err := os.Stat(h.dropIn())
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(info.ModTime()).To(BeTemporally("~", past, time.Second), "the file was rewritten")
+	g.Expect(h.restarts.Load()).To(BeZero())
+	g.Expect(h.writes).To(BeEmpty(), "nothing changed on the Node either")
+	g.Expect(a.Ready()).To(BeTrue())
+}
+
+func TestChangedContentBacksUpAndRestarts(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(Succeed())
+	g.Expect(h.fileContent()).To(Equal(newConfig))
+	backup, err := os.ReadFile(h.dropIn() + backupSuffix)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(backup).To(Equal(oldConfig))
+	g.Expect(h.restarts.Load()).To(Equal(int32(1)))
+	g.Expect(h.report().Config).To(Equal("new"))
+}
+
+func TestHealthFailureRollsBackByteForByte(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	previous := append([]byte("# hand-tuned, keep\n"), oldConfig...)
+	h.install(previous, "old")
+	// The kubelet refuses the new drop-in and answers again once the old one is back.
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(string(h.fileContent()) == string(previous))
+		return nil
+	}
+	a := h.agent(newConfig, "new")
+	err := a.Apply(context.Background())
+
+	var de *DegradedError
+	g.Expect(errors.As(err, &de)).To(BeTrue(), "got %v", err)
+	g.Expect(de.Reason).To(Equal(ReasonHealthCheckFailed))
+	g.Expect(h.fileContent()).To(Equal(previous))
+	g.Expect(h.restarts.Load()).To(Equal(int32(2)), "once for the new drop-in, once for the restored one")
+	r := h.report()
+	g.Expect(r.State).To(Equal(StateDegraded))
+	g.Expect(r.Config).To(Equal("old"), "a failed configuration is never recorded as applied")
+	g.Expect(r.Target).To(Equal("new"))
+	g.Expect(r.Reason).To(Equal(ReasonHealthCheckFailed))
+	g.Expect(r.Message).To(ContainSubstring("kubelet did not become healthy within 300ms with configuration new"))
+	g.Expect(r.Message).To(ContainSubstring("plugins not ready"))
+	g.Expect(r.Message).To(HaveSuffix("; restored the previous drop-in"))
+	g.Expect(a.Ready()).To(BeFalse())
+}
+
+func TestHealthFailureWithoutPreviousDropInRemovesIt(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(h.fileContent() == nil)
+		return nil
+	}
+	err := h.agent(newConfig, "new").Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	_, statErr := os.Stat(h.dropIn())
+	g.Expect(os.IsNotExist(statErr)).To(BeTrue(), "the new drop-in is still there")
+}
+
+func TestStaleReadyConditionIsNotHealth(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	// The kubelet never posts status again: the Ready condition is the one from before the restart.
+	h.onRestart = func(context.Context) error { return nil }
+	h.heartbeat = time.Now().Add(-time.Minute)
+	var calls atomic.Int32
+	a := h.agent(newConfig, "new")
+	a.Restarter = restarterFunc(func(ctx context.Context, unit string) error {
+		calls.Add(1)
+		return nil
+	})
+	err := a.Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring("has not reported the Node Ready since its restart")))
+	g.Expect(h.fileContent()).To(Equal(oldConfig))
+}
+
+type restarterFunc func(ctx context.Context, unit string) error
+
+func (f restarterFunc) RestartUnit(ctx context.Context, unit string) error { return f(ctx, unit) }
+
+func TestRestartFailureRollsBack(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	h.onRestart = func(context.Context) error {
+		if h.restarts.Load() == 1 {
+			return errors.New("Job for kubelet.service failed")
+		}
+		return nil
+	}
+	err := h.agent(newConfig, "new").Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonRestartFailed)))
+	g.Expect(h.fileContent()).To(Equal(oldConfig))
+	g.Expect(h.report().Message).To(ContainSubstring("Job for kubelet.service failed"))
+}
+
+func TestDropInUnsupported(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{name: "no --config-dir", args: []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"},
+			want: "does not run with --config-dir"},
+		{name: "another --config-dir", args: []string{"/usr/bin/kubelet", "--config-dir=/etc/kubelet.d"},
+			want: "reads drop-ins from /etc/kubelet.d"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			h := newFakeHost(t)
+			h.args = tt.args
+			err := h.agent(newConfig, "new").Apply(context.Background())
+			g.Expect(err).To(MatchError(ContainSubstring(tt.want)))
+			g.Expect(h.report().Reason).To(Equal(ReasonDropInUnsupported))
+			g.Expect(h.fileContent()).To(BeNil(), "the drop-in was written anyway")
+			g.Expect(h.restarts.Load()).To(BeZero())
+		})
+	}
+}
+
+func TestInvalidConfigTouchesNothing(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	bad := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\n")
+	err := h.agent(bad, "bad").Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonInvalidConfig)))
+	g.Expect(h.fileContent()).To(Equal(oldConfig))
+	g.Expect(h.restarts.Load()).To(BeZero())
+	g.Expect(h.report().Config).To(Equal("old"))
+}
+
+func TestInterruptedApplyLeavesAWholeFileAndResumes(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+
+	// SIGTERM arrives while systemd restarts the kubelet.
+	ctx, cancel := context.WithCancel(context.Background())
+	h.onRestart = func(ctx context.Context) error {
+		cancel()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	err := h.agent(newConfig, "new").Apply(ctx)
+	g.Expect(err).To(MatchError(context.Canceled))
+	g.Expect(h.fileContent()).To(Equal(newConfig), "the drop-in is whole: old or new, never a part")
+	g.Expect(h.leftovers()).To(BeEmpty())
+	g.Expect(h.report().State).To(Equal(StateApplying))
+	g.Expect(h.report().Config).To(Equal("old"))
+
+	// The agent's next run (a restarted container) finds the file in place and Applying recorded:
+	// it restarts the kubelet again and waits for health, without touching the backup.
+	h.onRestart = nil
+	restartsBefore := h.restarts.Load()
+	a := h.agent(newConfig, "new")
+	g.Expect(a.Apply(context.Background())).To(Succeed())
+	g.Expect(h.restarts.Load()).To(Equal(restartsBefore + 1))
+	g.Expect(h.report().State).To(Equal(StateApplied))
+	g.Expect(a.Ready()).To(BeTrue())
+}
+
+func TestInterruptedApplyKeepsTheLastHealthyBackup(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	ctx, cancel := context.WithCancel(context.Background())
+	h.onRestart = func(ctx context.Context) error { cancel(); <-ctx.Done(); return ctx.Err() }
+	g.Expect(h.agent(newConfig, "new").Apply(ctx)).To(MatchError(context.Canceled))
+
+	// A newer configuration replaces the pod before the interrupted one was ever seen healthy; it
+	// fails too. The Node must go back to the last healthy drop-in, not to the unverified one.
+	newer := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
+		return nil
+	}
+	err := h.agent(newer, "newer").Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.fileContent()).To(Equal(oldConfig))
+}
+
+func TestLeftoverTempFilesAreRemoved(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	dir := filepath.Join(h.root, dropInDir)
+	g.Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(dir, tempPrefix+"50-innkeeper.conf-123"), []byte("maxPo"), 0o600)).To(Succeed())
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(Succeed())
+	g.Expect(h.leftovers()).To(BeEmpty())
+}
+
+func TestReadyz(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	a := h.agent(newConfig, "new")
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	status := func(path string) int {
+		resp, err := srv.Client().Get(srv.URL + path)
+		g.Expect(err).NotTo(HaveOccurred())
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	g.Expect(status("/healthz")).To(Equal(http.StatusOK))
+	g.Expect(status("/readyz")).To(Equal(http.StatusServiceUnavailable))
+	g.Expect(a.Apply(context.Background())).To(Succeed())
+	g.Expect(status("/readyz")).To(Equal(http.StatusOK))
+}
+
+func TestFlagValue(t *testing.T) {
+	tests := []struct {
+		args  []string
+		value string
+		found bool
+	}{
+		{args: []string{"kubelet", "--config-dir=/a"}, value: "/a", found: true},
+		{args: []string{"kubelet", "--config-dir", "/b"}, value: "/b", found: true},
+		{args: []string{"kubelet", "-config-dir=/c"}, value: "/c", found: true},
+		{args: []string{"kubelet", "--config=/x"}},
+		{args: []string{"kubelet", "--config-dir"}},
+		{args: []string{"kubelet", "--config-directory=/d"}},
+	}
+	for _, tt := range tests {
+		v, ok := flagValue(tt.args, "config-dir")
+		NewWithT(t).Expect([]any{v, ok}).To(Equal([]any{tt.value, tt.found}), "%q", tt.args)
+	}
+}
+
+func TestProcessArgs(t *testing.T) {
+	g := NewWithT(t)
+	proc := t.TempDir()
+	write := func(pid, cmdline string) {
+		g.Expect(os.MkdirAll(filepath.Join(proc, pid), 0o755)).To(Succeed())
+		g.Expect(os.WriteFile(filepath.Join(proc, pid, "cmdline"), []byte(cmdline), 0o644)).To(Succeed())
+	}
+	write("1", "/sbin/init\x00")
+	write("2", "") // a kernel thread
+	write("77", "/usr/bin/kubelet\x00--config-dir=/etc/kubernetes/kubelet.conf.d\x00--v=2\x00")
+	g.Expect(os.MkdirAll(filepath.Join(proc, "sys"), 0o755)).To(Succeed())
+
+	args, err := ProcessArgs(proc, "kubelet")()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(args).To(Equal([]string{"/usr/bin/kubelet", "--config-dir=/etc/kubernetes/kubelet.conf.d", "--v=2"}))
+	_, err = ProcessArgs(proc, "containerd")()
+	g.Expect(err).To(MatchError(ContainSubstring("no containerd process")))
+}
+
+func TestAnnotationPatch(t *testing.T) {
+	g := NewWithT(t)
+	key := func(s string) string { return hotelv1alpha1.AgentAnnotation("kubelet", s) }
+	current := map[string]string{key("config"): "old", key("state"): "Degraded", key("reason"): "HealthCheckFailed", "other": "x"}
+	patch := annotationPatch(current, "kubelet", Report{Config: "old", State: StateApplying, Target: "new"})
+	g.Expect(string(patch)).To(MatchJSON(`{"metadata":{"annotations":{
+		"hotel.innkeeper.dev/kubelet-state":"Applying",
+		"hotel.innkeeper.dev/kubelet-target":"new",
+		"hotel.innkeeper.dev/kubelet-reason":null}}}`))
+	g.Expect(annotationPatch(current, "kubelet", reportFromAnnotations(current, "kubelet"))).To(BeNil())
+}

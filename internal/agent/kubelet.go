@@ -1,0 +1,147 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
+)
+
+// Kubelet is the kubelet as the agent manages it: a drop-in in the directory the kubelet reads with
+// --config-dir, the kubelet.service unit, and health from its healthz endpoint and its Node's Ready
+// condition.
+type Kubelet struct {
+	// DropInDir is the kubelet's --config-dir on the host.
+	DropInDir string
+	// HealthzURL is the kubelet's healthz endpoint, http://127.0.0.1:10248/healthz by default.
+	HealthzURL string
+	// Client makes the healthz requests.
+	Client *http.Client
+	// Args returns the running kubelet's command line.
+	Args func() ([]string, error)
+	// Node returns the agent's Node, for its Ready condition.
+	Node func(ctx context.Context) (*corev1.Node, error)
+}
+
+var _ Target = &Kubelet{}
+
+// Name returns "kubelet".
+func (k *Kubelet) Name() string { return kubelet.Name }
+
+// DropInPath returns the drop-in's path on the host.
+func (k *Kubelet) DropInPath() string { return filepath.Join(k.DropInDir, kubelet.DropInFile) }
+
+// Unit returns kubelet.service.
+func (k *Kubelet) Unit() string { return "kubelet.service" }
+
+// Validate checks the drop-in as the manager did when rendering it.
+func (k *Kubelet) Validate(data []byte) error { return kubelet.ValidateDropIn(data) }
+
+// CheckSupport fails with DropInUnsupported unless the kubelet runs with --config-dir set to
+// DropInDir: otherwise it would never read the drop-in, and innkeeper does not edit the main
+// configuration file.
+func (k *Kubelet) CheckSupport(_ context.Context) error {
+	args, err := k.Args()
+	if err != nil {
+		return err
+	}
+	dir, ok := flagValue(args, "config-dir")
+	if !ok {
+		return &DegradedError{Reason: ReasonDropInUnsupported, Message: fmt.Sprintf(
+			"the kubelet does not run with --config-dir, so it would not read %s; innkeeper does not edit the "+
+				"kubelet's main configuration. Add --config-dir=%s to the kubelet's flags (kubeadm: KUBELET_EXTRA_ARGS)",
+			k.DropInPath(), k.DropInDir)}
+	}
+	if filepath.Clean(dir) != filepath.Clean(k.DropInDir) {
+		return &DegradedError{Reason: ReasonDropInUnsupported, Message: fmt.Sprintf(
+			"the kubelet reads drop-ins from %s, but innkeeper writes them to %s; run the agent with --drop-in-dir=%s",
+			dir, k.DropInDir, dir)}
+	}
+	return nil
+}
+
+// Healthy returns nil when the kubelet's healthz answers ok and its Node is Ready with a heartbeat
+// after since: the Ready condition from before a restart says nothing about the kubelet after it.
+func (k *Kubelet) Healthy(ctx context.Context, since time.Time) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.HealthzURL, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := k.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("kubelet healthz: %w", err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("kubelet healthz answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	node, err := k.Node(ctx)
+	if err != nil {
+		return fmt.Errorf("get the Node: %w", err)
+	}
+	for _, c := range node.Status.Conditions {
+		if c.Type != corev1.NodeReady {
+			continue
+		}
+		if c.Status != corev1.ConditionTrue {
+			return fmt.Errorf("the Node is not Ready: %s", c.Message)
+		}
+		// Heartbeats have a resolution of one second.
+		if c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
+			return fmt.Errorf("the kubelet has not reported the Node Ready since its restart at %s", since.Format(time.RFC3339))
+		}
+		return nil
+	}
+	return fmt.Errorf("the Node has no Ready condition")
+}
+
+// flagValue returns the value of --name (or -name) in a command line, as --name=value or --name value.
+func flagValue(args []string, name string) (string, bool) {
+	for i, a := range args {
+		for _, prefix := range []string{"--" + name, "-" + name} {
+			if a == prefix && i+1 < len(args) {
+				return args[i+1], true
+			}
+			if v, ok := strings.CutPrefix(a, prefix+"="); ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// ProcessArgs returns a function that finds the running process whose executable's base name is
+// name under procRoot (the host's /proc: the agent's pod shares the host's PID namespace) and
+// returns its command line.
+func ProcessArgs(procRoot, name string) func() ([]string, error) {
+	return func() ([]string, error) {
+		entries, err := os.ReadDir(procRoot)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", procRoot, err)
+		}
+		for _, e := range entries {
+			if !e.IsDir() || strings.TrimLeft(e.Name(), "0123456789") != "" {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(procRoot, e.Name(), "cmdline"))
+			if err != nil || len(data) == 0 {
+				continue // the process exited, or is a kernel thread
+			}
+			args := strings.Split(string(bytes.TrimRight(data, "\x00")), "\x00")
+			if filepath.Base(args[0]) == name {
+				return args, nil
+			}
+		}
+		return nil, fmt.Errorf("no %s process found under %s", name, procRoot)
+	}
+}

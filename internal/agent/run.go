@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Handler serves the agent's probes: /healthz (the process is alive) and /readyz (200 only once the
+// configuration is applied and the component healthy, so that the DaemonSet's rollout waits on it).
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.Ready() {
+			http.Error(w, fmt.Sprintf("configuration %s is not applied", a.Hash), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	return mux
+}
+
+// Run serves the probes on listener and applies the configuration until ctx ends. A transient
+// failure (the API server unreachable, say) is retried with backoff; a Degraded outcome is final
+// for this pod: retrying would restart the component again and again, so the agent waits, not
+// Ready, until its pod is replaced by one with a new configuration.
+func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(listener) }()
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+
+	backoff := time.Second
+	for {
+		err := a.Apply(ctx)
+		var degraded *DegradedError
+		switch {
+		case err == nil:
+			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
+		case errors.As(err, &degraded):
+			a.Log.Info("Configuration not applied; the Node is reported Degraded", "reason", degraded.Reason,
+				"message", degraded.Message)
+		case ctx.Err() != nil:
+			return nil
+		default:
+			a.Log.Error(err, "Applying the configuration failed; retrying", "after", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Minute)
+			continue
+		}
+		break
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-serveErr:
+		return fmt.Errorf("serve probes: %w", err)
+	}
+}
