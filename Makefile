@@ -1,5 +1,8 @@
-# Image the manager and the node agent run from (one image, two subcommands).
-IMG ?= ghcr.io/innkeeper-dev/innkeeper:latest
+# Image the manager and the node agent run from (one image, two subcommands). VERSION is also
+# compiled into the binary, as the default --agent-image's tag.
+VERSION ?= latest
+IMG ?= ghcr.io/innkeeper-dev/innkeeper:$(VERSION)
+KUBECTL ?= kubectl
 
 # Tools are built from Go modules pinned in hack/tools/go.mod, never downloaded as binaries.
 LOCALBIN ?= $(CURDIR)/bin
@@ -10,6 +13,8 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 CONTROLPLANE ?= $(CURDIR)/hack/controlplane.sh
 
 GO_TEST_FLAGS ?=
+# How long `make fuzz` (part of `make test`) fuzzes each target.
+FUZZTIME ?= 15s
 
 # Bash, so that recipes can use pipefail.
 SHELL = /usr/bin/env bash -o pipefail
@@ -28,7 +33,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the manager's ClusterRole from the API types and RBAC markers.
-	$(CONTROLLER_GEN) rbac:roleName=innkeeper-manager crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager crd paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods for the API types.
@@ -53,14 +58,20 @@ envtest-assets: ## Build kube-apiserver and etcd for envtest if missing; print t
 	@$(CONTROLPLANE) kube-apiserver etcd
 
 .PHONY: test
-test: verify vet ## Verify, then run unit tests and the envtest suite against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$$($(CONTROLPLANE) kube-apiserver etcd)" go test ./... $(GO_TEST_FLAGS)
+test: verify vet ## Verify, run unit tests and the envtest suite against a real kube-apiserver and etcd, then fuzz briefly.
+	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
+	KUBEBUILDER_ASSETS="$$assets" go test ./... $(GO_TEST_FLAGS)
+	$(MAKE) --no-print-directory fuzz
+
+.PHONY: fuzz
+fuzz: ## Fuzz the node agent's drop-in check for FUZZTIME (default 15s); the seed corpus runs in every go test.
+	go test ./internal/render/kubelet/ -run '^$$' -fuzz '^FuzzValidateDropIn$$' -fuzztime $(FUZZTIME)
 
 ##@ Build
 
 .PHONY: build
 build: ## Build the innkeeper binary into bin/.
-	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/innkeeper .
+	CGO_ENABLED=0 go build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(LOCALBIN)/innkeeper .
 
 .PHONY: run
 run: ## Run the manager against the cluster of the current kubeconfig.
@@ -68,7 +79,26 @@ run: ## Run the manager against the cluster of the current kubeconfig.
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
-	docker build --build-arg VERSION=$(lastword $(subst :, ,$(IMG))) -t $(IMG) .
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: ## Install or upgrade the CRDs in the cluster of the current kubeconfig.
+	$(KUBECTL) apply --server-side -k config/crd
+
+.PHONY: uninstall
+uninstall: ## Remove the CRDs, and with them every innkeeper object, from the cluster.
+	$(KUBECTL) delete -k config/crd
+
+.PHONY: deploy
+deploy: ## Install CRDs, RBAC and the manager (image IMG, which the node agents run too) into innkeeper-system.
+	$(KUBECTL) kustomize config/default | sed 's|ghcr.io/innkeeper-dev/innkeeper:latest|$(IMG)|g' | \
+		$(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: ## Remove what deploy installed, CRDs and innkeeper objects included.
+	$(KUBECTL) delete --ignore-not-found -k config/default
 
 ##@ Tools
 

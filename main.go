@@ -60,7 +60,7 @@ func runManager(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	opts := manager.Options{}
 	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", manager.DefaultNamespace),
-		"Namespace for the ConfigMaps and DaemonSets innkeeper renders, and for the leader-election Lease (default: $POD_NAMESPACE, else innkeeper-system).")
+		"Namespace for the ConfigMaps and DaemonSets innkeeper renders, and for the leader-election Lease; $POD_NAMESPACE if set.")
 	fs.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8443",
 		`Address the Prometheus metrics endpoint binds to; "0" disables it.`)
 	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true,
@@ -70,7 +70,7 @@ func runManager(args []string, stderr io.Writer) int {
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,
 		"Elect one active manager among replicas; enable it when running more than one.")
 	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage()),
-		"Image of the node agent that FloorManager DaemonSets run (default: $INNKEEPER_IMAGE, else this build's image).")
+		"Image of the node agent that FloorManager DaemonSets run; $INNKEEPER_IMAGE if set.")
 	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
 		"ServiceAccount of the node agent's pods, in the workload namespace.")
 	kubeconfig := fs.String("kubeconfig", "",

@@ -57,8 +57,13 @@ build() {
 	echo "controlplane.sh: building $name into $dir (a cold build takes minutes)" >&2
 	local start=$SECONDS
 	# Build to a temporary name and rename, so an interrupted build never leaves a broken binary behind.
-	(cd "$module" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$dir/.$name.tmp" "$pkg")
-	mv -f "$dir/.$name.tmp" "$dir/$name"
+	local tmp
+	tmp=$(mktemp "$dir/.$name.XXXXXX")
+	if ! (cd "$module" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg"); then
+		rm -f "$tmp"
+		return 1
+	fi
+	mv -f "$tmp" "$dir/$name"
 	echo "controlplane.sh: built $name in $((SECONDS - start))s" >&2
 }
 
