@@ -4,7 +4,9 @@
 # Builds only what is missing, then prints the directory (point KUBEBUILDER_ASSETS at it).
 #
 #   hack/controlplane.sh                 # kube-apiserver and etcd: what envtest needs
-#   hack/controlplane.sh kubectl ...     # any of: kube-apiserver etcd kube-controller-manager kube-scheduler kubectl
+#   hack/controlplane.sh kubectl ...     # any of: kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok
+#
+# kwok is versioned apart from Kubernetes: it is cached as kwok-<version> in the same directory.
 #
 # Environment:
 #   INNKEEPER_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/innkeeper)
@@ -15,6 +17,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Versions are read from the wrapper modules so that go.mod stays the single source of truth.
 k8s_version=$(cd "$here/controlplane/kubernetes" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
 etcd_version=$(cd "$here/controlplane/etcd" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
+kwok_version=$(cd "$here/controlplane/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)
 [[ -n "$k8s_version" && -n "$etcd_version" ]] || { echo "controlplane.sh: cannot read versions from hack/controlplane/*/go.mod" >&2; exit 1; }
 
 goos=$(go env GOOS)
@@ -43,6 +46,8 @@ done
 build() {
 	local name=$1 module pkg ldflags
 	case "$name" in
+	kwok)
+		module="$here/controlplane/kwok" pkg="sigs.k8s.io/kwok/cmd/kwok" ldflags="-s -w" name="kwok-$kwok_version" ;;
 	kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
 		module="$here/controlplane/kubernetes" pkg="k8s.io/kubernetes/cmd/$name" ldflags=$k8s_ldflags ;;
 	etcd)

@@ -47,7 +47,7 @@ if [[ -n "$unformatted" ]]; then
 	status=1
 fi
 
-for mod in . hack/tools hack/controlplane/kubernetes hack/controlplane/etcd; do
+for mod in . hack/tools hack/controlplane/kubernetes hack/controlplane/etcd hack/controlplane/kwok; do
 	if ! (cd "$mod" && go mod tidy -diff >&2); then
 		echo "verify: $mod/go.mod is not tidy (run: cd $mod && go mod tidy)" >&2
 		status=1

@@ -36,6 +36,9 @@ const (
 	ReasonInvalidSpec = "InvalidSpec"
 	// ReasonRolloutBlocked: Nodes failed past maxUnavailable, so the rollout cannot go on.
 	ReasonRolloutBlocked = "RolloutBlocked"
+	// ReasonApplyFailed: the API server refused to apply the rendered ConfigMap or DaemonSet; the
+	// manager retries with backoff.
+	ReasonApplyFailed = "ApplyFailed"
 	// ReasonAsExpected: the condition is in its normal state.
 	ReasonAsExpected = "AsExpected"
 	// ReasonNodesDegraded: at least one Node failed to apply the configuration and rolled it back.

@@ -150,18 +150,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if o.stall == nil && !o.paused {
 		changed, err := r.apply(ctx, obj, cfg, files, o.daemonSet)
 		if err != nil {
+			// Say so in status, then retry with backoff.
+			o.applyErr = err
+		} else {
+			o.daemonSetChanged = changed
+			o.appliedHash = cfg.Hash
+		}
+	}
+	if o.applyErr == nil {
+		if err := r.pruneConfigMaps(ctx, obj, append(inUse, o.appliedHash)...); err != nil {
 			return ctrl.Result{}, err
 		}
-		o.daemonSetChanged = changed
-		o.appliedHash = cfg.Hash
-	}
-	if err := r.pruneConfigMaps(ctx, obj, append(inUse, o.appliedHash)...); err != nil {
-		return ctrl.Result{}, err
 	}
 
 	status := aggregateStatus(obj.PoolStatus(), o, r.now())
 	recordPoolMetrics(r.gvk.Kind, obj.GetName(), status.Nodes)
-	return ctrl.Result{}, r.writeStatus(ctx, obj, status)
+	if err := r.writeStatus(ctx, obj, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, o.applyErr
 }
 
 // invalidSpec turns a render error into a stall whose message names the fields.

@@ -50,6 +50,8 @@ type observed struct {
 	nodes []corev1.Node
 	// stall, if not nil, is why the rollout cannot progress.
 	stall *stall
+	// applyErr, if not nil, is why applying the rendered objects failed this time.
+	applyErr error
 }
 
 // aggregateStatus computes an object's status from what was observed. previous supplies the
@@ -110,6 +112,11 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 	case blocked != nil:
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, blocked.reason, "The rollout is stalled; see the Stalled condition.")
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, blocked.reason, blocked.message)
+	case o.applyErr != nil:
+		msg := fmt.Sprintf("Applying the rendered objects failed: %v. The manager retries with backoff; if this "+
+			"persists, check its RBAC and the API server.", o.applyErr)
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonApplyFailed, msg)
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonApplyFailed, msg)
 	case selected == 0 && (rolledOut || o.paused):
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected, "There is nothing to roll out.")
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonNoNodesSelected,

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -124,6 +125,17 @@ func TestAggregateStatus(t *testing.T) {
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Unavailable: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress},
+			},
+		},
+		{
+			name: "applying failed: in progress, not ready, not stalled",
+			o: observed{desiredHash: "h2", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1), nodes: nodes("a"), maxUnavailable: one,
+				applyErr: errors.New(`daemonsets.apps "x" is forbidden`)},
+			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonApplyFailed},
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonApplyFailed},
+				hotelv1alpha1.ConditionStalled:     {metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected},
 			},
 		},
 		{
