@@ -67,6 +67,20 @@ test: verify vet ## Verify, run unit tests and the envtest suite against a real 
 fuzz: ## Fuzz the node agent's drop-in check for FUZZTIME (default 15s); the seed corpus runs in every go test.
 	go test ./internal/render/kubelet/ -run '^$$' -fuzz '^FuzzValidateDropIn$$' -fuzztime $(FUZZTIME)
 
+##@ Local cluster
+
+# Everything the local cluster runs, built from Go modules into the same cache as the envtest binaries.
+LOCALCLUSTER_COMPONENTS = kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok
+
+.PHONY: localcluster-assets
+localcluster-assets: ## Build the local cluster's binaries if missing (cold: about 15 minutes); print their directory.
+	@$(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS)
+
+.PHONY: demo
+demo: ## Run innkeeper on a local cluster of fake nodes with the samples until all are Ready (DEMO_WAIT=1: keep it up).
+	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
+	LOCALCLUSTER_BIN="$$assets" go run ./hack/demo
+
 ##@ Build
 
 .PHONY: build

@@ -303,6 +303,8 @@ var _ = Describe("FloorManager controller", func() {
 			fm.Spec.Kubelet.MaxPods = ptr.To[int32](50)
 		})
 		expectCondition(name, hotelv1alpha1.ConditionPaused, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused)
+		Eventually(func() appsv1.DaemonSetUpdateStrategyType { return daemonSetOf(name).Spec.UpdateStrategy.Type }).
+			WithTimeout(timeout).Should(Equal(appsv1.OnDeleteDaemonSetStrategyType), "the DaemonSet controller would go on replacing pods")
 		Consistently(func() string { return templateHash(daemonSetOf(name)) }).
 			WithTimeout(2 * time.Second).Should(Equal(latest))
 		Expect(getFloorManager(name).Status.ConfigHash).To(Equal(latest))
@@ -310,6 +312,7 @@ var _ = Describe("FloorManager controller", func() {
 		By("resuming: the held-back configuration rolls out")
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.Paused = false })
 		Eventually(func() string { return templateHash(daemonSetOf(name)) }).WithTimeout(timeout).ShouldNot(Equal(latest))
+		Expect(daemonSetOf(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.RollingUpdateDaemonSetStrategyType))
 		expectCondition(name, hotelv1alpha1.ConditionPaused, metav1.ConditionFalse, hotelv1alpha1.ReasonNotPaused)
 	})
 

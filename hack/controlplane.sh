@@ -43,6 +43,18 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	k8s_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
 
+# kwok needs Stage objects to play the kubelet: its module ships them. Keep the fast node and pod
+# lifecycles and the node heartbeat, next to the binary.
+install_kwok_stages() {
+	local src stages tmp
+	src=$(cd "$here/controlplane/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage
+	stages="$dir/kwok-$kwok_version-stages"
+	tmp=$(mktemp -d "$dir/.stages.XXXXXX")
+	cp "$src"/node/fast/node-*.yaml "$src"/node/heartbeat-with-lease/node-*.yaml "$src"/pod/fast/pod-*.yaml "$tmp"/
+	rm -rf "$stages"
+	mv "$tmp" "$stages"
+}
+
 build() {
 	local name=$1 module pkg ldflags
 	case "$name" in
@@ -57,6 +69,9 @@ build() {
 		return 1 ;;
 	esac
 	if [[ -x "$dir/$name" ]]; then
+		if [[ $1 == kwok && ! -d "$dir/$name-stages" ]]; then
+			install_kwok_stages
+		fi
 		return 0
 	fi
 	echo "controlplane.sh: building $name into $dir (a cold build takes minutes)" >&2
@@ -70,6 +85,9 @@ build() {
 	fi
 	mv -f "$tmp" "$dir/$name"
 	echo "controlplane.sh: built $name in $((SECONDS - start))s" >&2
+	if [[ $1 == kwok ]]; then
+		install_kwok_stages
+	fi
 }
 
 for c in "${components[@]}"; do

@@ -145,16 +145,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// yet updated mount it) and the ones Nodes report they run.
 	inUse := append(appliedOnNodes(o.nodes, component), o.appliedHash, o.desiredHash)
 
-	// Apply only a valid, unconflicted spec, and while paused only what is already rolled out:
-	// the settings of a paused rollout apply with the configuration they come with.
-	if o.stall == nil && !o.paused {
+	// Apply only a valid, unconflicted spec. While paused, hold the DaemonSet where it is: the
+	// configuration it rolls out stays, and its update strategy turns OnDelete, so that the
+	// DaemonSet controller replaces no further pod, even in the middle of a rollout.
+	switch {
+	case o.stall != nil:
+	case !o.paused:
 		changed, err := r.apply(ctx, obj, cfg, files, o.daemonSet)
 		if err != nil {
-			// Say so in status, then retry with backoff.
-			o.applyErr = err
+			o.applyErr = err // said in status, then retried with backoff
 		} else {
 			o.daemonSetChanged = changed
 			o.appliedHash = cfg.Hash
+		}
+	case o.daemonSet != nil && o.appliedHash != "":
+		held := Config{Hash: o.appliedHash, ConfigMapName: configMapName(obj, component, o.appliedHash)}
+		changed, err := r.applyDaemonSet(ctx, obj, held, o.daemonSet, true)
+		if err != nil {
+			o.applyErr = err
+		} else {
+			o.daemonSetChanged = changed
 		}
 	}
 	if o.applyErr == nil {
@@ -254,7 +264,13 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 		}
 	}
 
-	ds := desiredDaemonSet(obj, r.gvk, component, r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg))
+	return r.applyDaemonSet(ctx, obj, cfg, current, false)
+}
+
+// applyDaemonSet applies the DaemonSet that rolls cfg out, or holds it (paused), if it differs from
+// what innkeeper last applied. It reports whether the DaemonSet's spec changed.
+func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config, current *appsv1.DaemonSet, paused bool) (bool, error) {
+	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), paused)
 	dsHash := specHash(ds)
 	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
 	if current != nil && upToDate(current, ds, dsHash, appsv1ac.ExtractDaemonSet) {
@@ -266,7 +282,8 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 	// The apply answers with the object as stored: a new generation means a new spec to roll out.
 	changed := current == nil || ds.Generation == nil || *ds.Generation != current.Generation
 	if changed {
-		log.FromContext(ctx).Info("Applied DaemonSet", "daemonSet", klog.KRef(r.namespace, *ds.Name), "configHash", cfg.Hash)
+		log.FromContext(ctx).Info("Applied DaemonSet", "daemonSet", klog.KRef(r.namespace, *ds.Name), "configHash", cfg.Hash,
+			"paused", paused)
 	}
 	return changed, nil
 }

@@ -105,9 +105,10 @@ func desiredConfigMap(obj Object, gvk schema.GroupVersionKind, component, namesp
 }
 
 // desiredDaemonSet returns the DaemonSet that rolls cfg out to the pool's Nodes at the pace of
-// spec.rollout.maxUnavailable.
+// spec.rollout.maxUnavailable. A paused rollout is held with the OnDelete strategy: the DaemonSet
+// controller then replaces no pod, and each Node keeps the configuration it has.
 func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namespace string, cfg Config,
-	pod *corev1ac.PodSpecApplyConfiguration) *appsv1ac.DaemonSetApplyConfiguration {
+	pod *corev1ac.PodSpecApplyConfiguration, paused bool) *appsv1ac.DaemonSetApplyConfiguration {
 	labels := selectorLabels(obj, component)
 	pod = pod.
 		WithVolumes(corev1ac.Volume().WithName(ConfigVolume).
@@ -118,15 +119,18 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 	if affinity := nodeAffinity(&obj.PoolSpec().NodeSelector); affinity != nil {
 		pod = pod.WithAffinity(affinity)
 	}
+	strategy := appsv1ac.DaemonSetUpdateStrategy().
+		WithType(appsv1.RollingUpdateDaemonSetStrategyType).
+		WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(maxUnavailable(obj)))
+	if paused {
+		strategy = appsv1ac.DaemonSetUpdateStrategy().WithType(appsv1.OnDeleteDaemonSetStrategyType)
+	}
 	return appsv1ac.DaemonSet(daemonSetName(obj, component), namespace).
 		WithLabels(labels).
 		WithOwnerReferences(ownerReference(obj, gvk)).
 		WithSpec(appsv1ac.DaemonSetSpec().
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
-			WithUpdateStrategy(appsv1ac.DaemonSetUpdateStrategy().
-				WithType(appsv1.RollingUpdateDaemonSetStrategyType).
-				WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().
-					WithMaxUnavailable(maxUnavailable(obj)))).
+			WithUpdateStrategy(strategy).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(labels).
 				WithAnnotations(map[string]string{AnnotationHash: cfg.Hash}).

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -109,7 +110,7 @@ func TestDesiredDaemonSet(t *testing.T) {
 			fm.Spec.Rollout.MaxUnavailable = tt.maxUnavailable
 			cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 			pod := corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img"))
-			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod)
+			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod, false)
 
 			var ds struct {
 				metav1.ObjectMeta `json:"metadata"`
@@ -143,6 +144,16 @@ func TestDesiredDaemonSet(t *testing.T) {
 			g.Expect(spec.Affinity.NodeAffinity).NotTo(BeNil())
 		})
 	}
+}
+
+func TestDesiredDaemonSetPausedHoldsPods(t *testing.T) {
+	g := NewWithT(t)
+	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
+	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
+	var ds appsv1.DaemonSet
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), true), &ds)
+	g.Expect(ds.Spec.UpdateStrategy).To(Equal(appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}))
+	g.Expect(ds.Spec.Template.Annotations).To(HaveKeyWithValue(AnnotationHash, "abc"))
 }
 
 func TestDesiredConfigMap(t *testing.T) {

@@ -1,0 +1,73 @@
+package localcluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// SimulateAgents plays innkeeper's node agents on kwok Nodes, where pods run no containers: each
+// time an agent pod of component is Ready on a Node, it records on the Node what the real agent
+// records once it has applied the pod's configuration and found the component healthy. It returns
+// when ctx ends.
+func SimulateAgents(ctx context.Context, cs kubernetes.Interface, namespace, component string) error {
+	selector := fmt.Sprintf("%s=%s,%s=%s", pool.LabelManagedBy, pool.ManagedByValue, pool.LabelComponent, component)
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err == nil {
+			for i := range pods.Items {
+				recordApplied(ctx, cs, &pods.Items[i], component)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// recordApplied annotates a Ready agent pod's Node with the pod's configuration, if it is not yet.
+func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, component string) {
+	hash := pod.Annotations[pool.AnnotationHash]
+	if pod.Spec.NodeName == "" || hash == "" || pod.DeletionTimestamp != nil || !podReady(pod) {
+		return
+	}
+	node, err := cs.CoreV1().Nodes().Get(ctx, pod.Spec.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return
+	}
+	key := func(suffix string) string { return hotelv1alpha1.AgentAnnotation(component, suffix) }
+	if node.Annotations[key(hotelv1alpha1.AgentAnnotationConfig)] == hash &&
+		node.Annotations[key(hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateApplied {
+		return
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
+		key(hotelv1alpha1.AgentAnnotationConfig):  hash,
+		key(hotelv1alpha1.AgentAnnotationTarget):  hash,
+		key(hotelv1alpha1.AgentAnnotationState):   hotelv1alpha1.AgentStateApplied,
+		key(hotelv1alpha1.AgentAnnotationReason):  nil,
+		key(hotelv1alpha1.AgentAnnotationMessage): "Configuration " + hash + " is applied (simulated on a kwok Node).",
+	}}})
+	_, _ = cs.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

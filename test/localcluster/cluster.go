@@ -1,0 +1,376 @@
+// Package localcluster runs a real Kubernetes control plane on loopback, with fake nodes, from
+// binaries built out of Go modules (hack/controlplane.sh): etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok. DaemonSets really roll out on it: the real
+// DaemonSet controller and scheduler place pods, and kwok plays the kubelets, marking pods Running
+// and Ready. make demo and the end-to-end suite (test/e2e) run innkeeper against it.
+//
+// Every process it starts is stopped by Stop, and dies with the process that started it, so that
+// nothing outlives a demo or a test run, even one that fails or is killed.
+package localcluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Options configure a cluster.
+type Options struct {
+	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok-*
+	// (and kwok-*-stages/), as `hack/controlplane.sh ...` builds them.
+	BinDir string
+	// Pools are the fake Nodes to register.
+	Pools []Pool
+	// Log receives progress lines; nil discards them.
+	Log io.Writer
+}
+
+// Cluster is a running local cluster.
+type Cluster struct {
+	// Kubeconfig is the path of an admin kubeconfig for the cluster.
+	Kubeconfig string
+	// Config is the admin client configuration.
+	Config *rest.Config
+	// Kubectl is the path of a kubectl of the cluster's version.
+	Kubectl string
+
+	dir   string
+	log   io.Writer
+	mu    sync.Mutex
+	procs []*process
+}
+
+// process is one control-plane binary the cluster started.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{}
+}
+
+// Start launches a cluster and waits until its Nodes are Ready. On error, whatever it started is
+// stopped again.
+func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
+	dir, err := os.MkdirTemp("", "innkeeper-localcluster-")
+	if err != nil {
+		return nil, err
+	}
+	c = &Cluster{dir: dir, log: opts.Log, Kubectl: filepath.Join(opts.BinDir, "kubectl")}
+	if c.log == nil {
+		c.log = io.Discard
+	}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	bin := func(name string) (string, error) {
+		p := filepath.Join(opts.BinDir, name)
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("%s is missing from %s: build it with hack/controlplane.sh", name, opts.BinDir)
+		}
+		return p, nil
+	}
+	kwok, err := kwokBinary(opts.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	binaries := map[string]string{}
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
+		if binaries[name], err = bin(name); err != nil {
+			return nil, err
+		}
+	}
+	certs, err := newPKI(dir)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	etcdPort, peerPort, apiPort, kcmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+
+	c.logf("starting etcd on 127.0.0.1:%d", etcdPort)
+	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	if err := c.start("etcd", binaries["etcd"],
+		"--data-dir="+filepath.Join(dir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL,
+		"--unsafe-no-fsync", "--log-level=warn"); err != nil {
+		return nil, err
+	}
+	if err := c.waitHTTP(ctx, "etcd", etcdURL+"/health", nil); err != nil {
+		return nil, err
+	}
+
+	c.logf("starting kube-apiserver on 127.0.0.1:%d", apiPort)
+	if err := c.start("kube-apiserver", binaries["kube-apiserver"],
+		"--etcd-servers="+etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
+		// A loopback advertise address cannot be an endpoint of the kubernetes Service.
+		"--endpoint-reconciler-type=none",
+		"--tls-cert-file="+certs.servingCert, "--tls-private-key-file="+certs.servingKey,
+		"--client-ca-file="+certs.caCert,
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+certs.saPub, "--service-account-signing-key-file="+certs.saKey,
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--authorization-mode=Node,RBAC",
+		"--allow-privileged=true"); err != nil {
+		return nil, err
+	}
+	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	if err := writeKubeconfig(c.Kubeconfig, server, certs); err != nil {
+		return nil, err
+	}
+	if c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
+		return nil, err
+	}
+	httpClient, err := rest.HTTPClientFor(c.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitHTTP(ctx, "kube-apiserver", server+"/readyz", httpClient); err != nil {
+		return nil, err
+	}
+
+	kubeconfigs := func(extra ...string) []string {
+		return append([]string{"--kubeconfig=" + c.Kubeconfig, "--authentication-kubeconfig=" + c.Kubeconfig,
+			"--authorization-kubeconfig=" + c.Kubeconfig, "--bind-address=127.0.0.1", "--leader-elect=false"}, extra...)
+	}
+	c.logf("starting kube-controller-manager and kube-scheduler")
+	if err := c.start("kube-controller-manager", binaries["kube-controller-manager"], kubeconfigs(
+		"--secure-port="+strconv.Itoa(kcmPort), "--cert-dir="+filepath.Join(dir, "kcm"),
+		"--service-account-private-key-file="+certs.saKey, "--root-ca-file="+certs.caCert,
+		"--use-service-account-credentials=false")...); err != nil {
+		return nil, err
+	}
+	if err := c.start("kube-scheduler", binaries["kube-scheduler"], kubeconfigs(
+		"--secure-port="+strconv.Itoa(schedPort), "--cert-dir="+filepath.Join(dir, "scheduler"))...); err != nil {
+		return nil, err
+	}
+	insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback health check of our own self-signed servers
+	}}
+	for name, port := range map[string]int{"kube-controller-manager": kcmPort, "kube-scheduler": schedPort} {
+		if err := c.waitHTTP(ctx, name, fmt.Sprintf("https://127.0.0.1:%d/healthz", port), insecure); err != nil {
+			return nil, err
+		}
+	}
+
+	c.logf("starting kwok")
+	stages, err := filepath.Glob(filepath.Join(kwok+"-stages", "*.yaml"))
+	if err != nil || len(stages) == 0 {
+		return nil, fmt.Errorf("no kwok stages in %s-stages: rebuild with hack/controlplane.sh kwok", kwok)
+	}
+	if err := c.start("kwok", kwok, "--kubeconfig="+c.Kubeconfig,
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector="+kwokNodeAnnotation+"=fake",
+		"--node-lease-duration-seconds=40", "--config="+strings.Join(stages, ",")); err != nil {
+		return nil, err
+	}
+	if err := c.registerNodes(ctx, opts.Pools); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// kwokBinary returns the path of the kwok build in binDir (kwok-<version>).
+func kwokBinary(binDir string) (string, error) {
+	matches, err := filepath.Glob(filepath.Join(binDir, "kwok-v*"))
+	if err != nil {
+		return "", err
+	}
+	for _, m := range matches {
+		if !strings.HasSuffix(m, "-stages") {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("kwok is missing from %s: build it with hack/controlplane.sh kwok", binDir)
+}
+
+// start runs a binary in the background, its output in a log file of the cluster's directory.
+// The process dies with its parent (Pdeathsig), so a killed test leaves nothing behind.
+func (c *Cluster) start(name, path string, args ...string) error {
+	logPath := filepath.Join(c.dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		close(p.exited)
+	}()
+	c.mu.Lock()
+	c.procs = append(c.procs, p)
+	c.mu.Unlock()
+	return nil
+}
+
+// waitHTTP waits up to a minute for url to answer 200, failing early if the process exits.
+func (c *Cluster) waitHTTP(ctx context.Context, name, url string, client *http.Client) error {
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Second}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s answered %d", url, resp.StatusCode)
+		}
+		last = err
+		if p := c.process(name); p != nil {
+			select {
+			case <-p.exited:
+				return fmt.Errorf("%s exited: %s", name, c.logTail(p))
+			default:
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not become healthy: %v", name, last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) process(name string) *process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.procs {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// logTail returns the last lines of a process's log.
+func (c *Cluster) logTail(p *process) string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) > 15 {
+		lines = lines[len(lines)-15:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Stop stops every process the cluster started, in reverse order (SIGTERM, then SIGKILL after 10s),
+// and removes its directory. It is safe to call more than once.
+func (c *Cluster) Stop() {
+	c.mu.Lock()
+	procs := c.procs
+	c.procs = nil
+	c.mu.Unlock()
+	for i := len(procs) - 1; i >= 0; i-- {
+		p := procs[i]
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.exited
+		}
+	}
+	if c.dir != "" {
+		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// PIDs returns the process IDs of the processes the cluster runs.
+func (c *Cluster) PIDs() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pids := make([]int, 0, len(c.procs))
+	for _, p := range c.procs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	return pids
+}
+
+func (c *Cluster) logf(format string, args ...any) {
+	fmt.Fprintf(c.log, "localcluster: "+format+"\n", args...)
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func writeKubeconfig(path, server string, p *pki) error {
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: admin
+  user:
+    client-certificate: %s
+    client-key: %s
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: admin
+current-context: local
+`, server, p.caCert, p.adminCert, p.adminKey)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return errors.Join(fmt.Errorf("write kubeconfig"), err)
+	}
+	return nil
+}
