@@ -44,8 +44,8 @@ fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
 .PHONY: vet
-vet: ## Run go vet.
-	go vet ./...
+vet: ## Run go vet, on the end-to-end suite (build tag e2e) too.
+	go vet -tags e2e ./...
 
 .PHONY: verify
 verify: $(CONTROLLER_GEN) ## Fail if generated files are stale, gofmt is dirty or a go.mod is untidy.
@@ -80,6 +80,11 @@ localcluster-assets: ## Build the local cluster's binaries if missing (cold: abo
 demo: ## Run innkeeper on a local cluster of fake nodes with the samples until all are Ready (DEMO_WAIT=1: keep it up).
 	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
 	LOCALCLUSTER_BIN="$$assets" go run ./hack/demo
+
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end suite (test/e2e) on a local cluster of fake nodes.
+	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
+	LOCALCLUSTER_BIN="$$assets" go test -tags e2e ./test/e2e/... -count=1 -timeout 20m $(GO_TEST_FLAGS)
 
 ##@ Build
 

@@ -34,7 +34,7 @@ func runAgent(args []string, stderr io.Writer) int {
 	healthPort := fs.Int("health-port", kubelet.AgentHealthPort, "Port on 127.0.0.1 for /healthz and /readyz.")
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "This Node's name (default: $NODE_NAME).")
 	healthTimeout := fs.Duration("health-timeout", 2*time.Minute, "How long to wait for the component to be healthy after a restart before rolling back.")
-	dropInDir := fs.String("drop-in-dir", "/etc/kubernetes/kubelet.conf.d", "The kubelet's --config-dir on the host.")
+	dropInDir := fs.String("drop-in-dir", kubelet.DropInDir, "The kubelet's --config-dir on the host (the pod mounts only this directory).")
 	healthzURL := fs.String("kubelet-healthz-url", "http://127.0.0.1:10248/healthz", "The kubelet's healthz endpoint.")
 	procRoot := fs.String("proc-root", "/proc", "The host's /proc (the pod shares the host's PID namespace).")
 	kubeconfig := fs.String("kubeconfig", "", "Path to a kubeconfig; default: in-cluster.")

@@ -74,11 +74,15 @@ var _ = Describe("The node agent's RBAC and admission policy", Ordered, func() {
 		Expect(mergePatch(agent, own, `{"metadata":{"annotations":{"hotel.innkeeper.dev/kubelet-state":"Applied"}}}`)).To(Succeed())
 		Expect(mergePatch(agent, own, `{"metadata":{"annotations":{"hotel.innkeeper.dev/kubelet-reason":null}}}`)).To(Succeed())
 
-		err := mergePatch(agent, own, `{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":""}}}`)
-		Expect(err).To(MatchError(ContainSubstring("may not change a Node's labels or spec")))
-		err = mergePatch(agent, own, `{"spec":{"unschedulable":true}}`)
-		Expect(err).To(MatchError(ContainSubstring("may not change a Node's labels or spec")))
-		err = mergePatch(agent, own, `{"metadata":{"annotations":{"node.alpha.kubernetes.io/ttl":"0"}}}`)
+		for _, patch := range []string{
+			`{"metadata":{"labels":{"node-role.kubernetes.io/control-plane":""}}}`,
+			`{"spec":{"unschedulable":true}}`,
+			`{"metadata":{"finalizers":["example.com/hold"]}}`,
+			`{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Namespace","name":"gone","uid":"00000000-0000-0000-0000-000000000000"}]}}`,
+		} {
+			Expect(mergePatch(agent, own, patch)).To(MatchError(ContainSubstring("may not change a Node's labels, finalizers")), patch)
+		}
+		err := mergePatch(agent, own, `{"metadata":{"annotations":{"node.alpha.kubernetes.io/ttl":"0"}}}`)
 		Expect(err).To(MatchError(ContainSubstring("may change only hotel.innkeeper.dev/ annotations")))
 
 		By("RBAC: no other verb or resource")

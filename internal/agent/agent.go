@@ -92,6 +92,18 @@ type DegradedError struct {
 
 func (e *DegradedError) Error() string { return e.Reason + ": " + e.Message }
 
+// InconclusiveError is a health check that could not decide, such as the API server being
+// unreachable: the wait for health goes on past its timeout rather than roll back a configuration
+// that may be fine.
+type InconclusiveError struct{ Err error }
+
+func (e *InconclusiveError) Error() string { return e.Err.Error() + " (inconclusive)" }
+
+func (e *InconclusiveError) Unwrap() error { return e.Err }
+
+// maxInconclusiveWait bounds how long inconclusive health checks extend the wait for health.
+const maxInconclusiveWait = 10 * time.Minute
+
 // Agent applies one configuration of one component on its Node.
 type Agent struct {
 	Target    Target
@@ -110,6 +122,9 @@ type Agent struct {
 
 	mu    sync.Mutex
 	ready bool
+	// failed is the outcome of an Apply that failed: later calls only record it again, so that a
+	// failure to record Degraded never makes the agent apply the failing configuration twice.
+	failed *DegradedError
 }
 
 // Ready reports whether the agent's configuration is applied and healthy: its pod's readiness.
@@ -146,6 +161,16 @@ func (a *Agent) Apply(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the agent's state on the Node: %w", err)
 	}
+	if a.failed != nil {
+		return a.degrade(ctx, report, a.failed.Reason, a.failed.Message)
+	}
+	// This configuration already failed on this Node (before the agent restarted, or the Node
+	// rebooted): applying it again would only take the kubelet down again. A new configuration
+	// comes with a new pod.
+	if report.State == StateDegraded && report.Target == a.Hash {
+		a.failed = &DegradedError{Reason: report.Reason, Message: report.Message}
+		return a.failed
+	}
 	if err := a.Target.Validate(a.Config); err != nil {
 		return a.degrade(ctx, report, ReasonInvalidConfig, fmt.Sprintf(
 			"configuration %s is invalid and was not applied: %v", a.Hash, err))
@@ -174,9 +199,10 @@ func (a *Agent) Apply(ctx context.Context) error {
 	}
 
 	if !same {
-		// Back up only a state known to be healthy. After an interrupted apply the file holds an
-		// unverified configuration; the backup taken before it is still the one to restore.
-		if report.State != StateApplying || !hasBackup(path) {
+		// Back up only a state known to be healthy: what an Applied Node runs. After an interrupted
+		// apply, or a failed restore, the file holds an unverified configuration, and the backup
+		// taken before it is still the one to restore.
+		if report.State == StateApplied || !hasBackup(path) {
 			if err := saveBackup(path); err != nil {
 				return a.degrade(ctx, report, ReasonApplyFailed, fmt.Sprintf("could not back up %s: %v", path, err))
 			}
@@ -223,23 +249,31 @@ func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report,
 }
 
 func (a *Agent) pollHealthy(ctx context.Context, since time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, a.HealthTimeout)
-	defer cancel()
 	interval := a.HealthInterval
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
+	deadline := time.Now().Add(a.HealthTimeout)
+	hardDeadline := deadline.Add(maxInconclusiveWait)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	var last error
 	for {
-		err := a.Target.Healthy(ctx, since)
+		checkCtx, cancel := context.WithDeadline(ctx, hardDeadline)
+		err := a.Target.Healthy(checkCtx, since)
+		cancel()
 		if err == nil {
 			return nil
 		}
-		// A check cut short by the deadline says less than the one before it.
+		var inconclusive *InconclusiveError
+		conclusive := !errors.As(err, &inconclusive)
+		// A check cut short by ctx says less than the one before it.
 		if last == nil || ctx.Err() == nil {
 			last = err
+		}
+		now := time.Now()
+		if (conclusive && now.After(deadline)) || now.After(hardDeadline) {
+			return last
 		}
 		select {
 		case <-ctx.Done():
@@ -284,9 +318,10 @@ func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report) er
 // degrade reports Degraded on the Node. The applied configuration (report.Config) stays what it
 // was: a failed configuration is never recorded as applied.
 func (a *Agent) degrade(ctx context.Context, report Report, reason, message string) error {
+	a.failed = &DegradedError{Reason: reason, Message: message}
 	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.Hash, reason, message
 	if err := a.Reporter.Write(ctx, report); err != nil {
 		return fmt.Errorf("record Degraded (%s: %s) on the Node: %w", reason, message, err)
 	}
-	return &DegradedError{Reason: reason, Message: message}
+	return a.failed
 }

@@ -445,3 +445,123 @@ func TestAnnotationPatch(t *testing.T) {
 		"hotel.innkeeper.dev/kubelet-reason":null}}}`))
 	g.Expect(annotationPatch(current, "kubelet", reportFromAnnotations(current, "kubelet"))).To(BeNil())
 }
+
+func TestHeartbeatInTheSecondOfTheRestartIsNotHealth(t *testing.T) {
+	g := NewWithT(t)
+	restart := time.Date(2026, 11, 27, 12, 0, 0, 700_000_000, time.UTC)
+	var heartbeat time.Time
+	k := &Kubelet{
+		HealthzURL: "unused",
+		Client:     &http.Client{Transport: roundTripFunc(okResponse)},
+		Node: func(context.Context) (*corev1.Node, error) {
+			return &corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{
+				Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: metav1.NewTime(heartbeat)}}}}, nil
+		},
+	}
+	k.HealthzURL = "http://127.0.0.1:1/healthz"
+	heartbeat = restart.Truncate(time.Second) // 12:00:00, possibly from the kubelet before the restart
+	g.Expect(k.Healthy(context.Background(), restart)).To(MatchError(ContainSubstring("has not reported the Node Ready")))
+	heartbeat = restart.Truncate(time.Second).Add(time.Second)
+	g.Expect(k.Healthy(context.Background(), restart)).To(Succeed())
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func okResponse(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	_, _ = rec.WriteString("ok")
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
+func TestAPIServerOutageDuringTheWaitIsNoReasonToRollBack(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	a := h.agent(newConfig, "new")
+	kubeletTarget := a.Target.(*Kubelet)
+	outageUntil := time.Now().Add(3 * a.HealthTimeout)
+	kubeletTarget.Node = func(ctx context.Context) (*corev1.Node, error) {
+		if time.Now().Before(outageUntil) {
+			return nil, errors.New("connection refused")
+		}
+		return h.node(ctx)
+	}
+	g.Expect(a.Apply(context.Background())).To(Succeed())
+	g.Expect(h.fileContent()).To(Equal(newConfig))
+	g.Expect(h.restarts.Load()).To(Equal(int32(1)), "rolled back although the kubelet was healthy")
+}
+
+func TestAFailedConfigurationIsNotAppliedAgain(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
+		return nil
+	}
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	restarts := h.restarts.Load()
+
+	// The agent's container restarts (or the Node reboots) with the same configuration.
+	err := h.agent(newConfig, "new").Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.restarts.Load()).To(Equal(restarts), "the kubelet was taken down again for a configuration known to fail")
+	g.Expect(h.fileContent()).To(Equal(oldConfig))
+}
+
+// failingReporter fails the first Degraded write.
+type failingReporter struct {
+	*fakeHost
+	failed atomic.Bool
+}
+
+func (r *failingReporter) Write(ctx context.Context, rep Report) error {
+	if rep.State == StateDegraded && !r.failed.Swap(true) {
+		return errors.New("the API server is unavailable")
+	}
+	return r.fakeHost.Write(ctx, rep)
+}
+
+func TestAFailureToRecordDegradedDoesNotReapply(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
+		return nil
+	}
+	a := h.agent(newConfig, "new")
+	a.Reporter = &failingReporter{fakeHost: h}
+	err := a.Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring("record Degraded")))
+	restarts := h.restarts.Load()
+
+	// Run retries: only the record is written again.
+	err = a.Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.restarts.Load()).To(Equal(restarts))
+	g.Expect(h.report().State).To(Equal(StateDegraded))
+	g.Expect(h.fileContent()).To(Equal(oldConfig))
+}
+
+func TestAnUnverifiedFileNeverBecomesTheBackup(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "old")
+	g.Expect(saveBackup(h.dropIn())).To(Succeed())
+	// A restore failed earlier: the Node is Degraded and the file still holds the failed drop-in.
+	g.Expect(writeFileAtomic(h.dropIn(), newConfig, 0o644)).To(Succeed())
+	_ = h.Write(context.Background(), Report{Config: "old", Target: "new", State: StateDegraded, Reason: ReasonHealthCheckFailed})
+
+	newer := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
+		return nil
+	}
+	g.Expect(h.agent(newer, "newer").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.fileContent()).To(Equal(oldConfig), "the rollback went to the unverified drop-in")
+}

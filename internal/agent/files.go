@@ -72,7 +72,11 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 
 // removeFile removes path if it exists and makes the removal durable.
 func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err := os.Remove(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
@@ -112,10 +116,11 @@ func saveBackup(path string) error {
 		return fmt.Errorf("read %s to back it up: %w", path, err)
 	}
 	if !exists {
-		if err := writeFileAtomic(path+absentSuffix, nil, 0o600); err != nil {
+		// Remove the old backup first: restoreBackup prefers a backup to the marker.
+		if err := removeFile(path + backupSuffix); err != nil {
 			return err
 		}
-		return removeFile(path + backupSuffix)
+		return writeFileAtomic(path+absentSuffix, nil, 0o600)
 	}
 	if err := writeFileAtomic(path+backupSuffix, data, 0o600); err != nil {
 		return err

@@ -63,8 +63,8 @@ func (k *Kubelet) CheckSupport(_ context.Context) error {
 	}
 	if filepath.Clean(dir) != filepath.Clean(k.DropInDir) {
 		return &DegradedError{Reason: ReasonDropInUnsupported, Message: fmt.Sprintf(
-			"the kubelet reads drop-ins from %s, but innkeeper writes them to %s; run the agent with --drop-in-dir=%s",
-			dir, k.DropInDir, dir)}
+			"the kubelet reads drop-ins from %s, but innkeeper writes them to %s: set the kubelet's --config-dir to %s",
+			dir, k.DropInDir, k.DropInDir)}
 	}
 	return nil
 }
@@ -87,7 +87,8 @@ func (k *Kubelet) Healthy(ctx context.Context, since time.Time) error {
 	}
 	node, err := k.Node(ctx)
 	if err != nil {
-		return fmt.Errorf("get the Node: %w", err)
+		// The API server's trouble is not the kubelet's: no verdict, keep waiting.
+		return &InconclusiveError{Err: fmt.Errorf("get the Node: %w", err)}
 	}
 	for _, c := range node.Status.Conditions {
 		if c.Type != corev1.NodeReady {
@@ -96,8 +97,13 @@ func (k *Kubelet) Healthy(ctx context.Context, since time.Time) error {
 		if c.Status != corev1.ConditionTrue {
 			return fmt.Errorf("the Node is not Ready: %s", c.Message)
 		}
-		// Heartbeats have a resolution of one second.
-		if c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
+		// Heartbeats have a resolution of one second: one stamped in the second of the restart may
+		// come from the kubelet before it. Only a later second proves the new kubelet reported.
+		after := since.Truncate(time.Second)
+		if after.Before(since) {
+			after = after.Add(time.Second)
+		}
+		if !since.IsZero() && c.LastHeartbeatTime.Time.Before(after) {
 			return fmt.Errorf("the kubelet has not reported the Node Ready since its restart at %s", since.Format(time.RFC3339))
 		}
 		return nil

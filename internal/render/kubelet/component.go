@@ -19,6 +19,9 @@ const Name = "kubelet"
 // network namespace, to reach the kubelet's healthz on 127.0.0.1:10248.
 const AgentHealthPort = 10288
 
+// DropInDir is the kubelet's --config-dir on the Nodes, where the agent writes DropInFile.
+const DropInDir = "/etc/kubernetes/kubelet.conf.d"
+
 // agentConfigDir is where the agent's pod mounts the rendered configuration.
 const agentConfigDir = "/etc/innkeeper"
 
@@ -52,9 +55,10 @@ func (Component) Render(obj pool.Object) (map[string]string, error) {
 	return map[string]string{DropInFile: string(data)}, nil
 }
 
-// PodSpec returns the node agent's pod: privileged in the host's PID and network namespaces, with
-// the kubelet's configuration and state directories and the system D-Bus socket, through which it
-// restarts the kubelet.
+// PodSpec returns the node agent's pod: privileged, as root, in the host's PID namespace (to read
+// the kubelet's command line) and network namespace (to reach the kubelet's healthz on loopback),
+// with the kubelet's drop-in directory and the system D-Bus socket, through which it restarts the
+// kubelet.
 func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
 	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
 		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
@@ -95,15 +99,15 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 				WithLimits(corev1.ResourceList{
 					corev1.ResourceMemory: resource.MustParse("128Mi"),
 				})).
+			// Only the drop-in directory is writable; the D-Bus directory, not the socket, is
+			// mounted so that a restarted dbus-daemon's new socket is seen.
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
-				corev1ac.VolumeMount().WithName("etc-kubernetes").WithMountPath("/host/etc/kubernetes"),
-				corev1ac.VolumeMount().WithName("var-lib-kubelet").WithMountPath("/host/var/lib/kubelet"),
-				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus/system_bus_socket"),
+				corev1ac.VolumeMount().WithName("kubelet-drop-ins").WithMountPath("/host"+DropInDir),
+				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus"),
 			)).
 		WithVolumes(
-			hostDir("etc-kubernetes", "/etc/kubernetes", corev1.HostPathDirectoryOrCreate),
-			hostDir("var-lib-kubelet", "/var/lib/kubelet", corev1.HostPathDirectory),
-			hostDir("dbus", "/run/dbus/system_bus_socket", corev1.HostPathSocket),
+			hostDir("kubelet-drop-ins", DropInDir, corev1.HostPathDirectoryOrCreate),
+			hostDir("dbus", "/run/dbus", corev1.HostPathDirectory),
 		)
 }

@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -50,7 +51,12 @@ func TestComponentPodSpec(t *testing.T) {
 			hostPaths = append(hostPaths, v.HostPath.Path)
 		}
 	}
-	g.Expect(hostPaths).To(ConsistOf("/etc/kubernetes", "/var/lib/kubelet", "/run/dbus/system_bus_socket"))
+	g.Expect(hostPaths).To(ConsistOf("/etc/kubernetes/kubelet.conf.d", "/run/dbus"))
+	g.Expect(agent.VolumeMounts).To(ContainElement(corev1.VolumeMount{Name: "kubelet-drop-ins", MountPath: "/host/etc/kubernetes/kubelet.conf.d"}))
+	g.Expect(agent.Env).To(ContainElement(corev1.EnvVar{Name: "DBUS_SYSTEM_BUS_ADDRESS", Value: "unix:path=/run/dbus/system_bus_socket"}))
+	g.Expect(agent.SecurityContext.RunAsUser).To(Equal(ptr.To[int64](0)), "systemd takes restart requests from root only")
+	g.Expect(agent.ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(AgentHealthPort))
+	g.Expect(agent.Args).To(ContainElement(fmt.Sprintf("--health-port=%d", AgentHealthPort)))
 	for _, m := range agent.VolumeMounts {
 		found := m.Name == pool.ConfigVolume
 		for _, v := range pod.Volumes {

@@ -1,0 +1,321 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/test/localcluster"
+)
+
+const timeout = 90 * time.Second
+
+func getFM(name string) *hotelv1alpha1.FloorManager {
+	GinkgoHelper()
+	fm := &hotelv1alpha1.FloorManager{}
+	Expect(k8sClient.Get(ctx, client.ObjectKey{Name: name}, fm)).To(Succeed())
+	return fm
+}
+
+// floorManagerYAML is a FloorManager over a pool, as a user would write it.
+func floorManagerYAML(name, poolName, maxUnavailable string, maxPods int) string {
+	return fmt.Sprintf(`apiVersion: hotel.innkeeper.dev/v1alpha1
+kind: FloorManager
+metadata:
+  name: %s
+spec:
+  nodeSelector:
+    matchLabels:
+      %s: %s
+  rollout:
+    maxUnavailable: %s
+  kubelet:
+    maxPods: %d
+`, name, localcluster.PoolLabel, poolName, maxUnavailable, maxPods)
+}
+
+// nodesOfPool returns the names of the Nodes labelled into a pool, sorted.
+func nodesOfPool(poolName string) []string {
+	GinkgoHelper()
+	nodes, err := clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localcluster.PoolLabel + "=" + poolName})
+	Expect(err).NotTo(HaveOccurred())
+	var names []string
+	for _, n := range nodes.Items {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// agentPods returns a FloorManager's agent pods that are not being deleted.
+func agentPods(name string) []corev1.Pod {
+	GinkgoHelper()
+	pods, err := clientset.CoreV1().Pods(localcluster.Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: fmt.Sprintf("%s=%s,%s=kubelet", pool.LabelPool, name, pool.LabelComponent)})
+	Expect(err).NotTo(HaveOccurred())
+	var live []corev1.Pod
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			live = append(live, p)
+		}
+	}
+	return live
+}
+
+// readyPodNodes returns the Nodes on which a FloorManager has a Ready agent pod, sorted, and the
+// template hashes of those pods by Node.
+func readyPodNodes(name string) ([]string, map[string]string) {
+	GinkgoHelper()
+	var nodes []string
+	hashes := map[string]string{}
+	for _, p := range agentPods(name) {
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				nodes = append(nodes, p.Spec.NodeName)
+				hashes[p.Spec.NodeName] = p.Annotations[pool.AnnotationHash]
+			}
+		}
+	}
+	sort.Strings(nodes)
+	return nodes, hashes
+}
+
+func condition(name, t string) *metav1.Condition {
+	return meta.FindStatusCondition(getFM(name).Status.Conditions, t)
+}
+
+func waitReady(name string) {
+	GinkgoHelper()
+	mustKubectl("", "wait", "--for=condition=Ready", "floormanager/"+name, "--timeout=90s")
+}
+
+func deleteFM(name string) {
+	_, _ = kubectl("", "delete", "floormanager", name, "--ignore-not-found", "--wait=true", "--timeout=60s")
+}
+
+// setNodeCondition sets a condition on a kwok Node's status, as a kubelet reporting pressure would.
+func setNodeCondition(node string, t corev1.NodeConditionType, s corev1.ConditionStatus) {
+	GinkgoHelper()
+	Eventually(func() error {
+		n, err := clientset.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		for i := range n.Status.Conditions {
+			if n.Status.Conditions[i].Type == t {
+				n.Status.Conditions[i].Status = s
+			}
+		}
+		_, err = clientset.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		return err
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+var _ = Describe("FloorManager on a local cluster", func() {
+	It("rolls a sample out to exactly its pool's Nodes and goes Ready", func() {
+		mustKubectl("", "apply", "-f", filepath.Join(repoRoot, "config", "samples", "hotel_v1alpha1_floormanager.yaml"))
+		DeferCleanup(deleteFM, "general")
+		want := nodesOfPool("general")
+		Expect(want).To(HaveLen(4))
+
+		Eventually(func() []string { nodes, _ := readyPodNodes("general"); return nodes }).
+			WithTimeout(timeout).Should(Equal(want))
+		for _, p := range agentPods("general") {
+			Expect(want).To(ContainElement(p.Spec.NodeName), "a pod landed outside the pool")
+		}
+		waitReady("general")
+		fm := getFM("general")
+		Expect(fm.Status.Nodes).To(Equal(hotelv1alpha1.NodeCounts{Selected: 4, Updated: 4, Ready: 4}))
+		Expect(fm.Status.Capacity[corev1.ResourceCPU]).To(Equal(resource.MustParse("64")))
+		Expect(fm.Status.ObservedGeneration).To(Equal(fm.Generation))
+		out := mustKubectl("", "get", "innkeeper")
+		Expect(out).To(ContainSubstring("general"))
+	})
+
+	It("replaces agent pods one Node at a time with maxUnavailable 1, through Reconciling to Ready", func() {
+		mustKubectl(floorManagerYAML("rolling", "rolling", "1", 100), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "rolling")
+		waitReady("rolling")
+		before := getFM("rolling").Status.ConfigHash
+		poolNodes := nodesOfPool("rolling")
+
+		// Watch the pool while the new configuration rolls out.
+		var maxLacking, sawReconciling atomic.Int32
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer GinkgoRecover()
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				ready, _ := readyPodNodes("rolling")
+				if lacking := int32(len(poolNodes) - len(ready)); lacking > maxLacking.Load() {
+					maxLacking.Store(lacking)
+				}
+				if c := condition("rolling", hotelv1alpha1.ConditionReconciling); c != nil && c.Status == metav1.ConditionTrue {
+					sawReconciling.Store(1)
+				}
+			}
+		}()
+		mustKubectl(floorManagerYAML("rolling", "rolling", "1", 90), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			fm := getFM("rolling")
+			g.Expect(fm.Status.ConfigHash).NotTo(Equal(before))
+			c := meta.FindStatusCondition(fm.Status.Conditions, hotelv1alpha1.ConditionReady)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+			g.Expect(c.ObservedGeneration).To(Equal(fm.Generation))
+		}).WithTimeout(timeout).Should(Succeed())
+		close(stop)
+		wg.Wait()
+
+		after := getFM("rolling").Status.ConfigHash
+		_, hashes := readyPodNodes("rolling")
+		for _, n := range poolNodes {
+			Expect(hashes).To(HaveKeyWithValue(n, after))
+		}
+		Expect(maxLacking.Load()).To(BeNumerically("<=", 1), "more than maxUnavailable Nodes lacked a Ready agent pod")
+		Expect(sawReconciling.Load()).To(Equal(int32(1)), "the rollout never showed Reconciling=True")
+	})
+
+	It("stops a rollout in progress while paused, and finishes it when resumed", func() {
+		mustKubectl(floorManagerYAML("paused", "paused", "1", 100), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "paused")
+		waitReady("paused")
+		before := getFM("paused").Status.ConfigHash
+
+		mustKubectl(floorManagerYAML("paused", "paused", "1", 80), "apply", "-f", "-")
+		// Pause as soon as the first Node runs the new configuration.
+		var newHash string
+		Eventually(func() bool {
+			_, hashes := readyPodNodes("paused")
+			for _, h := range hashes {
+				if h != before {
+					newHash = h
+					return true
+				}
+			}
+			return false
+		}).WithTimeout(timeout).WithPolling(10 * time.Millisecond).Should(BeTrue())
+		mustKubectl("", "patch", "floormanager", "paused", "--type=merge", "-p", `{"spec":{"rollout":{"paused":true}}}`)
+		Eventually(func() string { return condition("paused", hotelv1alpha1.ConditionPaused).Reason }).
+			WithTimeout(timeout).Should(Equal(hotelv1alpha1.ReasonRolloutPaused))
+
+		countNew := func() int {
+			_, hashes := readyPodNodes("paused")
+			n := 0
+			for _, h := range hashes {
+				if h == newHash {
+					n++
+				}
+			}
+			return n
+		}
+		// Once the pause has reached the DaemonSet, the count of updated Nodes stays put.
+		var held int
+		Eventually(func(g Gomega) {
+			held = countNew()
+			g.Consistently(countNew).WithTimeout(3 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(held))
+		}).WithTimeout(timeout).Should(Succeed())
+		Expect(held).To(BeNumerically("<", 6), "the rollout finished although it was paused")
+		Expect(getFM("paused").Status.Nodes.Updated).To(BeNumerically("<", 6))
+
+		mustKubectl("", "patch", "floormanager", "paused", "--type=merge", "-p", `{"spec":{"rollout":{"paused":false}}}`)
+		waitReady("paused")
+		Eventually(countNew).WithTimeout(timeout).Should(Equal(6))
+	})
+
+	It("follows Nodes into and out of the pool", func() {
+		mustKubectl(floorManagerYAML("moving", "moving", "1", 100), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "moving")
+		waitReady("moving")
+		nodes := nodesOfPool("moving")
+		Expect(getFM("moving").Status.Capacity[corev1.ResourceCPU]).To(Equal(resource.MustParse("32")))
+
+		By("relabelling a Node out of the pool")
+		mustKubectl("", "label", "node", nodes[1], localcluster.PoolLabel+"=elsewhere", "--overwrite")
+		Eventually(func() []string { n, _ := readyPodNodes("moving"); return n }).WithTimeout(timeout).Should(Equal(nodes[:1]))
+		Eventually(func() hotelv1alpha1.NodeCounts { return getFM("moving").Status.Nodes }).WithTimeout(timeout).
+			Should(Equal(hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1}))
+		Expect(getFM("moving").Status.Capacity[corev1.ResourceCPU]).To(Equal(resource.MustParse("16")))
+
+		By("adding a Node to the pool")
+		node := localcluster.NodeFor(localcluster.Pool{Name: "moving"}, 7)
+		Expect(cluster.AddNode(ctx, node)).To(Succeed())
+		Eventually(func() []string { n, _ := readyPodNodes("moving"); return n }).WithTimeout(timeout).
+			Should(Equal([]string{nodes[0], node.Name}))
+		Eventually(func() hotelv1alpha1.NodeCounts { return getFM("moving").Status.Nodes }).WithTimeout(timeout).
+			Should(Equal(hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2}))
+	})
+
+	It("reports Nodes under pressure and clears them again", func() {
+		mustKubectl(floorManagerYAML("pressure", "pressure", "1", 100), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "pressure")
+		waitReady("pressure")
+		nodes := nodesOfPool("pressure")
+
+		setNodeCondition(nodes[0], corev1.NodeMemoryPressure, corev1.ConditionTrue)
+		setNodeCondition(nodes[1], corev1.NodeDiskPressure, corev1.ConditionTrue)
+		Eventually(func(g Gomega) {
+			c := condition("pressure", hotelv1alpha1.ConditionNodesHealthy)
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Message).To(ContainSubstring("1 MemoryPressure (" + nodes[0] + ")"))
+			g.Expect(c.Message).To(ContainSubstring("1 DiskPressure (" + nodes[1] + ")"))
+		}).WithTimeout(timeout).Should(Succeed())
+
+		setNodeCondition(nodes[0], corev1.NodeMemoryPressure, corev1.ConditionFalse)
+		setNodeCondition(nodes[1], corev1.NodeDiskPressure, corev1.ConditionFalse)
+		Eventually(func() metav1.ConditionStatus {
+			return condition("pressure", hotelv1alpha1.ConditionNodesHealthy).Status
+		}).
+			WithTimeout(timeout).Should(Equal(metav1.ConditionTrue))
+	})
+
+	It("stalls an overlapping pool and rejects an invalid spec at kubectl apply", func() {
+		mustKubectl("", "apply", "-f", filepath.Join(repoRoot, "config", "samples", "hotel_v1alpha1_floormanager_gpu.yaml"))
+		DeferCleanup(deleteFM, "gpu")
+		waitReady("gpu")
+
+		mustKubectl(floorManagerYAML("gpu-too", "gpu", "1", 50), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "gpu-too")
+		Eventually(func(g Gomega) {
+			c := condition("gpu-too", hotelv1alpha1.ConditionStalled)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(hotelv1alpha1.ReasonPoolConflict))
+			g.Expect(c.Message).To(ContainSubstring(`FloorManager "gpu"`))
+		}).WithTimeout(timeout).Should(Succeed())
+		Expect(agentPods("gpu-too")).To(BeEmpty())
+
+		out, err := kubectl(`apiVersion: hotel.innkeeper.dev/v1alpha1
+kind: FloorManager
+metadata:
+  name: invalid
+spec:
+  nodeSelector: {matchLabels: {node.kubernetes.io/pool: general}}
+  kubelet:
+    imageGCHighThresholdPercent: 101
+`, "apply", "-f", "-")
+		Expect(err).To(HaveOccurred())
+		Expect(out).To(ContainSubstring("spec.kubelet.imageGCHighThresholdPercent"))
+	})
+})
