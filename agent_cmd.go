@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,12 +38,8 @@ func runAgent(args []string, stderr io.Writer) int {
 	procRoot := fs.String("proc-root", "/proc", "The host's /proc (the pod shares the host's PID namespace).")
 	kubeconfig := fs.String("kubeconfig", "", "Path to a kubeconfig; default: in-cluster.")
 	zapOpts := zap.Options{}
-	zapOpts.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
+		return code
 	}
 	var missing []string
 	for name, v := range map[string]string{"config": *configPath, "config-hash": *configHash, "node-name": *nodeName} {

@@ -76,16 +76,8 @@ func runManager(args []string, stderr io.Writer) int {
 	kubeconfig := fs.String("kubeconfig", "",
 		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
 	zapOpts := zap.Options{}
-	zapOpts.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "innkeeper manager: unexpected arguments %q\n", fs.Args())
-		return 2
+	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
+		return code
 	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -107,6 +99,24 @@ func runManager(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseFlags binds the logging flags and parses a subcommand's command line. When it returns false,
+// the subcommand exits with the code: 0 after --help, 2 on a bad flag or a stray argument.
+func parseFlags(fs *flag.FlagSet, zapOpts *zap.Options, args []string, stderr io.Writer) (int, bool) {
+	zapOpts.DestWriter = stderr
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
+		return 2, false
+	}
+	return 0, true
 }
 
 func loadConfig(kubeconfig string) (*rest.Config, error) {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
 func TestRunCommandLine(t *testing.T) {
@@ -19,7 +23,13 @@ func TestRunCommandLine(t *testing.T) {
 			wantOut: []string{"-namespace", "-metrics-bind-address", "-health-probe-bind-address", "-leader-elect", "-kubeconfig"}},
 		{name: "flags without the command name", args: []string{"--help"}, wantCode: 0, wantOut: []string{"-leader-elect"}},
 		{name: "unknown flag", args: []string{"manager", "--bogus"}, wantCode: 2, wantOut: []string{"flag provided but not defined: -bogus"}},
-		{name: "stray argument", args: []string{"manager", "extra"}, wantCode: 2, wantOut: []string{`unexpected arguments ["extra"]`}},
+		{name: "stray argument", args: []string{"manager", "extra"}, wantCode: 2, wantOut: []string{`innkeeper manager: unexpected arguments ["extra"]`}},
+		{name: "agent help", args: []string{"agent", "--help"}, wantCode: 0,
+			wantOut: []string{"-config-hash", "-host-root", "-health-timeout", "-drop-in-dir", "-node-name"}},
+		{name: "agent without its configuration", args: []string{"agent", "--node-name=n1"}, wantCode: 2,
+			wantOut: []string{"need --component=kubelet and", "--config", "--config-hash"}},
+		{name: "agent for an unknown component", args: []string{"agent", "--component=kube-proxy", "--config=x", "--config-hash=h", "--node-name=n"},
+			wantCode: 2, wantOut: []string{"need --component=kubelet"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -33,5 +43,29 @@ func TestRunCommandLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The agent refuses a configuration file that is not the one its pod template names.
+func TestAgentRefusesAConfigurationThatDoesNotMatchItsHash(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "50-innkeeper.conf")
+	if err := os.WriteFile(path, []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"agent", "--config=" + path, "--config-hash=0000000000", "--node-name=n1"}, &out); code != 1 {
+		t.Errorf("run = %d, want 1; output:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "does not match its hash") {
+		t.Errorf("the agent did not refuse the configuration for its hash:\n%s", out.String())
+	}
+
+	// With the right hash it gets past the check (and stops at the missing kubeconfig).
+	out.Reset()
+	hash := pool.ConfigHash(map[string]string{"50-innkeeper.conf": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"})
+	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
+	run([]string{"agent", "--config=" + path, "--config-hash=" + hash, "--node-name=n1", "--kubeconfig=/nonexistent"}, &out)
+	if strings.Contains(out.String(), "does not match its hash") {
+		t.Errorf("the agent refused a configuration that matches its hash:\n%s", out.String())
 	}
 }

@@ -2,7 +2,6 @@ package controllers_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -10,7 +9,6 @@ import (
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 )
@@ -193,18 +191,7 @@ kubelet:
 			if filepath.Base(file) == "kustomization.yaml" {
 				continue
 			}
-			data, err := os.ReadFile(file)
-			Expect(err).NotTo(HaveOccurred())
-			decoder := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
-			for {
-				obj := &unstructured.Unstructured{}
-				if err := decoder.Decode(&obj.Object); err != nil {
-					Expect(err.Error()).To(Equal("EOF"), "decode %s", file)
-					break
-				}
-				if len(obj.Object) == 0 {
-					continue
-				}
+			for _, obj := range readManifests(file) {
 				Expect(k8sClient.Create(ctx, obj, createOpts...)).To(Succeed(),
 					fmt.Sprintf("sample %s (%s %s)", file, obj.GetKind(), obj.GetName()))
 				samples++

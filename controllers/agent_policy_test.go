@@ -1,17 +1,13 @@
 package controllers_test
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -20,18 +16,7 @@ import (
 
 // installManifest creates every object of a YAML file of config/, as kubectl apply would.
 func installManifest(path string) {
-	data, err := os.ReadFile(path)
-	Expect(err).NotTo(HaveOccurred())
-	decoder := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(string(data)), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := decoder.Decode(&obj.Object); err != nil {
-			Expect(err.Error()).To(Equal("EOF"))
-			return
-		}
-		if len(obj.Object) == 0 {
-			continue
-		}
+	for _, obj := range readManifests(path) {
 		Expect(client.IgnoreAlreadyExists(k8sClient.Create(ctx, obj))).To(Succeed(), "create %s %s", obj.GetKind(), obj.GetName())
 	}
 }

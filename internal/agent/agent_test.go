@@ -131,6 +131,14 @@ func (h *fakeHost) agent(config []byte, hash string) *Agent {
 	}
 }
 
+// healthyOnlyWith makes the kubelet come back healthy from a restart only on the given drop-in.
+func (h *fakeHost) healthyOnlyWith(content []byte) {
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(string(h.fileContent()) == string(content))
+		return nil
+	}
+}
+
 func (h *fakeHost) dropIn() string {
 	return filepath.Join(h.root, dropInDir, "50-innkeeper.conf")
 }
@@ -207,10 +215,7 @@ func TestHealthFailureRollsBackByteForByte(t *testing.T) {
 	previous := append([]byte("# hand-tuned, keep\n"), oldConfig...)
 	h.install(previous, "old")
 	// The kubelet refuses the new drop-in and answers again once the old one is back.
-	h.onRestart = func(context.Context) error {
-		h.healthy.Store(string(h.fileContent()) == string(previous))
-		return nil
-	}
+	h.healthyOnlyWith(previous)
 	a := h.agent(newConfig, "new")
 	err := a.Apply(context.Background())
 
@@ -359,10 +364,7 @@ func TestInterruptedApplyKeepsTheLastHealthyBackup(t *testing.T) {
 	// A newer configuration replaces the pod before the interrupted one was ever seen healthy; it
 	// fails too. The Node must go back to the last healthy drop-in, not to the unverified one.
 	newer := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
-	h.onRestart = func(context.Context) error {
-		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
-		return nil
-	}
+	h.healthyOnlyWith(oldConfig)
 	err := h.agent(newer, "newer").Apply(context.Background())
 	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
 	g.Expect(h.fileContent()).To(Equal(oldConfig))
@@ -499,10 +501,7 @@ func TestAFailedConfigurationIsNotAppliedAgain(t *testing.T) {
 	g := NewWithT(t)
 	h := newFakeHost(t)
 	h.install(oldConfig, "old")
-	h.onRestart = func(context.Context) error {
-		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
-		return nil
-	}
+	h.healthyOnlyWith(oldConfig)
 	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
 	restarts := h.restarts.Load()
 
@@ -530,10 +529,7 @@ func TestAFailureToRecordDegradedDoesNotReapply(t *testing.T) {
 	g := NewWithT(t)
 	h := newFakeHost(t)
 	h.install(oldConfig, "old")
-	h.onRestart = func(context.Context) error {
-		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
-		return nil
-	}
+	h.healthyOnlyWith(oldConfig)
 	a := h.agent(newConfig, "new")
 	a.Reporter = &failingReporter{fakeHost: h}
 	err := a.Apply(context.Background())
@@ -558,10 +554,7 @@ func TestAnUnverifiedFileNeverBecomesTheBackup(t *testing.T) {
 	_ = h.Write(context.Background(), Report{Config: "old", Target: "new", State: StateDegraded, Reason: ReasonHealthCheckFailed})
 
 	newer := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
-	h.onRestart = func(context.Context) error {
-		h.healthy.Store(string(h.fileContent()) == string(oldConfig))
-		return nil
-	}
+	h.healthyOnlyWith(oldConfig)
 	g.Expect(h.agent(newer, "newer").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
 	g.Expect(h.fileContent()).To(Equal(oldConfig), "the rollback went to the unverified drop-in")
 }
