@@ -73,6 +73,10 @@ func runManager(args []string, stderr io.Writer) int {
 		"Image of the node agent that FloorManager DaemonSets run; $INNKEEPER_IMAGE if set.")
 	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
 		"ServiceAccount of the node agent's pods, in the workload namespace.")
+	fs.StringVar(&opts.KubeProxyImage, "kube-proxy-image", "",
+		"kube-proxy image of Concierges that name none (default: registry.k8s.io/kube-proxy at the API server's version).")
+	fs.StringVar(&opts.KubeProxyServiceAccount, "kube-proxy-service-account", manager.DefaultKubeProxyServiceAccount,
+		"ServiceAccount of kube-proxy's pods, in the workload namespace, bound to system:node-proxier.")
 	kubeconfig := fs.String("kubeconfig", "",
 		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
 	zapOpts := zap.Options{}

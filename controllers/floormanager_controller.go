@@ -21,6 +21,10 @@ type Options struct {
 	AgentImage string
 	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
 	AgentServiceAccount string
+	// KubeProxyImage is the image of a Concierge's kube-proxy that names none.
+	KubeProxyImage string
+	// KubeProxyServiceAccount is the ServiceAccount of kube-proxy's pods, bound to system:node-proxier.
+	KubeProxyServiceAccount string
 }
 
 // RBAC for the engine, shared by every kind: Nodes to select and report on, Events (which land in the

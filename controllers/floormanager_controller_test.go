@@ -190,14 +190,21 @@ func condition(name, t string) *metav1.Condition {
 // current generation.
 func expectCondition(name, t string, s metav1.ConditionStatus, reason string) {
 	GinkgoHelper()
+	expectConditionOf(&hotelv1alpha1.FloorManager{ObjectMeta: metav1.ObjectMeta{Name: name}}, t, s, reason)
+}
+
+// expectConditionOf waits until the condition t of an innkeeper object of any kind (named by obj)
+// has status s and reason, for its current generation.
+func expectConditionOf(obj pool.Object, t string, s metav1.ConditionStatus, reason string) {
+	GinkgoHelper()
 	Eventually(func(g Gomega) {
-		fm := &hotelv1alpha1.FloorManager{}
-		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: name}, fm)).To(Succeed())
-		c := meta.FindStatusCondition(fm.Status.Conditions, t)
+		live := obj.DeepCopyObject().(pool.Object)
+		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), live)).To(Succeed())
+		c := meta.FindStatusCondition(live.PoolStatus().Conditions, t)
 		g.Expect(c).NotTo(BeNil(), "no %s condition", t)
 		g.Expect(c.Status).To(Equal(s), "%s: %s", t, c.Message)
 		g.Expect(c.Reason).To(Equal(reason), "%s: %s", t, c.Message)
-		g.Expect(c.ObservedGeneration).To(Equal(fm.Generation))
+		g.Expect(c.ObservedGeneration).To(Equal(live.GetGeneration()))
 	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
 }
 

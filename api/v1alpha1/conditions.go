@@ -34,6 +34,8 @@ const (
 	ReasonPoolConflict = "PoolConflict"
 	// ReasonInvalidSpec: the spec passed admission but cannot be rendered into a valid configuration.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonForeignKubeProxy: a kube-proxy DaemonSet innkeeper does not manage runs on the pool's Nodes.
+	ReasonForeignKubeProxy = "ForeignKubeProxy"
 	// ReasonRolloutBlocked: Nodes failed past maxUnavailable, so the rollout cannot go on.
 	ReasonRolloutBlocked = "RolloutBlocked"
 	// ReasonApplyFailed: the API server refused to apply the rendered ConfigMap or DaemonSet; the

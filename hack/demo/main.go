@@ -16,8 +16,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/manager"
@@ -38,6 +42,9 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer) error {
+	// The manager runs in this process: only its errors, so that the status table stays readable.
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	klog.SetLogger(ctrl.Log)
 	binDir := os.Getenv("LOCALCLUSTER_BIN")
 	if binDir == "" {
 		return fmt.Errorf("LOCALCLUSTER_BIN is not set: run make demo")
@@ -121,24 +128,46 @@ func printTable(ctx context.Context, c client.Client, out io.Writer) error {
 	return err
 }
 
-// table writes the FloorManagers' status as a table and reports whether all are Ready.
+// table writes every innkeeper object's status as a table and reports whether all are Ready.
 func table(ctx context.Context, c client.Client, out io.Writer) (bool, error) {
-	list := &hotelv1alpha1.FloorManagerList{}
-	if err := c.List(ctx, list); err != nil {
+	var objs []struct {
+		kind string
+		obj  hotelv1alpha1.PoolObject
+		name string
+	}
+	fms := &hotelv1alpha1.FloorManagerList{}
+	if err := c.List(ctx, fms); err != nil {
 		return false, err
+	}
+	for i := range fms.Items {
+		objs = append(objs, struct {
+			kind string
+			obj  hotelv1alpha1.PoolObject
+			name string
+		}{"FloorManager", &fms.Items[i], fms.Items[i].Name})
+	}
+	cgs := &hotelv1alpha1.ConciergeList{}
+	if err := c.List(ctx, cgs); err != nil {
+		return false, err
+	}
+	for i := range cgs.Items {
+		objs = append(objs, struct {
+			kind string
+			obj  hotelv1alpha1.PoolObject
+			name string
+		}{"Concierge", &cgs.Items[i], cgs.Items[i].Name})
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAME\tREADY\tSELECTED\tUPDATED\tREADY NODES\tDEGRADED\tCONFIG\tWHY")
-	allReady := len(list.Items) > 0
-	for i := range list.Items {
-		fm := &list.Items[i]
-		st := fm.Status
+	allReady := len(objs) > 0
+	for _, o := range objs {
+		st := o.obj.PoolStatus()
 		ready, why := "-", "waiting for the first status"
 		if cond := meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReady); cond != nil {
 			ready, why = string(cond.Status), cond.Reason
 		}
 		allReady = allReady && ready == "True"
-		fmt.Fprintf(w, "FloorManager\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", fm.Name, ready,
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", o.kind, o.name, ready,
 			st.Nodes.Selected, st.Nodes.Updated, st.Nodes.Ready, st.Nodes.Degraded, st.ConfigHash, why)
 	}
 	return allReady, w.Flush()

@@ -6,9 +6,11 @@ package manager
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -44,7 +46,15 @@ type Options struct {
 	AgentImage string
 	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
 	AgentServiceAccount string
+	// KubeProxyImage is the kube-proxy image of Concierges that name none; by default
+	// registry.k8s.io/kube-proxy at the API server's version.
+	KubeProxyImage string
+	// KubeProxyServiceAccount is the ServiceAccount of kube-proxy's pods.
+	KubeProxyServiceAccount string
 }
+
+// DefaultKubeProxyServiceAccount is kube-proxy's ServiceAccount that the installation creates.
+const DefaultKubeProxyServiceAccount = "innkeeper-kube-proxy"
 
 // DefaultAgentServiceAccount is the node agent's ServiceAccount that the installation creates.
 const DefaultAgentServiceAccount = "innkeeper-agent"
@@ -68,6 +78,16 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if opts.AgentServiceAccount == "" {
 		opts.AgentServiceAccount = DefaultAgentServiceAccount
 	}
+	if opts.KubeProxyServiceAccount == "" {
+		opts.KubeProxyServiceAccount = DefaultKubeProxyServiceAccount
+	}
+	if opts.KubeProxyImage == "" {
+		image, err := serverKubeProxyImage(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts.KubeProxyImage = image
+	}
 	metrics := metricsserver.Options{
 		BindAddress:   opts.MetricsBindAddress,
 		SecureServing: opts.MetricsSecure,
@@ -90,11 +110,16 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	ctrlOpts := controllers.Options{
-		Namespace:           opts.Namespace,
-		AgentImage:          opts.AgentImage,
-		AgentServiceAccount: opts.AgentServiceAccount,
+		Namespace:               opts.Namespace,
+		AgentImage:              opts.AgentImage,
+		AgentServiceAccount:     opts.AgentServiceAccount,
+		KubeProxyImage:          opts.KubeProxyImage,
+		KubeProxyServiceAccount: opts.KubeProxyServiceAccount,
 	}
 	if err := controllers.SetupFloorManager(mgr, ctrlOpts); err != nil {
+		return nil, err
+	}
+	if err := controllers.SetupConcierge(mgr, ctrlOpts); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -104,4 +129,19 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("add readyz check: %w", err)
 	}
 	return mgr, nil
+}
+
+// serverKubeProxyImage returns the upstream kube-proxy image of the API server's version.
+func serverKubeProxyImage(cfg *rest.Config) (string, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return "", fmt.Errorf("create a discovery client: %w", err)
+	}
+	v, err := dc.ServerVersion()
+	if err != nil {
+		return "", fmt.Errorf("read the API server's version for the default kube-proxy image: %w", err)
+	}
+	// A distribution's suffix (v1.37.2+k3s1) names no upstream image.
+	version, _, _ := strings.Cut(v.GitVersion, "+")
+	return "registry.k8s.io/kube-proxy:" + version, nil
 }

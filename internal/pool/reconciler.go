@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +49,9 @@ type Kind struct {
 // Reconciler reconciles the objects of one kind: it renders, applies and reports. Build it with
 // NewReconciler and register it with SetupWithManager.
 type Reconciler struct {
-	client    client.Client
+	client client.Client
+	// apiReader reads what the cache does not hold: the cluster's other DaemonSets.
+	apiReader client.Reader
 	kind      Kind
 	gvk       schema.GroupVersionKind
 	namespace string
@@ -64,6 +67,7 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string) (*Reconciler, 
 	}
 	return &Reconciler{
 		client:    mgr.GetClient(),
+		apiReader: mgr.GetAPIReader(),
 		kind:      kind,
 		gvk:       gvk,
 		namespace: namespace,
@@ -128,12 +132,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if c := poolConflict(obj, o.nodes, peers); c != nil {
+		if o.stall, err = r.foreignStall(ctx, o.nodes); err != nil {
+			return ctrl.Result{}, err
+		}
+		if c := poolConflict(obj, o.nodes, peers); c != nil && o.stall == nil {
 			o.stall = &stall{reason: hotelv1alpha1.ReasonPoolConflict, message: fmt.Sprintf(
 				"%d selected Nodes (%s) are also selected by %s %q, which is older and keeps them. Change either "+
 					"nodeSelector so that the pools do not overlap; until then nothing is rolled out, and this "+
 					"object's DaemonSet is removed so that two agents never manage one Node (Nodes keep what they run).",
 				len(c.nodes), nameList(c.nodes), r.gvk.Kind, c.peer)}
+		}
+		// Two agents, or two kube-proxies, never manage one Node: a stalled pool keeps no DaemonSet.
+		if o.stall != nil {
 			if err := r.removeDaemonSet(ctx, o.daemonSet); err != nil {
 				return ctrl.Result{}, err
 			}
@@ -178,7 +188,39 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.writeStatus(ctx, obj, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, o.applyErr
+	var result ctrl.Result
+	if o.stall != nil && o.stall.reason == r.foreignReason() {
+		// Other DaemonSets are not watched (the cache holds innkeeper's only): look again later.
+		result.RequeueAfter = foreignRecheck
+	}
+	return result, o.applyErr
+}
+
+// foreignRecheck is how often a pool stalled on a foreign DaemonSet looks for it again.
+const foreignRecheck = 30 * time.Second
+
+// foreignStall returns a stall if the component is Exclusive and a DaemonSet innkeeper does not
+// manage runs it on some of the selected Nodes.
+func (r *Reconciler) foreignStall(ctx context.Context, nodes []corev1.Node) (*stall, error) {
+	ex, ok := r.kind.Component.(Exclusive)
+	if !ok || len(nodes) == 0 {
+		return nil, nil
+	}
+	dss := &appsv1.DaemonSetList{}
+	if err := r.apiReader.List(ctx, dss); err != nil {
+		return nil, fmt.Errorf("list DaemonSets to look for another %s: %w", r.kind.Component.Name(), err)
+	}
+	if overlaps := foreignDaemonSets(ex, dss.Items, nodes); len(overlaps) > 0 {
+		return foreignStall(ex.ForeignReason(), r.kind.Component.Name(), overlaps), nil
+	}
+	return nil, nil
+}
+
+func (r *Reconciler) foreignReason() string {
+	if ex, ok := r.kind.Component.(Exclusive); ok {
+		return ex.ForeignReason()
+	}
+	return ""
 }
 
 // invalidSpec turns a render error into a stall whose message names the fields.

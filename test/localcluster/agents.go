@@ -25,9 +25,19 @@ func SimulateAgents(ctx context.Context, cs kubernetes.Interface, namespace, com
 	defer ticker.Stop()
 	for {
 		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		var nodes *corev1.NodeList
 		if err == nil {
+			nodes, err = cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		}
+		if err == nil {
+			byName := map[string]*corev1.Node{}
+			for i := range nodes.Items {
+				byName[nodes.Items[i].Name] = &nodes.Items[i]
+			}
 			for i := range pods.Items {
-				recordApplied(ctx, cs, &pods.Items[i], component)
+				if node := byName[pods.Items[i].Spec.NodeName]; node != nil {
+					recordApplied(ctx, cs, &pods.Items[i], node, component)
+				}
 			}
 		}
 		select {
@@ -39,13 +49,9 @@ func SimulateAgents(ctx context.Context, cs kubernetes.Interface, namespace, com
 }
 
 // recordApplied annotates a Ready agent pod's Node with the pod's configuration, if it is not yet.
-func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, component string) {
+func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod, node *corev1.Node, component string) {
 	hash := pod.Annotations[pool.AnnotationHash]
-	if pod.Spec.NodeName == "" || hash == "" || pod.DeletionTimestamp != nil || !podReady(pod) {
-		return
-	}
-	node, err := cs.CoreV1().Nodes().Get(ctx, pod.Spec.NodeName, metav1.GetOptions{})
-	if err != nil {
+	if hash == "" || pod.DeletionTimestamp != nil || !podReady(pod) {
 		return
 	}
 	key := func(suffix string) string { return hotelv1alpha1.AgentAnnotation(component, suffix) }

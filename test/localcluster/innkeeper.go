@@ -43,8 +43,10 @@ func (c *Cluster) InstallInnkeeper(ctx context.Context, root string) (*Innkeeper
 		metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create namespace %s: %w", Namespace, err)
 	}
-	if out, err := c.KubectlOutput(ctx, "apply", "--server-side", "-f", filepath.Join(root, "config", "rbac", "agent.yaml")); err != nil {
-		return nil, fmt.Errorf("install the node agents' RBAC: %w: %s", err, out)
+	for _, manifest := range []string{"agent.yaml", "kube_proxy.yaml"} {
+		if out, err := c.KubectlOutput(ctx, "apply", "--server-side", "-f", filepath.Join(root, "config", "rbac", manifest)); err != nil {
+			return nil, fmt.Errorf("install config/rbac/%s: %w: %s", manifest, err, out)
+		}
 	}
 
 	mgr, err := manager.New(c.Config, manager.Options{

@@ -3,7 +3,6 @@
 package kubelet
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
@@ -14,13 +13,11 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kubeletconfigv1beta1 "k8s.io/kubelet/config/v1beta1"
-	sigsjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
 // DropInFile is the name of the drop-in in the kubelet's --config-dir. Drop-ins apply in
@@ -43,20 +40,10 @@ func Render(spec *hotelv1alpha1.KubeletSpec) ([]byte, error) {
 		return nil, errs.ToAggregate()
 	}
 	// The API's JSON names and encodings are KubeletConfiguration's, and every optional field is a
-	// pointer or a map with omitempty, so marshalling the spec yields exactly the fields it sets.
-	body, err := json.Marshal(spec)
+	// pointer or a map with omitempty, so the document holds exactly the fields the spec sets.
+	out, err := render.Document(kubeletconfigv1beta1.SchemeGroupVersion.String(), "KubeletConfiguration", spec)
 	if err != nil {
-		return nil, fmt.Errorf("encode kubelet settings: %w", err)
-	}
-	doc := map[string]any{}
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, fmt.Errorf("decode kubelet settings: %w", err)
-	}
-	doc["apiVersion"] = kubeletconfigv1beta1.SchemeGroupVersion.String()
-	doc["kind"] = "KubeletConfiguration"
-	out, err := yaml.Marshal(doc) // sorted keys: the same spec always renders the same bytes
-	if err != nil {
-		return nil, fmt.Errorf("encode kubelet drop-in: %w", err)
+		return nil, err
 	}
 	// The kubelet refuses to start on a drop-in it cannot decode: prove it decodes strictly into the
 	// upstream type before it goes anywhere near a node.
@@ -70,7 +57,7 @@ func Render(spec *hotelv1alpha1.KubeletSpec) ([]byte, error) {
 // and an unknown or duplicate field or a wrong type is an error.
 func Decode(data []byte) (*kubeletconfigv1beta1.KubeletConfiguration, error) {
 	kc := &kubeletconfigv1beta1.KubeletConfiguration{}
-	if err := decodeStrict(data, kc); err != nil {
+	if err := render.DecodeStrict(data, kc); err != nil {
 		return nil, fmt.Errorf("kubelet drop-in is not a valid KubeletConfiguration: %w", err)
 	}
 	if kc.APIVersion != kubeletconfigv1beta1.SchemeGroupVersion.String() || kc.Kind != "KubeletConfiguration" {
@@ -78,20 +65,6 @@ func Decode(data []byte) (*kubeletconfigv1beta1.KubeletConfiguration, error) {
 			kc.APIVersion, kc.Kind, kubeletconfigv1beta1.SchemeGroupVersion)
 	}
 	return kc, nil
-}
-
-// decodeStrict decodes YAML or JSON into v the way Kubernetes components do (sigs.k8s.io/json):
-// case-sensitive field names, no unknown or duplicate fields.
-func decodeStrict(data []byte, v any) error {
-	body, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return err
-	}
-	strictErrs, err := sigsjson.UnmarshalStrict(body, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
-	if err != nil {
-		return err
-	}
-	return utilerrors.NewAggregate(strictErrs)
 }
 
 // Validate checks a FloorManager's kubelet settings by the kubelet's own rules. The CRD enforces
@@ -127,18 +100,8 @@ func ValidateDropIn(data []byte) error {
 	if _, err := Decode(data); err != nil {
 		return err
 	}
-	doc := map[string]any{}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("kubelet drop-in is not YAML: %w", err)
-	}
-	delete(doc, "apiVersion")
-	delete(doc, "kind")
-	body, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("re-encode kubelet drop-in: %w", err)
-	}
 	spec := &hotelv1alpha1.KubeletSpec{}
-	if err := decodeStrict(body, spec); err != nil {
+	if err := render.SpecOf(data, spec); err != nil {
 		return fmt.Errorf("kubelet drop-in sets fields innkeeper does not manage: %w", err)
 	}
 	if errs := Validate(spec, field.NewPath("kubelet")); len(errs) > 0 {

@@ -1,0 +1,32 @@
+package controllers
+
+import (
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render/kubeproxy"
+)
+
+// A Concierge's pool must not run another kube-proxy: the engine lists the cluster's DaemonSets.
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=list
+
+// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges,verbs=get;list;watch
+// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges/finalizers,verbs=update
+
+// SetupConcierge registers the Concierge controller: kube-proxy per pool, its DaemonSet kube-proxy itself.
+func SetupConcierge(mgr ctrl.Manager, opts Options) error {
+	r, err := pool.NewReconciler(mgr, pool.Kind{
+		Component: kubeproxy.Component{DefaultImage: opts.KubeProxyImage, ServiceAccount: opts.KubeProxyServiceAccount},
+		NewObject: func() pool.Object { return &hotelv1alpha1.Concierge{} },
+		NewList:   func() client.ObjectList { return &hotelv1alpha1.ConciergeList{} },
+	}, opts.Namespace)
+	if err != nil {
+		return fmt.Errorf("set up the Concierge controller: %w", err)
+	}
+	return r.SetupWithManager(mgr)
+}

@@ -1,0 +1,154 @@
+package controllers_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+func createConcierge(name, poolName string, spec hotelv1alpha1.KubeProxySpec) *hotelv1alpha1.Concierge {
+	cg := &hotelv1alpha1.Concierge{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: hotelv1alpha1.ConciergeSpec{
+			PoolSpec:  hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
+			KubeProxy: spec,
+		},
+	}
+	Expect(k8sClient.Create(ctx, cg)).To(Succeed())
+	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, cg))).To(Succeed()) })
+	return cg
+}
+
+func kubeProxyDaemonSet(name string) *appsv1.DaemonSet {
+	ds := &appsv1.DaemonSet{}
+	Eventually(func() error {
+		return k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kube-proxy"}, ds)
+	}).WithTimeout(timeout).WithPolling(interval).Should(Succeed())
+	return ds
+}
+
+// writeDaemonSetStatus writes what the DaemonSet controller, absent from envtest, would once
+// `updated` of `desired` pods run the current template and `available` pods are available.
+func writeDaemonSetStatus(ds *appsv1.DaemonSet, desired, updated, available int32) {
+	Eventually(func() error {
+		live := &appsv1.DaemonSet{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(ds), live); err != nil {
+			return err
+		}
+		live.Status = appsv1.DaemonSetStatus{ObservedGeneration: live.Generation, DesiredNumberScheduled: desired,
+			CurrentNumberScheduled: desired, UpdatedNumberScheduled: updated, NumberAvailable: available, NumberReady: available,
+			NumberUnavailable: desired - available}
+		return k8sClient.Status().Update(ctx, live)
+	}).WithTimeout(timeout).Should(Succeed())
+}
+
+var _ = Describe("Concierge controller", func() {
+	It("runs kube-proxy on the pool with the rendered configuration, and reports its rollout", func() {
+		poolName, _ := createPool(2)
+		name := uniqueName("cg")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{Mode: ptr.To("ipvs"),
+			IPVS: &hotelv1alpha1.IPVS{StrictARP: ptr.To(true)}})
+
+		ds := kubeProxyDaemonSet(name)
+		kp := ds.Spec.Template.Spec.Containers[0]
+		Expect(kp.Image).To(Equal("registry.k8s.io/kube-proxy:v1.37.2"), "the default image is the API server's version")
+		Expect(kp.Command).To(ContainElement("--hostname-override=$(NODE_NAME)"))
+		Expect(ds.Spec.Template.Spec.HostNetwork).To(BeTrue())
+		hash := ds.Spec.Template.Annotations[pool.AnnotationHash]
+		cm := &corev1.ConfigMap{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kube-proxy-" + hash}, cm)).To(Succeed())
+		Expect(cm.Data["config.conf"]).To(ContainSubstring("mode: ipvs"))
+		Expect(cm.Data["config.conf"]).To(ContainSubstring("strictARP: true"))
+
+		By("the DaemonSet controller's progress")
+		writeDaemonSetStatus(ds, 2, 1, 1)
+		expectConditionOf(cg, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
+		writeDaemonSetStatus(ds, 2, 2, 2)
+		expectConditionOf(cg, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+		live := &hotelv1alpha1.Concierge{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
+		Expect(live.Status.Nodes).To(Equal(hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2}))
+		Expect(live.Status.Capacity).To(HaveKeyWithValue(corev1.ResourceCPU, resource.MustParse("8")))
+
+		By("a spec change: a new configuration and template")
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live); err != nil {
+				return err
+			}
+			live.Spec.KubeProxy.IPVS.Scheduler = ptr.To("lc")
+			return k8sClient.Update(ctx, live)
+		}).WithTimeout(timeout).Should(Succeed())
+		Eventually(func() string { return kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash] }).
+			WithTimeout(timeout).ShouldNot(Equal(hash))
+		expectConditionOf(cg, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
+	})
+
+	It("stalls while another kube-proxy runs on the pool, and proceeds once it keeps off", func() {
+		poolName, _ := createPool(1)
+		foreign := &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: uniqueName("kube-proxy")},
+			Spec: appsv1.DaemonSetSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-proxy"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"k8s-app": "kube-proxy"}},
+					Spec: corev1.PodSpec{
+						Containers:  []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.36.4"}},
+						Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					},
+				},
+			},
+		}
+		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, foreign))).To(Succeed()) })
+
+		name := uniqueName("cg")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{})
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonForeignKubeProxy)
+		live := &hotelv1alpha1.Concierge{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
+		Expect(conditionOf(live, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring("kube-system/" + foreign.Name))
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kube-proxy"}, &appsv1.DaemonSet{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a second kube-proxy was rolled out: %v", err)
+
+		By("keeping the other kube-proxy off the pool, as its owner would")
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), foreign); err != nil {
+				return err
+			}
+			foreign.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: poolKey, Operator: corev1.NodeSelectorOpNotIn, Values: []string{poolName}}},
+				}}}}}
+			return k8sClient.Update(ctx, foreign)
+		}).WithTimeout(timeout).Should(Succeed())
+		// The Concierge rechecks every 30s; a spec change rechecks at once.
+		Eventually(func() error {
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live); err != nil {
+				return err
+			}
+			live.Spec.KubeProxy.ConfigSyncPeriod = &metav1.Duration{Duration: 900_000_000_000}
+			return k8sClient.Update(ctx, live)
+		}).WithTimeout(timeout).Should(Succeed())
+		kubeProxyDaemonSet(name)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+	})
+})
+
+// conditionOf returns an object's condition of type t, or an empty one.
+func conditionOf(obj pool.Object, t string) metav1.Condition {
+	for _, c := range obj.PoolStatus().Conditions {
+		if c.Type == t {
+			return c
+		}
+	}
+	return metav1.Condition{}
+}

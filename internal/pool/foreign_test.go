@@ -1,0 +1,69 @@
+package pool
+
+import (
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// byImage treats DaemonSets whose first container's image contains "proxy" as the component.
+type byImage struct{}
+
+func (byImage) Foreign(ds *appsv1.DaemonSet) bool {
+	return strings.Contains(ds.Spec.Template.Spec.Containers[0].Image, "proxy")
+}
+func (byImage) ForeignReason() string { return "ForeignProxy" }
+
+func TestForeignDaemonSets(t *testing.T) {
+	ds := func(ns, name, image string, mutate func(*corev1.PodSpec)) appsv1.DaemonSet {
+		d := appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		d.Spec.Template.Spec.Containers = []corev1.Container{{Image: image}}
+		if mutate != nil {
+			mutate(&d.Spec.Template.Spec)
+		}
+		return d
+	}
+	nodeWith := func(name string, labels map[string]string, taints ...corev1.Taint) corev1.Node {
+		return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
+	}
+	selected := []corev1.Node{
+		nodeWith("b", map[string]string{"pool": "gpu"}),
+		nodeWith("a", map[string]string{"pool": "gpu"}),
+		nodeWith("tainted", map[string]string{"pool": "gpu"}, corev1.Taint{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}),
+	}
+	ours := ds("innkeeper-system", "cg-kube-proxy", "kube-proxy", nil)
+	ours.Labels = map[string]string{LabelManagedBy: ManagedByValue}
+	excluding := ds("kube-system", "kube-proxy", "kube-proxy", func(p *corev1.PodSpec) {
+		p.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: "pool", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"gpu"}}}}}}}}
+	})
+
+	tests := []struct {
+		name string
+		dss  []appsv1.DaemonSet
+		want []foreignOverlap
+	}{
+		{name: "none", dss: nil},
+		{name: "innkeeper's own is not foreign", dss: []appsv1.DaemonSet{ours}},
+		{name: "another component", dss: []appsv1.DaemonSet{ds("kube-system", "cni", "cilium", nil)}},
+		{name: "kubeadm's, on every Node it tolerates", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy", "kube-proxy", nil)},
+			want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b"}}}},
+		{name: "one that tolerates every taint", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy", "kube-proxy", func(p *corev1.PodSpec) {
+			p.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+		})}, want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b", "tainted"}}}},
+		{name: "one whose affinity excludes the pool", dss: []appsv1.DaemonSet{excluding}},
+		{name: "one whose nodeSelector misses the pool", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy-windows", "kube-proxy", func(p *corev1.PodSpec) {
+			p.NodeSelector = map[string]string{"kubernetes.io/os": "windows"}
+		})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			NewWithT(t).Expect(foreignDaemonSets(byImage{}, tt.dss, selected)).To(Equal(tt.want))
+		})
+	}
+}

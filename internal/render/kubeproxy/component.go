@@ -1,0 +1,135 @@
+package kubeproxy
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// Name is the component's name in object names and labels.
+const Name = "kube-proxy"
+
+// configDir is where kube-proxy's pod mounts its configuration, as kubeadm mounts it.
+const configDir = "/var/lib/kube-proxy"
+
+// Component renders Concierges for the rollout engine: the DaemonSet is kube-proxy itself, run as
+// kubeadm runs it.
+type Component struct {
+	// DefaultImage is the kube-proxy image of a Concierge that names none: the API server's version.
+	DefaultImage string
+	// ServiceAccount is kube-proxy's ServiceAccount, bound to the ClusterRole system:node-proxier.
+	ServiceAccount string
+}
+
+var (
+	_ pool.Component = Component{}
+	_ pool.Exclusive = Component{}
+)
+
+// Name returns "kube-proxy".
+func (Component) Name() string { return Name }
+
+// NodeAgent returns false: kube-proxy's own readiness is what the DaemonSet reports.
+func (Component) NodeAgent() bool { return false }
+
+// Foreign reports whether a DaemonSet runs kube-proxy: a container of the kube-proxy image, or
+// whose command is kube-proxy.
+func (Component) Foreign(ds *appsv1.DaemonSet) bool {
+	for _, c := range ds.Spec.Template.Spec.Containers {
+		repo, _, _ := strings.Cut(c.Image, "@") // drop a digest
+		if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+			repo = repo[:i] // drop a tag, not a registry's port
+		}
+		if path.Base(repo) == Name {
+			return true
+		}
+		for _, argv := range [][]string{c.Command, c.Args} {
+			if len(argv) > 0 && path.Base(argv[0]) == Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ForeignReason returns ForeignKubeProxy.
+func (Component) ForeignReason() string { return hotelv1alpha1.ReasonForeignKubeProxy }
+
+// Render returns the KubeProxyConfiguration of a Concierge.
+func (Component) Render(obj pool.Object) (map[string]string, error) {
+	cg, err := concierge(obj)
+	if err != nil {
+		return nil, err
+	}
+	data, err := Render(&cg.Spec.KubeProxy)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{ConfigFile: string(data)}, nil
+}
+
+func concierge(obj pool.Object) (*hotelv1alpha1.Concierge, error) {
+	cg, ok := obj.(*hotelv1alpha1.Concierge)
+	if !ok {
+		return nil, fmt.Errorf("kube-proxy component got a %T, not a Concierge", obj)
+	}
+	return cg, nil
+}
+
+// PodSpec returns kube-proxy's pod, as kubeadm's (cmd/kubeadm/app/phases/addons/proxy): host
+// network, privileged, the xtables lock and kernel modules of the host, ready when its healthz is.
+func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecApplyConfiguration {
+	image := c.DefaultImage
+	healthzPort := int32(DefaultHealthzPort)
+	if cg, err := concierge(obj); err == nil {
+		if cg.Spec.Image != nil {
+			image = *cg.Spec.Image
+		}
+		healthzPort = HealthzPort(&cg.Spec.KubeProxy)
+	}
+	hostPath := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
+		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
+	}
+	return corev1ac.PodSpec().
+		WithServiceAccountName(c.ServiceAccount).
+		WithHostNetwork(true).
+		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
+		WithNodeSelector(map[string]string{corev1.LabelOSStable: "linux"}).
+		WithContainers(corev1ac.Container().
+			WithName("kube-proxy").
+			WithImage(image).
+			WithCommand("/usr/local/bin/kube-proxy",
+				"--config="+configDir+"/"+ConfigFile,
+				"--hostname-override=$(NODE_NAME)").
+			WithEnv(corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
+				WithFieldRef(corev1ac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("spec.nodeName")))).
+			WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true)).
+			WithReadinessProbe(corev1ac.Probe().
+				WithHTTPGet(corev1ac.HTTPGetAction().WithHost("127.0.0.1").WithPath("/healthz").
+					WithPort(intstr.FromInt32(healthzPort))).
+				WithPeriodSeconds(10).
+				WithFailureThreshold(3)).
+			WithResources(corev1ac.ResourceRequirements().
+				WithRequests(corev1.ResourceList{
+					corev1.ResourceCPU:    resource.MustParse("100m"),
+					corev1.ResourceMemory: resource.MustParse("64Mi"),
+				})).
+			WithVolumeMounts(
+				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(configDir).WithReadOnly(true),
+				corev1ac.VolumeMount().WithName("xtables-lock").WithMountPath("/run/xtables.lock"),
+				corev1ac.VolumeMount().WithName("lib-modules").WithMountPath("/lib/modules").WithReadOnly(true),
+			)).
+		WithVolumes(
+			hostPath("xtables-lock", "/run/xtables.lock", corev1.HostPathFileOrCreate),
+			hostPath("lib-modules", "/lib/modules", ""),
+		)
+}

@@ -1,0 +1,54 @@
+package kubeproxy
+
+import (
+	"encoding/json"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+func podSpec(g Gomega, c Component, cg *hotelv1alpha1.Concierge) corev1.PodSpec {
+	data, err := json.Marshal(c.PodSpec(cg, pool.Config{Hash: "abc", ConfigMapName: "cg-kube-proxy-abc"}))
+	g.Expect(err).NotTo(HaveOccurred())
+	var pod corev1.PodSpec
+	g.Expect(json.Unmarshal(data, &pod)).To(Succeed())
+	return pod
+}
+
+func TestComponentPodSpecRunsKubeProxyAsKubeadmDoes(t *testing.T) {
+	g := NewWithT(t)
+	c := Component{DefaultImage: "registry.k8s.io/kube-proxy:v1.37.2", ServiceAccount: "innkeeper-kube-proxy"}
+	pod := podSpec(g, c, &hotelv1alpha1.Concierge{})
+	g.Expect(pod.HostNetwork).To(BeTrue())
+	g.Expect(pod.ServiceAccountName).To(Equal("innkeeper-kube-proxy"))
+	g.Expect(pod.Containers).To(HaveLen(1))
+	kp := pod.Containers[0]
+	g.Expect(kp.Image).To(Equal("registry.k8s.io/kube-proxy:v1.37.2"))
+	g.Expect(kp.Command).To(Equal([]string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf", "--hostname-override=$(NODE_NAME)"}))
+	g.Expect(kp.SecurityContext.Privileged).To(Equal(ptr.To(true)))
+	g.Expect(kp.ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(DefaultHealthzPort))
+	g.Expect(kp.VolumeMounts).To(ContainElements(
+		corev1.VolumeMount{Name: pool.ConfigVolume, MountPath: "/var/lib/kube-proxy", ReadOnly: true},
+		corev1.VolumeMount{Name: "xtables-lock", MountPath: "/run/xtables.lock"},
+		corev1.VolumeMount{Name: "lib-modules", MountPath: "/lib/modules", ReadOnly: true},
+	))
+	fileOrCreate := corev1.HostPathFileOrCreate
+	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "xtables-lock", VolumeSource: corev1.VolumeSource{
+		HostPath: &corev1.HostPathVolumeSource{Path: "/run/xtables.lock", Type: &fileOrCreate}}}))
+}
+
+func TestComponentPodSpecFollowsTheSpec(t *testing.T) {
+	g := NewWithT(t)
+	cg := &hotelv1alpha1.Concierge{Spec: hotelv1alpha1.ConciergeSpec{
+		Image:     ptr.To("mirror.example/kube-proxy:v1.37.1"),
+		KubeProxy: hotelv1alpha1.KubeProxySpec{HealthzBindAddress: ptr.To("0.0.0.0:12256")},
+	}}
+	pod := podSpec(g, Component{DefaultImage: "registry.k8s.io/kube-proxy:v1.37.2"}, cg)
+	g.Expect(pod.Containers[0].Image).To(Equal("mirror.example/kube-proxy:v1.37.1"))
+	g.Expect(pod.Containers[0].ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(12256))
+}

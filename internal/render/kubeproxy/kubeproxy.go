@@ -1,0 +1,149 @@
+// Package kubeproxy renders a Concierge's kube-proxy settings into a KubeProxyConfiguration
+// (kubeproxy.config.k8s.io/v1alpha1) and checks them by kube-proxy's rules.
+package kubeproxy
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	kubeproxyconfigv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
+)
+
+// ConfigFile is the name of the configuration in its ConfigMap, as kubeadm names it.
+const ConfigFile = "config.conf"
+
+// DefaultHealthzPort is kube-proxy's default healthz port.
+const DefaultHealthzPort = 10256
+
+// Render returns the KubeProxyConfiguration of spec: the fields it sets, and kube-proxy's defaults
+// for the rest. kube-proxy reaches the API server with the pod's in-cluster credentials (the
+// clientConnection's kubeconfig is left empty). It fails with a field.ErrorList (paths under
+// spec.kubeProxy) when kube-proxy would refuse the configuration.
+func Render(spec *hotelv1alpha1.KubeProxySpec) ([]byte, error) {
+	if errs := Validate(spec, field.NewPath("spec", "kubeProxy")); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	out, err := render.Document(kubeproxyconfigv1alpha1.SchemeGroupVersion.String(), "KubeProxyConfiguration", spec)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := Decode(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Decode parses a rendered configuration as strictly as kube-proxy does.
+func Decode(data []byte) (*kubeproxyconfigv1alpha1.KubeProxyConfiguration, error) {
+	kc := &kubeproxyconfigv1alpha1.KubeProxyConfiguration{}
+	if err := render.DecodeStrict(data, kc); err != nil {
+		return nil, fmt.Errorf("not a valid KubeProxyConfiguration: %w", err)
+	}
+	if kc.APIVersion != kubeproxyconfigv1alpha1.SchemeGroupVersion.String() || kc.Kind != "KubeProxyConfiguration" {
+		return nil, fmt.Errorf("configuration has apiVersion %q and kind %q, want %s KubeProxyConfiguration",
+			kc.APIVersion, kc.Kind, kubeproxyconfigv1alpha1.SchemeGroupVersion)
+	}
+	return kc, nil
+}
+
+// HealthzPort returns the port of kube-proxy's healthz endpoint.
+func HealthzPort(spec *hotelv1alpha1.KubeProxySpec) int32 {
+	if spec.HealthzBindAddress != nil {
+		if ap, err := netip.ParseAddrPort(*spec.HealthzBindAddress); err == nil {
+			return int32(ap.Port())
+		}
+	}
+	return DefaultHealthzPort
+}
+
+// Validate checks a Concierge's kube-proxy settings by kube-proxy's own rules
+// (pkg/proxy/apis/config/validation). The CRD enforces them at admission; they are checked again
+// because the renderer must never hand kube-proxy a configuration it exits on.
+func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	mode := ""
+	if spec.Mode != nil {
+		mode = *spec.Mode
+	}
+	if spec.ClusterCIDR != nil {
+		cidrs := strings.Split(*spec.ClusterCIDR, ",")
+		if len(cidrs) > 2 {
+			errs = append(errs, field.Invalid(path.Child("clusterCIDR"), *spec.ClusterCIDR, "must be one CIDR, or two separated by a comma"))
+		}
+		for _, c := range cidrs {
+			if _, err := netip.ParsePrefix(c); err != nil {
+				errs = append(errs, field.Invalid(path.Child("clusterCIDR"), *spec.ClusterCIDR, fmt.Sprintf("%q is not a CIDR", c)))
+			}
+		}
+	}
+	for i, a := range spec.NodePortAddresses {
+		if _, err := netip.ParsePrefix(a); err != nil && a != "primary" {
+			errs = append(errs, field.Invalid(path.Child("nodePortAddresses").Index(i), a, "must be a CIDR or primary"))
+		}
+	}
+	for name, a := range map[string]*string{"metricsBindAddress": spec.MetricsBindAddress, "healthzBindAddress": spec.HealthzBindAddress} {
+		if a == nil {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(*a); err != nil || ap.Port() == 0 {
+			errs = append(errs, field.Invalid(path.Child(name), *a, "must be IP:port with a port above 0"))
+		}
+	}
+	if spec.IPVS != nil && mode != "ipvs" {
+		errs = append(errs, field.Forbidden(path.Child("ipvs"), "ipvs settings need mode: ipvs"))
+	}
+	if spec.NFTables != nil && mode != "nftables" {
+		errs = append(errs, field.Forbidden(path.Child("nftables"), "nftables settings need mode: nftables"))
+	}
+	if spec.IPVS != nil {
+		for i, c := range spec.IPVS.ExcludeCIDRs {
+			if _, err := netip.ParsePrefix(c); err != nil {
+				errs = append(errs, field.Invalid(path.Child("ipvs", "excludeCIDRs").Index(i), c, "must be a CIDR"))
+			}
+		}
+	}
+	if t := spec.IPTables; t != nil {
+		errs = append(errs, validateSync(path.Child("iptables"), t.MasqueradeBit, t.SyncPeriod, t.MinSyncPeriod)...)
+	}
+	if t := spec.NFTables; t != nil {
+		errs = append(errs, validateSync(path.Child("nftables"), t.MasqueradeBit, t.SyncPeriod, t.MinSyncPeriod)...)
+	}
+	if c := spec.Conntrack; c != nil {
+		for name, v := range map[string]*int32{"maxPerCore": c.MaxPerCore, "min": c.Min} {
+			if v != nil && *v < 0 {
+				errs = append(errs, field.Invalid(path.Child("conntrack", name), *v, "must not be negative"))
+			}
+		}
+	}
+	if d := spec.ConfigSyncPeriod; d != nil && d.Duration <= 0 {
+		errs = append(errs, field.Invalid(path.Child("configSyncPeriod"), d.Duration.String(), "must be above 0"))
+	}
+	if spec.DetectLocalMode != nil && *spec.DetectLocalMode == "ClusterCIDR" && spec.ClusterCIDR == nil {
+		errs = append(errs, field.Required(path.Child("clusterCIDR"), "detectLocalMode ClusterCIDR needs clusterCIDR"))
+	}
+	return errs
+}
+
+// validateSync checks a mode's masquerade bit and sync periods.
+func validateSync(path *field.Path, bit *int32, sync, minSync *metav1.Duration) field.ErrorList {
+	var errs field.ErrorList
+	if bit != nil && (*bit < 0 || *bit > 31) {
+		errs = append(errs, field.Invalid(path.Child("masqueradeBit"), *bit, "must be from 0 to 31"))
+	}
+	if sync != nil && sync.Duration <= 0 {
+		errs = append(errs, field.Invalid(path.Child("syncPeriod"), sync.Duration.String(), "must be above 0"))
+	}
+	if minSync != nil && minSync.Duration < 0 {
+		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), minSync.Duration.String(), "must not be negative"))
+	}
+	if sync != nil && minSync != nil && minSync.Duration > sync.Duration {
+		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), minSync.Duration.String(), "must not exceed syncPeriod"))
+	}
+	return errs
+}
