@@ -15,6 +15,8 @@ CONTROLPLANE ?= $(CURDIR)/hack/controlplane.sh
 GO_TEST_FLAGS ?=
 # How long `make fuzz` (part of `make test`) fuzzes each target.
 FUZZTIME ?= 15s
+# Flags for `make bench`, such as BENCH_FLAGS="-nodes=1000 -out=/tmp/bench.json" (go run ./test/bench -h lists them).
+BENCH_FLAGS ?=
 
 # Bash, so that recipes can use pipefail.
 SHELL = /usr/bin/env bash -o pipefail
@@ -62,6 +64,11 @@ test: verify vet ## Verify, run unit tests and the envtest suite against a real 
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
 	KUBEBUILDER_ASSETS="$$assets" go test ./... $(GO_TEST_FLAGS)
 	$(MAKE) --no-print-directory fuzz
+
+.PHONY: bench
+bench: ## Run the scale benchmark (5,000 Nodes, 10 FloorManagers, envtest; about 2.5 minutes); writes bench-results.json.
+	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
+	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_FLAGS)
 
 .PHONY: fuzz
 fuzz: ## Fuzz the node agent's drop-in check for FUZZTIME (default 15s); the seed corpus runs in every go test.

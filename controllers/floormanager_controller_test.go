@@ -516,6 +516,23 @@ var _ = Describe("FloorManager controller", func() {
 		}).WithTimeout(timeout).Should(BeTrue())
 	})
 
+	It("puts back a status changed by anyone else, so that a stale cache never leaves it wrong", func() {
+		poolName, nodes := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		reportApplied(name, nodes[0])
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+
+		// A status that no longer matches the Nodes, as a write computed from a stale cache leaves it.
+		Eventually(func() error {
+			fm := getFloorManager(name)
+			fm.Status.NodeConditions.MemoryPressure = 1
+			return k8sClient.Status().Update(ctx, fm)
+		}).WithTimeout(timeout).Should(Succeed())
+		Eventually(func() int32 { return getFloorManager(name).Status.NodeConditions.MemoryPressure }).
+			WithTimeout(timeout).Should(BeZero())
+	})
+
 	It("does not reconcile on a Node heartbeat, but does on a label change", func() {
 		poolName, nodes := createPool(1)
 		name := uniqueName("fm")

@@ -1,8 +1,11 @@
 package pool
 
 import (
+	"strings"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,14 +30,58 @@ func CacheOptions(namespace string) cache.Options {
 	}
 }
 
-// StripNode drops from a cached Node the fields no pool status reads: status.images (often half of
-// a Node's size) and managedFields.
+// StripNode keeps of a cached Node only what the engine reads: its name, labels, taints, the
+// hotel.innkeeper.dev/ annotations, its conditions' types and statuses, and the capacity and
+// allocatable of the resources a pool sums. Images, managed fields, condition messages and
+// heartbeat times, addresses and node info are most of a Node's size, and a manager caches every
+// Node of the cluster.
 func StripNode(obj any) (any, error) {
 	node, ok := obj.(*corev1.Node)
 	if !ok {
 		return obj, nil // deletion tombstones pass through unchanged
 	}
-	node.Status.Images = nil
-	node.ManagedFields = nil
-	return node, nil
+	stripped := &corev1.Node{
+		TypeMeta: node.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:              node.Name,
+			UID:               node.UID,
+			ResourceVersion:   node.ResourceVersion,
+			Generation:        node.Generation,
+			CreationTimestamp: node.CreationTimestamp,
+			DeletionTimestamp: node.DeletionTimestamp,
+			Labels:            node.Labels,
+		},
+		Spec: corev1.NodeSpec{Taints: node.Spec.Taints, Unschedulable: node.Spec.Unschedulable},
+	}
+	for k, v := range node.Annotations {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if stripped.Annotations == nil {
+				stripped.Annotations = map[string]string{}
+			}
+			stripped.Annotations[k] = v
+		}
+	}
+	for _, c := range node.Status.Conditions {
+		stripped.Status.Conditions = append(stripped.Status.Conditions, corev1.NodeCondition{Type: c.Type, Status: c.Status})
+	}
+	stripped.Status.Capacity = summedOnly(node.Status.Capacity)
+	stripped.Status.Allocatable = summedOnly(node.Status.Allocatable)
+	return stripped, nil
+}
+
+// annotationPrefix starts the annotations innkeeper reads on Nodes.
+const annotationPrefix = "hotel.innkeeper.dev/"
+
+// summedOnly keeps the resources a pool's status sums.
+func summedOnly(list corev1.ResourceList) corev1.ResourceList {
+	if list == nil {
+		return nil
+	}
+	out := make(corev1.ResourceList, len(summedResources))
+	for _, name := range summedResources {
+		if q, ok := list[name]; ok {
+			out[name] = q
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -317,16 +318,32 @@ func TestJSONSubset(t *testing.T) {
 
 func TestStripNode(t *testing.T) {
 	g := NewWithT(t)
-	n := node("a", nil, nil)
+	n := node("a", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeDiskPressure: corev1.ConditionTrue}, map[string]string{
+		"hotel.innkeeper.dev/kubelet-config": "h1", "node.alpha.kubernetes.io/ttl": "0"})
+	n.Labels = map[string]string{"pool": "gpu"}
+	n.ResourceVersion, n.UID = "42", "uid-a"
 	n.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+	n.Spec.Taints = []corev1.Taint{{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}}
 	n.Status.Images = []corev1.ContainerImage{{Names: []string{"img"}, SizeBytes: 1}}
+	n.Status.Conditions[0].Message = "kubelet is posting ready status"
+	n.Status.Conditions[0].LastHeartbeatTime = metav1.Now()
+	n.Status.Capacity["hugepages-2Mi"] = resource.MustParse("1Gi")
+	n.Status.NodeInfo.KubeletVersion = "v1.37.2"
+
 	out, err := StripNode(&n)
 	g.Expect(err).NotTo(HaveOccurred())
-	stripped := out.(*corev1.Node)
-	g.Expect(stripped.Status.Images).To(BeNil())
-	g.Expect(stripped.ManagedFields).To(BeNil())
-	g.Expect(stripped.Status.Conditions).To(HaveLen(1), "conditions are what pools report on")
-	g.Expect(stripped.Status.Allocatable).NotTo(BeEmpty())
+	g.Expect(out).To(Equal(&corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "uid-a", ResourceVersion: "42", Labels: map[string]string{"pool": "gpu"},
+			Annotations: map[string]string{"hotel.innkeeper.dev/kubelet-config": "h1"}},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue},
+				{Type: corev1.NodeDiskPressure, Status: corev1.ConditionTrue}},
+			Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"),
+				corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("50Gi")},
+			Allocatable: n.Status.Allocatable,
+		},
+	}))
 
 	other := &schema.GroupVersionKind{}
 	passed, err := StripNode(other)

@@ -26,8 +26,10 @@ import (
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(r.kind.Component.Name()).
-		// Status writes change no generation: the engine does not react to its own writes.
-		For(r.kind.NewObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Every update, status included: a status written from a stale cache (or by anyone else)
+		// is corrected by the reconcile its own update event triggers. A reconcile that finds the
+		// status right writes nothing, so this costs no request at steady state.
+		For(r.kind.NewObject()).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.ConfigMap{}).
 		Watches(r.kind.NewObject(), handler.EnqueueRequestsFromMapFunc(r.otherObjects),

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Setup describes the cluster the benchmark created.
+type Setup struct {
+	Nodes             int     `json:"nodes"`
+	Pools             int     `json:"pools"`
+	ImagesPerNode     int     `json:"imagesPerNode"`
+	Writers           int     `json:"writers"`
+	NodeCreateSeconds float64 `json:"nodeCreateSeconds"`
+}
+
+// seedCluster creates the Nodes (with their status and Lease) and one FloorManager per pool. The
+// i-th Node goes to pool i mod pools.
+func (b *bench) seedCluster(ctx context.Context) (Setup, error) {
+	setup := Setup{Nodes: b.opts.nodes, Pools: b.opts.pools, ImagesPerNode: b.opts.images, Writers: b.opts.writers}
+	b.nodes = make([]nodeRef, b.opts.nodes)
+	for i := range b.nodes {
+		pool := poolName(i % b.opts.pools)
+		b.nodes[i] = nodeRef{name: nodeName(pool, i/b.opts.pools), pool: pool}
+		b.poolSizes[pool]++
+	}
+	progress("creating %d Nodes with %d images each, and their Leases, with %d writers", b.opts.nodes, b.opts.images, b.opts.writers)
+	start := time.Now()
+	err := forEach(ctx, len(b.nodes), b.opts.writers, func(ctx context.Context, i int) error {
+		n := b.nodes[i]
+		return b.createNode(ctx, b.factory.node(n.pool, i/b.opts.pools, i))
+	})
+	if err != nil {
+		return setup, err
+	}
+	setup.NodeCreateSeconds = time.Since(start).Seconds()
+	progress("created %d Nodes in %.1fs", len(b.nodes), setup.NodeCreateSeconds)
+	for i := range b.opts.pools {
+		if err := b.cp.client.Create(ctx, floorManager(poolName(i))); err != nil {
+			return setup, fmt.Errorf("create FloorManager %s: %w", poolName(i), err)
+		}
+	}
+	return setup, nil
+}
+
+// createNode creates a Node, its status and its Lease.
+func (b *bench) createNode(ctx context.Context, node *corev1.Node) error {
+	status := node.Status
+	if err := b.cp.client.Create(ctx, node); err != nil {
+		return fmt.Errorf("create Node %s: %w", node.Name, err)
+	}
+	// An API server that drops status on create gets it in a second request, as from a kubelet.
+	if len(node.Status.Conditions) == 0 {
+		node.Status = status
+		if err := b.cp.client.Status().Update(ctx, node); err != nil {
+			return fmt.Errorf("write the status of Node %s: %w", node.Name, err)
+		}
+	}
+	if err := b.cp.client.Create(ctx, nodeLease(node, b.factory.now)); err != nil {
+		return fmt.Errorf("create the Lease of Node %s: %w", node.Name, err)
+	}
+	return nil
+}
