@@ -2,6 +2,7 @@ package pool
 
 import (
 	"strings"
+	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,9 +50,19 @@ func StripNode(obj any) (any, error) {
 			Generation:        node.Generation,
 			CreationTimestamp: node.CreationTimestamp,
 			DeletionTimestamp: node.DeletionTimestamp,
-			Labels:            node.Labels,
 		},
 		Spec: corev1.NodeSpec{Taints: node.Spec.Taints, Unschedulable: node.Spec.Unschedulable},
+	}
+	if len(node.Labels) > 0 {
+		// Nodes share most label keys and values (pool, zone, instance type, OS): one copy of each
+		// string serves them all. A value unique to the Node, such as its hostname, is kept as is.
+		stripped.Labels = make(map[string]string, len(node.Labels))
+		for k, v := range node.Labels {
+			if v != node.Name {
+				v = unique.Make(v).Value()
+			}
+			stripped.Labels[unique.Make(k).Value()] = v
+		}
 	}
 	for k, v := range node.Annotations {
 		if strings.HasPrefix(k, annotationPrefix) {
@@ -62,7 +73,8 @@ func StripNode(obj any) (any, error) {
 		}
 	}
 	for _, c := range node.Status.Conditions {
-		stripped.Status.Conditions = append(stripped.Status.Conditions, corev1.NodeCondition{Type: c.Type, Status: c.Status})
+		stripped.Status.Conditions = append(stripped.Status.Conditions, corev1.NodeCondition{
+			Type: unique.Make(c.Type).Value(), Status: unique.Make(c.Status).Value()})
 	}
 	stripped.Status.Capacity = summedOnly(node.Status.Capacity)
 	stripped.Status.Allocatable = summedOnly(node.Status.Allocatable)

@@ -20,8 +20,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
-	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -302,7 +300,7 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 	case err != nil:
 		return false, fmt.Errorf("get ConfigMap %s: %w", cfg.ConfigMapName, err)
 	}
-	if live == nil || !upToDate(live, cm, cmHash, corev1ac.ExtractConfigMap) {
+	if live == nil || !upToDate(live, cm, cmHash) {
 		if err := r.client.Apply(ctx, cm, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 			return false, fmt.Errorf("apply ConfigMap %s: %w", cfg.ConfigMapName, err)
 		}
@@ -317,7 +315,7 @@ func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config,
 	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), paused)
 	dsHash := specHash(ds)
 	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
-	if current != nil && upToDate(current, ds, dsHash, appsv1ac.ExtractDaemonSet) {
+	if current != nil && upToDate(current, ds, dsHash) {
 		return false, nil
 	}
 	if err := r.client.Apply(ctx, ds, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
@@ -358,18 +356,31 @@ func appliedOnNodes(nodes []corev1.Node, component string) []string {
 
 // upToDate reports whether live is what innkeeper last applied and nobody changed since: its
 // spec-hash annotation is desired's hash (so a field innkeeper stopped setting is noticed too), and
-// it still holds every field innkeeper sets, with the same values. Fields innkeeper owns may hold
-// more than it set: the API server defaults fields inside atomic structs (a fieldRef's apiVersion),
-// and those are not drift.
-func upToDate[T metav1.Object, A any](live T, desired A, hash string, extract func(T, string) (A, error)) bool {
+// it still holds every field innkeeper sets, with the same values. live may hold more: fields the
+// API server defaults (a probe's timeouts, a fieldRef's apiVersion) and fields others set are not
+// drift. (Comparing with the live object rather than with the fields innkeeper owns, extracted from
+// managedFields, spares the manager the server-side-apply type parser, a few MiB of heap.)
+func upToDate(live client.Object, desired any, hash string) bool {
 	if live.GetAnnotations()[AnnotationSpecHash] != hash {
 		return false
 	}
-	owned, err := extract(live, FieldOwner)
+	want, err := toJSONMap(desired)
 	if err != nil {
 		return false
 	}
-	return jsonSubset(desired, owned)
+	// Objects from the cache carry no apiVersion and kind.
+	delete(want, "apiVersion")
+	delete(want, "kind")
+	return jsonSubset(want, live)
+}
+
+func toJSONMap(v any) (map[string]any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	return m, json.Unmarshal(data, &m)
 }
 
 // specHash hashes what innkeeper applies, so that a field it stops setting is noticed too.
