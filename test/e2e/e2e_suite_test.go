@@ -18,6 +18,8 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/innkeeper-dev/innkeeper/internal/manager"
 	"github.com/innkeeper-dev/innkeeper/test/localcluster"
@@ -49,6 +51,7 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
 	binDir := os.Getenv("LOCALCLUSTER_BIN")
 	Expect(binDir).NotTo(BeEmpty(), "LOCALCLUSTER_BIN is not set: run make test-e2e")
 	ctx, cancel = context.WithCancel(context.Background())

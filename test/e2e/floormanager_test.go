@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,51 +199,29 @@ var _ = Describe("FloorManager on a local cluster", func() {
 		Expect(sawReconciling.Load()).To(Equal(int32(1)), "the rollout never showed Reconciling=True")
 	})
 
-	It("stops a rollout in progress while paused, and finishes it when resumed", func() {
+	It("holds a new configuration back while paused, and rolls it out when resumed", func() {
 		mustKubectl(floorManagerYAML("paused", "paused", "1", 100), "apply", "-f", "-")
 		DeferCleanup(deleteFM, "paused")
 		waitReady("paused")
 		before := getFM("paused").Status.ConfigHash
 
-		mustKubectl(floorManagerYAML("paused", "paused", "1", 80), "apply", "-f", "-")
-		// Pause as soon as the first Node runs the new configuration.
-		var newHash string
-		Eventually(func() bool {
-			_, hashes := readyPodNodes("paused")
-			for _, h := range hashes {
-				if h != before {
-					newHash = h
-					return true
-				}
-			}
-			return false
-		}).WithTimeout(timeout).WithPolling(10 * time.Millisecond).Should(BeTrue())
-		mustKubectl("", "patch", "floormanager", "paused", "--type=merge", "-p", `{"spec":{"rollout":{"paused":true}}}`)
+		// Pause and change the configuration in one apply.
+		mustKubectl(strings.Replace(floorManagerYAML("paused", "paused", "1", 80), "  rollout:\n", "  rollout:\n    paused: true\n", 1),
+			"apply", "-f", "-")
 		Eventually(func() string { return condition("paused", hotelv1alpha1.ConditionPaused).Reason }).
 			WithTimeout(timeout).Should(Equal(hotelv1alpha1.ReasonRolloutPaused))
-
-		countNew := func() int {
-			_, hashes := readyPodNodes("paused")
-			n := 0
-			for _, h := range hashes {
-				if h == newHash {
-					n++
-				}
-			}
-			return n
-		}
-		// Once the pause has reached the DaemonSet, the count of updated Nodes stays put.
-		var held int
-		Eventually(func(g Gomega) {
-			held = countNew()
-			g.Consistently(countNew).WithTimeout(3 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(held))
-		}).WithTimeout(timeout).Should(Succeed())
-		Expect(held).To(BeNumerically("<", 6), "the rollout finished although it was paused")
-		Expect(getFM("paused").Status.Nodes.Updated).To(BeNumerically("<", 6))
+		ds := mustKubectl("", "-n", localcluster.Namespace, "get", "daemonset", "paused-kubelet", "-o", "jsonpath={.spec.updateStrategy.type}")
+		Expect(ds).To(Equal("OnDelete"), "a paused rollout holds the DaemonSet")
+		Consistently(func() map[string]string { _, hashes := readyPodNodes("paused"); return hashes }).
+			WithTimeout(3 * time.Second).WithPolling(100 * time.Millisecond).Should(HaveEach(before))
+		Expect(getFM("paused").Status.ConfigHash).To(Equal(before))
 
 		mustKubectl("", "patch", "floormanager", "paused", "--type=merge", "-p", `{"spec":{"rollout":{"paused":false}}}`)
 		waitReady("paused")
-		Eventually(countNew).WithTimeout(timeout).Should(Equal(6))
+		after := getFM("paused").Status.ConfigHash
+		Expect(after).NotTo(Equal(before))
+		Eventually(func() map[string]string { _, hashes := readyPodNodes("paused"); return hashes }).
+			WithTimeout(timeout).Should(And(HaveLen(6), HaveEach(after)))
 	})
 
 	It("follows Nodes into and out of the pool", func() {
