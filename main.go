@@ -77,6 +77,8 @@ func runManager(args []string, stderr io.Writer) int {
 		"kube-proxy image of Concierges that name none (default: registry.k8s.io/kube-proxy at the API server's version).")
 	fs.StringVar(&opts.KubeProxyServiceAccount, "kube-proxy-service-account", manager.DefaultKubeProxyServiceAccount,
 		"ServiceAccount of kube-proxy's pods, in the workload namespace, bound to system:node-proxier.")
+	fs.StringVar(&opts.KubeProxyAPIServer, "kube-proxy-api-server", "",
+		"URL at which kube-proxy reaches the API server, such as https://10.0.0.10:6443 (default: the server in kube-public/cluster-info, as kubeadm publishes it).")
 	kubeconfig := fs.String("kubeconfig", "",
 		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
 	zapOpts := zap.Options{}

@@ -13,6 +13,8 @@ import (
 
 // A Concierge's pool must not run another kube-proxy: the engine lists the cluster's DaemonSets.
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=list
+// kube-proxy's API server address, as kubeadm publishes it.
+// +kubebuilder:rbac:groups="",namespace=kube-public,resources=configmaps,resourceNames=cluster-info,verbs=get
 
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges,verbs=get;list;watch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges/status,verbs=get;update;patch
@@ -21,7 +23,8 @@ import (
 // SetupConcierge registers the Concierge controller: kube-proxy per pool, its DaemonSet kube-proxy itself.
 func SetupConcierge(mgr ctrl.Manager, opts Options) error {
 	r, err := pool.NewReconciler(mgr, pool.Kind{
-		Component: kubeproxy.Component{DefaultImage: opts.KubeProxyImage, ServiceAccount: opts.KubeProxyServiceAccount},
+		Component: kubeproxy.Component{DefaultImage: opts.KubeProxyImage, ServiceAccount: opts.KubeProxyServiceAccount,
+			APIServer: opts.KubeProxyAPIServer},
 		NewObject: func() pool.Object { return &hotelv1alpha1.Concierge{} },
 		NewList:   func() client.ObjectList { return &hotelv1alpha1.ConciergeList{} },
 	}, opts.Namespace)

@@ -63,6 +63,10 @@ var _ = Describe("Concierge controller", func() {
 		Expect(kp.Image).To(Equal("registry.k8s.io/kube-proxy:v1.37.2"), "the default image is the API server's version")
 		Expect(kp.Command).To(ContainElement("--hostname-override=$(NODE_NAME)"))
 		Expect(ds.Spec.Template.Spec.HostNetwork).To(BeTrue())
+		Expect(kp.Env).To(ContainElements(
+			corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "203.0.113.10"},
+			corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: "6443"},
+		), "kube-proxy must reach the API server without the Service it programs")
 		hash := ds.Spec.Template.Annotations[pool.AnnotationHash]
 		cm := &corev1.ConfigMap{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kube-proxy-" + hash}, cm)).To(Succeed())

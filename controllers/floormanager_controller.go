@@ -25,6 +25,8 @@ type Options struct {
 	KubeProxyImage string
 	// KubeProxyServiceAccount is the ServiceAccount of kube-proxy's pods, bound to system:node-proxier.
 	KubeProxyServiceAccount string
+	// KubeProxyAPIServer is the API server URL kube-proxy uses instead of the kubernetes Service.
+	KubeProxyAPIServer string
 }
 
 // RBAC for the engine, shared by every kind: Nodes to select and report on, Events (which land in the

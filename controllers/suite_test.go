@@ -37,6 +37,9 @@ var (
 // testNamespace is the manager's workload namespace in the suite.
 const testNamespace = "innkeeper-system"
 
+// testControlPlane is the API server address the suite publishes in kube-public/cluster-info.
+const testControlPlane = "https://203.0.113.10:6443"
+
 // testAgentImage is the node agent image the suite's manager renders into DaemonSets.
 const testAgentImage = "example.test/innkeeper:test"
 
@@ -63,6 +66,12 @@ var _ = BeforeSuite(func() {
 	k8sClient, err = client.New(cfg, client.Options{Scheme: manager.Scheme()})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: testNamespace}})).To(Succeed())
+	// kubeadm publishes the control plane's address here; kube-proxy gets it from the manager.
+	Expect(k8sClient.Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: metav1.NamespacePublic, Name: "cluster-info"},
+		Data: map[string]string{"kubeconfig": "apiVersion: v1\nkind: Config\nclusters:\n- name: \"\"\n  cluster:\n    server: " +
+			testControlPlane + "\n"},
+	})).To(Succeed())
 
 	mgr, err := manager.New(cfg, manager.Options{
 		Namespace:              testNamespace,

@@ -29,6 +29,8 @@ type ConciergeSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocal) || !has(self.detectLocal.bridgeInterface) || (has(self.detectLocalMode) && self.detectLocalMode == 'BridgeInterface')",message="detectLocal.bridgeInterface needs detectLocalMode: BridgeInterface"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocal) || !has(self.detectLocal.interfaceNamePrefix) || (has(self.detectLocalMode) && self.detectLocalMode == 'InterfaceNamePrefix')",message="detectLocal.interfaceNamePrefix needs detectLocalMode: InterfaceNamePrefix"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'ClusterCIDR' || has(self.clusterCIDR)",message="detectLocalMode ClusterCIDR needs clusterCIDR"
+// +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'BridgeInterface' || (has(self.detectLocal) && has(self.detectLocal.bridgeInterface))",message="detectLocalMode BridgeInterface needs detectLocal.bridgeInterface"
+// +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'InterfaceNamePrefix' || (has(self.detectLocal) && has(self.detectLocal.interfaceNamePrefix))",message="detectLocalMode InterfaceNamePrefix needs detectLocal.interfaceNamePrefix"
 type KubeProxySpec struct {
 	// mode is how kube-proxy programs Services: iptables (the default on Linux), ipvs or nftables.
 	// A mode the Node's kernel cannot do makes kube-proxy exit.
@@ -68,14 +70,14 @@ type KubeProxySpec struct {
 	// (the default) or "0.0.0.0:10249" to let Prometheus scrape it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.matches('^(\\\\[[0-9a-fA-F:.]+\\\\]|[0-9.]+):[0-9]{1,5}$') && isIP(self.substring(0, self.lastIndexOf(':')).replace('[', '').replace(']', '')) && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535",message="metricsBindAddress must be IP:port, such as 0.0.0.0:10249 or [::]:10249"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(\\\\[[0-9a-fA-F:.]+\\\\]|[0-9.]+):[0-9]{1,5}$') && isIP(self.substring(0, self.lastIndexOf(':')).replace('[', '').replace(']', '')) && int(self.substring(self.lastIndexOf(':') + 1)) > 0 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535",message="metricsBindAddress must be IP:port, such as 0.0.0.0:10249 or [::]:10249"
 	MetricsBindAddress *string `json:"metricsBindAddress,omitempty"`
 
 	// healthzBindAddress is the IP:port of kube-proxy's health endpoint, by default 0.0.0.0:10256.
 	// The DaemonSet's readiness probe uses its port.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.matches('^(\\\\[[0-9a-fA-F:.]+\\\\]|[0-9.]+):[0-9]{1,5}$') && isIP(self.substring(0, self.lastIndexOf(':')).replace('[', '').replace(']', '')) && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535",message="healthzBindAddress must be IP:port, such as 0.0.0.0:10256 or [::]:10256"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(\\\\[[0-9a-fA-F:.]+\\\\]|[0-9.]+):[0-9]{1,5}$') && isIP(self.substring(0, self.lastIndexOf(':')).replace('[', '').replace(']', '')) && int(self.substring(self.lastIndexOf(':') + 1)) > 0 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535",message="healthzBindAddress must be IP:port, such as 0.0.0.0:10256 or [::]:10256"
 	HealthzBindAddress *string `json:"healthzBindAddress,omitempty"`
 
 	// conntrack sets the kernel's connection-tracking table and timeouts.
@@ -159,7 +161,7 @@ type Conntrack struct {
 
 // IPTables holds the settings of the iptables mode.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.minSyncPeriod) || !has(self.syncPeriod) || duration(self.minSyncPeriod) <= duration(self.syncPeriod)",message="minSyncPeriod must not exceed syncPeriod"
+// +kubebuilder:validation:XValidation:rule="duration(has(self.minSyncPeriod) ? self.minSyncPeriod : '1s') <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (default 1s) must not exceed syncPeriod (default 30s)"
 type IPTables struct {
 	// masqueradeBit is the fwmark bit, 0 to 31, that marks packets to masquerade. Default 14.
 	// +optional
@@ -220,7 +222,7 @@ type IPVS struct {
 
 // NFTables holds the settings of the nftables mode.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.minSyncPeriod) || !has(self.syncPeriod) || duration(self.minSyncPeriod) <= duration(self.syncPeriod)",message="minSyncPeriod must not exceed syncPeriod"
+// +kubebuilder:validation:XValidation:rule="duration(has(self.minSyncPeriod) ? self.minSyncPeriod : '1s') <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (default 1s) must not exceed syncPeriod (default 30s)"
 type NFTables struct {
 	// masqueradeBit is the fwmark bit, 0 to 31, that marks packets to masquerade. Default 14.
 	// +optional

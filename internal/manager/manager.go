@@ -4,16 +4,22 @@
 package manager
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"regexp"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -51,6 +57,10 @@ type Options struct {
 	KubeProxyImage string
 	// KubeProxyServiceAccount is the ServiceAccount of kube-proxy's pods.
 	KubeProxyServiceAccount string
+	// KubeProxyAPIServer is the URL through which kube-proxy reaches the API server, such as
+	// https://10.0.0.10:6443: not the kubernetes Service, whose routes kube-proxy itself programs.
+	// By default the server of kubeadm's kube-public/cluster-info.
+	KubeProxyAPIServer string
 }
 
 // DefaultKubeProxyServiceAccount is kube-proxy's ServiceAccount that the installation creates.
@@ -88,6 +98,14 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		}
 		opts.KubeProxyImage = image
 	}
+	if opts.KubeProxyAPIServer == "" {
+		server, err := clusterInfoServer(cfg)
+		if err != nil {
+			ctrl.Log.WithName("setup").Info("No API server address for kube-proxy: it will use the kubernetes Service; "+
+				"set --kube-proxy-api-server", "reason", err.Error())
+		}
+		opts.KubeProxyAPIServer = server
+	}
 	metrics := metricsserver.Options{
 		BindAddress:   opts.MetricsBindAddress,
 		SecureServing: opts.MetricsSecure,
@@ -115,6 +133,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		AgentServiceAccount:     opts.AgentServiceAccount,
 		KubeProxyImage:          opts.KubeProxyImage,
 		KubeProxyServiceAccount: opts.KubeProxyServiceAccount,
+		KubeProxyAPIServer:      opts.KubeProxyAPIServer,
 	}
 	if err := controllers.SetupFloorManager(mgr, ctrlOpts); err != nil {
 		return nil, err
@@ -141,7 +160,49 @@ func serverKubeProxyImage(cfg *rest.Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read the API server's version for the default kube-proxy image: %w", err)
 	}
-	// A distribution's suffix (v1.37.2+k3s1) names no upstream image.
-	version, _, _ := strings.Cut(v.GitVersion, "+")
+	// Distributions add suffixes (v1.37.2+k3s1, v1.30.4-eks-a737599) that name no upstream image.
+	version := releaseVersion.FindString(v.GitVersion)
+	if version == "" {
+		return "", fmt.Errorf("the API server's version %q is not vX.Y.Z: set --kube-proxy-image", v.GitVersion)
+	}
 	return "registry.k8s.io/kube-proxy:" + version, nil
+}
+
+var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+`)
+
+// clusterInfoServer returns the API server URL that kubeadm publishes in kube-public/cluster-info:
+// the control plane's own endpoint, which kube-proxy can reach before any Service route exists.
+func clusterInfoServer(cfg *rest.Config) (string, error) {
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		return "", err
+	}
+	cm := &corev1.ConfigMap{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespacePublic, Name: "cluster-info"}, cm); err != nil {
+		return "", fmt.Errorf("read kube-public/cluster-info: %w", err)
+	}
+	return ServerOfKubeconfig([]byte(cm.Data["kubeconfig"]))
+}
+
+// ServerOfKubeconfig returns the server of the only (or current) cluster of a kubeconfig.
+func ServerOfKubeconfig(data []byte) (string, error) {
+	kc, err := clientcmd.Load(data)
+	if err != nil {
+		return "", fmt.Errorf("parse kubeconfig: %w", err)
+	}
+	if ctx, ok := kc.Contexts[kc.CurrentContext]; ok {
+		if cluster, ok := kc.Clusters[ctx.Cluster]; ok && cluster.Server != "" {
+			return cluster.Server, nil
+		}
+	}
+	if len(kc.Clusters) == 1 {
+		for _, cluster := range kc.Clusters {
+			if cluster.Server != "" {
+				return cluster.Server, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("the kubeconfig names no single server")
 }

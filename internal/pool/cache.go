@@ -2,6 +2,7 @@ package pool
 
 import (
 	"strings"
+	"sync"
 	"unique"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -59,9 +60,9 @@ func StripNode(obj any) (any, error) {
 		stripped.Labels = make(map[string]string, len(node.Labels))
 		for k, v := range node.Labels {
 			if v != node.Name {
-				v = unique.Make(v).Value()
+				v = intern(v)
 			}
-			stripped.Labels[unique.Make(k).Value()] = v
+			stripped.Labels[intern(k)] = v
 		}
 	}
 	for k, v := range node.Annotations {
@@ -74,11 +75,35 @@ func StripNode(obj any) (any, error) {
 	}
 	for _, c := range node.Status.Conditions {
 		stripped.Status.Conditions = append(stripped.Status.Conditions, corev1.NodeCondition{
-			Type: unique.Make(c.Type).Value(), Status: unique.Make(c.Status).Value()})
+			Type: corev1.NodeConditionType(intern(string(c.Type))), Status: corev1.ConditionStatus(intern(string(c.Status)))})
 	}
 	stripped.Status.Capacity = summedOnly(node.Status.Capacity)
 	stripped.Status.Allocatable = summedOnly(node.Status.Allocatable)
 	return stripped, nil
+}
+
+// interned holds one copy of each string that cached Nodes share. It keeps the unique.Handles:
+// without them the canonical copies would be collected, and Nodes re-cached after that would each
+// get their own again. Distinct label keys and values are few; past maxInterned (a cluster that
+// labels each Node with values of its own) strings are kept as they are.
+var interned = struct {
+	sync.Mutex
+	handles map[unique.Handle[string]]struct{}
+}{handles: map[unique.Handle[string]]struct{}{}}
+
+const maxInterned = 100_000
+
+func intern(s string) string {
+	h := unique.Make(s)
+	interned.Lock()
+	defer interned.Unlock()
+	if _, ok := interned.handles[h]; !ok {
+		if len(interned.handles) >= maxInterned {
+			return s
+		}
+		interned.handles[h] = struct{}{}
+	}
+	return h.Value()
 }
 
 // annotationPrefix starts the annotations innkeeper reads on Nodes.

@@ -47,7 +47,7 @@ func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []corev1.N
 				continue
 			}
 			if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints,
-				ds.Spec.Template.Spec.Tolerations, scheduleBlocking, false); untolerated {
+				daemonSetTolerations(&ds.Spec.Template.Spec), scheduleBlocking, false); untolerated {
 				continue
 			}
 			nodes = append(nodes, node.Name)
@@ -59,6 +59,26 @@ func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []corev1.N
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].daemonSet < out[j].daemonSet })
 	return out
+}
+
+// daemonSetTolerations returns a DaemonSet pod's tolerations with those the DaemonSet controller adds
+// to every daemon pod (pkg/controller/daemon/util): its pods run on Nodes that are not ready,
+// unreachable, under pressure or cordoned, and, with host networking, without a network.
+func daemonSetTolerations(pod *corev1.PodSpec) []corev1.Toleration {
+	tolerations := append([]corev1.Toleration(nil), pod.Tolerations...)
+	add := func(key string, effect corev1.TaintEffect) {
+		tolerations = append(tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: effect})
+	}
+	add(corev1.TaintNodeNotReady, corev1.TaintEffectNoExecute)
+	add(corev1.TaintNodeUnreachable, corev1.TaintEffectNoExecute)
+	add(corev1.TaintNodeDiskPressure, corev1.TaintEffectNoSchedule)
+	add(corev1.TaintNodeMemoryPressure, corev1.TaintEffectNoSchedule)
+	add(corev1.TaintNodePIDPressure, corev1.TaintEffectNoSchedule)
+	add(corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)
+	if pod.HostNetwork {
+		add(corev1.TaintNodeNetworkUnavailable, corev1.TaintEffectNoSchedule)
+	}
+	return tolerations
 }
 
 // scheduleBlocking keeps the taints that keep a DaemonSet's pod off a Node.

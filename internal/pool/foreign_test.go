@@ -34,6 +34,7 @@ func TestForeignDaemonSets(t *testing.T) {
 		nodeWith("b", map[string]string{"pool": "gpu"}),
 		nodeWith("a", map[string]string{"pool": "gpu"}),
 		nodeWith("tainted", map[string]string{"pool": "gpu"}, corev1.Taint{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}),
+		nodeWith("cordoned", map[string]string{"pool": "gpu"}, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}),
 	}
 	ours := ds("innkeeper-system", "cg-kube-proxy", "kube-proxy", nil)
 	ours.Labels = map[string]string{LabelManagedBy: ManagedByValue}
@@ -52,10 +53,10 @@ func TestForeignDaemonSets(t *testing.T) {
 		{name: "innkeeper's own is not foreign", dss: []appsv1.DaemonSet{ours}},
 		{name: "another component", dss: []appsv1.DaemonSet{ds("kube-system", "cni", "cilium", nil)}},
 		{name: "kubeadm's, on every Node it tolerates", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy", "kube-proxy", nil)},
-			want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b"}}}},
+			want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b", "cordoned"}}}},
 		{name: "one that tolerates every taint", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy", "kube-proxy", func(p *corev1.PodSpec) {
 			p.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
-		})}, want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b", "tainted"}}}},
+		})}, want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b", "cordoned", "tainted"}}}},
 		{name: "one whose affinity excludes the pool", dss: []appsv1.DaemonSet{excluding}},
 		{name: "one whose nodeSelector misses the pool", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy-windows", "kube-proxy", func(p *corev1.PodSpec) {
 			p.NodeSelector = map[string]string{"kubernetes.io/os": "windows"}

@@ -394,7 +394,9 @@ func specHash(desired any) string {
 }
 
 // jsonSubset reports whether every field of want is in got with an equal value, comparing their
-// JSON forms: maps by key, lists element by element.
+// JSON forms: maps by key; lists of named entries (containers, env, volumes, volume mounts) by
+// name, so that entries others added (a sidecar, an env var) do not count; other lists element by
+// element.
 func jsonSubset(want, got any) bool {
 	var w, g any
 	for _, c := range []struct {
@@ -427,7 +429,24 @@ func subset(want, got any) bool {
 		return true
 	case []any:
 		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
+		if !ok {
+			return false
+		}
+		if key := mergeKey(w); key != "" {
+			byKey := map[any]any{}
+			for _, e := range g {
+				if m, ok := e.(map[string]any); ok {
+					byKey[m[key]] = m
+				}
+			}
+			for _, e := range w {
+				if ge, ok := byKey[e.(map[string]any)[key]]; !ok || !subset(e, ge) {
+					return false
+				}
+			}
+			return true
+		}
+		if len(g) != len(w) {
 			return false
 		}
 		for i := range w {
@@ -439,6 +458,29 @@ func subset(want, got any) bool {
 	default:
 		return equality.Semantic.DeepEqual(want, got)
 	}
+}
+
+// mergeKey returns the key that names every entry of a list, "name" or "mountPath", or "" if the
+// list is not one of named entries.
+func mergeKey(list []any) string {
+	for _, key := range []string{"name", "mountPath"} {
+		named := len(list) > 0
+		for _, e := range list {
+			m, ok := e.(map[string]any)
+			if !ok {
+				named = false
+				break
+			}
+			if _, ok := m[key].(string); !ok {
+				named = false
+				break
+			}
+		}
+		if named {
+			return key
+		}
+	}
+	return ""
 }
 
 // pruneConfigMaps deletes an object's ConfigMaps beyond the keepConfigMaps newest, never one that

@@ -2,6 +2,8 @@ package kubeproxy
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
 	"path"
 	"strings"
 
@@ -28,6 +30,9 @@ type Component struct {
 	DefaultImage string
 	// ServiceAccount is kube-proxy's ServiceAccount, bound to the ClusterRole system:node-proxier.
 	ServiceAccount string
+	// APIServer is the URL kube-proxy reaches the API server at, such as https://10.0.0.10:6443.
+	// Empty: the kubernetes Service, which has no route on a Node until a kube-proxy programs one.
+	APIServer string
 }
 
 var (
@@ -85,16 +90,40 @@ func concierge(obj pool.Object) (*hotelv1alpha1.Concierge, error) {
 	return cg, nil
 }
 
+// env is kube-proxy's environment: its Node's name and, when known, the API server's own address,
+// which the in-cluster client then uses instead of the kubernetes Service (as kubeadm's kubeconfig
+// for kube-proxy does).
+func (c Component) env() []*corev1ac.EnvVarApplyConfiguration {
+	env := []*corev1ac.EnvVarApplyConfiguration{corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
+		WithFieldRef(corev1ac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("spec.nodeName")))}
+	if u, err := url.Parse(c.APIServer); err == nil && u.Hostname() != "" {
+		port := u.Port()
+		if port == "" {
+			port = "443"
+		}
+		env = append(env,
+			corev1ac.EnvVar().WithName("KUBERNETES_SERVICE_HOST").WithValue(u.Hostname()),
+			corev1ac.EnvVar().WithName("KUBERNETES_SERVICE_PORT").WithValue(port))
+	}
+	return env
+}
+
 // PodSpec returns kube-proxy's pod, as kubeadm's (cmd/kubeadm/app/phases/addons/proxy): host
 // network, privileged, the xtables lock and kernel modules of the host, ready when its healthz is.
 func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecApplyConfiguration {
 	image := c.DefaultImage
-	healthzPort := int32(DefaultHealthzPort)
+	healthzPort, healthzHost := int32(DefaultHealthzPort), "127.0.0.1"
 	if cg, err := concierge(obj); err == nil {
 		if cg.Spec.Image != nil {
 			image = *cg.Spec.Image
 		}
 		healthzPort = HealthzPort(&cg.Spec.KubeProxy)
+		// A healthz bound to one address answers there only.
+		if a := cg.Spec.KubeProxy.HealthzBindAddress; a != nil {
+			if ap, err := netip.ParseAddrPort(*a); err == nil && !ap.Addr().IsUnspecified() {
+				healthzHost = ap.Addr().String()
+			}
+		}
 	}
 	hostPath := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
 		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
@@ -110,11 +139,10 @@ func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecAppl
 			WithCommand("/usr/local/bin/kube-proxy",
 				"--config="+configDir+"/"+ConfigFile,
 				"--hostname-override=$(NODE_NAME)").
-			WithEnv(corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
-				WithFieldRef(corev1ac.ObjectFieldSelector().WithAPIVersion("v1").WithFieldPath("spec.nodeName")))).
+			WithEnv(c.env()...).
 			WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true)).
 			WithReadinessProbe(corev1ac.Probe().
-				WithHTTPGet(corev1ac.HTTPGetAction().WithHost("127.0.0.1").WithPath("/healthz").
+				WithHTTPGet(corev1ac.HTTPGetAction().WithHost(healthzHost).WithPath("/healthz").
 					WithPort(intstr.FromInt32(healthzPort))).
 				WithPeriodSeconds(10).
 				WithFailureThreshold(3)).

@@ -38,6 +38,13 @@ func TestComponentPodSpecRunsKubeProxyAsKubeadmDoes(t *testing.T) {
 		corev1.VolumeMount{Name: "lib-modules", MountPath: "/lib/modules", ReadOnly: true},
 	))
 	fileOrCreate := corev1.HostPathFileOrCreate
+	for _, e := range kp.Env {
+		g.Expect(e.Name).NotTo(Equal("KUBERNETES_SERVICE_HOST"), "no API server address known: the in-cluster default")
+	}
+	withServer := podSpec(g, Component{APIServer: "https://cp.example.com"}, &hotelv1alpha1.Concierge{})
+	g.Expect(withServer.Containers[0].Env).To(ContainElements(
+		corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: "cp.example.com"},
+		corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: "443"}))
 	g.Expect(pod.Volumes).To(ContainElement(corev1.Volume{Name: "xtables-lock", VolumeSource: corev1.VolumeSource{
 		HostPath: &corev1.HostPathVolumeSource{Path: "/run/xtables.lock", Type: &fileOrCreate}}}))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -124,11 +125,46 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 	if d := spec.ConfigSyncPeriod; d != nil && d.Duration <= 0 {
 		errs = append(errs, field.Invalid(path.Child("configSyncPeriod"), d.Duration.String(), "must be above 0"))
 	}
-	if spec.DetectLocalMode != nil && *spec.DetectLocalMode == "ClusterCIDR" && spec.ClusterCIDR == nil {
-		errs = append(errs, field.Required(path.Child("clusterCIDR"), "detectLocalMode ClusterCIDR needs clusterCIDR"))
+	errs = append(errs, validateDetectLocal(spec, path)...)
+	return errs
+}
+
+// validateDetectLocal checks that each detectLocalMode has what it reads.
+func validateDetectLocal(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorList {
+	if spec.DetectLocalMode == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	detect := spec.DetectLocal
+	switch *spec.DetectLocalMode {
+	case "ClusterCIDR":
+		if spec.ClusterCIDR == nil {
+			errs = append(errs, field.Required(path.Child("clusterCIDR"), "detectLocalMode ClusterCIDR needs clusterCIDR"))
+		} else if cidrs := strings.Split(*spec.ClusterCIDR, ","); len(cidrs) == 2 {
+			a, errA := netip.ParsePrefix(cidrs[0])
+			b, errB := netip.ParsePrefix(cidrs[1])
+			if errA == nil && errB == nil && a.Addr().Is4() == b.Addr().Is4() {
+				errs = append(errs, field.Invalid(path.Child("clusterCIDR"), *spec.ClusterCIDR,
+					"two CIDRs must be one IPv4 and one IPv6 (dual-stack)"))
+			}
+		}
+	case "BridgeInterface":
+		if detect == nil || detect.BridgeInterface == nil || *detect.BridgeInterface == "" {
+			errs = append(errs, field.Required(path.Child("detectLocal", "bridgeInterface"), "detectLocalMode BridgeInterface needs it"))
+		}
+	case "InterfaceNamePrefix":
+		if detect == nil || detect.InterfaceNamePrefix == nil || *detect.InterfaceNamePrefix == "" {
+			errs = append(errs, field.Required(path.Child("detectLocal", "interfaceNamePrefix"), "detectLocalMode InterfaceNamePrefix needs it"))
+		}
 	}
 	return errs
 }
+
+// kube-proxy's defaults for the sync periods of the iptables and nftables modes.
+const (
+	defaultSyncPeriod    = 30 * time.Second
+	defaultMinSyncPeriod = time.Second
+)
 
 // validateSync checks a mode's masquerade bit and sync periods.
 func validateSync(path *field.Path, bit *int32, sync, minSync *metav1.Duration) field.ErrorList {
@@ -142,8 +178,16 @@ func validateSync(path *field.Path, bit *int32, sync, minSync *metav1.Duration) 
 	if minSync != nil && minSync.Duration < 0 {
 		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), minSync.Duration.String(), "must not be negative"))
 	}
-	if sync != nil && minSync != nil && minSync.Duration > sync.Duration {
-		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), minSync.Duration.String(), "must not exceed syncPeriod"))
+	syncOr, minOr := defaultSyncPeriod, defaultMinSyncPeriod
+	if sync != nil {
+		syncOr = sync.Duration
+	}
+	if minSync != nil {
+		minOr = minSync.Duration
+	}
+	if minOr > syncOr {
+		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), minOr.String(),
+			fmt.Sprintf("must not exceed syncPeriod (%s; kube-proxy's defaults are 1s and 30s)", syncOr)))
 	}
 	return errs
 }

@@ -90,6 +90,14 @@ func TestValidate(t *testing.T) {
 			wantErr: "spec.kubeProxy.nftables.masqueradeBit"},
 		{name: "a zero configSyncPeriod", spec: hotelv1alpha1.KubeProxySpec{ConfigSyncPeriod: duration(0)}, wantErr: "spec.kubeProxy.configSyncPeriod"},
 		{name: "ClusterCIDR local mode without a CIDR", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("ClusterCIDR")}, wantErr: "needs clusterCIDR"},
+		{name: "ClusterCIDR local mode with two IPv4 CIDRs", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("ClusterCIDR"),
+			ClusterCIDR: ptr.To("10.0.0.0/16,10.1.0.0/16")}, wantErr: "one IPv4 and one IPv6"},
+		{name: "BridgeInterface mode without a bridge", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("BridgeInterface")},
+			wantErr: "spec.kubeProxy.detectLocal.bridgeInterface: Required value"},
+		{name: "minSyncPeriod alone above the default syncPeriod", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
+			MinSyncPeriod: duration(time.Minute)}}, wantErr: "must not exceed syncPeriod (30s"},
+		{name: "syncPeriod alone below the default minSyncPeriod", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
+			SyncPeriod: duration(500 * time.Millisecond)}}, wantErr: "must not exceed syncPeriod (500ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,58 @@
+package manager
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+)
+
+func TestServerOfKubeconfig(t *testing.T) {
+	tests := []struct {
+		name, kubeconfig, want, wantErr string
+	}{
+		{name: "kubeadm's cluster-info", want: "https://10.0.0.10:6443", kubeconfig: `apiVersion: v1
+kind: Config
+clusters:
+- name: ""
+  cluster:
+    certificate-authority-data: ""
+    server: https://10.0.0.10:6443
+`},
+		{name: "the current context's cluster", want: "https://b:6443", kubeconfig: `apiVersion: v1
+kind: Config
+clusters:
+- {name: a, cluster: {server: "https://a:6443"}}
+- {name: b, cluster: {server: "https://b:6443"}}
+contexts:
+- {name: ctx, context: {cluster: b, user: u}}
+current-context: ctx
+`},
+		{name: "two clusters and no current context", wantErr: "names no single server", kubeconfig: `apiVersion: v1
+kind: Config
+clusters:
+- {name: a, cluster: {server: "https://a:6443"}}
+- {name: b, cluster: {server: "https://b:6443"}}
+`},
+		{name: "not a kubeconfig", kubeconfig: "{", wantErr: "parse kubeconfig"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got, err := ServerOfKubeconfig([]byte(tt.kubeconfig))
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(got).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestReleaseVersion(t *testing.T) {
+	for in, want := range map[string]string{
+		"v1.37.2": "v1.37.2", "v1.37.2+k3s1": "v1.37.2", "v1.30.4-eks-a737599": "v1.30.4", "v1.31.1-gke.1146000": "v1.31.1", "1.30": "",
+	} {
+		NewWithT(t).Expect(releaseVersion.FindString(in)).To(Equal(want), in)
+	}
+}
