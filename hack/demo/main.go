@@ -128,40 +128,42 @@ func printTable(ctx context.Context, c client.Client, out io.Writer) error {
 	return err
 }
 
-// table writes every innkeeper object's status as a table and reports whether all are Ready.
-func table(ctx context.Context, c client.Client, out io.Writer) (bool, error) {
-	var objs []struct {
-		kind string
-		obj  hotelv1alpha1.PoolObject
-		name string
-	}
+// row is one innkeeper object in the status table.
+type row struct {
+	kind, name string
+	status     *hotelv1alpha1.PoolStatus
+}
+
+// rows lists every innkeeper object, kind by kind.
+func rows(ctx context.Context, c client.Client) ([]row, error) {
 	fms := &hotelv1alpha1.FloorManagerList{}
-	if err := c.List(ctx, fms); err != nil {
-		return false, err
-	}
-	for i := range fms.Items {
-		objs = append(objs, struct {
-			kind string
-			obj  hotelv1alpha1.PoolObject
-			name string
-		}{"FloorManager", &fms.Items[i], fms.Items[i].Name})
-	}
 	cgs := &hotelv1alpha1.ConciergeList{}
-	if err := c.List(ctx, cgs); err != nil {
-		return false, err
+	for _, list := range []client.ObjectList{fms, cgs} {
+		if err := c.List(ctx, list); err != nil {
+			return nil, err
+		}
+	}
+	var out []row
+	for i := range fms.Items {
+		out = append(out, row{"FloorManager", fms.Items[i].Name, fms.Items[i].PoolStatus()})
 	}
 	for i := range cgs.Items {
-		objs = append(objs, struct {
-			kind string
-			obj  hotelv1alpha1.PoolObject
-			name string
-		}{"Concierge", &cgs.Items[i], cgs.Items[i].Name})
+		out = append(out, row{"Concierge", cgs.Items[i].Name, cgs.Items[i].PoolStatus()})
+	}
+	return out, nil
+}
+
+// table writes every innkeeper object's status as a table and reports whether all are Ready.
+func table(ctx context.Context, c client.Client, out io.Writer) (bool, error) {
+	objs, err := rows(ctx, c)
+	if err != nil {
+		return false, err
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "KIND\tNAME\tREADY\tSELECTED\tUPDATED\tREADY NODES\tDEGRADED\tCONFIG\tWHY")
 	allReady := len(objs) > 0
 	for _, o := range objs {
-		st := o.obj.PoolStatus()
+		st := o.status
 		ready, why := "-", "waiting for the first status"
 		if cond := meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReady); cond != nil {
 			ready, why = string(cond.Status), cond.Reason
