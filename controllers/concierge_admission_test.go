@@ -72,6 +72,8 @@ var _ = Describe("Concierge admission", func() {
 			"spec.kubeProxy.metricsBindAddress", "must be IP:port"),
 		Entry("a zero configSyncPeriod", `{kubeProxy: {configSyncPeriod: 0s}}`,
 			"spec.kubeProxy.configSyncPeriod", "must be above 0"),
+		Entry("an unknown deletionPolicy", `{kubeProxy: {}, deletionPolicy: Keep}`,
+			"spec.deletionPolicy", "Unsupported value"),
 		Entry("a field kube-proxy has but innkeeper does not offer", `{kubeProxy: {bindAddress: 0.0.0.0}}`,
 			"spec.kubeProxy.bindAddress", "unknown field"),
 	)
@@ -95,6 +97,7 @@ kubeProxy:
   configSyncPeriod: 15m
   featureGates: {NFTablesProxyMode: true}
 image: registry.k8s.io/kube-proxy:v1.37.2
+deletionPolicy: Orphan
 `),
 	)
 })

@@ -16,7 +16,7 @@ import (
 // kube-proxy's API server address, as kubeadm publishes it.
 // +kubebuilder:rbac:groups="",namespace=kube-public,resources=configmaps,resourceNames=cluster-info,verbs=get
 
-// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges,verbs=get;list;watch
+// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges/finalizers,verbs=update
 

@@ -96,6 +96,50 @@ var _ = Describe("Concierge controller", func() {
 		expectConditionOf(cg, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
 	})
 
+	It("leaves kube-proxy running when a Concierge with deletionPolicy Orphan is deleted", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("cg")
+		cg := &hotelv1alpha1.Concierge{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: hotelv1alpha1.ConciergeSpec{
+				PoolSpec:       hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
+				DeletionPolicy: hotelv1alpha1.DeletionPolicyOrphan,
+			},
+		}
+		Expect(k8sClient.Create(ctx, cg)).To(Succeed())
+		ds := kubeProxyDaemonSet(name)
+		Expect(metav1.GetControllerOf(ds)).NotTo(BeNil())
+		Eventually(func() []string {
+			live := &hotelv1alpha1.Concierge{}
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
+			return live.Finalizers
+		}).WithTimeout(timeout).Should(ContainElement(pool.OrphanFinalizer))
+
+		Expect(k8sClient.Delete(ctx, cg)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), &hotelv1alpha1.Concierge{}))
+		}).WithTimeout(timeout).Should(BeTrue(), "the finalizer was not removed")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(ds), ds)).To(Succeed())
+		Expect(ds.OwnerReferences).To(BeEmpty(), "the garbage collector would delete kube-proxy")
+		cms := &corev1.ConfigMapList{}
+		Expect(k8sClient.List(ctx, cms, client.InNamespace(testNamespace), client.MatchingLabels{pool.LabelPool: name})).To(Succeed())
+		Expect(cms.Items).NotTo(BeEmpty())
+		for _, cm := range cms.Items {
+			Expect(cm.OwnerReferences).To(BeEmpty())
+		}
+	})
+
+	It("holds no finalizer with the default deletionPolicy, Delete", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("cg")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{})
+		kubeProxyDaemonSet(name)
+		live := &hotelv1alpha1.Concierge{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
+		Expect(live.Spec.DeletionPolicy).To(Equal(hotelv1alpha1.DeletionPolicyDelete))
+		Expect(live.Finalizers).To(BeEmpty())
+	})
+
 	It("stalls while another kube-proxy runs on the pool, and proceeds once it keeps off", func() {
 		poolName, _ := createPool(1)
 		foreign := &appsv1.DaemonSet{

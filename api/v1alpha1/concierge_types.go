@@ -4,6 +4,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// DeletionPolicy says what becomes of a Concierge's kube-proxy DaemonSet when the Concierge is deleted.
+// +kubebuilder:validation:Enum=Delete;Orphan
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyDelete deletes the DaemonSet with the Concierge: the pool's Nodes lose kube-proxy.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+	// DeletionPolicyOrphan leaves the DaemonSet and its ConfigMaps running, without an owner, so that
+	// Services keep working on the pool's Nodes.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+)
+
 // ConciergeSpec is the desired kube-proxy of a pool of Nodes.
 type ConciergeSpec struct {
 	PoolSpec `json:",inline"`
@@ -20,6 +32,13 @@ type ConciergeSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	Image *string `json:"image,omitempty"`
+
+	// deletionPolicy is what becomes of the kube-proxy DaemonSet when the Concierge is deleted:
+	// Delete (the default) deletes it, and the pool's Nodes lose kube-proxy; Orphan leaves it (and
+	// its ConfigMaps) running without an owner, so that Services keep working there.
+	// +optional
+	// +kubebuilder:default=Delete
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
 // KubeProxySpec is the typed subset of KubeProxyConfiguration that innkeeper rolls out.

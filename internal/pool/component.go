@@ -54,3 +54,15 @@ type Config struct {
 
 // ConfigVolume is the name of the pod volume that holds the configuration ConfigMap.
 const ConfigVolume = "config"
+
+// Orphaning is implemented by a Component whose objects may ask to leave their workloads running
+// when they are deleted. The engine then holds the object with a finalizer until it has removed
+// its owner references from the DaemonSet and ConfigMaps, which the garbage collector would
+// otherwise delete with it.
+type Orphaning interface {
+	// Orphan reports whether deleting obj must leave its DaemonSet running.
+	Orphan(obj Object) bool
+}
+
+// OrphanFinalizer holds an object whose workloads must outlive it until they are released.
+const OrphanFinalizer = "hotel.innkeeper.dev/orphan-workloads"

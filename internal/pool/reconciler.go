@@ -19,11 +19,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -86,8 +88,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, fmt.Errorf("get %s %s: %w", r.gvk.Kind, req.Name, err)
 	}
 	if !obj.GetDeletionTimestamp().IsZero() {
-		// Owner references hand the ConfigMaps and the DaemonSet to the garbage collector.
-		return ctrl.Result{}, nil
+		// Owner references hand the ConfigMaps and the DaemonSet to the garbage collector, unless
+		// the object asked to orphan them.
+		return ctrl.Result{}, r.releaseIfOrphaning(ctx, obj)
+	}
+	if err := r.holdIfOrphaning(ctx, obj); err != nil {
+		return ctrl.Result{}, err
 	}
 	component := r.kind.Component.Name()
 
@@ -328,6 +334,67 @@ func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config,
 			"paused", paused)
 	}
 	return changed, nil
+}
+
+// holdIfOrphaning adds the orphan finalizer to an object that asks to orphan its workloads, and
+// removes it from one that no longer does.
+func (r *Reconciler) holdIfOrphaning(ctx context.Context, obj Object) error {
+	o, ok := r.kind.Component.(Orphaning)
+	if !ok {
+		return nil
+	}
+	want := o.Orphan(obj)
+	if want == controllerutil.ContainsFinalizer(obj, OrphanFinalizer) {
+		return nil
+	}
+	original := obj.DeepCopyObject().(Object)
+	if want {
+		controllerutil.AddFinalizer(obj, OrphanFinalizer)
+	} else {
+		controllerutil.RemoveFinalizer(obj, OrphanFinalizer)
+	}
+	if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("update the finalizers of %s %s: %w", r.gvk.Kind, obj.GetName(), err)
+	}
+	return nil
+}
+
+// releaseIfOrphaning removes a deleted object's owner references from its DaemonSet and ConfigMaps,
+// so that the garbage collector leaves them running, then lets the object go.
+func (r *Reconciler) releaseIfOrphaning(ctx context.Context, obj Object) error {
+	if !controllerutil.ContainsFinalizer(obj, OrphanFinalizer) {
+		return nil
+	}
+	component := r.kind.Component.Name()
+	var owned []client.Object
+	if ds, err := r.daemonSet(ctx, obj); err != nil {
+		return err
+	} else if ds != nil {
+		owned = append(owned, ds)
+	}
+	cms := &corev1.ConfigMapList{}
+	if err := r.client.List(ctx, cms, client.InNamespace(r.namespace), client.MatchingLabels(selectorLabels(obj, component))); err != nil {
+		return fmt.Errorf("list ConfigMaps: %w", err)
+	}
+	for i := range cms.Items {
+		owned = append(owned, &cms.Items[i])
+	}
+	for _, o := range owned {
+		if len(o.GetOwnerReferences()) == 0 {
+			continue
+		}
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"ownerReferences":null}}`))
+		if err := r.client.Patch(ctx, o, patch); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("release %s from %s %s: %w", o.GetName(), r.gvk.Kind, obj.GetName(), err)
+		}
+	}
+	log.FromContext(ctx).Info("Orphaned the workloads of a deleted object", "objects", len(owned))
+	original := obj.DeepCopyObject().(Object)
+	controllerutil.RemoveFinalizer(obj, OrphanFinalizer)
+	if err := r.client.Patch(ctx, obj, client.MergeFrom(original)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("remove the finalizer of %s %s: %w", r.gvk.Kind, obj.GetName(), err)
+	}
+	return nil
 }
 
 // removeDaemonSet deletes an object's DaemonSet, if there is one.

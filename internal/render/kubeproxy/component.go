@@ -38,7 +38,14 @@ type Component struct {
 var (
 	_ pool.Component = Component{}
 	_ pool.Exclusive = Component{}
+	_ pool.Orphaning = Component{}
 )
+
+// Orphan reports whether a Concierge's kube-proxy must outlive it (deletionPolicy: Orphan).
+func (Component) Orphan(obj pool.Object) bool {
+	cg, err := concierge(obj)
+	return err == nil && cg.Spec.DeletionPolicy == hotelv1alpha1.DeletionPolicyOrphan
+}
 
 // Name returns "kube-proxy".
 func (Component) Name() string { return Name }
