@@ -62,6 +62,22 @@ func (c *Cluster) InstallInnkeeper(ctx context.Context, root string) (*Innkeeper
 	ik := &Innkeeper{cancel: cancel, done: make(chan error, 2)}
 	go func() { ik.done <- mgr.Start(ctx) }()
 	go func() { ik.done <- SimulateAgents(ctx, cs, Namespace, kubelet.Name) }()
+	// Fail here, with the manager's own error, rather than in every test that waits for it.
+	synced := make(chan bool, 1)
+	go func() { synced <- mgr.GetCache().WaitForCacheSync(ctx) }()
+	select {
+	case ok := <-synced:
+		if !ok {
+			ik.Stop()
+			return nil, fmt.Errorf("the manager's cache did not sync")
+		}
+	case err := <-ik.done:
+		ik.Stop()
+		return nil, fmt.Errorf("the manager stopped at start: %w", err)
+	case <-time.After(time.Minute):
+		ik.Stop()
+		return nil, fmt.Errorf("the manager's cache did not sync within a minute")
+	}
 	return ik, nil
 }
 
