@@ -8,7 +8,7 @@ WORKDIR /workspace
 # Dependencies first, so that a source change does not invalidate the module download layer.
 COPY go.mod go.sum ./
 RUN go mod download
-COPY main.go ./
+COPY *.go ./
 COPY api/ api/
 COPY controllers/ controllers/
 COPY internal/ internal/
