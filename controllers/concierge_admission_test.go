@@ -98,6 +98,7 @@ kubeProxy:
   featureGates: {NFTablesProxyMode: true}
 image: registry.k8s.io/kube-proxy:v1.37.2
 deletionPolicy: Orphan
+takeOver: true
 `),
 	)
 })

@@ -11,8 +11,9 @@ import (
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubeproxy"
 )
 
-// A Concierge's pool must not run another kube-proxy: the engine lists the cluster's DaemonSets.
-// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=list
+// A Concierge's pool must not run another kube-proxy: the engine lists the cluster's DaemonSets, and
+// with spec.takeOver updates another kube-proxy's DaemonSet to keep it off the pool.
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=list;update
 // kube-proxy's API server address, as kubeadm publishes it.
 // +kubebuilder:rbac:groups="",namespace=kube-public,resources=configmaps,resourceNames=cluster-info,verbs=get
 

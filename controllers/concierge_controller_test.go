@@ -96,6 +96,45 @@ var _ = Describe("Concierge controller", func() {
 		expectConditionOf(cg, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
 	})
 
+	It("holds back a new configuration while paused, stalls the newer of two overlapping pools, and stalls on a spec kube-proxy would refuse", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("cg-a")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{})
+		hash := kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]
+		update := func(change func(*hotelv1alpha1.Concierge)) {
+			Eventually(func() error {
+				live := &hotelv1alpha1.Concierge{}
+				if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live); err != nil {
+					return err
+				}
+				change(live)
+				return k8sClient.Update(ctx, live)
+			}).WithTimeout(timeout).Should(Succeed())
+		}
+
+		By("pausing")
+		update(func(c *hotelv1alpha1.Concierge) {
+			c.Spec.Rollout.Paused = true
+			c.Spec.KubeProxy.Mode = ptr.To("nftables")
+		})
+		expectConditionOf(cg, hotelv1alpha1.ConditionPaused, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused)
+		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash))
+		Expect(kubeProxyDaemonSet(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
+
+		By("a spec that passes admission but not kube-proxy: a same-family CIDR pair for ClusterCIDR")
+		update(func(c *hotelv1alpha1.Concierge) {
+			c.Spec.Rollout.Paused = false
+			c.Spec.KubeProxy.DetectLocalMode = ptr.To("ClusterCIDR")
+			c.Spec.KubeProxy.ClusterCIDR = ptr.To("10.0.0.0/16,10.1.0.0/16")
+		})
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
+		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash), "the rollout was touched")
+
+		By("a newer Concierge over the same pool")
+		newer := createConcierge(uniqueName("cg-b"), poolName, hotelv1alpha1.KubeProxySpec{})
+		expectConditionOf(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
+	})
+
 	It("leaves kube-proxy running when a Concierge with deletionPolicy Orphan is deleted", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("cg")
@@ -113,7 +152,7 @@ var _ = Describe("Concierge controller", func() {
 			live := &hotelv1alpha1.Concierge{}
 			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
 			return live.Finalizers
-		}).WithTimeout(timeout).Should(ContainElement(pool.OrphanFinalizer))
+		}).WithTimeout(timeout).Should(ContainElement(pool.Finalizer))
 
 		Expect(k8sClient.Delete(ctx, cg)).To(Succeed())
 		Eventually(func() bool {
@@ -138,6 +177,69 @@ var _ = Describe("Concierge controller", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
 		Expect(live.Spec.DeletionPolicy).To(Equal(hotelv1alpha1.DeletionPolicyDelete))
 		Expect(live.Finalizers).To(BeEmpty())
+	})
+
+	It("takes the pool's Nodes from another kube-proxy with takeOver, and gives them back on deletion", func() {
+		poolName, nodes := createPool(1)
+		foreign := &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: uniqueName("kube-proxy")},
+			Spec: appsv1.DaemonSetSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-proxy-takeover"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"k8s-app": "kube-proxy-takeover"}},
+					Spec: corev1.PodSpec{
+						Containers:   []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.36.4"}},
+						NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
+						// As kubeadm's: envtest's Nodes keep the not-ready taint the API server gives new Nodes.
+						Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					},
+				},
+			},
+		}
+		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, foreign))).To(Succeed()) })
+		// The pool's Node runs Linux, so the other kube-proxy would run there.
+		Eventually(func() error {
+			n := &corev1.Node{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(nodes[0]), n); err != nil {
+				return err
+			}
+			n.Labels["kubernetes.io/os"] = "linux"
+			return k8sClient.Update(ctx, n)
+		}).WithTimeout(timeout).Should(Succeed())
+
+		name := uniqueName("cg")
+		cg := &hotelv1alpha1.Concierge{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: hotelv1alpha1.ConciergeSpec{
+				PoolSpec: hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
+				TakeOver: true,
+			},
+		}
+		Expect(k8sClient.Create(ctx, cg)).To(Succeed())
+		kubeProxyDaemonSet(name)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+
+		live := &appsv1.DaemonSet{}
+		Eventually(func() map[string]string {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), live)).To(Succeed())
+			return live.Annotations
+		}).WithTimeout(timeout).Should(HaveKeyWithValue(pool.AnnotationTakenOverBy, name))
+		Expect(live.Annotations).To(HaveKeyWithValue(pool.AnnotationOriginalAffinity, "null"))
+		Expect(live.Spec.Template.Spec.NodeSelector).To(HaveKeyWithValue("kubernetes.io/os", "linux"), "its own node selector stays")
+		Expect(live.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms).To(Equal(
+			[]corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: poolKey, Operator: corev1.NodeSelectorOpNotIn, Values: []string{poolName}}}}}))
+
+		By("deleting the Concierge")
+		Expect(k8sClient.Delete(ctx, cg)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), &hotelv1alpha1.Concierge{}))
+		}).WithTimeout(timeout).Should(BeTrue())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), live)).To(Succeed())
+		Expect(live.Spec.Template.Spec.Affinity).To(BeNil(), "the other kube-proxy gets its Nodes back")
+		Expect(live.Annotations).NotTo(HaveKey(pool.AnnotationTakenOverBy))
+		Expect(live.Annotations).NotTo(HaveKey(pool.AnnotationOriginalAffinity))
 	})
 
 	It("stalls while another kube-proxy runs on the pool, and proceeds once it keeps off", func() {

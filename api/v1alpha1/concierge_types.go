@@ -33,6 +33,14 @@ type ConciergeSpec struct {
 	// +kubebuilder:validation:MaxLength=512
 	Image *string `json:"image,omitempty"`
 
+	// takeOver lets innkeeper take the pool's Nodes from a kube-proxy DaemonSet it does not manage,
+	// such as kubeadm's kube-system/kube-proxy: it adds to that DaemonSet a node-affinity term that
+	// keeps it off the pool (remembering the DaemonSet's own affinity in an annotation), and gives the
+	// Nodes back when the Concierge is deleted. Without it, a Concierge whose Nodes run another
+	// kube-proxy stalls with reason ForeignKubeProxy. The pool's selector must not be empty.
+	// +optional
+	TakeOver bool `json:"takeOver,omitempty"`
+
 	// deletionPolicy is what becomes of the kube-proxy DaemonSet when the Concierge is deleted:
 	// Delete (the default) deletes it, and the pool's Nodes lose kube-proxy; Orphan leaves it (and
 	// its ConfigMaps) running without an owner, so that Services keep working there.

@@ -64,5 +64,6 @@ type Orphaning interface {
 	Orphan(obj Object) bool
 }
 
-// OrphanFinalizer holds an object whose workloads must outlive it until they are released.
-const OrphanFinalizer = "hotel.innkeeper.dev/orphan-workloads"
+// Finalizer holds an object that must clean up before it goes: orphan its workloads, or give back
+// the Nodes it took from a foreign DaemonSet.
+const Finalizer = "hotel.innkeeper.dev/cleanup"

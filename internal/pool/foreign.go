@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 
@@ -21,6 +22,8 @@ type Exclusive interface {
 	// ForeignReason is the Stalled reason while a foreign DaemonSet runs on the pool, such as
 	// ForeignKubeProxy.
 	ForeignReason() string
+	// TakeOver reports whether obj asks to keep foreign DaemonSets off its pool itself.
+	TakeOver(obj Object) bool
 }
 
 // foreignOverlap is a DaemonSet innkeeper does not manage that runs the component on pool Nodes.
@@ -99,4 +102,80 @@ func foreignStall(reason, component string, overlaps []foreignOverlap) *stall {
 			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
 			"Rechecked every 30s.",
 		o.daemonSet, more, component, len(o.nodes), nameList(o.nodes))}
+}
+
+// Annotations on a foreign DaemonSet that innkeeper took Nodes from.
+const (
+	// AnnotationTakenOverBy lists, comma-separated, the objects whose pools the DaemonSet is kept off.
+	AnnotationTakenOverBy = "hotel.innkeeper.dev/taken-over-by"
+	// AnnotationOriginalAffinity holds the DaemonSet's pod affinity before innkeeper changed it, as JSON.
+	AnnotationOriginalAffinity = "hotel.innkeeper.dev/original-affinity"
+)
+
+// excludingAffinity returns original narrowed to Nodes outside every one of the pools: the
+// required node-affinity terms of original (a Node matches if any term does), each combined with
+// the negation of each pool's selector (a Node is outside a pool if any one of its requirements
+// fails). A pool selecting every Node cannot be excluded.
+func excludingAffinity(original *corev1.Affinity, pools []metav1.LabelSelector) (*corev1.Affinity, error) {
+	out := original.DeepCopy()
+	if len(pools) == 0 {
+		return out, nil
+	}
+	if out == nil {
+		out = &corev1.Affinity{}
+	}
+	if out.NodeAffinity == nil {
+		out.NodeAffinity = &corev1.NodeAffinity{}
+	}
+	required := out.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	terms := []corev1.NodeSelectorTerm{{}}
+	if required != nil && len(required.NodeSelectorTerms) > 0 {
+		terms = required.NodeSelectorTerms
+	}
+	for _, pool := range pools {
+		negations, err := negate(pool)
+		if err != nil {
+			return nil, err
+		}
+		var next []corev1.NodeSelectorTerm
+		for _, t := range terms {
+			for _, n := range negations {
+				term := *t.DeepCopy()
+				term.MatchExpressions = append(term.MatchExpressions, n)
+				next = append(next, term)
+			}
+		}
+		terms = next
+	}
+	out.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: terms}
+	return out, nil
+}
+
+// negate returns requirements of which a Node meets at least one exactly when the selector does
+// not select it.
+func negate(sel metav1.LabelSelector) ([]corev1.NodeSelectorRequirement, error) {
+	var out []corev1.NodeSelectorRequirement
+	keys := make([]string, 0, len(sel.MatchLabels))
+	for k := range sel.MatchLabels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, corev1.NodeSelectorRequirement{Key: k, Operator: corev1.NodeSelectorOpNotIn, Values: []string{sel.MatchLabels[k]}})
+	}
+	opposite := map[metav1.LabelSelectorOperator]corev1.NodeSelectorOperator{
+		metav1.LabelSelectorOpIn: corev1.NodeSelectorOpNotIn, metav1.LabelSelectorOpNotIn: corev1.NodeSelectorOpIn,
+		metav1.LabelSelectorOpExists: corev1.NodeSelectorOpDoesNotExist, metav1.LabelSelectorOpDoesNotExist: corev1.NodeSelectorOpExists,
+	}
+	for _, e := range sel.MatchExpressions {
+		op, ok := opposite[e.Operator]
+		if !ok {
+			return nil, fmt.Errorf("cannot negate operator %q", e.Operator)
+		}
+		out = append(out, corev1.NodeSelectorRequirement{Key: e.Key, Operator: op, Values: e.Values})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("the nodeSelector selects every Node: another kube-proxy cannot be kept off all of them")
+	}
+	return out, nil
 }

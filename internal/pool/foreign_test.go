@@ -8,7 +8,11 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
+
+func labels2(m map[string]string) labels.Set { return labels.Set(m) }
 
 // byImage treats DaemonSets whose first container's image contains "proxy" as the component.
 type byImage struct{}
@@ -17,6 +21,7 @@ func (byImage) Foreign(ds *appsv1.DaemonSet) bool {
 	return strings.Contains(ds.Spec.Template.Spec.Containers[0].Image, "proxy")
 }
 func (byImage) ForeignReason() string { return "ForeignProxy" }
+func (byImage) TakeOver(Object) bool  { return false }
 
 func TestForeignDaemonSets(t *testing.T) {
 	ds := func(ns, name, image string, mutate func(*corev1.PodSpec)) appsv1.DaemonSet {
@@ -67,4 +72,51 @@ func TestForeignDaemonSets(t *testing.T) {
 			NewWithT(t).Expect(foreignDaemonSets(byImage{}, tt.dss, selected)).To(Equal(tt.want))
 		})
 	}
+}
+
+func TestExcludingAffinity(t *testing.T) {
+	pool := func(labels map[string]string, exprs ...metav1.LabelSelectorRequirement) metav1.LabelSelector {
+		return metav1.LabelSelector{MatchLabels: labels, MatchExpressions: exprs}
+	}
+	nodeLabels := []map[string]string{
+		{"pool": "gpu"}, {"pool": "cpu"}, {}, {"pool": "gpu", "zone": "a"}, {"pool": "cpu", "zone": "a"}, {"os": "windows", "pool": "gpu"},
+	}
+	linuxOnly := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: "os", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows"}}}}}}}}
+	tests := []struct {
+		name     string
+		original *corev1.Affinity
+		pools    []metav1.LabelSelector
+	}{
+		{name: "no affinity, one label", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu"})}},
+		{name: "two requirements", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu", "zone": "a"})}},
+		{name: "expressions", pools: []metav1.LabelSelector{pool(nil,
+			metav1.LabelSelectorRequirement{Key: "pool", Operator: metav1.LabelSelectorOpIn, Values: []string{"gpu", "cpu"}},
+			metav1.LabelSelectorRequirement{Key: "zone", Operator: metav1.LabelSelectorOpExists})}},
+		{name: "two pools", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu"}), pool(map[string]string{"zone": "a"})}},
+		{name: "an affinity of its own", original: linuxOnly, pools: []metav1.LabelSelector{pool(map[string]string{"pool": "cpu"})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got, err := excludingAffinity(tt.original, tt.pools)
+			g.Expect(err).NotTo(HaveOccurred())
+			// On every Node: it runs the DaemonSet exactly when the original allowed it and no pool selects it.
+			for _, labels := range nodeLabels {
+				node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: labels}}
+				allowed, _ := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: corev1.PodSpec{Affinity: tt.original}}).Match(node)
+				inPool := false
+				for _, p := range tt.pools {
+					sel, err := metav1.LabelSelectorAsSelector(&p)
+					g.Expect(err).NotTo(HaveOccurred())
+					inPool = inPool || sel.Matches(labels2(labels))
+				}
+				runs, _ := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: corev1.PodSpec{Affinity: got}}).Match(node)
+				g.Expect(runs).To(Equal(allowed && !inPool), "node %v", labels)
+			}
+		})
+	}
+	_, err := excludingAffinity(nil, []metav1.LabelSelector{{}})
+	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("selects every Node")))
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -90,9 +91,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !obj.GetDeletionTimestamp().IsZero() {
 		// Owner references hand the ConfigMaps and the DaemonSet to the garbage collector, unless
 		// the object asked to orphan them.
-		return ctrl.Result{}, r.releaseIfOrphaning(ctx, obj)
+		return ctrl.Result{}, r.cleanUp(ctx, obj)
 	}
-	if err := r.holdIfOrphaning(ctx, obj); err != nil {
+	if err := r.holdForCleanUp(ctx, obj); err != nil {
 		return ctrl.Result{}, err
 	}
 	component := r.kind.Component.Name()
@@ -136,7 +137,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if o.stall, err = r.foreignStall(ctx, o.nodes); err != nil {
+		if o.stall, err = r.foreignStall(ctx, obj, o.nodes, peers); err != nil {
 			return ctrl.Result{}, err
 		}
 		if c := poolConflict(obj, o.nodes, peers); c != nil && o.stall == nil {
@@ -204,8 +205,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 const foreignRecheck = 30 * time.Second
 
 // foreignStall returns a stall if the component is Exclusive and a DaemonSet innkeeper does not
-// manage runs it on some of the selected Nodes.
-func (r *Reconciler) foreignStall(ctx context.Context, nodes []corev1.Node) (*stall, error) {
+// manage runs it on some of the selected Nodes. An object that asks to take its Nodes over first
+// keeps those DaemonSets off its pool.
+func (r *Reconciler) foreignStall(ctx context.Context, obj Object, nodes []corev1.Node, peers []Object) (*stall, error) {
 	ex, ok := r.kind.Component.(Exclusive)
 	if !ok || len(nodes) == 0 {
 		return nil, nil
@@ -214,10 +216,114 @@ func (r *Reconciler) foreignStall(ctx context.Context, nodes []corev1.Node) (*st
 	if err := r.apiReader.List(ctx, dss); err != nil {
 		return nil, fmt.Errorf("list DaemonSets to look for another %s: %w", r.kind.Component.Name(), err)
 	}
-	if overlaps := foreignDaemonSets(ex, dss.Items, nodes); len(overlaps) > 0 {
+	overlaps := foreignDaemonSets(ex, dss.Items, nodes)
+	if len(overlaps) > 0 && ex.TakeOver(obj) {
+		for _, o := range overlaps {
+			ds := findDaemonSet(dss.Items, o.daemonSet)
+			if err := r.keepOff(ctx, ds, addName(ds.Annotations[AnnotationTakenOverBy], obj.GetName()), peers); err != nil {
+				return &stall{reason: ex.ForeignReason(), message: fmt.Sprintf(
+					"Taking the pool's Nodes from DaemonSet %s failed: %v.", o.daemonSet, err)}, nil
+			}
+		}
+		overlaps = foreignDaemonSets(ex, dss.Items, nodes) // keepOff updated them in place
+	}
+	if len(overlaps) > 0 {
 		return foreignStall(ex.ForeignReason(), r.kind.Component.Name(), overlaps), nil
 	}
 	return nil, nil
+}
+
+// keepOff sets a foreign DaemonSet's node affinity to its original one narrowed to Nodes outside
+// the pools of the named objects (names are comma-separated; objects no longer among peers drop
+// out), and records both in annotations. With no name left it restores the original affinity.
+func (r *Reconciler) keepOff(ctx context.Context, ds *appsv1.DaemonSet, names string, peers []Object) error {
+	var original *corev1.Affinity
+	if raw, ok := ds.Annotations[AnnotationOriginalAffinity]; ok {
+		if err := json.Unmarshal([]byte(raw), &original); err != nil {
+			return fmt.Errorf("read annotation %s: %w", AnnotationOriginalAffinity, err)
+		}
+	} else {
+		original = ds.Spec.Template.Spec.Affinity.DeepCopy()
+	}
+	var kept []string
+	var pools []metav1.LabelSelector
+	for _, p := range peers {
+		if strings.Contains(","+names+",", ","+p.GetName()+",") && p.GetDeletionTimestamp().IsZero() {
+			kept = append(kept, p.GetName())
+			pools = append(pools, p.PoolSpec().NodeSelector)
+		}
+	}
+	sort.Strings(kept)
+	affinity, err := excludingAffinity(original, pools)
+	if err != nil {
+		return err
+	}
+	if ds.Annotations == nil {
+		ds.Annotations = map[string]string{}
+	}
+	if len(kept) == 0 {
+		delete(ds.Annotations, AnnotationTakenOverBy)
+		delete(ds.Annotations, AnnotationOriginalAffinity)
+	} else {
+		raw, err := json.Marshal(original)
+		if err != nil {
+			return err
+		}
+		ds.Annotations[AnnotationTakenOverBy] = strings.Join(kept, ",")
+		ds.Annotations[AnnotationOriginalAffinity] = string(raw)
+	}
+	ds.Spec.Template.Spec.Affinity = affinity
+	if err := r.client.Update(ctx, ds); err != nil {
+		return fmt.Errorf("update DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
+	}
+	log.FromContext(ctx).Info("Kept a foreign DaemonSet off pools", "daemonSet", klog.KObj(ds), "pools", kept)
+	return nil
+}
+
+// giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off.
+func (r *Reconciler) giveBack(ctx context.Context, obj Object) error {
+	if _, ok := r.kind.Component.(Exclusive); !ok {
+		return nil
+	}
+	dss := &appsv1.DaemonSetList{}
+	if err := r.apiReader.List(ctx, dss); err != nil {
+		return fmt.Errorf("list DaemonSets: %w", err)
+	}
+	peers, err := r.peers(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range dss.Items {
+		ds := &dss.Items[i]
+		names := ds.Annotations[AnnotationTakenOverBy]
+		if !strings.Contains(","+names+",", ","+obj.GetName()+",") {
+			continue
+		}
+		if err := r.keepOff(ctx, ds, names, peers); err != nil { // obj is being deleted: it drops out
+			return err
+		}
+	}
+	return nil
+}
+
+func findDaemonSet(dss []appsv1.DaemonSet, namespacedName string) *appsv1.DaemonSet {
+	for i := range dss {
+		if dss[i].Namespace+"/"+dss[i].Name == namespacedName {
+			return &dss[i]
+		}
+	}
+	return nil
+}
+
+// addName adds name to a comma-separated list.
+func addName(list, name string) string {
+	if list == "" {
+		return name
+	}
+	if strings.Contains(","+list+",", ","+name+",") {
+		return list
+	}
+	return list + "," + name
 }
 
 func (r *Reconciler) foreignReason() string {
@@ -336,22 +442,28 @@ func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config,
 	return changed, nil
 }
 
-// holdIfOrphaning adds the orphan finalizer to an object that asks to orphan its workloads, and
-// removes it from one that no longer does.
-func (r *Reconciler) holdIfOrphaning(ctx context.Context, obj Object) error {
-	o, ok := r.kind.Component.(Orphaning)
-	if !ok {
-		return nil
+// needsCleanUp reports whether deleting obj takes work beyond the garbage collector's: orphaning
+// its workloads, or giving back Nodes taken from a foreign DaemonSet.
+func (r *Reconciler) needsCleanUp(obj Object) bool {
+	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {
+		return true
 	}
-	want := o.Orphan(obj)
-	if want == controllerutil.ContainsFinalizer(obj, OrphanFinalizer) {
+	ex, ok := r.kind.Component.(Exclusive)
+	return ok && ex.TakeOver(obj)
+}
+
+// holdForCleanUp adds the finalizer to an object whose deletion needs clean-up, and removes it
+// from one that no longer does.
+func (r *Reconciler) holdForCleanUp(ctx context.Context, obj Object) error {
+	want := r.needsCleanUp(obj)
+	if want == controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return nil
 	}
 	original := obj.DeepCopyObject().(Object)
 	if want {
-		controllerutil.AddFinalizer(obj, OrphanFinalizer)
+		controllerutil.AddFinalizer(obj, Finalizer)
 	} else {
-		controllerutil.RemoveFinalizer(obj, OrphanFinalizer)
+		controllerutil.RemoveFinalizer(obj, Finalizer)
 	}
 	if err := r.client.Patch(ctx, obj, client.MergeFromWithOptions(original, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("update the finalizers of %s %s: %w", r.gvk.Kind, obj.GetName(), err)
@@ -359,12 +471,31 @@ func (r *Reconciler) holdIfOrphaning(ctx context.Context, obj Object) error {
 	return nil
 }
 
-// releaseIfOrphaning removes a deleted object's owner references from its DaemonSet and ConfigMaps,
-// so that the garbage collector leaves them running, then lets the object go.
-func (r *Reconciler) releaseIfOrphaning(ctx context.Context, obj Object) error {
-	if !controllerutil.ContainsFinalizer(obj, OrphanFinalizer) {
+// cleanUp does what a deleted object asked for before it lets it go: gives back the Nodes it took
+// from foreign DaemonSets and, with an Orphan policy, removes its owner references from its
+// DaemonSet and ConfigMaps, so that the garbage collector leaves them running.
+func (r *Reconciler) cleanUp(ctx context.Context, obj Object) error {
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return nil
 	}
+	if err := r.giveBack(ctx, obj); err != nil {
+		return err
+	}
+	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {
+		if err := r.orphan(ctx, obj); err != nil {
+			return err
+		}
+	}
+	original := obj.DeepCopyObject().(Object)
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	if err := r.client.Patch(ctx, obj, client.MergeFrom(original)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("remove the finalizer of %s %s: %w", r.gvk.Kind, obj.GetName(), err)
+	}
+	return nil
+}
+
+// orphan removes an object's owner references from its DaemonSet and ConfigMaps.
+func (r *Reconciler) orphan(ctx context.Context, obj Object) error {
 	component := r.kind.Component.Name()
 	var owned []client.Object
 	if ds, err := r.daemonSet(ctx, obj); err != nil {
@@ -389,11 +520,6 @@ func (r *Reconciler) releaseIfOrphaning(ctx context.Context, obj Object) error {
 		}
 	}
 	log.FromContext(ctx).Info("Orphaned the workloads of a deleted object", "objects", len(owned))
-	original := obj.DeepCopyObject().(Object)
-	controllerutil.RemoveFinalizer(obj, OrphanFinalizer)
-	if err := r.client.Patch(ctx, obj, client.MergeFrom(original)); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("remove the finalizer of %s %s: %w", r.gvk.Kind, obj.GetName(), err)
-	}
 	return nil
 }
 

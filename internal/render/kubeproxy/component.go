@@ -73,6 +73,12 @@ func (Component) Foreign(ds *appsv1.DaemonSet) bool {
 	return false
 }
 
+// TakeOver reports whether a Concierge takes its Nodes from other kube-proxies (spec.takeOver).
+func (Component) TakeOver(obj pool.Object) bool {
+	cg, err := concierge(obj)
+	return err == nil && cg.Spec.TakeOver
+}
+
 // ForeignReason returns ForeignKubeProxy.
 func (Component) ForeignReason() string { return hotelv1alpha1.ReasonForeignKubeProxy }
 
