@@ -15,6 +15,31 @@ import (
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
+// createForeignKubeProxy creates a kube-proxy DaemonSet in kube-system that innkeeper does not
+// manage, tolerating every taint as kubeadm's does (envtest's Nodes keep the not-ready taint the API
+// server gives new Nodes).
+func createForeignKubeProxy(nodeSelector map[string]string) *appsv1.DaemonSet {
+	name := uniqueName("kube-proxy")
+	labels := map[string]string{"k8s-app": name}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Containers:   []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.36.4"}},
+					NodeSelector: nodeSelector,
+					Tolerations:  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+				},
+			},
+		},
+	}
+	Expect(k8sClient.Create(ctx, ds)).To(Succeed())
+	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ds))).To(Succeed()) })
+	return ds
+}
+
 func createConcierge(name, poolName string, spec hotelv1alpha1.KubeProxySpec) *hotelv1alpha1.Concierge {
 	cg := &hotelv1alpha1.Concierge{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
@@ -181,23 +206,7 @@ var _ = Describe("Concierge controller", func() {
 
 	It("takes the pool's Nodes from another kube-proxy with takeOver, and gives them back on deletion", func() {
 		poolName, nodes := createPool(1)
-		foreign := &appsv1.DaemonSet{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: uniqueName("kube-proxy")},
-			Spec: appsv1.DaemonSetSpec{
-				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-proxy-takeover"}},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"k8s-app": "kube-proxy-takeover"}},
-					Spec: corev1.PodSpec{
-						Containers:   []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.36.4"}},
-						NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
-						// As kubeadm's: envtest's Nodes keep the not-ready taint the API server gives new Nodes.
-						Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					},
-				},
-			},
-		}
-		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
-		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, foreign))).To(Succeed()) })
+		foreign := createForeignKubeProxy(map[string]string{"kubernetes.io/os": "linux"})
 		// The pool's Node runs Linux, so the other kube-proxy would run there.
 		Eventually(func() error {
 			n := &corev1.Node{}
@@ -244,21 +253,7 @@ var _ = Describe("Concierge controller", func() {
 
 	It("stalls while another kube-proxy runs on the pool, and proceeds once it keeps off", func() {
 		poolName, _ := createPool(1)
-		foreign := &appsv1.DaemonSet{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: uniqueName("kube-proxy")},
-			Spec: appsv1.DaemonSetSpec{
-				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-proxy"}},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"k8s-app": "kube-proxy"}},
-					Spec: corev1.PodSpec{
-						Containers:  []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.36.4"}},
-						Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-					},
-				},
-			},
-		}
-		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
-		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, foreign))).To(Succeed()) })
+		foreign := createForeignKubeProxy(nil)
 
 		name := uniqueName("cg")
 		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{})
