@@ -6,6 +6,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -40,13 +41,17 @@ func createForeignKubeProxy(nodeSelector map[string]string) *appsv1.DaemonSet {
 	return ds
 }
 
-func createConcierge(name, poolName string, spec hotelv1alpha1.KubeProxySpec) *hotelv1alpha1.Concierge {
+// createConcierge creates a Concierge over a pool; change, if given, sets more of its spec first.
+func createConcierge(name, poolName string, spec hotelv1alpha1.KubeProxySpec, change ...func(*hotelv1alpha1.ConciergeSpec)) *hotelv1alpha1.Concierge {
 	cg := &hotelv1alpha1.Concierge{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: hotelv1alpha1.ConciergeSpec{
 			PoolSpec:  hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
 			KubeProxy: spec,
 		},
+	}
+	for _, c := range change {
+		c(&cg.Spec)
 	}
 	Expect(k8sClient.Create(ctx, cg)).To(Succeed())
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, cg))).To(Succeed()) })
@@ -163,14 +168,9 @@ var _ = Describe("Concierge controller", func() {
 	It("leaves kube-proxy running when a Concierge with deletionPolicy Orphan is deleted", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("cg")
-		cg := &hotelv1alpha1.Concierge{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: hotelv1alpha1.ConciergeSpec{
-				PoolSpec:       hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
-				DeletionPolicy: hotelv1alpha1.DeletionPolicyOrphan,
-			},
-		}
-		Expect(k8sClient.Create(ctx, cg)).To(Succeed())
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) {
+			s.DeletionPolicy = hotelv1alpha1.DeletionPolicyOrphan
+		})
 		ds := kubeProxyDaemonSet(name)
 		Expect(metav1.GetControllerOf(ds)).NotTo(BeNil())
 		Eventually(func() []string {
@@ -218,14 +218,7 @@ var _ = Describe("Concierge controller", func() {
 		}).WithTimeout(timeout).Should(Succeed())
 
 		name := uniqueName("cg")
-		cg := &hotelv1alpha1.Concierge{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: hotelv1alpha1.ConciergeSpec{
-				PoolSpec: hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
-				TakeOver: true,
-			},
-		}
-		Expect(k8sClient.Create(ctx, cg)).To(Succeed())
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) { s.TakeOver = true })
 		kubeProxyDaemonSet(name)
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 
@@ -260,7 +253,8 @@ var _ = Describe("Concierge controller", func() {
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonForeignKubeProxy)
 		live := &hotelv1alpha1.Concierge{}
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
-		Expect(conditionOf(live, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring("kube-system/" + foreign.Name))
+		Expect(meta.FindStatusCondition(live.Status.Conditions, hotelv1alpha1.ConditionStalled).Message).
+			To(ContainSubstring("kube-system/" + foreign.Name))
 		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kube-proxy"}, &appsv1.DaemonSet{})
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a second kube-proxy was rolled out: %v", err)
 
@@ -287,13 +281,3 @@ var _ = Describe("Concierge controller", func() {
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 	})
 })
-
-// conditionOf returns an object's condition of type t, or an empty one.
-func conditionOf(obj pool.Object, t string) metav1.Condition {
-	for _, c := range obj.PoolStatus().Conditions {
-		if c.Type == t {
-			return c
-		}
-	}
-	return metav1.Condition{}
-}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -40,6 +41,32 @@ func Document(apiVersion, kind string, spec any) ([]byte, error) {
 	doc["apiVersion"] = apiVersion
 	doc["kind"] = kind
 	return yaml.Marshal(doc)
+}
+
+// RenderConfig renders spec as a configuration document of kind and proves, with decode (the
+// component's own strict decoding), that the component will load it: a configuration it would
+// refuse never leaves the manager.
+func RenderConfig(kind schema.GroupVersionKind, spec any, decode func([]byte) error) ([]byte, error) {
+	out, err := Document(kind.GroupVersion().String(), kind.Kind, spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := decode(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DecodeConfig decodes a configuration document strictly into obj, the component's own type, and
+// checks that it is of kind.
+func DecodeConfig(data []byte, kind schema.GroupVersionKind, obj interface{ GetObjectKind() schema.ObjectKind }) error {
+	if err := DecodeStrict(data, obj); err != nil {
+		return fmt.Errorf("not a valid %s: %w", kind.Kind, err)
+	}
+	if got := obj.GetObjectKind().GroupVersionKind(); got != kind {
+		return fmt.Errorf("has apiVersion %q and kind %q, want %s %s", got.GroupVersion(), got.Kind, kind.GroupVersion(), kind.Kind)
+	}
+	return nil
 }
 
 // SpecOf decodes a configuration document back into the spec it was rendered from, strictly: a

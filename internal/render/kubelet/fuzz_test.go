@@ -1,14 +1,12 @@
 package kubelet
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"sigs.k8s.io/yaml"
-
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
 // FuzzValidateDropIn feeds the node agent's last check before it writes to a host with arbitrary
@@ -31,18 +29,8 @@ func FuzzValidateDropIn(f *testing.F) {
 		if err := ValidateDropIn(data); err != nil {
 			return
 		}
-		doc := map[string]any{}
-		if err := yaml.Unmarshal(data, &doc); err != nil {
-			t.Fatalf("accepted a document that is not YAML: %v", err)
-		}
-		delete(doc, "apiVersion")
-		delete(doc, "kind")
-		body, err := json.Marshal(doc)
-		if err != nil {
-			t.Fatalf("re-encode: %v", err)
-		}
 		spec := &hotelv1alpha1.KubeletSpec{}
-		if err := json.Unmarshal(body, spec); err != nil {
+		if err := render.SpecOf(data, spec); err != nil {
 			t.Fatalf("accepted a drop-in that is not a KubeletSpec: %v\n%s", err, data)
 		}
 		rendered, err := Render(spec)

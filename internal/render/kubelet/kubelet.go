@@ -40,29 +40,20 @@ func Render(spec *hotelv1alpha1.KubeletSpec) ([]byte, error) {
 		return nil, errs.ToAggregate()
 	}
 	// The API's JSON names and encodings are KubeletConfiguration's, and every optional field is a
-	// pointer or a map with omitempty, so the document holds exactly the fields the spec sets.
-	out, err := render.Document(kubeletconfigv1beta1.SchemeGroupVersion.String(), "KubeletConfiguration", spec)
-	if err != nil {
-		return nil, err
-	}
-	// The kubelet refuses to start on a drop-in it cannot decode: prove it decodes strictly into the
-	// upstream type before it goes anywhere near a node.
-	if _, err := Decode(out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	// pointer or a map with omitempty, so the document holds exactly the fields the spec sets. The
+	// kubelet refuses to start on a drop-in it cannot decode: it must decode strictly first.
+	return render.RenderConfig(kind, spec, func(data []byte) error { _, err := Decode(data); return err })
 }
+
+// kind is the drop-in's apiVersion and kind.
+var kind = kubeletconfigv1beta1.SchemeGroupVersion.WithKind("KubeletConfiguration")
 
 // Decode parses a rendered drop-in as strictly as the kubelet does: field names are case-sensitive,
 // and an unknown or duplicate field or a wrong type is an error.
 func Decode(data []byte) (*kubeletconfigv1beta1.KubeletConfiguration, error) {
 	kc := &kubeletconfigv1beta1.KubeletConfiguration{}
-	if err := render.DecodeStrict(data, kc); err != nil {
-		return nil, fmt.Errorf("kubelet drop-in is not a valid KubeletConfiguration: %w", err)
-	}
-	if kc.APIVersion != kubeletconfigv1beta1.SchemeGroupVersion.String() || kc.Kind != "KubeletConfiguration" {
-		return nil, fmt.Errorf("kubelet drop-in has apiVersion %q and kind %q, want %s KubeletConfiguration",
-			kc.APIVersion, kc.Kind, kubeletconfigv1beta1.SchemeGroupVersion)
+	if err := render.DecodeConfig(data, kind, kc); err != nil {
+		return nil, fmt.Errorf("kubelet drop-in: %w", err)
 	}
 	return kc, nil
 }

@@ -30,25 +30,17 @@ func Render(spec *hotelv1alpha1.KubeProxySpec) ([]byte, error) {
 	if errs := Validate(spec, field.NewPath("spec", "kubeProxy")); len(errs) > 0 {
 		return nil, errs.ToAggregate()
 	}
-	out, err := render.Document(kubeproxyconfigv1alpha1.SchemeGroupVersion.String(), "KubeProxyConfiguration", spec)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := Decode(out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return render.RenderConfig(kind, spec, func(data []byte) error { _, err := Decode(data); return err })
 }
+
+// kind is the configuration's apiVersion and kind.
+var kind = kubeproxyconfigv1alpha1.SchemeGroupVersion.WithKind("KubeProxyConfiguration")
 
 // Decode parses a rendered configuration as strictly as kube-proxy does.
 func Decode(data []byte) (*kubeproxyconfigv1alpha1.KubeProxyConfiguration, error) {
 	kc := &kubeproxyconfigv1alpha1.KubeProxyConfiguration{}
-	if err := render.DecodeStrict(data, kc); err != nil {
-		return nil, fmt.Errorf("not a valid KubeProxyConfiguration: %w", err)
-	}
-	if kc.APIVersion != kubeproxyconfigv1alpha1.SchemeGroupVersion.String() || kc.Kind != "KubeProxyConfiguration" {
-		return nil, fmt.Errorf("configuration has apiVersion %q and kind %q, want %s KubeProxyConfiguration",
-			kc.APIVersion, kc.Kind, kubeproxyconfigv1alpha1.SchemeGroupVersion)
+	if err := render.DecodeConfig(data, kind, kc); err != nil {
+		return nil, fmt.Errorf("kube-proxy configuration: %w", err)
 	}
 	return kc, nil
 }
