@@ -1,0 +1,145 @@
+package containerd
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// AgentHealthPort is the host port of the containerd agent's /readyz; the kubelet agent's is 10288,
+// and a Node may run both.
+const AgentHealthPort = 10289
+
+// agentConfigDir is where the agent's pod mounts the rendered configuration, all its files.
+const agentConfigDir = "/etc/innkeeper"
+
+// criSocketDir holds containerd's CRI socket on the Nodes.
+const criSocketDir = "/run/containerd"
+
+// Component renders RoomServices for the rollout engine: the containerd drop-in and the registry
+// hosts files, applied on each Node by the node agent.
+type Component struct {
+	// AgentImage is the image of the node agent (innkeeper's own image).
+	AgentImage string
+	// AgentServiceAccount is the ServiceAccount the agent runs as: it may read and annotate its Node.
+	AgentServiceAccount string
+}
+
+var (
+	_ pool.Component   = Component{}
+	_ pool.Referencing = Component{}
+)
+
+// Name returns "containerd".
+func (Component) Name() string { return Name }
+
+// NodeAgent returns true: the node agent applies the files and reports on the Node.
+func (Component) NodeAgent() bool { return true }
+
+// References returns the ConfigMaps holding the CA bundles of the RoomService's registry mirrors.
+func (Component) References(obj pool.Object) []string {
+	rs, ok := obj.(*hotelv1alpha1.RoomService)
+	if !ok {
+		return nil
+	}
+	var names []string
+	for _, r := range rs.Spec.Containerd.Registries {
+		for _, m := range r.Mirrors {
+			if m.CABundle != nil && !slices.Contains(names, m.CABundle.Name) {
+				names = append(names, m.CABundle.Name)
+			}
+		}
+	}
+	return names
+}
+
+// Render returns the drop-in, hosts files and CA bundles of a RoomService.
+func (Component) Render(obj pool.Object, in pool.Inputs) (map[string]string, error) {
+	rs, ok := obj.(*hotelv1alpha1.RoomService)
+	if !ok {
+		return nil, fmt.Errorf("containerd component got a %T, not a RoomService", obj)
+	}
+	bundles := map[hotelv1alpha1.ConfigMapKeyReference]string{}
+	for _, r := range rs.Spec.Containerd.Registries {
+		for _, m := range r.Mirrors {
+			if m.CABundle == nil {
+				continue
+			}
+			ref := *m.CABundle
+			if ref.Key == "" {
+				ref.Key = "ca.crt"
+			}
+			if data, ok := in.ConfigMaps[ref.Name][ref.Key]; ok {
+				bundles[ref] = data
+			}
+		}
+	}
+	return Render(&rs.Spec.Containerd, bundles)
+}
+
+// PodSpec returns the node agent's pod: privileged, as root, in the host's network namespace (its
+// readiness probe is on the host's loopback, and it must not depend on the pod network while it
+// restarts the runtime), with containerd's configuration directory, its socket's directory and the
+// system D-Bus socket, through which it restarts containerd. Restarting containerd leaves running
+// containers, the agent's own included, running: their shims outlive it.
+func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
+	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
+		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
+	}
+	return corev1ac.PodSpec().
+		WithServiceAccountName(c.AgentServiceAccount).
+		WithHostNetwork(true).
+		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
+		// The agent finishes or abandons a write within this; no file is ever left half-written.
+		WithTerminationGracePeriodSeconds(30).
+		WithContainers(corev1ac.Container().
+			WithName("agent").
+			WithImage(c.AgentImage).
+			WithArgs("agent",
+				"--component="+Name,
+				"--config="+agentConfigDir,
+				"--config-hash="+cfg.Hash,
+				"--host-root=/host",
+				"--cri-socket="+criSocketDir+"/containerd.sock",
+				fmt.Sprintf("--health-port=%d", AgentHealthPort)).
+			WithEnv(
+				corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
+					WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName"))),
+				corev1ac.EnvVar().WithName("DBUS_SYSTEM_BUS_ADDRESS").WithValue("unix:path=/run/dbus/system_bus_socket"),
+			).
+			// Root, privileged: systemd accepts restart requests over D-Bus from root only, and the
+			// CRI socket is root's.
+			WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true).WithRunAsUser(0).WithRunAsNonRoot(false)).
+			WithReadinessProbe(corev1ac.Probe().
+				WithHTTPGet(corev1ac.HTTPGetAction().WithHost("127.0.0.1").WithPath("/readyz").
+					WithPort(intstr.FromInt32(AgentHealthPort))).
+				WithPeriodSeconds(5).
+				WithFailureThreshold(3)).
+			WithResources(corev1ac.ResourceRequirements().
+				WithRequests(corev1.ResourceList{
+					corev1.ResourceCPU:    resource.MustParse("10m"),
+					corev1.ResourceMemory: resource.MustParse("32Mi"),
+				}).
+				WithLimits(corev1.ResourceList{
+					corev1.ResourceMemory: resource.MustParse("128Mi"),
+				})).
+			// Directories, not sockets, are mounted, so that a restarted daemon's new socket is seen.
+			WithVolumeMounts(
+				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
+				corev1ac.VolumeMount().WithName("containerd-config").WithMountPath("/host/etc/containerd"),
+				corev1ac.VolumeMount().WithName("containerd-run").WithMountPath(criSocketDir),
+				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus"),
+			)).
+		WithVolumes(
+			hostDir("containerd-config", "/etc/containerd", corev1.HostPathDirectoryOrCreate),
+			hostDir("containerd-run", criSocketDir, corev1.HostPathDirectory),
+			hostDir("dbus", "/run/dbus", corev1.HostPathDirectory),
+		)
+}

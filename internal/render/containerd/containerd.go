@@ -1,0 +1,81 @@
+// Package containerd renders a RoomService's containerd settings into the files the node agent
+// writes on each Node: a configuration drop-in, imported by the Node's config.toml, and one
+// hosts.toml per registry host, with the CA bundles their mirrors trust. It also checks them, in
+// the manager before they are rendered (Validate) and in the node agent before they touch a host
+// (ParseFiles).
+//
+// containerd 1.7 (config version 2) merges an imported file over config.toml one plugin section at
+// a time: the drop-in's [plugins."io.containerd.grpc.v1.cri"] replaces the whole CRI section of
+// config.toml, not only the keys it sets (containerd#5837; containerd 2.0 merges key by key,
+// containerd#9982). The node agent must account for that on version 2.
+package containerd
+
+import (
+	"errors"
+	"maps"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// Name is the component's name in object names, labels and node annotations.
+const Name = "containerd"
+
+// DropInFile is the drop-in's name in DropInDir, and its ConfigMap key. containerd imports the
+// files of an imports glob in lexical order, so 50- leaves room for the distribution's own
+// drop-ins before and after it.
+const DropInFile = "50-innkeeper.toml"
+
+// DropInDir is the directory of drop-ins that the Node's config.toml imports
+// (imports = ["/etc/containerd/conf.d/*.toml"]; containerd's own default configuration has it since
+// containerd#12323).
+const DropInDir = "/etc/containerd/conf.d"
+
+// CertsDir is where containerd looks for a registry host's hosts.toml, in a directory per host
+// (see HostDir); the drop-in points registry.config_path at it when the spec has registries.
+const CertsDir = "/etc/containerd/certs.d"
+
+// HostsMarker is the first line of every hosts.toml innkeeper writes. The node agent tells its own
+// hosts.toml from an admin's by it (see Managed): it replaces and removes only its own.
+const HostsMarker = "# Written by innkeeper (hotel.innkeeper.dev RoomService); changes here are overwritten."
+
+// Render returns the files of a RoomService's containerd configuration, by ConfigMap key: the
+// drop-in (DropInFile), each registry's hosts.toml (<HostDir>.hosts.toml) and each CA bundle its
+// mirrors trust (<HostDir>.<hash>.ca.crt); HostPath maps a key to its path on the Node. caBundles
+// holds the PEM of every ConfigMap key the mirrors refer to (with Key defaulted to ca.crt).
+//
+// It fails with a field.ErrorList (as a utilerrors.Aggregate of *field.Error, paths under
+// spec.containerd) when the spec breaks a rule of the API, or a CA bundle is missing or is not
+// PEM certificates: the engine then reports the RoomService as Stalled/InvalidSpec.
+func Render(spec *hotelv1alpha1.ContainerdSpec, caBundles map[hotelv1alpha1.ConfigMapKeyReference]string) (map[string]string, error) {
+	if spec == nil {
+		return nil, errors.New("no containerd spec")
+	}
+	path := field.NewPath("spec", "containerd")
+	if errs := Validate(spec, path); len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	files := map[string]string{}
+	var errs field.ErrorList
+	for i := range spec.Registries {
+		regFiles, regErrs := renderRegistry(&spec.Registries[i], caBundles, path.Child("registries").Index(i))
+		errs = append(errs, regErrs...)
+		maps.Copy(files, regFiles)
+	}
+	if len(errs) > 0 {
+		return nil, errs.ToAggregate()
+	}
+	dropIn, err := renderDropIn(spec)
+	if err != nil {
+		return nil, field.ErrorList{field.InternalError(path, err)}.ToAggregate()
+	}
+	files[DropInFile] = string(dropIn)
+	return files, nil
+}
+
+// sortedKeys returns a map's keys in order, for deterministic iteration.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
