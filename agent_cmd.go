@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/innkeeper-dev/innkeeper/internal/agent"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 )
 
@@ -26,8 +28,8 @@ import (
 func runAgent(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("innkeeper agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	component := fs.String("component", kubelet.Name, "The node component to configure: kubelet.")
-	configPath := fs.String("config", "", "Path of the rendered configuration, mounted from its ConfigMap.")
+	component := fs.String("component", kubelet.Name, "The node component to configure: kubelet or containerd.")
+	configPath := fs.String("config", "", "The rendered configuration, mounted from its ConfigMap: one file, or the directory of all its files.")
 	configHash := fs.String("config-hash", "", "Hash of the configuration, from the pod template; the agent checks the file against it.")
 	hostRoot := fs.String("host-root", "/host", "Where the host's root filesystem is mounted.")
 	healthPort := fs.Int("health-port", kubelet.AgentHealthPort, "Port on 127.0.0.1 for /healthz and /readyz.")
@@ -36,6 +38,8 @@ func runAgent(args []string, stderr io.Writer) int {
 	dropInDir := fs.String("drop-in-dir", kubelet.DropInDir, "The kubelet's --config-dir on the host (the pod mounts only this directory).")
 	healthzURL := fs.String("kubelet-healthz-url", "http://127.0.0.1:10248/healthz", "The kubelet's healthz endpoint.")
 	procRoot := fs.String("proc-root", "/proc", "The host's /proc (the pod shares the host's PID namespace).")
+	containerdConfig := fs.String("containerd-config", "/etc/containerd/config.toml", "containerd's main configuration file on the host, which must import the drop-in directory.")
+	criSocket := fs.String("cri-socket", "/run/containerd/containerd.sock", "containerd's CRI socket, as mounted in the agent's pod.")
 	kubeconfig := fs.String("kubeconfig", "", "Path to a kubeconfig; default: in-cluster.")
 	zapOpts := zap.Options{}
 	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
@@ -47,20 +51,20 @@ func runAgent(args []string, stderr io.Writer) int {
 			missing = append(missing, "--"+name)
 		}
 	}
-	if len(missing) > 0 || *component != kubelet.Name {
-		fmt.Fprintf(stderr, "innkeeper agent: need --component=kubelet and %v\n", missing)
+	if len(missing) > 0 || (*component != kubelet.Name && *component != containerd.Name) {
+		fmt.Fprintf(stderr, "innkeeper agent: need --component=kubelet or --component=containerd, and %v\n", missing)
 		return 2
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("agent")
 
-	data, err := os.ReadFile(*configPath)
+	files, err := readConfig(*configPath)
 	if err != nil {
 		log.Error(err, "Cannot read the configuration")
 		return 1
 	}
-	// The file must be the configuration the pod template names, not another one mounted by mistake.
-	if got := pool.ConfigHash(map[string]string{filepath.Base(*configPath): string(data)}); got != *configHash {
+	// The files must be the configuration the pod template names, not another one mounted by mistake.
+	if got := pool.ConfigHash(files); got != *configHash {
 		log.Error(nil, "The configuration does not match its hash; refusing to apply it", "want", *configHash, "got", got)
 		return 1
 	}
@@ -75,20 +79,34 @@ func runAgent(args []string, stderr io.Writer) int {
 		return 1
 	}
 	reporter := &agent.NodeReporter{Client: client, NodeName: *nodeName, Component: *component}
-	a := &agent.Agent{
-		Target: &agent.Kubelet{
-			DropInDir:  *dropInDir,
-			HealthzURL: *healthzURL,
-			Client:     &http.Client{Timeout: 5 * time.Second},
-			Args:       agent.ProcessArgs(*procRoot, "kubelet"),
-			Node: func(ctx context.Context) (*corev1.Node, error) {
-				return reporter.Node(ctx)
-			},
+	var target agent.Target = &agent.Kubelet{
+		DropInDir:  *dropInDir,
+		HealthzURL: *healthzURL,
+		Client:     &http.Client{Timeout: 5 * time.Second},
+		Args:       agent.ProcessArgs(*procRoot, "kubelet"),
+		Node: func(ctx context.Context) (*corev1.Node, error) {
+			return reporter.Node(ctx)
 		},
+	}
+	if *component == containerd.Name {
+		cri, closeCRI, err := agent.DialCRI(*criSocket)
+		if err != nil {
+			log.Error(err, "Cannot reach containerd")
+			return 1
+		}
+		defer func() { _ = closeCRI() }()
+		target = &agent.Containerd{ConfigPath: *containerdConfig, CRI: cri}
+	}
+	config := make(map[string][]byte, len(files))
+	for name, data := range files {
+		config[name] = []byte(data)
+	}
+	a := &agent.Agent{
+		Target:         target,
 		Restarter:      agent.SystemdRestarter{},
 		Reporter:       reporter,
 		HostRoot:       *hostRoot,
-		Config:         data,
+		Config:         config,
 		Hash:           *configHash,
 		HealthTimeout:  *healthTimeout,
 		HealthInterval: 2 * time.Second,
@@ -104,4 +122,37 @@ func runAgent(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// readConfig reads the configuration mounted from its ConfigMap: path is one of its files, or the
+// directory that holds all of them (a ConfigMap volume: each key a file, beside the kubelet's
+// "..data" links, which are skipped).
+func readConfig(path string) (map[string]string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{filepath.Base(path): string(data)}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "..") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(path, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		files[e.Name()] = string(data)
+	}
+	return files, nil
 }

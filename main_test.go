@@ -27,7 +27,7 @@ func TestRunCommandLine(t *testing.T) {
 		{name: "agent help", args: []string{"agent", "--help"}, wantCode: 0,
 			wantOut: []string{"-config-hash", "-host-root", "-health-timeout", "-drop-in-dir", "-node-name"}},
 		{name: "agent without its configuration", args: []string{"agent", "--node-name=n1"}, wantCode: 2,
-			wantOut: []string{"need --component=kubelet and", "--config", "--config-hash"}},
+			wantOut: []string{"need --component=kubelet or --component=containerd, and", "--config", "--config-hash"}},
 		{name: "agent for an unknown component", args: []string{"agent", "--component=kube-proxy", "--config=x", "--config-hash=h", "--node-name=n"},
 			wantCode: 2, wantOut: []string{"need --component=kubelet"}},
 	}
@@ -67,5 +67,42 @@ func TestAgentRefusesAConfigurationThatDoesNotMatchItsHash(t *testing.T) {
 	run([]string{"agent", "--config=" + path, "--config-hash=" + hash, "--node-name=n1", "--kubeconfig=/nonexistent"}, &out)
 	if strings.Contains(out.String(), "does not match its hash") {
 		t.Errorf("the agent refused a configuration that matches its hash:\n%s", out.String())
+	}
+}
+
+// TestReadConfigFromAConfigMapVolume reads a configuration as the kubelet mounts a ConfigMap: each
+// key a link into a timestamped directory, beside the "..data" link, which is no key.
+func TestReadConfigFromAConfigMapVolume(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "..2026_11_27_16_00_00.123")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"50-innkeeper.toml": "version = 3\n", "docker.io.hosts.toml": "# hosts\n"}
+	for name, content := range want {
+		if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Base(data), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readConfig(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) || got["50-innkeeper.toml"] != want["50-innkeeper.toml"] ||
+		got["docker.io.hosts.toml"] != want["docker.io.hosts.toml"] {
+		t.Fatalf("readConfig(%s) = %v, want %v", dir, got, want)
+	}
+	if pool.ConfigHash(got) != pool.ConfigHash(want) {
+		t.Fatal("the hash of what was read is not the hash of the ConfigMap")
+	}
+	one, err := readConfig(filepath.Join(dir, "50-innkeeper.toml"))
+	if err != nil || len(one) != 1 || one["50-innkeeper.toml"] != "version = 3\n" {
+		t.Fatalf("readConfig of one file = %v, %v", one, err)
 	}
 }

@@ -78,7 +78,7 @@ func agentFor(name string, node *corev1.Node, kubeletSim *kubeletSimulator, host
 		Restarter:      kubeletSim,
 		Reporter:       reporter,
 		HostRoot:       hostRoot,
-		Config:         []byte(cm.Data[kubelet.DropInFile]),
+		Config:         map[string][]byte{kubelet.DropInFile: []byte(cm.Data[kubelet.DropInFile])},
 		Hash:           hash,
 		HealthTimeout:  2 * time.Second,
 		HealthInterval: 50 * time.Millisecond,

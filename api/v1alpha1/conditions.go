@@ -34,6 +34,9 @@ const (
 	ReasonPoolConflict = "PoolConflict"
 	// ReasonInvalidSpec: the spec passed admission but cannot be rendered into a valid configuration.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonReferenceNotFound: the spec references a ConfigMap (such as a registry's CA bundle) that
+	// does not exist in innkeeper's namespace.
+	ReasonReferenceNotFound = "ReferenceNotFound"
 	// ReasonForeignKubeProxy: a kube-proxy DaemonSet innkeeper does not manage runs on the pool's Nodes.
 	ReasonForeignKubeProxy = "ForeignKubeProxy"
 	// ReasonRolloutBlocked: Nodes failed past maxUnavailable, so the rollout cannot go on.

@@ -53,8 +53,7 @@ type ContainerdSpec struct {
 
 	// systemdCgroup sets options.SystemdCgroup on every runc runtime (io.containerd.runc.v2) that does
 	// not set its own; with no runc runtime in runtimes, on the runtime named "runc". It must agree
-	// with the kubelet's cgroupDriver (true for systemd): the node agent refuses, with reason
-	// CgroupDriverMismatch, a value that does not.
+	// with the kubelet's cgroupDriver (true for systemd); innkeeper does not check that it does.
 	// +optional
 	SystemdCgroup *bool `json:"systemdCgroup,omitempty"`
 

@@ -138,7 +138,8 @@ type row struct {
 func rows(ctx context.Context, c client.Client) ([]row, error) {
 	fms := &hotelv1alpha1.FloorManagerList{}
 	cgs := &hotelv1alpha1.ConciergeList{}
-	for _, list := range []client.ObjectList{fms, cgs} {
+	rss := &hotelv1alpha1.RoomServiceList{}
+	for _, list := range []client.ObjectList{fms, cgs, rss} {
 		if err := c.List(ctx, list); err != nil {
 			return nil, err
 		}
@@ -149,6 +150,9 @@ func rows(ctx context.Context, c client.Client) ([]row, error) {
 	}
 	for i := range cgs.Items {
 		out = append(out, row{"Concierge", cgs.Items[i].Name, cgs.Items[i].PoolStatus()})
+	}
+	for i := range rss.Items {
+		out = append(out, row{"RoomService", rss.Items[i].Name, rss.Items[i].PoolStatus()})
 	}
 	return out, nil
 }

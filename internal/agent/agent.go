@@ -43,18 +43,32 @@ const (
 type Target interface {
 	// Name is the component's name, such as "kubelet".
 	Name() string
-	// DropInPath is the drop-in's path on the host, such as
-	// /etc/kubernetes/kubelet.conf.d/50-innkeeper.conf.
-	DropInPath() string
 	// Unit is the component's systemd unit, such as kubelet.service.
 	Unit() string
-	// Validate checks a configuration before it touches the host.
-	Validate(data []byte) error
+	// Files checks a configuration (its ConfigMap's files, by key) before it touches the host, and
+	// returns the host files it consists of, in the order they must be written.
+	Files(config map[string][]byte) ([]File, error)
+	// Stale returns, as files to remove (Data nil), the files under hostRoot that the agent wrote
+	// for an earlier configuration and that want no longer holds.
+	Stale(hostRoot string, want []File) ([]File, error)
 	// CheckSupport returns a *DegradedError when the component on this host would not read the
-	// drop-in (for a kubelet, one not run with --config-dir).
-	CheckSupport(ctx context.Context) error
-	// Healthy returns nil once the component is healthy after a restart at since.
+	// files (for a kubelet, one not run with --config-dir), or must not be given them.
+	CheckSupport(ctx context.Context, hostRoot string, files []File) error
+	// Healthy returns nil once the component is healthy after a restart at since (zero: no restart).
 	Healthy(ctx context.Context, since time.Time) error
+}
+
+// File is one file of a configuration on the host.
+type File struct {
+	// Path is the file's path on the host, such as /etc/kubernetes/kubelet.conf.d/50-innkeeper.conf.
+	Path string
+	// Data is the file's content; nil for a file that must not exist.
+	Data []byte
+	// Restart says that the component reads the file only when it starts: a change restarts it.
+	Restart bool
+	// OwnDir says that the file's directory exists for the configuration's files alone (a registry
+	// host's directory): the agent removes it once it holds nothing.
+	OwnDir bool
 }
 
 // Restarter restarts a systemd unit and returns once the restart job has finished.
@@ -111,8 +125,9 @@ type Agent struct {
 	Reporter  Reporter
 	// HostRoot is where the host's root filesystem is mounted in the agent's pod ("/host").
 	HostRoot string
-	// Config is the rendered configuration, and Hash the hash it was rendered under.
-	Config []byte
+	// Config is the rendered configuration, its ConfigMap's files by key, and Hash the hash it was
+	// rendered under.
+	Config map[string][]byte
 	Hash   string
 	// HealthTimeout bounds the wait for the component to become healthy after a restart.
 	HealthTimeout time.Duration
@@ -151,12 +166,8 @@ func (a *Agent) hostPath(p string) string {
 // again resumes from what the host and the Node say.
 func (a *Agent) Apply(ctx context.Context) error {
 	a.setReady(false)
-	path := a.hostPath(a.Target.DropInPath())
-	log := a.Log.WithValues("component", a.Target.Name(), "configHash", a.Hash, "path", path)
+	log := a.Log.WithValues("component", a.Target.Name(), "configHash", a.Hash)
 
-	if err := removeTempFiles(filepath.Dir(path)); err != nil {
-		return err
-	}
 	report, err := a.Reporter.Read(ctx)
 	if err != nil {
 		return fmt.Errorf("read the agent's state on the Node: %w", err)
@@ -165,77 +176,144 @@ func (a *Agent) Apply(ctx context.Context) error {
 		return a.degrade(ctx, report, a.failed.Reason, a.failed.Message)
 	}
 	// This configuration already failed on this Node (before the agent restarted, or the Node
-	// rebooted): applying it again would only take the kubelet down again. A new configuration
+	// rebooted): applying it again would only take the component down again. A new configuration
 	// comes with a new pod.
 	if report.State == StateDegraded && report.Target == a.Hash {
 		a.failed = &DegradedError{Reason: report.Reason, Message: report.Message}
 		return a.failed
 	}
-	if err := a.Target.Validate(a.Config); err != nil {
+	want, err := a.Target.Files(a.Config)
+	if err != nil {
 		return a.degrade(ctx, report, ReasonInvalidConfig, fmt.Sprintf(
 			"configuration %s is invalid and was not applied: %v", a.Hash, err))
 	}
-	if err := a.Target.CheckSupport(ctx); err != nil {
+	if err := a.Target.CheckSupport(ctx, a.HostRoot, want); err != nil {
 		var de *DegradedError
 		if errors.As(err, &de) {
 			return a.degrade(ctx, report, de.Reason, de.Message)
 		}
-		return fmt.Errorf("check that %s reads drop-ins: %w", a.Target.Name(), err)
+		return fmt.Errorf("check that %s reads the configuration: %w", a.Target.Name(), err)
+	}
+	stale, err := a.Target.Stale(a.HostRoot, want)
+	if err != nil {
+		return fmt.Errorf("find the files of earlier configurations: %w", err)
+	}
+	c, err := a.plan(append(want, stale...), report)
+	if err != nil {
+		return err
 	}
 
-	same, err := sameContent(path, a.Config)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	// Resume: the file is ours but a previous run did not see the component healthy with it.
-	resuming := same && report.State == StateApplying && report.Target == a.Hash
-	if same && !resuming {
+	if len(c.changed) == 0 && !c.resuming {
 		// Identical content: nothing to write and nothing to restart, but the component must be
 		// healthy for the Node to count as updated.
 		if err := a.Target.Healthy(ctx, time.Time{}); err != nil {
-			return a.waitHealthy(ctx, log, report, path, time.Time{}, false)
+			return a.waitHealthy(ctx, log, report, c, time.Time{}, false)
 		}
-		return a.succeed(ctx, log, report)
+		return a.succeed(ctx, log, report, c)
 	}
-
-	if !same {
-		// Back up only a state known to be healthy: what an Applied Node runs. After an interrupted
-		// apply, or a failed restore, the file holds an unverified configuration, and the backup
-		// taken before it is still the one to restore.
-		if report.State == StateApplied || !hasBackup(path) {
-			if err := saveBackup(path); err != nil {
-				return a.degrade(ctx, report, ReasonApplyFailed, fmt.Sprintf("could not back up %s: %v", path, err))
-			}
+	if len(c.changed) > 0 {
+		if err := a.write(ctx, log, &report, c); err != nil {
+			return err
 		}
-		report.State, report.Target, report.Reason, report.Message = StateApplying, a.Hash, "",
-			fmt.Sprintf("Applying configuration %s.", a.Hash)
-		if err := a.Reporter.Write(ctx, report); err != nil {
-			return fmt.Errorf("record Applying on the Node: %w", err)
-		}
-		if err := writeFileAtomic(path, a.Config, 0o644); err != nil {
-			return a.degrade(ctx, report, ReasonApplyFailed, fmt.Sprintf("could not write %s: %v", path, err))
-		}
-		log.Info("Wrote the drop-in")
 	}
-
+	if !c.restart {
+		// What changed is read without a restart (registry hosts files): the component only has to
+		// stay healthy.
+		return a.waitHealthy(ctx, log, report, c, time.Time{}, true)
+	}
 	restarted := time.Now()
 	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return a.rollBack(ctx, log, report, path, ReasonRestartFailed, fmt.Sprintf(
+		return a.rollBack(ctx, log, report, c, ReasonRestartFailed, fmt.Sprintf(
 			"restarting %s failed: %v", a.Target.Unit(), err))
 	}
-	return a.waitHealthy(ctx, log, report, path, restarted, true)
+	return a.waitHealthy(ctx, log, report, c, restarted, true)
 }
 
-// waitHealthy waits for the component to be healthy after a restart at since. If it does not
-// become healthy in time and rollBackOnFailure is set, the backup is restored.
-func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report, path string, since time.Time,
+// change is what one Apply does to the host's files.
+type change struct {
+	// files are every file the configuration touches (to write or to remove), as agent paths.
+	files []File
+	// changed are the files whose content differs from the configuration's.
+	changed []File
+	// resuming: the files are already the configuration's, but a previous run recorded Applying
+	// and never saw the component healthy with them.
+	resuming bool
+	// restart: the change needs the component restarted.
+	restart bool
+}
+
+// plan compares the host's files with the configuration's.
+func (a *Agent) plan(files []File, report Report) (change, error) {
+	c := change{}
+	dirs := map[string]bool{}
+	for _, f := range files {
+		f.Path = a.hostPath(f.Path)
+		c.files = append(c.files, f)
+		if dir := filepath.Dir(f.Path); !dirs[dir] {
+			dirs[dir] = true
+			if err := removeTempFiles(dir); err != nil {
+				return c, err
+			}
+		}
+		same, err := hasContent(f.Path, f.Data)
+		if err != nil {
+			return c, fmt.Errorf("read %s: %w", f.Path, err)
+		}
+		if !same {
+			c.changed = append(c.changed, f)
+			c.restart = c.restart || f.Restart
+		}
+	}
+	c.resuming = len(c.changed) == 0 && report.State == StateApplying && report.Target == a.Hash
+	if c.resuming {
+		// The previous run may have restarted the component or not: it must have, if a file read
+		// at start differs from the last healthy state.
+		for _, f := range c.files {
+			if f.Restart && !backupHolds(f.Path, f.Data) {
+				c.restart = c.restart || f.Restart
+			}
+		}
+	}
+	return c, nil
+}
+
+// write backs up the files about to change, records Applying, and writes them.
+func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c change) error {
+	// Back up only a state known to be healthy: what an Applied Node runs, all of it, so that the
+	// backups are one consistent state. After an interrupted apply, or a failed restore, the files
+	// hold an unverified configuration, and the backups taken before it are still the ones to
+	// restore.
+	for _, f := range c.files {
+		if report.State == StateApplied || !hasBackup(f.Path) {
+			if err := saveBackup(f.Path); err != nil {
+				return a.degrade(ctx, *report, ReasonApplyFailed, fmt.Sprintf("could not back up %s: %v", f.Path, err))
+			}
+		}
+	}
+	report.State, report.Target, report.Reason, report.Message = StateApplying, a.Hash, "",
+		fmt.Sprintf("Applying configuration %s.", a.Hash)
+	if err := a.Reporter.Write(ctx, *report); err != nil {
+		return fmt.Errorf("record Applying on the Node: %w", err)
+	}
+	for _, f := range c.changed {
+		if err := putFile(f.Path, f.Data); err != nil {
+			return a.degrade(ctx, *report, ReasonApplyFailed, fmt.Sprintf("could not write %s: %v", f.Path, err))
+		}
+		log.Info("Wrote the configuration", "path", f.Path, "removed", f.Data == nil)
+	}
+	return nil
+}
+
+// waitHealthy waits for the component to be healthy after a restart at since (zero: none). If it
+// does not become healthy in time and rollBackOnFailure is set, the backups are restored.
+func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report, c change, since time.Time,
 	rollBackOnFailure bool) error {
 	err := a.pollHealthy(ctx, since)
 	if err == nil {
-		return a.succeed(ctx, log, report)
+		return a.succeed(ctx, log, report, c)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err() // interrupted: leave the state as it is; the next run resumes
@@ -245,7 +323,7 @@ func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report,
 	if !rollBackOnFailure {
 		return a.degrade(ctx, report, ReasonHealthCheckFailed, message)
 	}
-	return a.rollBack(ctx, log, report, path, ReasonHealthCheckFailed, message)
+	return a.rollBack(ctx, log, report, c, ReasonHealthCheckFailed, message)
 }
 
 func (a *Agent) pollHealthy(ctx context.Context, since time.Time) error {
@@ -283,25 +361,33 @@ func (a *Agent) pollHealthy(ctx context.Context, since time.Time) error {
 	}
 }
 
-// rollBack restores the backup, restarts the component on it, and reports Degraded.
-func (a *Agent) rollBack(ctx context.Context, log logr.Logger, report Report, path, reason, message string) error {
+// rollBack restores the backups, restarts the component on them if the change had restarted it,
+// and reports Degraded.
+func (a *Agent) rollBack(ctx context.Context, log logr.Logger, report Report, c change, reason, message string) error {
 	log.Info("Rolling back", "reason", reason, "message", message)
-	if err := restoreBackup(path); err != nil {
-		return a.degrade(ctx, report, reason, message+fmt.Sprintf("; restoring the previous drop-in failed too: %v", err))
+	for _, f := range c.files {
+		if err := restoreBackup(f.Path); err != nil {
+			return a.degrade(ctx, report, reason, message+fmt.Sprintf("; restoring the previous configuration failed too: %v", err))
+		}
+	}
+	a.tidy(log, c)
+	if !c.restart {
+		return a.degrade(ctx, report, reason, message+"; restored the previous configuration")
 	}
 	restarted := time.Now()
 	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
 		return a.degrade(ctx, report, reason, message+fmt.Sprintf(
-			"; restored the previous drop-in, but restarting %s on it failed: %v", a.Target.Unit(), err))
+			"; restored the previous configuration, but restarting %s on it failed: %v", a.Target.Unit(), err))
 	}
 	if err := a.pollHealthy(ctx, restarted); err != nil {
 		return a.degrade(ctx, report, reason, message+fmt.Sprintf(
-			"; restored the previous drop-in, but %s is not healthy on it either: %v", a.Target.Name(), err))
+			"; restored the previous configuration, but %s is not healthy on it either: %v", a.Target.Name(), err))
 	}
-	return a.degrade(ctx, report, reason, message+"; restored the previous drop-in")
+	return a.degrade(ctx, report, reason, message+"; restored the previous configuration")
 }
 
-func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report) error {
+func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report, c change) error {
+	a.tidy(log, c)
 	// Already recorded: a restarted agent on an unchanged Node writes nothing.
 	if current.State != StateApplied || current.Config != a.Hash || current.Target != a.Hash {
 		report := Report{Config: a.Hash, State: StateApplied, Target: a.Hash,
@@ -313,6 +399,22 @@ func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report) er
 	}
 	a.setReady(true)
 	return nil
+}
+
+// tidy removes what is left of the files that the configuration removed (their backups) and the
+// directories they alone held, so that nothing of a removed registry host stays on the Node.
+func (a *Agent) tidy(log logr.Logger, c change) {
+	for _, f := range c.files {
+		if exists, err := fileExists(f.Path); err != nil || exists {
+			continue
+		}
+		if err := dropBackup(f.Path); err != nil {
+			log.Error(err, "Could not remove the backup of a removed file", "path", f.Path)
+		}
+		if f.OwnDir {
+			removeDirIfEmpty(filepath.Dir(f.Path))
+		}
+	}
 }
 
 // degrade reports Degraded on the Node. The applied configuration (report.Config) stays what it

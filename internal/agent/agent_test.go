@@ -32,6 +32,7 @@ var (
 type fakeHost struct {
 	t        *testing.T
 	root     string
+	unit     string      // the systemd unit the component runs as
 	healthy  atomic.Bool // the kubelet's healthz answers 200
 	args     []string    // the kubelet's command line
 	restarts atomic.Int32
@@ -45,7 +46,7 @@ type fakeHost struct {
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
-	h := &fakeHost{t: t, root: t.TempDir(), annotations: map[string]string{},
+	h := &fakeHost{t: t, root: t.TempDir(), unit: "kubelet.service", annotations: map[string]string{},
 		args: []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml", "--config-dir", dropInDir}}
 	h.healthy.Store(true)
 	return h
@@ -53,7 +54,7 @@ func newFakeHost(t *testing.T) *fakeHost {
 
 // RestartUnit restarts the "kubelet": its heartbeat moves past the restart.
 func (h *fakeHost) RestartUnit(ctx context.Context, unit string) error {
-	if unit != "kubelet.service" {
+	if unit != h.unit {
 		return errors.New("unexpected unit " + unit)
 	}
 	h.restarts.Add(1)
@@ -123,7 +124,7 @@ func (h *fakeHost) agent(config []byte, hash string) *Agent {
 		Restarter:      h,
 		Reporter:       h,
 		HostRoot:       h.root,
-		Config:         config,
+		Config:         map[string][]byte{"50-innkeeper.conf": config},
 		Hash:           hash,
 		HealthTimeout:  300 * time.Millisecond,
 		HealthInterval: 10 * time.Millisecond,
@@ -231,7 +232,7 @@ func TestHealthFailureRollsBackByteForByte(t *testing.T) {
 	g.Expect(r.Reason).To(Equal(ReasonHealthCheckFailed))
 	g.Expect(r.Message).To(ContainSubstring("kubelet did not become healthy within 300ms with configuration new"))
 	g.Expect(r.Message).To(ContainSubstring("plugins not ready"))
-	g.Expect(r.Message).To(HaveSuffix("; restored the previous drop-in"))
+	g.Expect(r.Message).To(HaveSuffix("; restored the previous configuration"))
 	g.Expect(a.Ready()).To(BeFalse())
 }
 

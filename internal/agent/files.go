@@ -153,11 +153,63 @@ func restoreBackup(path string) error {
 	return fmt.Errorf("no backup of %s to restore", path)
 }
 
-// sameContent reports whether path holds exactly data.
-func sameContent(path string, data []byte) (bool, error) {
+// hasContent reports whether path holds exactly data, or does not exist when data is nil.
+func hasContent(path string, data []byte) (bool, error) {
 	current, exists, err := readFile(path)
 	if err != nil {
 		return false, err
 	}
+	if data == nil {
+		return !exists, nil
+	}
 	return exists && bytes.Equal(current, data), nil
+}
+
+// putFile writes data to path atomically, or removes path when data is nil.
+func putFile(path string, data []byte) error {
+	if data == nil {
+		return removeFile(path)
+	}
+	return writeFileAtomic(path, data, 0o644)
+}
+
+// backupHolds reports whether the backup of path records exactly data (nil: no file).
+func backupHolds(path string, data []byte) bool {
+	backup, exists, err := readFile(path + backupSuffix)
+	if err != nil {
+		return false
+	}
+	if exists {
+		return data != nil && bytes.Equal(backup, data)
+	}
+	absent, _ := fileExists(path + absentSuffix)
+	return absent && data == nil
+}
+
+// dropBackup removes what saveBackup recorded for path.
+func dropBackup(path string) error {
+	if err := removeFile(path + backupSuffix); err != nil {
+		return err
+	}
+	return removeFile(path + absentSuffix)
+}
+
+// fileExists reports whether path exists.
+func fileExists(path string) (bool, error) {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// removeDirIfEmpty removes dir if nothing is left in it; otherwise, or if it cannot, it leaves it.
+func removeDirIfEmpty(dir string) {
+	if err := os.Remove(dir); err == nil {
+		_ = syncDir(filepath.Dir(dir))
+	}
 }

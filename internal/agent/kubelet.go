@@ -37,19 +37,32 @@ var _ Target = &Kubelet{}
 // Name returns "kubelet".
 func (k *Kubelet) Name() string { return kubelet.Name }
 
-// DropInPath returns the drop-in's path on the host.
-func (k *Kubelet) DropInPath() string { return filepath.Join(k.DropInDir, kubelet.DropInFile) }
+// dropInPath returns the drop-in's path on the host.
+func (k *Kubelet) dropInPath() string { return filepath.Join(k.DropInDir, kubelet.DropInFile) }
 
 // Unit returns kubelet.service.
 func (k *Kubelet) Unit() string { return "kubelet.service" }
 
-// Validate checks the drop-in as the manager did when rendering it.
-func (k *Kubelet) Validate(data []byte) error { return kubelet.ValidateDropIn(data) }
+// Files checks the drop-in as the manager did when rendering it: the configuration is that one
+// file, which the kubelet reads only when it starts.
+func (k *Kubelet) Files(config map[string][]byte) ([]File, error) {
+	data, ok := config[kubelet.DropInFile]
+	if !ok || len(config) != 1 {
+		return nil, fmt.Errorf("want exactly the file %s, got %d files", kubelet.DropInFile, len(config))
+	}
+	if err := kubelet.ValidateDropIn(data); err != nil {
+		return nil, err
+	}
+	return []File{{Path: k.dropInPath(), Data: data, Restart: true}}, nil
+}
+
+// Stale returns nothing: every kubelet configuration is the same one file.
+func (k *Kubelet) Stale(string, []File) ([]File, error) { return nil, nil }
 
 // CheckSupport fails with DropInUnsupported unless the kubelet runs with --config-dir set to
 // DropInDir: otherwise it would never read the drop-in, and innkeeper does not edit the main
 // configuration file.
-func (k *Kubelet) CheckSupport(_ context.Context) error {
+func (k *Kubelet) CheckSupport(context.Context, string, []File) error {
 	args, err := k.Args()
 	if err != nil {
 		return err
@@ -59,7 +72,7 @@ func (k *Kubelet) CheckSupport(_ context.Context) error {
 		return &DegradedError{Reason: ReasonDropInUnsupported, Message: fmt.Sprintf(
 			"the kubelet does not run with --config-dir, so it would not read %s; innkeeper does not edit the "+
 				"kubelet's main configuration. Add --config-dir=%s to the kubelet's flags (kubeadm: KUBELET_EXTRA_ARGS)",
-			k.DropInPath(), k.DropInDir)}
+			k.dropInPath(), k.DropInDir)}
 	}
 	if filepath.Clean(dir) != filepath.Clean(k.DropInDir) {
 		return &DegradedError{Reason: ReasonDropInUnsupported, Message: fmt.Sprintf(

@@ -141,6 +141,9 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if err := controllers.SetupConcierge(mgr, ctrlOpts); err != nil {
 		return nil, err
 	}
+	if err := controllers.SetupRoomService(mgr, ctrlOpts); err != nil {
+		return nil, err
+	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add healthz check: %w", err)
 	}

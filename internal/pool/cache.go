@@ -13,20 +13,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// CacheOptions scope the manager's cache to what the engine needs: ConfigMaps and DaemonSets only
-// in the workload namespace and with innkeeper's label (a cluster's ConfigMaps can take gigabytes),
-// and Nodes without their image lists and managed fields, which are most of a Node's size and
-// which no pool status uses.
+// CacheOptions scope the manager's cache to what the engine needs: ConfigMaps only in the workload
+// namespace (a cluster's ConfigMaps can take gigabytes; innkeeper's namespace holds its rendered
+// configurations and the CA bundles RoomServices reference), DaemonSets only there and with
+// innkeeper's label, and Nodes without their image lists and managed fields, which are most of a
+// Node's size and which no pool status uses.
 func CacheOptions(namespace string) cache.Options {
-	managed := labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue})
-	scoped := cache.ByObject{
-		Namespaces: map[string]cache.Config{namespace: {}},
-		Label:      managed,
-	}
+	inNamespace := map[string]cache.Config{namespace: {}}
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: scoped,
-			&appsv1.DaemonSet{}: scoped,
+			&corev1.ConfigMap{}: {Namespaces: inNamespace},
+			&appsv1.DaemonSet{}: {
+				Namespaces: inNamespace,
+				Label:      labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue}),
+			},
 			&corev1.Node{}:      {Transform: StripNode},
 		},
 	}

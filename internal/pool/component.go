@@ -28,10 +28,11 @@ type Component interface {
 	// engine renders, and the node agent's annotations.
 	Name() string
 
-	// Render returns the files of the configuration ConfigMap, by file name. An error that wraps a
-	// field.ErrorList (or is an InvalidSpecError) means that the spec is invalid: the engine reports
-	// Stalled/InvalidSpec and leaves what is rolled out alone.
-	Render(obj Object) (map[string]string, error)
+	// Render returns the files of the configuration ConfigMap, by file name, from the object and
+	// the inputs it references. An error means that the spec cannot be rendered (one that wraps a
+	// field.ErrorList names the fields): the engine reports Stalled/InvalidSpec and leaves what is
+	// rolled out alone.
+	Render(obj Object, in Inputs) (map[string]string, error)
 
 	// NodeAgent reports whether the component's pods run innkeeper's node agent, which records on
 	// each Node the configuration it applied (hotel.innkeeper.dev/<component>-config). The engine
@@ -42,6 +43,21 @@ type Component interface {
 	// volumes, mounting the configuration from the volume named ConfigVolume. The engine adds the
 	// configuration volume, node affinity, tolerations and priority class.
 	PodSpec(obj Object, config Config) *corev1ac.PodSpecApplyConfiguration
+}
+
+// Inputs are what a configuration reads besides its object: the data of the ConfigMaps a
+// Referencing component references, by name. Other components get none.
+type Inputs struct {
+	ConfigMaps map[string]map[string]string
+}
+
+// Referencing is implemented by a Component whose configuration includes the content of ConfigMaps
+// in the engine's namespace, such as a registry's CA bundle. The engine hands their data to
+// Render, stalls the object with reason ReferenceNotFound while one is missing, and renders again
+// when one changes, so that a new CA bundle rolls out like any other change.
+type Referencing interface {
+	// References returns the names of the ConfigMaps that obj's configuration reads.
+	References(obj Object) []string
 }
 
 // Config identifies one rendered configuration.

@@ -119,9 +119,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		o.appliedHash = o.daemonSet.Spec.Template.Annotations[AnnotationHash]
 	}
 
-	files, renderErr := r.kind.Component.Render(obj)
+	inputs, missing, err := r.inputs(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var files map[string]string
+	var renderErr error
+	if len(missing) == 0 {
+		files, renderErr = r.kind.Component.Render(obj, inputs)
+	}
 	var cfg Config
-	if renderErr == nil {
+	if renderErr == nil && len(missing) == 0 {
 		o.desiredHash = ConfigHash(files)
 		cfg = Config{Hash: o.desiredHash, ConfigMapName: configMapName(obj, component, o.desiredHash)}
 	}
@@ -130,6 +138,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case selErr != nil:
 		o.stall = &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
 			"spec.nodeSelector is invalid: %v. Fix it; nothing is rolled out until then.", selErr)}
+	case len(missing) > 0:
+		o.stall = &stall{reason: hotelv1alpha1.ReasonReferenceNotFound, message: fmt.Sprintf(
+			"The spec references ConfigMaps that do not exist in namespace %s: %s. Create them; nothing is "+
+				"rolled out until then, and what is rolled out stays as it is.", r.namespace, strings.Join(missing, ", "))}
 	case renderErr != nil:
 		o.stall = invalidSpec(component, renderErr)
 	default:
@@ -352,6 +364,33 @@ func invalidSpec(component string, err error) *stall {
 	return &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
 		"The %s configuration cannot be rendered: %s. Fix the spec; what is rolled out stays as it is until then.",
 		component, detail)}
+}
+
+// inputs reads the ConfigMaps a Referencing component's object references, and names the missing.
+func (r *Reconciler) inputs(ctx context.Context, obj Object) (Inputs, []string, error) {
+	ref, ok := r.kind.Component.(Referencing)
+	if !ok {
+		return Inputs{}, nil, nil
+	}
+	in := Inputs{ConfigMaps: map[string]map[string]string{}}
+	var missing []string
+	for _, name := range ref.References(obj) {
+		if _, done := in.ConfigMaps[name]; done {
+			continue
+		}
+		cm := &corev1.ConfigMap{}
+		err := r.client.Get(ctx, types.NamespacedName{Namespace: r.namespace, Name: name}, cm)
+		switch {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, name)
+		case err != nil:
+			return in, nil, fmt.Errorf("get ConfigMap %s/%s: %w", r.namespace, name, err)
+		default:
+			in.ConfigMaps[name] = cm.Data
+		}
+	}
+	sort.Strings(missing)
+	return in, missing, nil
 }
 
 func (r *Reconciler) selectedNodes(ctx context.Context, selector labels.Selector) ([]corev1.Node, error) {

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +25,7 @@ import (
 // SetupWithManager registers the reconciler: its objects, the DaemonSets and ConfigMaps they own,
 // and the Nodes their pools select.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named(r.kind.Component.Name()).
 		// Every update, status included: a status written from a stale cache (or by anyone else)
 		// is corrected by the reconcile its own update event triggers. A reconcile that finds the
@@ -35,8 +36,32 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(r.kind.NewObject(), handler.EnqueueRequestsFromMapFunc(r.otherObjects),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.objectsSelecting),
-			builder.WithPredicates(r.nodeChangePredicate())).
-		Complete(r)
+			builder.WithPredicates(r.nodeChangePredicate()))
+	if _, ok := r.kind.Component.(Referencing); ok {
+		b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.objectsReferencing))
+	}
+	return b.Complete(r)
+}
+
+// objectsReferencing maps a ConfigMap in the engine's namespace to the objects whose configuration
+// reads it.
+func (r *Reconciler) objectsReferencing(ctx context.Context, cm client.Object) []reconcile.Request {
+	ref, ok := r.kind.Component.(Referencing)
+	if !ok || cm.GetNamespace() != r.namespace {
+		return nil
+	}
+	peers, err := r.peers(ctx)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Cannot map a ConfigMap to the objects that reference it", "configMap", cm.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, p := range peers {
+		if slices.Contains(ref.References(p), cm.GetName()) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		}
+	}
+	return reqs
 }
 
 // objectsSelecting maps a Node to the objects whose pool selects it. The handler calls it with the

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/innkeeper-dev/innkeeper/internal/manager"
+	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 )
 
@@ -59,9 +60,10 @@ func (c *Cluster) InstallInnkeeper(ctx context.Context, root string) (*Innkeeper
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	ik := &Innkeeper{cancel: cancel, done: make(chan error, 2)}
+	ik := &Innkeeper{cancel: cancel, done: make(chan error, 3)}
 	go func() { ik.done <- mgr.Start(ctx) }()
 	go func() { ik.done <- SimulateAgents(ctx, cs, Namespace, kubelet.Name) }()
+	go func() { ik.done <- SimulateAgents(ctx, cs, Namespace, containerd.Name) }()
 	// Fail here, with the manager's own error, rather than in every test that waits for it.
 	synced := make(chan bool, 1)
 	go func() { synced <- mgr.GetCache().WaitForCacheSync(ctx) }()
@@ -84,7 +86,7 @@ func (c *Cluster) InstallInnkeeper(ctx context.Context, root string) (*Innkeeper
 // Stop stops the manager and the simulated agents.
 func (ik *Innkeeper) Stop() {
 	ik.cancel()
-	for range 2 {
+	for range cap(ik.done) {
 		select {
 		case <-ik.done:
 		case <-time.After(30 * time.Second):

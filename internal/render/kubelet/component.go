@@ -43,7 +43,7 @@ func (Component) Name() string { return Name }
 func (Component) NodeAgent() bool { return true }
 
 // Render returns the kubelet drop-in of a FloorManager.
-func (Component) Render(obj pool.Object) (map[string]string, error) {
+func (Component) Render(obj pool.Object, _ pool.Inputs) (map[string]string, error) {
 	fm, ok := obj.(*hotelv1alpha1.FloorManager)
 	if !ok {
 		return nil, fmt.Errorf("kubelet component got a %T, not a FloorManager", obj)

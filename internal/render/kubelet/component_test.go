@@ -18,7 +18,7 @@ func TestComponentRender(t *testing.T) {
 	c := Component{AgentImage: "img", AgentServiceAccount: "sa"}
 	fm := &hotelv1alpha1.FloorManager{Spec: hotelv1alpha1.FloorManagerSpec{
 		Kubelet: hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](7)}}}
-	files, err := c.Render(fm)
+	files, err := c.Render(fm, pool.Inputs{})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(files).To(HaveKey(DropInFile))
 	g.Expect(files[DropInFile]).To(ContainSubstring("maxPods: 7\n"))

@@ -83,7 +83,7 @@ func (Component) TakeOver(obj pool.Object) bool {
 func (Component) ForeignReason() string { return hotelv1alpha1.ReasonForeignKubeProxy }
 
 // Render returns the KubeProxyConfiguration of a Concierge.
-func (Component) Render(obj pool.Object) (map[string]string, error) {
+func (Component) Render(obj pool.Object, _ pool.Inputs) (map[string]string, error) {
 	cg, err := concierge(obj)
 	if err != nil {
 		return nil, err

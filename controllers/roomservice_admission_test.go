@@ -1,0 +1,120 @@
+package controllers_test
+
+import (
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+)
+
+// roomService builds a RoomService over a test pool from a YAML spec.
+func roomService(name, specYAML string) *unstructured.Unstructured {
+	spec := map[string]any{}
+	Expect(yaml.Unmarshal([]byte(specYAML), &spec)).To(Succeed())
+	if _, ok := spec["nodeSelector"]; !ok {
+		spec["nodeSelector"] = map[string]any{"matchLabels": map[string]any{"pool": "test"}}
+	}
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "hotel.innkeeper.dev/v1alpha1",
+		"kind":       "RoomService",
+		"metadata":   map[string]any{"name": name},
+		"spec":       spec,
+	}}
+}
+
+var _ = Describe("RoomService admission", func() {
+	DescribeTable("the API server rejects an invalid RoomService, naming the field",
+		func(specYAML, field, message string) {
+			err := k8sClient.Create(ctx, roomService("invalid", specYAML), createOpts...)
+			Expect(err).To(HaveOccurred(), "the API server accepted %s", specYAML)
+			Expect(apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)).To(BeTrue(), "unexpected error kind: %v", err)
+			Expect(err.Error()).To(ContainSubstring(field))
+			Expect(err.Error()).To(ContainSubstring(message))
+		},
+		Entry("no containerd section", `{}`, "spec.containerd", "Required value"),
+		Entry("no configVersion", `{containerd: {}}`, "spec.containerd.configVersion", "Required value"),
+		Entry("configVersion 1, which containerd 2 removed", `{containerd: {configVersion: 1}}`,
+			"spec.containerd.configVersion", "Unsupported value"),
+		Entry("a runtime type that is no containerd shim", `{containerd: {configVersion: 2, runtimes: [{name: gvisor, runtimeType: runsc}]}}`,
+			"spec.containerd.runtimes[0].runtimeType", "should match"),
+		Entry("a runtime name that is no DNS label", `{containerd: {configVersion: 2, runtimes: [{name: Kata_QEMU, runtimeType: io.containerd.kata.v2}]}}`,
+			"spec.containerd.runtimes[0].name", "should match"),
+		Entry("two runtimes of one name", `{containerd: {configVersion: 2, runtimes: [{name: a, runtimeType: io.containerd.runc.v2}, {name: a, runtimeType: io.containerd.kata.v2}]}}`,
+			"spec.containerd.runtimes[1]", "Duplicate value"),
+		Entry("a default runtime that is not among the runtimes", `{containerd: {configVersion: 3, defaultRuntimeName: nvidia, runtimes: [{name: runc, runtimeType: io.containerd.runc.v2}]}}`,
+			"spec.containerd.defaultRuntimeName", "defaultRuntimeName must name one of runtimes"),
+		Entry("systemdCgroup on a runtime that is not runc", `{containerd: {configVersion: 3, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2, systemdCgroup: true}]}}`,
+			"spec.containerd.runtimes[0]", "options of runc (io.containerd.runc.v2) only"),
+		Entry("maxConcurrentDownloads 0", `{containerd: {configVersion: 2, maxConcurrentDownloads: 0}}`,
+			"spec.containerd.maxConcurrentDownloads", "should be greater than or equal to 1"),
+		Entry("a snapshotter that is no name", `{containerd: {configVersion: 2, snapshotter: "overlay fs"}}`,
+			"spec.containerd.snapshotter", "should match"),
+		Entry("two entries for one registry", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example"}]}, {host: docker.io, server: "https://b.example"}]}}`,
+			"spec.containerd.registries[1]", "Duplicate value"),
+		Entry("a registry host with a path", `{containerd: {configVersion: 2, registries: [{host: docker.io/library, mirrors: [{url: "https://a.example"}]}]}}`,
+			"spec.containerd.registries[0].host", "should match"),
+		Entry("a registry with neither server nor mirrors", `{containerd: {configVersion: 2, registries: [{host: docker.io}]}}`,
+			"spec.containerd.registries[0]", "a registry needs a server or at least one mirror"),
+		Entry("a server for _default", `{containerd: {configVersion: 2, registries: [{host: _default, server: "https://a.example"}]}}`,
+			"spec.containerd.registries[0]", "_default applies to every registry"),
+		Entry("a mirror URL that is no URL", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "mirror.example.com"}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].url", "url must be an http or https URL with a host"),
+		Entry("a mirror URL of another scheme", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "ftp://mirror.example.com"}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].url", "url must be an http or https URL with a host"),
+		Entry("a server that is no URL", `{containerd: {configVersion: 2, registries: [{host: docker.io, server: "registry-1.docker.io"}]}}`,
+			"spec.containerd.registries[0].server", "server must be an http or https URL with a host"),
+		Entry("one mirror twice", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example"}, {url: "https://a.example"}]}]}}`,
+			"spec.containerd.registries[0].mirrors", "mirror URLs must be unique"),
+		Entry("an unknown capability", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", capabilities: [pull, delete]}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].capabilities[1]", "Unsupported value"),
+		Entry("a header name with a space", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", headers: [{name: "X Token", values: [a]}]}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].headers[0].name", "should match"),
+		Entry("a header value with a line break", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", headers: [{name: X-Token, values: ["a\nb"]}]}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].headers[0].values[0]", "should match"),
+		Entry("a zero dialTimeout", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", dialTimeout: 0s}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].dialTimeout", "dialTimeout must be above 0"),
+		Entry("a CA bundle without a ConfigMap name", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", caBundle: {key: ca.crt}}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].caBundle.name", "Required value"),
+		Entry("a field containerd has but innkeeper does not offer", `{containerd: {configVersion: 2, root: /var/lib/containerd}}`,
+			"spec.containerd.root", "unknown field"),
+	)
+
+	DescribeTable("the API server accepts a valid RoomService",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, roomService("valid", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("only the configuration version", `{containerd: {configVersion: 2}}`),
+		Entry("every field", `
+containerd:
+  configVersion: 3
+  sandboxImage: registry.k8s.io/pause:3.10
+  defaultRuntimeName: runc
+  runtimes:
+  - {name: runc, runtimeType: io.containerd.runc.v2, systemdCgroup: true}
+  - {name: nvidia, runtimeType: io.containerd.runc.v2, binaryName: /usr/bin/nvidia-container-runtime}
+  - {name: kata, runtimeType: io.containerd.kata.v2, configPath: /etc/kata-containers/configuration.toml, podAnnotations: ["io.katacontainers.*"]}
+  systemdCgroup: true
+  maxConcurrentDownloads: 6
+  snapshotter: overlayfs
+  enableCDI: true
+  registries:
+  - host: docker.io
+    server: https://registry-1.docker.io
+    mirrors:
+    - url: https://mirror.example.com
+      capabilities: [pull, resolve]
+      caBundle: {name: mirror-ca}
+      headers: [{name: X-Mirror-Token, values: [abc]}]
+      dialTimeout: 5s
+    - url: http://10.0.0.5:5000/v2/docker.io
+      capabilities: [pull]
+      overridePath: true
+      skipVerify: true
+  - host: registry.example.com:5000
+    server: https://registry.example.com:5000
+  - host: _default
+    mirrors: [{url: "https://cache.example.com"}]
+`),
+	)
+})
