@@ -21,8 +21,14 @@ import (
 // kubeProxyNodes returns the Nodes on which a Concierge has a Ready kube-proxy pod, sorted.
 func kubeProxyNodes(name string) []string {
 	GinkgoHelper()
+	return componentNodes(name, "kube-proxy")
+}
+
+// componentNodes returns the Nodes on which an object's component has a Ready pod, sorted.
+func componentNodes(name, component string) []string {
+	GinkgoHelper()
 	pods, err := clientset.CoreV1().Pods(localcluster.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: fmt.Sprintf("%s=%s,%s=kube-proxy", pool.LabelPool, name, pool.LabelComponent)})
+		LabelSelector: fmt.Sprintf("%s=%s,%s=%s", pool.LabelPool, name, pool.LabelComponent, component)})
 	Expect(err).NotTo(HaveOccurred())
 	var nodes []string
 	for _, p := range pods.Items {

@@ -1,0 +1,84 @@
+package containerd
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+func roomServiceWithCAs(refs ...*hotelv1alpha1.ConfigMapKeyReference) *hotelv1alpha1.RoomService {
+	rs := &hotelv1alpha1.RoomService{Spec: hotelv1alpha1.RoomServiceSpec{Containerd: hotelv1alpha1.ContainerdSpec{ConfigVersion: 2}}}
+	for i, ref := range refs {
+		rs.Spec.Containerd.Registries = append(rs.Spec.Containerd.Registries, hotelv1alpha1.RegistryHost{
+			Host:    fmt.Sprintf("registry-%d.example.com", i),
+			Mirrors: []hotelv1alpha1.RegistryMirror{{URL: "https://mirror.example.com", CABundle: ref}},
+		})
+	}
+	return rs
+}
+
+func TestComponentReferencesEachCABundleConfigMapOnce(t *testing.T) {
+	g := NewWithT(t)
+	rs := roomServiceWithCAs(
+		&hotelv1alpha1.ConfigMapKeyReference{Name: "a", Key: "ca.crt"},
+		&hotelv1alpha1.ConfigMapKeyReference{Name: "b", Key: "other.pem"},
+		&hotelv1alpha1.ConfigMapKeyReference{Name: "a", Key: "second.pem"},
+		nil,
+	)
+	g.Expect(Component{}.References(rs)).To(Equal([]string{"a", "b"}))
+	g.Expect(Component{}.References(&hotelv1alpha1.FloorManager{})).To(BeEmpty())
+}
+
+func TestComponentRenderTakesCABundlesFromTheInputs(t *testing.T) {
+	g := NewWithT(t)
+	pem, err := os.ReadFile("testdata/ca-one.pem")
+	g.Expect(err).NotTo(HaveOccurred())
+	rs := roomServiceWithCAs(&hotelv1alpha1.ConfigMapKeyReference{Name: "mirror-ca"}) // key defaults to ca.crt
+
+	files, err := Component{}.Render(rs, pool.Inputs{ConfigMaps: map[string]map[string]string{"mirror-ca": {"ca.crt": string(pem)}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(files).To(ContainElement(string(pem)))
+
+	_, err = Component{}.Render(rs, pool.Inputs{ConfigMaps: map[string]map[string]string{"mirror-ca": {"tls.crt": string(pem)}}})
+	g.Expect(err).To(MatchError(ContainSubstring("ca.crt")), "a key missing from the ConfigMap is named")
+}
+
+func TestComponentPodSpec(t *testing.T) {
+	g := NewWithT(t)
+	c := Component{AgentImage: "registry.example/innkeeper:v1", AgentServiceAccount: "innkeeper-agent"}
+	ac := c.PodSpec(&hotelv1alpha1.RoomService{}, pool.Config{Hash: "abc", ConfigMapName: "rs-containerd-abc"})
+	data, err := json.Marshal(ac)
+	g.Expect(err).NotTo(HaveOccurred())
+	var pod corev1.PodSpec
+	g.Expect(json.Unmarshal(data, &pod)).To(Succeed())
+
+	g.Expect(pod.ServiceAccountName).To(Equal("innkeeper-agent"))
+	g.Expect(pod.HostNetwork).To(BeTrue(), "the agent must not need the pod network while containerd restarts")
+	g.Expect(pod.Containers).To(HaveLen(1))
+	agent := pod.Containers[0]
+	g.Expect(agent.Args).To(ContainElements("agent", "--component=containerd", "--config=/etc/innkeeper",
+		"--config-hash=abc", "--cri-socket=/run/containerd/containerd.sock", fmt.Sprintf("--health-port=%d", AgentHealthPort)))
+	g.Expect(agent.SecurityContext.Privileged).To(Equal(ptr.To(true)))
+	g.Expect(agent.ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(AgentHealthPort))
+	g.Expect(AgentHealthPort).NotTo(Equal(10288), "the kubelet agent's port: a Node may run both agents")
+	hostPaths := map[string]string{}
+	for _, v := range pod.Volumes {
+		if v.HostPath != nil {
+			hostPaths[v.Name] = v.HostPath.Path
+		}
+	}
+	g.Expect(hostPaths).To(Equal(map[string]string{
+		"containerd-config": "/etc/containerd", "containerd-run": "/run/containerd", "dbus": "/run/dbus"}))
+	g.Expect(agent.VolumeMounts).To(ContainElements(
+		corev1.VolumeMount{Name: "containerd-config", MountPath: "/host/etc/containerd"},
+		corev1.VolumeMount{Name: pool.ConfigVolume, MountPath: "/etc/innkeeper", ReadOnly: true},
+	))
+}
