@@ -267,7 +267,7 @@ type FloorManagerStatus struct {
 // +kubebuilder:resource:scope=Cluster,shortName=fm,categories=innkeeper
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="metadata.name must be at most 63 characters: it names the pool's DaemonSet and labels its objects"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes.selected`,description="Nodes the nodeSelector selects"
+// +kubebuilder:printcolumn:name="Nodes",type=string,JSONPath=`.status.nodesReady`,description="Nodes updated and Ready, of the Nodes the nodeSelector selects"
 // +kubebuilder:printcolumn:name="Updated",type=integer,JSONPath=`.status.nodes.updated`,description="Nodes that run the current configuration"
 // +kubebuilder:printcolumn:name="Degraded",type=integer,JSONPath=`.status.nodes.degraded`,description="Nodes that failed to apply the configuration"
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1

@@ -57,6 +57,12 @@ type PoolStatus struct {
 	// +optional
 	Nodes NodeCounts `json:"nodes,omitzero"`
 
+	// nodesReady is nodes.ready of nodes.selected, such as "3/4": Nodes that run the current
+	// configuration and are Ready, of the Nodes the pool selects (kubectl's NODES column).
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	NodesReady string `json:"nodesReady,omitempty"`
+
 	// nodeConditions counts the pool's Nodes by the node conditions that need attention.
 	// +optional
 	NodeConditions NodeConditionCounts `json:"nodeConditions,omitzero"`

@@ -75,6 +75,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 	var complete bool
 	st.Nodes, complete = rolloutCounts(o, selected, health.counts.NotReady)
 	st.Nodes.Degraded = int32(len(degraded))
+	st.NodesReady = fmt.Sprintf("%d/%d", st.Nodes.Ready, selected)
 
 	// The rollout is done when the DaemonSet rolls out the newest configuration and has updated
 	// every selected Node.

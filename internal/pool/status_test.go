@@ -305,6 +305,7 @@ func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
 	}))
 	g.Expect(st.Allocatable[corev1.ResourceCPU]).To(Equal(resource.MustParse("18")))
 	g.Expect(st.Nodes.Degraded).To(Equal(int32(12)))
+	g.Expect(st.NodesReady).To(Equal("0/12"), "kubectl's NODES column: ready of selected")
 	g.Expect(st.DegradedNodes).To(HaveLen(maxDegradedNodes))
 	g.Expect(st.DegradedNodes[0]).To(Equal(hotelv1alpha1.DegradedNode{
 		Name: "n01", Reason: hotelv1alpha1.ReasonHealthCheckFailed, Message: "failed on n01"}))
@@ -315,4 +316,5 @@ func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
 	empty := aggregateStatus(&hotelv1alpha1.PoolStatus{}, observed{maxUnavailable: intstr.FromInt32(1)}, metav1.Now())
 	g.Expect(empty.Capacity).To(BeNil())
 	g.Expect(empty.DegradedNodes).To(BeNil())
+	g.Expect(empty.NodesReady).To(Equal("0/0"))
 }

@@ -31,5 +31,12 @@ var _ = Describe("RoomService on a local cluster", func() {
 		Expect(rs.Status.Nodes).To(Equal(hotelv1alpha1.NodeCounts{Selected: 4, Updated: 4, Ready: 4}))
 		Expect(mustKubectl("", "get", "rms", "gpu", "-o", "jsonpath={.spec.containerd.defaultRuntimeName}")).To(Equal("nvidia"))
 		Expect(mustKubectl("", "get", "innkeeper", "-o", "name")).To(ContainSubstring("roomservice.hotel.innkeeper.dev/general"))
+
+		By("kubectl's view: columns, and explain")
+		Expect(mustKubectl("", "get", "rms", "general")).To(MatchRegexp(`NAME\s+READY\s+NODES\s+UPDATED\s+DEGRADED\s+AGE\s+general\s+True\s+4/4\s+4\s+0\s`))
+		out := mustKubectl("", "explain", "floormanager.spec.kubelet.evictionHard")
+		Expect(out).To(ContainSubstring("memory.available"))
+		out = mustKubectl("", "explain", "roomservice.spec.containerd.registries.mirrors.capabilities")
+		Expect(out).To(ContainSubstring("resolve"))
 	})
 })
