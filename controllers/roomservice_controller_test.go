@@ -19,7 +19,8 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1")
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
 
 // createRoomService creates a RoomService over a pool.
 func createRoomService(name, poolName string, spec hotelv1alpha1.ContainerdSpec) *hotelv1alpha1.RoomService {

@@ -27,7 +27,7 @@ func CacheOptions(namespace string) cache.Options {
 				Namespaces: inNamespace,
 				Label:      labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue}),
 			},
-			&corev1.Node{}:      {Transform: StripNode},
+			&corev1.Node{}: {Transform: StripNode},
 		},
 	}
 }
