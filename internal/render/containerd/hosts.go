@@ -2,6 +2,7 @@ package containerd
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -298,4 +300,21 @@ func ptrValue[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// CABundles returns the ConfigMap keys whose PEM Render needs in its caBundles, with Key defaulted
+// as the API defaults it, sorted and each once: the component's ConfigMap references.
+func CABundles(spec *hotelv1alpha1.ContainerdSpec) []hotelv1alpha1.ConfigMapKeyReference {
+	var refs []hotelv1alpha1.ConfigMapKeyReference
+	for _, r := range spec.Registries {
+		for _, m := range r.Mirrors {
+			if m.CABundle != nil && !slices.Contains(refs, caBundleKey(*m.CABundle)) {
+				refs = append(refs, caBundleKey(*m.CABundle))
+			}
+		}
+	}
+	slices.SortFunc(refs, func(a, b hotelv1alpha1.ConfigMapKeyReference) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.Key, b.Key))
+	})
+	return refs
 }
