@@ -71,8 +71,9 @@ bench: ## Run the scale benchmark (5,000 Nodes, 10 FloorManagers, envtest; about
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_FLAGS)
 
 .PHONY: fuzz
-fuzz: ## Fuzz the node agent's drop-in check for FUZZTIME (default 15s); the seed corpus runs in every go test.
+fuzz: ## Fuzz the kubelet drop-in check and the registry hosts renderer for FUZZTIME (default 15s) each; the seed corpora run in every go test.
 	go test ./internal/render/kubelet/ -run '^$$' -fuzz '^FuzzValidateDropIn$$' -fuzztime $(FUZZTIME)
+	go test ./internal/render/containerd/ -run '^$$' -fuzz '^FuzzRenderRegistries$$' -fuzztime $(FUZZTIME)
 
 ##@ Local cluster
 

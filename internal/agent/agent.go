@@ -46,8 +46,9 @@ type Target interface {
 	// Unit is the component's systemd unit, such as kubelet.service.
 	Unit() string
 	// Files checks a configuration (its ConfigMap's files, by key) before it touches the host, and
-	// returns the host files it consists of, in the order they must be written.
-	Files(config map[string][]byte) ([]File, error)
+	// returns the host files it consists of, in the order they must be written. It may read the
+	// host (under hostRoot) to adapt them to it, never write.
+	Files(hostRoot string, config map[string][]byte) ([]File, error)
 	// Stale returns, as files to remove (Data nil), the files under hostRoot that the agent wrote
 	// for an earlier configuration and that want no longer holds.
 	Stale(hostRoot string, want []File) ([]File, error)
@@ -182,7 +183,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 		a.failed = &DegradedError{Reason: report.Reason, Message: report.Message}
 		return a.failed
 	}
-	want, err := a.Target.Files(a.Config)
+	want, err := a.Target.Files(a.HostRoot, a.Config)
 	if err != nil {
 		return a.degrade(ctx, report, ReasonInvalidConfig, fmt.Sprintf(
 			"configuration %s is invalid and was not applied: %v", a.Hash, err))

@@ -55,15 +55,22 @@ func (c *Containerd) Name() string { return containerd.Name }
 func (c *Containerd) Unit() string { return "containerd.service" }
 
 // Files checks the configuration as the manager rendered it and returns its files: registry CA
-// bundles first, then the hosts files that name them, then the drop-in.
-func (c *Containerd) Files(config map[string][]byte) ([]File, error) {
+// bundles first, then the hosts files that name them, then the drop-in. A version 2 drop-in
+// (containerd 1.7) is merged over config.toml's CRI section first (see mergeCRISection).
+func (c *Containerd) Files(hostRoot string, config map[string][]byte) ([]File, error) {
 	parsed, err := containerd.ParseFiles(config)
 	if err != nil {
 		return nil, err
 	}
 	files := make([]File, 0, len(parsed.Entries))
 	for _, e := range parsed.Entries {
-		files = append(files, File{Path: e.Path, Data: e.Data, Restart: e.Restart, OwnDir: underCertsDir(e.Path)})
+		f := File{Path: e.Path, Data: e.Data, Restart: e.Restart, OwnDir: underCertsDir(e.Path)}
+		if f.Restart && parsed.ConfigVersion == 2 {
+			if f.Data, err = c.mergeCRISection(hostRoot, e.Data); err != nil {
+				return nil, err
+			}
+		}
+		files = append(files, f)
 	}
 	rank := func(f File) int {
 		switch {
@@ -77,6 +84,68 @@ func (c *Containerd) Files(config map[string][]byte) ([]File, error) {
 	}
 	slices.SortStableFunc(files, func(a, b File) int { return rank(a) - rank(b) })
 	return files, nil
+}
+
+// v2CRIPlugin is the CRI plugin's section in a version 2 configuration.
+const v2CRIPlugin = "io.containerd.grpc.v1.cri"
+
+// mergedHeader starts a version 2 drop-in merged over config.toml's CRI section.
+const mergedHeader = "# Written by innkeeper. containerd 1.7 replaces a plugin's whole section of config.toml with an\n" +
+	"# imported file's, so this holds config.toml's [plugins.\"" + v2CRIPlugin + "\"] with innkeeper's\n" +
+	"# settings merged over it. Changes here are overwritten.\n"
+
+// mergeCRISection returns a version 2 drop-in merged over the CRI section of the Node's
+// config.toml. containerd 1.7 merges an imported file one plugin section at a time: the drop-in's
+// [plugins."io.containerd.grpc.v1.cri"] would replace the Node's whole CRI section (its CNI
+// directories, runtimes, registry settings...), not only the keys innkeeper sets (containerd#5837).
+// Carrying the Node's section keeps every key innkeeper does not set; innkeeper's win. Without a
+// readable config.toml there is nothing to merge: CheckSupport refuses such a Node anyway.
+func (c *Containerd) mergeCRISection(hostRoot string, dropIn []byte) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(hostRoot, c.ConfigPath))
+	if err != nil {
+		return dropIn, nil
+	}
+	main := map[string]any{}
+	if toml.Unmarshal(data, &main) != nil {
+		return dropIn, nil
+	}
+	base := table(table(main, "plugins"), v2CRIPlugin)
+	if len(base) == 0 {
+		return dropIn, nil
+	}
+	doc := map[string]any{}
+	if err := toml.Unmarshal(dropIn, &doc); err != nil {
+		return nil, fmt.Errorf("read the drop-in: %w", err)
+	}
+	plugins := table(doc, "plugins")
+	if plugins == nil {
+		plugins = map[string]any{}
+		doc["plugins"] = plugins
+	}
+	plugins[v2CRIPlugin] = mergeTables(base, table(plugins, v2CRIPlugin))
+	out, err := toml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("write the merged drop-in: %w", err)
+	}
+	return append([]byte(mergedHeader), out...), nil
+}
+
+// mergeTables returns base with over merged into it, table by table; over's values win.
+func mergeTables(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		b, bok := out[k].(map[string]any)
+		o, ook := v.(map[string]any)
+		if bok && ook {
+			out[k] = mergeTables(b, o)
+		} else {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func underCertsDir(path string) bool {

@@ -45,7 +45,7 @@ func (k *Kubelet) Unit() string { return "kubelet.service" }
 
 // Files checks the drop-in as the manager did when rendering it: the configuration is that one
 // file, which the kubelet reads only when it starts.
-func (k *Kubelet) Files(config map[string][]byte) ([]File, error) {
+func (k *Kubelet) Files(_ string, config map[string][]byte) ([]File, error) {
 	data, ok := config[kubelet.DropInFile]
 	if !ok || len(config) != 1 {
 		return nil, fmt.Errorf("want exactly the file %s, got %d files", kubelet.DropInFile, len(config))

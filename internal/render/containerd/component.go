@@ -50,35 +50,25 @@ func (Component) References(obj pool.Object) []string {
 		return nil
 	}
 	var names []string
-	for _, r := range rs.Spec.Containerd.Registries {
-		for _, m := range r.Mirrors {
-			if m.CABundle != nil && !slices.Contains(names, m.CABundle.Name) {
-				names = append(names, m.CABundle.Name)
-			}
+	for _, ref := range CABundles(&rs.Spec.Containerd) {
+		if !slices.Contains(names, ref.Name) {
+			names = append(names, ref.Name)
 		}
 	}
 	return names
 }
 
-// Render returns the drop-in, hosts files and CA bundles of a RoomService.
+// Render returns the drop-in, hosts files and CA bundles of a RoomService. A CA bundle key missing
+// from its ConfigMap fails the render, naming the field.
 func (Component) Render(obj pool.Object, in pool.Inputs) (map[string]string, error) {
 	rs, ok := obj.(*hotelv1alpha1.RoomService)
 	if !ok {
 		return nil, fmt.Errorf("containerd component got a %T, not a RoomService", obj)
 	}
 	bundles := map[hotelv1alpha1.ConfigMapKeyReference]string{}
-	for _, r := range rs.Spec.Containerd.Registries {
-		for _, m := range r.Mirrors {
-			if m.CABundle == nil {
-				continue
-			}
-			ref := *m.CABundle
-			if ref.Key == "" {
-				ref.Key = "ca.crt"
-			}
-			if data, ok := in.ConfigMaps[ref.Name][ref.Key]; ok {
-				bundles[ref] = data
-			}
+	for _, ref := range CABundles(&rs.Spec.Containerd) {
+		if data, ok := in.ConfigMaps[ref.Name][ref.Key]; ok {
+			bundles[ref] = data
 		}
 	}
 	return Render(&rs.Spec.Containerd, bundles)
