@@ -17,10 +17,12 @@ import (
 // namespace (a cluster's ConfigMaps can take gigabytes; innkeeper's namespace holds its rendered
 // configurations and the CA bundles RoomServices reference), DaemonSets only there and with
 // innkeeper's label, and Nodes without their image lists and managed fields, which are most of a
-// Node's size and which no pool status uses.
+// Node's size and which no pool status uses. No object keeps its managed fields: the engine never
+// reads them, and on a server-side-applied DaemonSet they are a good part of its size.
 func CacheOptions(namespace string) cache.Options {
 	inNamespace := map[string]cache.Config{namespace: {}}
 	return cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Namespaces: inNamespace},
 			&appsv1.DaemonSet{}: {

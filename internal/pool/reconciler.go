@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -58,6 +59,9 @@ type Reconciler struct {
 	namespace string
 	recorder  recorder.EventRecorder
 	now       func() metav1.Time
+	// ownStatus holds, by object name, the resourceVersion of the last status this reconciler
+	// wrote: the update event of that very write needs no reconcile (see ownStatusWrite).
+	ownStatus sync.Map
 }
 
 // NewReconciler returns a Reconciler for kind whose workloads live in namespace.
@@ -84,6 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetPoolMetrics(r.gvk.Kind, req.Name)
+			r.ownStatus.Delete(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get %s %s: %w", r.gvk.Kind, req.Name, err)
@@ -787,6 +792,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, obj Object, status hotelv1
 	if err := r.client.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
+	r.ownStatus.Store(obj.GetName(), obj.GetResourceVersion())
 	for _, c := range status.Conditions {
 		if old := meta.FindStatusCondition(previous, c.Type); old != nil && old.Status == c.Status {
 			continue

@@ -29,8 +29,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named(r.kind.Component.Name()).
 		// Every update, status included: a status written from a stale cache (or by anyone else)
 		// is corrected by the reconcile its own update event triggers. A reconcile that finds the
-		// status right writes nothing, so this costs no request at steady state.
-		For(r.kind.NewObject()).
+		// status right writes nothing, so this costs no request at steady state; and the event of
+		// the reconciler's own status write, which holds exactly what it computed, is skipped.
+		For(r.kind.NewObject(), builder.WithPredicates(r.notOwnStatusWrite())).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.ConfigMap{}).
 		Watches(r.kind.NewObject(), handler.EnqueueRequestsFromMapFunc(r.otherObjects),
@@ -62,6 +63,16 @@ func (r *Reconciler) objectsReferencing(ctx context.Context, cm client.Object) [
 		}
 	}
 	return reqs
+}
+
+// notOwnStatusWrite lets through every event of the reconciler's objects but the update that its
+// own last status write caused (same resourceVersion): reconciling again would only find the status
+// it just wrote, at the cost of listing the pool's Nodes once more for every change.
+func (r *Reconciler) notOwnStatusWrite() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		rv, ok := r.ownStatus.Load(e.ObjectNew.GetName())
+		return !ok || rv != e.ObjectNew.GetResourceVersion()
+	}}
 }
 
 // objectsSelecting maps a Node to the objects whose pool selects it. The handler calls it with the

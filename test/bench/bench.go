@@ -11,12 +11,27 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
-// managerController is the controller whose reconciles the benchmark counts: the FloorManager
-// controller is named after its component.
-const managerController = "kubelet"
+// managerControllers are the controllers whose reconciles the benchmark counts, one per kind,
+// each named after its component: FloorManager, Concierge, RoomService.
+var managerControllers = []string{"kubelet", "kube-proxy", "containerd"}
+
+// reconciles sums the reconciles of every kind's controller in a child's stats.
+func reconciles(s processStats) reconcileStats {
+	var sum reconcileStats
+	for _, c := range managerControllers {
+		r := s.Reconciles[c]
+		sum.Total += r.Total
+		sum.Timed += r.Timed
+		sum.Seconds += r.Seconds
+	}
+	return sum
+}
 
 // nodeRef is one benchmark Node: its name and pool.
 type nodeRef struct {
@@ -81,7 +96,7 @@ func (b *bench) run(ctx context.Context) (Results, error) {
 	var res Results
 	var err error
 	if res.Setup, err = b.seedCluster(ctx); err != nil {
-		return res, fmt.Errorf("create the Nodes and FloorManagers: %w", err)
+		return res, fmt.Errorf("create the Nodes and pools: %w", err)
 	}
 	if res.Memory, err = b.measureMemory(ctx); err != nil {
 		return res, fmt.Errorf("measure memory: %w", err)
@@ -126,31 +141,46 @@ func (b *bench) close() error {
 	return errors.Join(errs...)
 }
 
-// waitPoolsReported waits until every FloorManager's status describes its current generation
-// and counts all the Nodes of its pool.
+// waitPoolsReported waits until the status of every object of every kind describes its current
+// generation and counts all the Nodes of its pool.
 func (b *bench) waitPoolsReported(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		list := &hotelv1alpha1.FloorManagerList{}
-		if err := b.cp.client.List(ctx, list); err == nil && b.allReported(list.Items) {
+		if b.allReported(ctx) {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("the FloorManagers' status did not count their Nodes within %s", timeout)
+			return fmt.Errorf("the objects' status did not count their Nodes within %s", timeout)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
 
-func (b *bench) allReported(fms []hotelv1alpha1.FloorManager) bool {
-	if len(fms) != len(b.poolSizes) {
+func (b *bench) allReported(ctx context.Context) bool {
+	var objs []pool.Object
+	fms, cgs, rss := &hotelv1alpha1.FloorManagerList{}, &hotelv1alpha1.ConciergeList{}, &hotelv1alpha1.RoomServiceList{}
+	for _, list := range []client.ObjectList{fms, cgs, rss} {
+		if err := b.cp.client.List(ctx, list); err != nil {
+			return false
+		}
+	}
+	for i := range fms.Items {
+		objs = append(objs, &fms.Items[i])
+	}
+	for i := range cgs.Items {
+		objs = append(objs, &cgs.Items[i])
+	}
+	for i := range rss.Items {
+		objs = append(objs, &rss.Items[i])
+	}
+	if len(objs) != len(managerControllers)*len(b.poolSizes) {
 		return false
 	}
-	for i := range fms {
-		st := fms[i].Status
-		if st.ObservedGeneration != fms[i].Generation || int(st.Nodes.Selected) != b.poolSizes[fms[i].Name] {
+	for _, o := range objs {
+		st := o.PoolStatus()
+		if st.ObservedGeneration != o.GetGeneration() || int(st.Nodes.Selected) != b.poolSizes[o.GetName()] {
 			return false
 		}
 	}
@@ -177,7 +207,7 @@ func (b *bench) waitQuiet(ctx context.Context, c *childProcess, timeout time.Dur
 		if err != nil {
 			return s, err
 		}
-		if workRequests(s) != workRequests(last) || s.Reconciles[managerController].Total != last.Reconciles[managerController].Total {
+		if workRequests(s) != workRequests(last) || reconciles(s).Total != reconciles(last).Total {
 			since = time.Now()
 		}
 		last = s

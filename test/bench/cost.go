@@ -65,10 +65,10 @@ func (b *bench) measureReconcileCost(ctx context.Context) (ReconcileCost, error)
 	return rc, nil
 }
 
-// createSmallPool creates the small pool's Nodes and FloorManager and waits until it is reported.
+// createSmallPool creates the small pool's Nodes and objects and waits until they are reported.
 func (b *bench) createSmallPool(ctx context.Context) error {
 	n := b.opts.smallPool
-	progress("creating %s: %d Nodes and their FloorManager", smallPool, n)
+	progress("creating %s: %d Nodes and its FloorManager, Concierge and RoomService", smallPool, n)
 	err := forEach(ctx, n, b.opts.writers, func(ctx context.Context, i int) error {
 		return b.createNode(ctx, b.factory.node(smallPool, i, len(b.nodes)+i))
 	})
@@ -76,8 +76,8 @@ func (b *bench) createSmallPool(ctx context.Context) error {
 		return err
 	}
 	b.poolSizes[smallPool] = n
-	if err := b.cp.client.Create(ctx, floorManager(smallPool)); err != nil {
-		return fmt.Errorf("create FloorManager %s: %w", smallPool, err)
+	if err := b.createPoolObjects(ctx, smallPool); err != nil {
+		return err
 	}
 	return b.waitPoolsReported(ctx, time.Minute)
 }
@@ -107,7 +107,7 @@ func (b *bench) poolCost(ctx context.Context, pool string) (PoolCost, error) {
 	if err != nil {
 		return pc, err
 	}
-	rb, ra := before.Reconciles[managerController], after.Reconciles[managerController]
+	rb, ra := reconciles(before), reconciles(after)
 	pc.Reconciles = ra.Total - rb.Total
 	if pc.Reconciles == 0 {
 		return pc, fmt.Errorf("no reconcile of %s was counted", pool)

@@ -202,6 +202,44 @@ func floorManager(pool string) *hotelv1alpha1.FloorManager {
 	}
 }
 
+// concierge is the Concierge of one pool: kube-proxy in ipvs mode, 10% of the pool at a time.
+func concierge(pool string) *hotelv1alpha1.Concierge {
+	maxUnavailable := intstr.FromString("10%")
+	return &hotelv1alpha1.Concierge{
+		ObjectMeta: metav1.ObjectMeta{Name: pool},
+		Spec: hotelv1alpha1.ConciergeSpec{
+			PoolSpec: hotelv1alpha1.PoolSpec{
+				NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}},
+				Rollout:      hotelv1alpha1.RolloutSpec{MaxUnavailable: &maxUnavailable},
+			},
+			KubeProxy: hotelv1alpha1.KubeProxySpec{Mode: ptr.To("ipvs"), ClusterCIDR: ptr.To("10.244.0.0/16")},
+		},
+	}
+}
+
+// roomService is the RoomService of one pool: containerd 2 with a Docker Hub mirror, 10% of the
+// pool at a time.
+func roomService(pool string) *hotelv1alpha1.RoomService {
+	maxUnavailable := intstr.FromString("10%")
+	return &hotelv1alpha1.RoomService{
+		ObjectMeta: metav1.ObjectMeta{Name: pool},
+		Spec: hotelv1alpha1.RoomServiceSpec{
+			PoolSpec: hotelv1alpha1.PoolSpec{
+				NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}},
+				Rollout:      hotelv1alpha1.RolloutSpec{MaxUnavailable: &maxUnavailable},
+			},
+			Containerd: hotelv1alpha1.ContainerdSpec{
+				ConfigVersion: 3,
+				SandboxImage:  ptr.To("registry.k8s.io/pause:3.10"),
+				SystemdCgroup: ptr.To(true),
+				Registries: []hotelv1alpha1.RegistryHost{{Host: "docker.io", Mirrors: []hotelv1alpha1.RegistryMirror{{
+					URL: "https://mirror.example.com", Capabilities: []hotelv1alpha1.RegistryCapability{"pull", "resolve"},
+				}}}},
+			},
+		},
+	}
+}
+
 // forEach calls fn for 0..n-1 from at most workers goroutines, stopping at the first error,
 // which it returns.
 func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {

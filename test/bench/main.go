@@ -1,5 +1,5 @@
 // Command bench measures innkeeper's manager at scale: it starts envtest's kube-apiserver and etcd,
-// creates 5,000 realistic Nodes in 10 pools with one FloorManager each, runs innkeeper's real
+// creates 5,000 realistic Nodes in 10 pools with a FloorManager, a Concierge and a RoomService each, runs innkeeper's real
 // manager (internal/manager.New) against them and reports
 //
 //  1. reaction latency: from a Node's MemoryPressure flip to the FloorManager status that counts it,
@@ -59,7 +59,7 @@ func parseFlags(args []string) options {
 	var o options
 	flag := flag.NewFlagSet("bench", flag.ExitOnError)
 	flag.IntVar(&o.nodes, "nodes", 5000, "Nodes to create, spread evenly over the pools.")
-	flag.IntVar(&o.pools, "pools", 10, "Pools, each selected by one FloorManager.")
+	flag.IntVar(&o.pools, "pools", 10, "Pools, each selected by one FloorManager, one Concierge and one RoomService.")
 	flag.IntVar(&o.images, "images", 50, "Entries in each Node's status.images.")
 	flag.IntVar(&o.writers, "writers", 16, "Concurrent writers that create Nodes and send heartbeats.")
 	flag.IntVar(&o.samples, "samples", 200, "Reaction-latency samples (MemoryPressure flips).")

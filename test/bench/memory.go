@@ -17,7 +17,7 @@ type ProcessMemory struct {
 
 // Memory compares the manager with a manager that caches only Nodes, untransformed.
 type Memory struct {
-	// Manager is innkeeper's manager once every FloorManager reported its pool.
+	// Manager is innkeeper's manager once every object reported its pool.
 	Manager ProcessMemory `json:"manager"`
 	// NodeCache is the baseline once its Node cache synced.
 	NodeCache ProcessMemory `json:"nodeCache"`
@@ -43,7 +43,7 @@ func memoryOf(s processStats) ProcessMemory {
 }
 
 // measureMemory measures the baseline, then starts innkeeper's manager, which the later phases
-// use, and measures it once every FloorManager reports its pool and the manager is idle.
+// use, and measures it once every object reports its pool and the manager is idle.
 func (b *bench) measureMemory(ctx context.Context) (Memory, error) {
 	m := Memory{Target: targetHeapRatio}
 	baseline, err := b.measureNodeCache(ctx)
@@ -61,7 +61,7 @@ func (b *bench) measureMemory(ctx context.Context) (Memory, error) {
 	if err := b.waitPoolsReported(ctx, 3*time.Minute); err != nil {
 		return m, err
 	}
-	progress("every FloorManager reports its pool after %.1fs", time.Since(start).Seconds())
+	progress("every object reports its pool after %.1fs", time.Since(start).Seconds())
 	if _, err := b.waitQuiet(ctx, b.manager, time.Minute); err != nil {
 		return m, err
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Setup describes the cluster the benchmark created.
@@ -17,8 +18,8 @@ type Setup struct {
 	NodeCreateSeconds float64 `json:"nodeCreateSeconds"`
 }
 
-// seedCluster creates the Nodes (with their status and Lease) and one FloorManager per pool. The
-// i-th Node goes to pool i mod pools.
+// seedCluster creates the Nodes (with their status and Lease) and, per pool, one object of each
+// kind: a FloorManager, a Concierge and a RoomService. The i-th Node goes to pool i mod pools.
 func (b *bench) seedCluster(ctx context.Context) (Setup, error) {
 	setup := Setup{Nodes: b.opts.nodes, Pools: b.opts.pools, ImagesPerNode: b.opts.images, Writers: b.opts.writers}
 	b.nodes = make([]nodeRef, b.opts.nodes)
@@ -39,11 +40,21 @@ func (b *bench) seedCluster(ctx context.Context) (Setup, error) {
 	setup.NodeCreateSeconds = time.Since(start).Seconds()
 	progress("created %d Nodes in %.1fs", len(b.nodes), setup.NodeCreateSeconds)
 	for i := range b.opts.pools {
-		if err := b.cp.client.Create(ctx, floorManager(poolName(i))); err != nil {
-			return setup, fmt.Errorf("create FloorManager %s: %w", poolName(i), err)
+		if err := b.createPoolObjects(ctx, poolName(i)); err != nil {
+			return setup, err
 		}
 	}
 	return setup, nil
+}
+
+// createPoolObjects creates a pool's FloorManager, Concierge and RoomService.
+func (b *bench) createPoolObjects(ctx context.Context, pool string) error {
+	for _, obj := range []client.Object{floorManager(pool), concierge(pool), roomService(pool)} {
+		if err := b.cp.client.Create(ctx, obj); err != nil {
+			return fmt.Errorf("create %T %s: %w", obj, pool, err)
+		}
+	}
+	return nil
 }
 
 // createNode creates a Node, its status and its Lease.

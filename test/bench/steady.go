@@ -62,7 +62,7 @@ func (b *bench) measureSteadyState(ctx context.Context) (SteadyState, error) {
 	var election map[string]int64
 	st.Requests, election = splitLeaderElection(delta(before.Requests, after.Requests))
 	st.Writes, st.LeaderElectionWrites = writes(st.Requests), writes(election)
-	st.Reconciles = after.Reconciles[managerController].Total - before.Reconciles[managerController].Total
+	st.Reconciles = reconciles(after).Total - reconciles(before).Total
 	st.ManagerCPUSeconds = after.CPUSeconds - before.CPUSeconds
 	st.Met = st.Reconciles == 0 && st.Writes == 0
 	return st, nil
