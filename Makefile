@@ -119,9 +119,11 @@ docker-build: ## Build the container image (needs a Docker engine).
 
 ##@ Deployment
 
+# --force-conflicts: CRDs that helm install created are owned by the field manager "helm"; an
+# upgrade of them takes them over.
 .PHONY: install
 install: ## Install or upgrade the CRDs in the cluster of the current kubeconfig.
-	$(KUBECTL) apply --server-side -k config/crd
+	$(KUBECTL) apply --server-side --force-conflicts -k config/crd
 
 .PHONY: uninstall
 uninstall: ## Remove the CRDs, and with them every innkeeper object, from the cluster.
