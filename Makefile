@@ -49,8 +49,12 @@ fmt: ## Run gofmt on the code.
 vet: ## Run go vet, on the end-to-end suite (build tag e2e) too.
 	go vet -tags e2e ./...
 
+.PHONY: helm
+helm: manifests ## Regenerate the chart's CRDs (charts/innkeeper/crds) and the manager's RBAC template from config/.
+	go run ./hack/chartgen
+
 .PHONY: verify
-verify: $(CONTROLLER_GEN) ## Fail if generated files are stale, gofmt is dirty or a go.mod is untidy.
+verify: $(CONTROLLER_GEN) ## Fail if generated files (chart included) are stale, gofmt is dirty or a go.mod is untidy.
 	hack/verify.sh
 
 ##@ Test
@@ -70,6 +74,11 @@ bench: ## Run the scale benchmark (5,000 Nodes, 10 FloorManagers, envtest; about
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_FLAGS)
 
+.PHONY: helm-lint
+helm-lint: ## Lint and render the chart with default and non-default values; check that bad values are rejected.
+	assets="$$($(CONTROLPLANE) helm)"; \
+	hack/helm-lint.sh "$$(ls "$$assets"/helm-v* | head -n 1)"
+
 .PHONY: fuzz
 fuzz: ## Fuzz the kubelet drop-in check and the registry hosts renderer for FUZZTIME (default 15s) each; the seed corpora run in every go test.
 	go test ./internal/render/kubelet/ -run '^$$' -fuzz '^FuzzValidateDropIn$$' -fuzztime $(FUZZTIME)
@@ -77,8 +86,9 @@ fuzz: ## Fuzz the kubelet drop-in check and the registry hosts renderer for FUZZ
 
 ##@ Local cluster
 
-# Everything the local cluster runs, built from Go modules into the same cache as the envtest binaries.
-LOCALCLUSTER_COMPONENTS = kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok
+# Everything the local cluster runs, and helm, which installs innkeeper's chart on it, built from Go
+# modules into the same cache as the envtest binaries.
+LOCALCLUSTER_COMPONENTS = kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok helm
 
 .PHONY: localcluster-assets
 localcluster-assets: ## Build the local cluster's binaries if missing (cold: about 15 minutes); print their directory.
@@ -110,9 +120,11 @@ docker-build: ## Build the container image (needs a Docker engine).
 
 ##@ Deployment
 
+# --force-conflicts: CRDs that helm install created are owned by the field manager "helm"; an
+# upgrade of them takes them over.
 .PHONY: install
 install: ## Install or upgrade the CRDs in the cluster of the current kubeconfig.
-	$(KUBECTL) apply --server-side -k config/crd
+	$(KUBECTL) apply --server-side --force-conflicts -k config/crd
 
 .PHONY: uninstall
 uninstall: ## Remove the CRDs, and with them every innkeeper object, from the cluster.

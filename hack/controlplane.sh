@@ -4,9 +4,10 @@
 # Builds only what is missing, then prints the directory (point KUBEBUILDER_ASSETS at it).
 #
 #   hack/controlplane.sh                 # kube-apiserver and etcd: what envtest needs
-#   hack/controlplane.sh kubectl ...     # any of: kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok
+#   hack/controlplane.sh kubectl ...     # any of: kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok helm
 #
-# kwok is versioned apart from Kubernetes: it is cached as kwok-<version> in the same directory.
+# kwok and helm are versioned apart from Kubernetes: they are cached as kwok-<version> and
+# helm-<version> in the same directory.
 #
 # Environment:
 #   INNKEEPER_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/innkeeper)
@@ -18,7 +19,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 k8s_version=$(cd "$here/controlplane/kubernetes" && go list -m -f '{{.Version}}' k8s.io/kubernetes)
 etcd_version=$(cd "$here/controlplane/etcd" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 kwok_version=$(cd "$here/controlplane/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)
-[[ -n "$k8s_version" && -n "$etcd_version" ]] || { echo "controlplane.sh: cannot read versions from hack/controlplane/*/go.mod" >&2; exit 1; }
+helm_version=$(cd "$here/controlplane/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
+[[ -n "$k8s_version" && -n "$etcd_version" && -n "$kwok_version" && -n "$helm_version" ]] || { echo "controlplane.sh: cannot read versions from hack/controlplane/*/go.mod" >&2; exit 1; }
 
 goos=$(go env GOOS)
 goarch=$(go env GOARCH)
@@ -64,6 +66,14 @@ build() {
 		module="$here/controlplane/kubernetes" pkg="k8s.io/kubernetes/cmd/$name" ldflags=$k8s_ldflags ;;
 	etcd)
 		module="$here/controlplane/etcd" pkg="." ldflags="-s -w" ;;
+	helm)
+		# As helm's own Makefile stamps a release: its version, and the Kubernetes version that
+		# `helm lint` and `helm template` assume for .Capabilities when no cluster is asked.
+		ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+		for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+			ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
+		done
+		module="$here/controlplane/helm" pkg="helm.sh/helm/v3/cmd/helm" name="helm-$helm_version" ;;
 	*)
 		echo "controlplane.sh: unknown component $name" >&2
 		return 1 ;;

@@ -8,7 +8,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-generated=(config/crd/bases config/rbac/role.yaml)
+generated=(config/crd/bases config/rbac/role.yaml charts/innkeeper/crds charts/innkeeper/templates/manager-rbac.yaml)
 while IFS= read -r f; do generated+=("$f"); done < <(git ls-files --cached --others --exclude-standard '*zz_generated*.go')
 
 snapshot=$(mktemp -d)
@@ -20,7 +20,7 @@ for p in "${generated[@]}"; do
 	fi
 done
 
-make --no-print-directory -s manifests generate >/dev/null
+make --no-print-directory -s manifests generate helm >/dev/null
 
 status=0
 for p in "${generated[@]}"; do
@@ -47,7 +47,7 @@ if [[ -n "$unformatted" ]]; then
 	status=1
 fi
 
-for mod in . hack/tools hack/controlplane/kubernetes hack/controlplane/etcd hack/controlplane/kwok; do
+for mod in . hack/tools hack/controlplane/kubernetes hack/controlplane/etcd hack/controlplane/kwok hack/controlplane/helm; do
 	if ! (cd "$mod" && go mod tidy -diff >&2); then
 		echo "verify: $mod/go.mod is not tidy (run: cd $mod && go mod tidy)" >&2
 		status=1

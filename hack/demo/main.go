@@ -1,5 +1,6 @@
 // Command demo shows innkeeper at work on a local cluster with fake nodes (make demo): it starts the
-// cluster, installs innkeeper, applies config/samples with kubectl, and prints the objects' status
+// cluster, installs innkeeper with its Helm chart (the manager running as a process of this machine
+// with the chart's ServiceAccount, since kwok Nodes run no containers), applies config/samples with kubectl, and prints the objects' status
 // until every one is Ready. With DEMO_WAIT=1 it keeps the cluster running until Ctrl-C, so that you
 // can try kubectl against it.
 package main
@@ -59,7 +60,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer cluster.Stop()
-	ik, err := cluster.InstallInnkeeper(ctx, root)
+	ik, err := cluster.InstallChart(ctx, root)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,9 @@
 
 // Package e2e runs innkeeper end to end on a local cluster (test/localcluster): a real API server,
 // controller-manager (so the real DaemonSet controller and garbage collector) and scheduler, with
-// kwok playing the kubelets. Run it with make test-e2e.
+// kwok playing the kubelets. innkeeper is installed with its Helm chart, and the manager runs with
+// the token of the chart's ServiceAccount, so that every spec exercises the chart's RBAC. Run it
+// with make test-e2e.
 package e2e
 
 import (
@@ -42,6 +44,7 @@ func e2ePools() []localcluster.Pool {
 		localcluster.Pool{Name: "paused", Nodes: 6},
 		localcluster.Pool{Name: "moving", Nodes: 2},
 		localcluster.Pool{Name: "pressure", Nodes: 2},
+		localcluster.Pool{Name: "chart", Nodes: 2},
 	)
 }
 
@@ -59,7 +62,7 @@ var _ = BeforeSuite(func() {
 	cluster, err = localcluster.Start(ctx, localcluster.Options{BinDir: binDir, Pools: e2ePools(), Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cluster.Stop)
-	innkeeper, err = cluster.InstallInnkeeper(ctx, repoRoot)
+	innkeeper, err = cluster.InstallChart(ctx, repoRoot)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(innkeeper.Stop)
 	k8sClient, err = client.New(cluster.Config, client.Options{Scheme: manager.Scheme()})
@@ -69,6 +72,10 @@ var _ = BeforeSuite(func() {
 })
 
 var _ = AfterSuite(func() {
+	// helm uninstall takes innkeeper away: it must come after every other spec.
+	if innkeeper != nil {
+		verifyHelmUninstall()
+	}
 	if cancel != nil {
 		cancel()
 	}
@@ -84,6 +91,22 @@ func kubectl(stdin string, args ...string) (string, error) {
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// helm runs helm against the cluster and returns its output.
+func helm(args ...string) (string, error) {
+	c, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	out, err := cluster.HelmOutput(c, args...)
+	return string(out), err
+}
+
+// mustHelm runs helm and fails the spec if it fails.
+func mustHelm(args ...string) string {
+	GinkgoHelper()
+	out, err := helm(args...)
+	Expect(err).NotTo(HaveOccurred(), "helm %s: %s", strings.Join(args, " "), out)
+	return out
 }
 
 // mustKubectl runs kubectl and fails the spec if it fails.

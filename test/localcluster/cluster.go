@@ -32,7 +32,7 @@ import (
 // Options configure a cluster.
 type Options struct {
 	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok-*
-	// (and kwok-*-stages/), as `hack/controlplane.sh ...` builds them.
+	// (and kwok-*-stages/), and helm-* for InstallChart, as `hack/controlplane.sh ...` builds them.
 	BinDir string
 	// Pools are the fake Nodes to register.
 	Pools []Pool
@@ -48,6 +48,8 @@ type Cluster struct {
 	Config *rest.Config
 	// Kubectl is the path of a kubectl of the cluster's version.
 	Kubectl string
+	// Helm is the path of helm, if BinDir has one.
+	Helm string
 
 	dir   string
 	log   io.Writer
@@ -89,6 +91,9 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	kwok, err := kwokBinary(opts.BinDir)
 	if err != nil {
 		return nil, err
+	}
+	if helms, _ := filepath.Glob(filepath.Join(opts.BinDir, "helm-v*")); len(helms) > 0 {
+		c.Helm = helms[0]
 	}
 	binaries := map[string]string{}
 	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
@@ -209,12 +214,19 @@ func kwokBinary(binDir string) (string, error) {
 // start runs a binary in the background, its output in a log file of the cluster's directory.
 // The process dies with its parent (Pdeathsig), so a killed test leaves nothing behind.
 func (c *Cluster) start(name, path string, args ...string) error {
+	return c.startEnv(name, path, nil, args...)
+}
+
+// startEnv is start with environment variables added to this process's.
+func (c *Cluster) startEnv(name, path string, env []string, args ...string) error {
 	logPath := filepath.Join(c.dir, name+".log")
-	logFile, err := os.Create(logPath)
+	// Appended to: a process started again (the manager, after a helm upgrade) keeps its history.
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -300,17 +312,40 @@ func (c *Cluster) Stop() {
 	c.procs = nil
 	c.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
-		p := procs[i]
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-		}
+		terminate(procs[i])
 	}
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// stopProcess stops the processes of a name that the cluster started (SIGTERM, then SIGKILL after
+// 10s), and forgets them.
+func (c *Cluster) stopProcess(name string) {
+	c.mu.Lock()
+	var stop, keep []*process
+	for _, p := range c.procs {
+		if p.name == name {
+			stop = append(stop, p)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	c.procs = keep
+	c.mu.Unlock()
+	for _, p := range stop {
+		terminate(p)
+	}
+}
+
+// terminate stops a process: SIGTERM to its group, then SIGKILL after 10s.
+func terminate(p *process) {
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
 	}
 }
 

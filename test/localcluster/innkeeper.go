@@ -2,96 +2,256 @@ package localcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 
 	"github.com/innkeeper-dev/innkeeper/internal/manager"
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 )
 
-// Namespace is where innkeeper runs its workloads on the local cluster.
+// Namespace is where the chart installs innkeeper on the local cluster.
 const Namespace = manager.DefaultNamespace
 
-// Innkeeper is innkeeper running against a local cluster: its CRDs and the node agents' RBAC
-// installed, the manager running in this process (out of cluster, as `make run` does), and the node
-// agents simulated on the kwok Nodes.
+// Release is the Helm release of innkeeper on the local cluster.
+const Release = "innkeeper"
+
+// managerProcess is the name of the manager's process among the cluster's.
+const managerProcess = "innkeeper-manager"
+
+// Innkeeper is innkeeper installed on a local cluster with its Helm chart (charts/innkeeper), as the
+// README installs it. kwok Nodes run no containers, so the chart's Deployment has no replicas; the
+// manager runs instead as a process of this machine, built from the repository, with the arguments
+// and environment of the Deployment's pod template and the token of the chart's ServiceAccount, so
+// that what it may do is what the chart grants. The node agents are simulated on the kwok Nodes.
 type Innkeeper struct {
-	cancel context.CancelFunc
-	done   chan error
+	// Config is the manager's client configuration: a token of the chart's ServiceAccount, and no
+	// client certificate.
+	Config *rest.Config
+	// Args are the manager's command line, as the chart's Deployment gives it.
+	Args []string
+	// ServiceAccount is the manager's ServiceAccount, as the chart's Deployment names it.
+	ServiceAccount string
+
+	cluster      *Cluster
+	binary       string
+	cancelAgents context.CancelFunc
+	agentsDone   chan error
 }
 
-// InstallInnkeeper installs innkeeper from the repository at root and starts the manager.
-func (c *Cluster) InstallInnkeeper(ctx context.Context, root string) (*Innkeeper, error) {
-	if _, err := envtest.InstallCRDs(c.Config, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true,
-	}); err != nil {
-		return nil, fmt.Errorf("install CRDs: %w", err)
+// InstallChart installs innkeeper on the cluster as the README says: the namespace, labelled for
+// the privileged node agents, then `helm install` of the chart of the repository at root, with the
+// Deployment's replicas at 0 and values (key=value, as helm's --set takes them). It then builds and
+// starts the manager (StartManager) and the simulated node agents.
+func (c *Cluster) InstallChart(ctx context.Context, root string, values ...string) (ik *Innkeeper, err error) {
+	if c.Helm == "" {
+		return nil, errors.New("helm is missing from the cluster's binary directory: build it with hack/controlplane.sh helm")
 	}
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace}},
-		metav1.CreateOptions{}); err != nil {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace,
+		Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("create namespace %s: %w", Namespace, err)
 	}
-	for _, manifest := range []string{"agent.yaml", "kube_proxy.yaml"} {
-		if out, err := c.KubectlOutput(ctx, "apply", "--server-side", "-f", filepath.Join(root, "config", "rbac", manifest)); err != nil {
-			return nil, fmt.Errorf("install config/rbac/%s: %w: %s", manifest, err, out)
-		}
+	args := []string{"install", Release, filepath.Join(root, "charts", "innkeeper"), "--namespace", Namespace,
+		"--wait", "--timeout=2m", "--set", "manager.replicas=0"}
+	for _, v := range values {
+		args = append(args, "--set", v)
+	}
+	c.logf("helm %s", strings.Join(args, " "))
+	if out, err := c.HelmOutput(ctx, args...); err != nil {
+		return nil, fmt.Errorf("helm install: %w: %s", err, out)
 	}
 
-	mgr, err := manager.New(c.Config, manager.Options{
-		Namespace:              Namespace,
-		MetricsBindAddress:     "0",
-		HealthProbeBindAddress: "0",
-		AgentImage:             "ghcr.io/innkeeper-dev/innkeeper:local",
-	})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	ik := &Innkeeper{cancel: cancel, done: make(chan error, 3)}
-	go func() { ik.done <- mgr.Start(ctx) }()
-	go func() { ik.done <- SimulateAgents(ctx, cs, Namespace, kubelet.Name) }()
-	go func() { ik.done <- SimulateAgents(ctx, cs, Namespace, containerd.Name) }()
-	// Fail here, with the manager's own error, rather than in every test that waits for it.
-	synced := make(chan bool, 1)
-	go func() { synced <- mgr.GetCache().WaitForCacheSync(ctx) }()
-	select {
-	case ok := <-synced:
-		if !ok {
+	ik = &Innkeeper{cluster: c, binary: filepath.Join(c.dir, "innkeeper")}
+	defer func() {
+		if err != nil {
 			ik.Stop()
-			return nil, fmt.Errorf("the manager's cache did not sync")
 		}
-	case err := <-ik.done:
-		ik.Stop()
-		return nil, fmt.Errorf("the manager stopped at start: %w", err)
-	case <-time.After(time.Minute):
-		ik.Stop()
-		return nil, fmt.Errorf("the manager's cache did not sync within a minute")
+	}()
+	c.logf("building the innkeeper binary")
+	build := exec.CommandContext(ctx, "go", "build", "-o", ik.binary, ".")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build: %w: %s", err, out)
+	}
+	agentsCtx, cancel := context.WithCancel(context.Background())
+	ik.cancelAgents, ik.agentsDone = cancel, make(chan error, 2)
+	// The agents stand in for kubelet-side pods: they keep the admin's credentials.
+	go func() { ik.agentsDone <- SimulateAgents(agentsCtx, cs, Namespace, kubelet.Name) }()
+	go func() { ik.agentsDone <- SimulateAgents(agentsCtx, cs, Namespace, containerd.Name) }()
+	if err := ik.StartManager(ctx); err != nil {
+		return nil, err
 	}
 	return ik, nil
 }
 
+// StartManager starts the manager as the chart's Deployment would run a new pod of it: it reads the
+// Deployment (so a `helm upgrade` takes effect at the next start, as at a rollout), requests a token
+// for its ServiceAccount (TokenRequest) and runs the manager binary with the pod template's
+// arguments and environment, listening on loopback ports, until /readyz answers. A manager already
+// running is stopped first.
+func (ik *Innkeeper) StartManager(ctx context.Context) error {
+	c := ik.cluster
+	ik.StopManager()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	deploys, err := cs.AppsV1().Deployments(Namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: "app.kubernetes.io/component=manager,app.kubernetes.io/instance=" + Release})
+	if err != nil {
+		return fmt.Errorf("the chart's manager Deployment: %w", err)
+	}
+	if len(deploys.Items) != 1 {
+		return fmt.Errorf("want one manager Deployment of release %s in %s, found %d", Release, Namespace, len(deploys.Items))
+	}
+	deploy := &deploys.Items[0]
+	container, env, err := managerContainer(deploy)
+	if err != nil {
+		return err
+	}
+	ik.ServiceAccount = deploy.Spec.Template.Spec.ServiceAccountName
+	token, err := cs.CoreV1().ServiceAccounts(Namespace).CreateToken(ctx, ik.ServiceAccount, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](4 * 3600)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("request a token for ServiceAccount %s/%s: %w", Namespace, ik.ServiceAccount, err)
+	}
+	ik.Config = rest.AnonymousClientConfig(c.Config)
+	ik.Config.BearerToken = token.Status.Token
+	kubeconfig := filepath.Join(c.dir, "manager.kubeconfig")
+	if err := writeTokenKubeconfig(kubeconfig, c.Config.Host, c.Config.CAFile, token.Status.Token); err != nil {
+		return err
+	}
+
+	ports, err := freePorts(2)
+	if err != nil {
+		return err
+	}
+	// The pod's arguments, then what differs out of cluster: the kubeconfig, and loopback ports
+	// instead of every interface (a later flag wins).
+	ik.Args = container.Args
+	args := append(append([]string(nil), container.Args...),
+		"--kubeconfig="+kubeconfig,
+		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]))
+	c.logf("starting the manager as ServiceAccount %s/%s: innkeeper %s", Namespace, ik.ServiceAccount, strings.Join(container.Args, " "))
+	if err := c.startEnv(managerProcess, ik.binary, env, args...); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := c.waitHTTP(ctx, managerProcess, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[1]), nil); err != nil {
+		return err
+	}
+	return c.waitLeader(ctx, cs)
+}
+
+// waitLeader waits until the manager holds the leader-election Lease, if it elects one: until then
+// it reconciles nothing.
+func (c *Cluster) waitLeader(ctx context.Context, cs kubernetes.Interface) error {
+	for {
+		lease, err := cs.CoordinationV1().Leases(Namespace).Get(ctx, manager.LeaderElectionID, metav1.GetOptions{})
+		if err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the manager did not acquire the Lease %s/%s: %s", Namespace, manager.LeaderElectionID,
+				c.processLogTail(managerProcess))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// managerContainer returns the manager's container of the chart's Deployment and its environment
+// as the kubelet would set it: values, and the pod's namespace from the downward API.
+func managerContainer(deploy *appsv1.Deployment) (*corev1.Container, []string, error) {
+	for i := range deploy.Spec.Template.Spec.Containers {
+		ctr := &deploy.Spec.Template.Spec.Containers[i]
+		if ctr.Name != "manager" {
+			continue
+		}
+		var env []string
+		for _, e := range ctr.Env {
+			switch {
+			case e.ValueFrom == nil:
+				env = append(env, e.Name+"="+e.Value)
+			case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+				env = append(env, e.Name+"="+deploy.Namespace)
+			default:
+				return nil, nil, fmt.Errorf("the manager's environment variable %s comes from a source the local cluster does not provide", e.Name)
+			}
+		}
+		if len(ctr.Args) == 0 || ctr.Args[0] != "manager" {
+			return nil, nil, fmt.Errorf("the manager's container runs %q, not innkeeper manager", ctr.Args)
+		}
+		return ctr, env, nil
+	}
+	return nil, nil, fmt.Errorf("the Deployment %s/%s has no container named manager", deploy.Namespace, deploy.Name)
+}
+
+// StopManager stops the manager's process, if it runs; it gives up its Lease as it stops.
+func (ik *Innkeeper) StopManager() {
+	ik.cluster.stopProcess(managerProcess)
+}
+
+// ManagerLog returns the manager's log, of every start.
+func (ik *Innkeeper) ManagerLog() (string, error) {
+	p := ik.cluster.process(managerProcess)
+	if p == nil {
+		return "", errors.New("the manager is not running")
+	}
+	b, err := os.ReadFile(p.logPath)
+	return string(b), err
+}
+
+// ManagerLogTail returns the last lines of the manager's log.
+func (ik *Innkeeper) ManagerLogTail() string {
+	return ik.cluster.processLogTail(managerProcess)
+}
+
+// processLogTail returns the last lines of the log of a process the cluster runs.
+func (c *Cluster) processLogTail(name string) string {
+	if p := c.process(name); p != nil {
+		return c.logTail(p)
+	}
+	return name + " is not running"
+}
+
 // Stop stops the manager and the simulated agents.
 func (ik *Innkeeper) Stop() {
-	ik.cancel()
-	for range cap(ik.done) {
-		select {
-		case <-ik.done:
-		case <-time.After(30 * time.Second):
-			return
+	ik.StopManager()
+	if ik.cancelAgents != nil {
+		ik.cancelAgents()
+		timeout := time.After(30 * time.Second)
+	wait:
+		for range cap(ik.agentsDone) {
+			select {
+			case <-ik.agentsDone:
+			case <-timeout:
+				break wait
+			}
 		}
+		ik.cancelAgents = nil
 	}
 }
 
@@ -100,4 +260,43 @@ func (c *Cluster) KubectlOutput(ctx context.Context, args ...string) ([]byte, er
 	cmd := exec.CommandContext(ctx, c.Kubectl, append([]string{"--kubeconfig=" + c.Kubeconfig}, args...)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.Kubeconfig)
 	return cmd.CombinedOutput()
+}
+
+// HelmOutput runs helm against the cluster, with its caches and configuration in the cluster's
+// directory, and returns its combined output.
+func (c *Cluster) HelmOutput(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, c.Helm, append([]string{"--kubeconfig=" + c.Kubeconfig}, args...)...)
+	cmd.Env = append(os.Environ(), c.HelmEnv()...)
+	return cmd.CombinedOutput()
+}
+
+// HelmEnv is the environment in which helm talks to the cluster and keeps its files in the
+// cluster's directory, not in the user's.
+func (c *Cluster) HelmEnv() []string {
+	return []string{"KUBECONFIG=" + c.Kubeconfig,
+		"HELM_CACHE_HOME=" + filepath.Join(c.dir, "helm", "cache"),
+		"HELM_CONFIG_HOME=" + filepath.Join(c.dir, "helm", "config"),
+		"HELM_DATA_HOME=" + filepath.Join(c.dir, "helm", "data")}
+}
+
+func writeTokenKubeconfig(path, server, caFile, token string) error {
+	content := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: innkeeper-manager
+  user:
+    token: %s
+contexts:
+- name: local
+  context:
+    cluster: local
+    user: innkeeper-manager
+current-context: local
+`, server, caFile, strconv.Quote(token))
+	return os.WriteFile(path, []byte(content), 0o600)
 }

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Lints and renders the chart (charts/innkeeper) with its default values and with
+# ci/nondefault-values.yaml, checks what a few values render to, and checks that values.schema.json
+# rejects bad values with a message naming the value. Fails on the first problem.
+#
+#   hack/helm-lint.sh HELM     # HELM: the helm binary (make helm-lint builds it)
+set -euo pipefail
+
+helm=${1:?usage: hack/helm-lint.sh HELM}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+chart=charts/innkeeper
+nondefault=$chart/ci/nondefault-values.yaml
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+fail() {
+	echo "helm-lint: $*" >&2
+	exit 1
+}
+
+"$helm" lint --strict "$chart"
+"$helm" lint --strict "$chart" -f "$nondefault"
+"$helm" template innkeeper "$chart" --namespace innkeeper-system >"$out/default.yaml"
+"$helm" template innkeeper "$chart" --namespace ops -f "$nondefault" >"$out/nondefault.yaml"
+
+# What the values must render to: grep for lines that only the right rendering has.
+expect() {
+	local file=$1 line=$2
+	grep -qxF -- "$line" "$out/$file" || fail "$file: no line '$line'"
+}
+expect_not() {
+	local file=$1 pattern=$2
+	! grep -qE -- "$pattern" "$out/$file" || fail "$file: unexpected '$pattern'"
+}
+expect default.yaml "  replicas: 2"
+expect default.yaml "        - --leader-elect=true"
+expect default.yaml "        - --agent-service-account=innkeeper-agent"
+expect default.yaml "        - --kube-proxy-service-account=innkeeper-kube-proxy"
+expect default.yaml "          readOnlyRootFilesystem: true"
+expect default.yaml "          allowPrivilegeEscalation: false"
+expect default.yaml "        runAsNonRoot: true"
+expect default.yaml "          type: RuntimeDefault"
+expect default.yaml "      request.userInfo.username == 'system:serviceaccount:innkeeper-system:innkeeper-agent'"
+expect_not default.yaml "kind: ServiceMonitor"
+expect nondefault.yaml "  replicas: 3"
+expect nondefault.yaml "        image: registry.example.com/platform/innkeeper:v0.1.0"
+expect nondefault.yaml "        - --agent-image=registry.example.com/platform/innkeeper-agent:v0.1.0-agent"
+expect nondefault.yaml "        - --kube-proxy-image=registry.k8s.io/kube-proxy:v1.37.2"
+expect nondefault.yaml "        - --kube-proxy-api-server=https://10.0.0.10:6443"
+expect nondefault.yaml "      serviceAccountName: platform-innkeeper"
+expect nondefault.yaml "      request.userInfo.username == 'system:serviceaccount:ops:hotel-agent'"
+expect nondefault.yaml "kind: ServiceMonitor"
+count() {
+	local file=$1 line=$2 want=$3 got
+	got=$(grep -cxF -- "$line" "$out/$file" || true)
+	[[ $got -eq $want ]] || fail "$file: $got lines '$line', want $want"
+}
+# serviceAccount.create=false: only the agent's and kube-proxy's ServiceAccounts.
+count default.yaml "kind: ServiceAccount" 3
+count nondefault.yaml "kind: ServiceAccount" 2
+
+# Bad values must fail with a message that names them.
+reject() {
+	local want=$1
+	shift
+	local msg
+	if msg=$("$helm" template innkeeper "$chart" "$@" 2>&1); then
+		fail "values.schema.json accepted $*"
+	fi
+	grep -qF -- "$want" <<<"$msg" || fail "values $* failed without naming $want: $msg"
+	echo "helm-lint: rejected as expected: $* -> $(grep -F -- "$want" <<<"$msg" | head -1 | sed 's/^[- ]*//')"
+}
+reject "/manager/replicas" --set manager.replicas=two
+reject "/manager/replicas" --set manager.replicas=-1
+reject "/image/pullPolicy" --set image.pullPolicy=Sometimes
+reject "'managr' not allowed" --set managr.replicas=1
+reject "/serviceAccount/name" --set serviceAccount.create=false
+reject "/metrics/port" --set metrics.port=70000
+reject "/kubeProxy/apiServer" --set kubeProxy.apiServer=10.0.0.10:6443
+reject "metrics.serviceMonitor.enabled needs metrics.enabled" --set metrics.enabled=false --set metrics.serviceMonitor.enabled=true
+
+echo "helm-lint: the chart lints and renders with default and non-default values; bad values are rejected"

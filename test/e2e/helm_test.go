@@ -1,0 +1,225 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/innkeeper-dev/innkeeper/test/localcluster"
+)
+
+// chartDir is the chart that the suite installed.
+var chartDir = filepath.Join(repoRoot, "charts", "innkeeper")
+
+// chartPool is the pool of the Nodes that this file's specs roll out to.
+const chartPool = "chart"
+
+// managerDeployment returns the chart's manager Deployment.
+func managerDeployment() *appsv1.Deployment {
+	GinkgoHelper()
+	d, err := clientset.AppsV1().Deployments(localcluster.Namespace).Get(ctx, "innkeeper-manager", metav1.GetOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return d
+}
+
+var _ = Describe("the Helm chart", Ordered, func() {
+	It("runs the manager as the chart's ServiceAccount, with the chart's RBAC and no more", func() {
+		Expect(innkeeper.Config.BearerToken).NotTo(BeEmpty())
+		Expect(innkeeper.Config.CertFile).To(BeEmpty())
+		Expect(innkeeper.Config.CertData).To(BeEmpty())
+		mgr, err := kubernetes.NewForConfig(innkeeper.Config)
+		Expect(err).NotTo(HaveOccurred())
+		review, err := mgr.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(review.Status.UserInfo.Username).To(Equal("system:serviceaccount:" + localcluster.Namespace + ":innkeeper-manager"))
+
+		_, err = mgr.CoreV1().Nodes().List(ctx, metav1.ListOptions{Limit: 1})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = mgr.CoreV1().Secrets(localcluster.Namespace).List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the manager may read Secrets: %v", err)
+		_, err = mgr.CoreV1().ConfigMaps(metav1.NamespaceDefault).Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "not-innkeepers"}}, metav1.CreateOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the manager may write ConfigMaps outside its namespace: %v", err)
+	})
+
+	It("rolls out every sample applied with kubectl to Ready", func() {
+		samples := filepath.Join(repoRoot, "config", "samples")
+		mustKubectl("", "apply", "-k", samples)
+		DeferCleanup(func() { _, _ = kubectl("", "delete", "-k", samples, "--ignore-not-found", "--wait=true") })
+		objects := strings.Fields(mustKubectl("", "get", "innkeeper", "-o", "name"))
+		Expect(len(objects)).To(BeNumerically(">=", 3))
+		mustKubectl("", append([]string{"wait", "--for=condition=Ready", "--timeout=90s"}, objects...)...)
+	})
+
+	It("gives the manager a pod template that Pod Security restricted admits", func() {
+		restricted := "chart-psa-restricted"
+		mustKubectl("", "create", "namespace", restricted)
+		DeferCleanup(func() { _, _ = kubectl("", "delete", "namespace", restricted, "--wait=false") })
+		mustKubectl("", "label", "namespace", restricted, "pod-security.kubernetes.io/enforce=restricted")
+		pod := func(mutate func(*corev1.PodSpec)) *corev1.Pod {
+			spec := managerDeployment().Spec.Template.Spec.DeepCopy()
+			spec.ServiceAccountName = "default" // the chart's is in the release's namespace
+			mutate(spec)
+			return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "manager", Namespace: restricted}, Spec: *spec}
+		}
+		create := func(p *corev1.Pod) error {
+			_, err := clientset.CoreV1().Pods(restricted).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			return err
+		}
+		// The namespace's default ServiceAccount appears a moment after the namespace.
+		Eventually(func() error { return create(pod(func(*corev1.PodSpec) {})) }).WithTimeout(timeout).Should(Succeed())
+		// The check can fail: the same pod with privilege escalation allowed is refused.
+		err := create(pod(func(s *corev1.PodSpec) {
+			s.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+		}))
+		Expect(err).To(MatchError(ContainSubstring(`violates PodSecurity "restricted`)))
+	})
+
+	It("lets a node agent annotate only its own Node, and there only hotel.innkeeper.dev/ annotations", func() {
+		mustKubectl(floorManagerYAML("chart-agent", chartPool, "100%", 100), "apply", "-f", "-")
+		DeferCleanup(func() {
+			_, _ = kubectl("", "delete", "floormanager", "chart-agent", "--ignore-not-found", "--wait=true")
+		})
+		nodes := nodesOfPool(chartPool)
+		Expect(nodes).To(HaveLen(2))
+		Eventually(func() int { return len(agentPods("chart-agent")) }).WithTimeout(timeout).Should(Equal(2))
+		pod := agentPods("chart-agent")[0]
+		own, other := pod.Spec.NodeName, nodes[0]
+		if other == own {
+			other = nodes[1]
+		}
+		// The token a kubelet would mount into the agent's pod: bound to the pod, so that it names its Node.
+		token, err := clientset.CoreV1().ServiceAccounts(localcluster.Namespace).CreateToken(ctx, pod.Spec.ServiceAccountName,
+			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+				BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+				ExpirationSeconds: ptr.To[int64](600),
+			}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		cfg := rest.AnonymousClientConfig(cluster.Config)
+		cfg.BearerToken = token.Status.Token
+		agent, err := kubernetes.NewForConfig(cfg)
+		Expect(err).NotTo(HaveOccurred())
+		// patch sets (or, with a nil value, removes) a label or annotation of a Node as the agent.
+		patch := func(node, field, key string, value *string) error {
+			body, err := json.Marshal(map[string]any{"metadata": map[string]any{field: map[string]*string{key: value}}})
+			Expect(err).NotTo(HaveOccurred())
+			_, err = agent.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body, metav1.PatchOptions{})
+			return err
+		}
+		yes := ptr.To("yes")
+		probe := "hotel.innkeeper.dev/e2e-probe"
+		Expect(patch(own, "annotations", probe, yes)).To(Succeed())
+		Expect(patch(own, "annotations", probe, nil)).To(Succeed())
+		Expect(patch(other, "annotations", probe, yes)).To(MatchError(ContainSubstring("may change only the Node its pod runs on")))
+		Expect(patch(own, "annotations", "example.com/other", yes)).To(MatchError(ContainSubstring("only hotel.innkeeper.dev/ annotations")))
+		Expect(patch(own, "labels", probe, yes)).To(MatchError(ContainSubstring("may not change a Node's labels")))
+		_, err = agent.CoreV1().Pods(localcluster.Namespace).List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the agent may list pods: %v", err)
+	})
+
+	It("applies a helm upgrade's values to the Deployment and, at its next start, to the manager", func() {
+		image := "registry.k8s.io/kube-proxy:v1.37.0-e2e"
+		mustHelm("upgrade", localcluster.Release, chartDir, "--namespace", localcluster.Namespace, "--reuse-values",
+			"--wait", "--timeout=2m", "--set", "manager.podLabels.team=hotel",
+			"--set", "manager.resources.limits.memory=256Mi", "--set", "kubeProxy.image="+image)
+		DeferCleanup(func() {
+			mustHelm("rollback", localcluster.Release, "--namespace", localcluster.Namespace, "--wait", "--timeout=2m")
+			Expect(innkeeper.StartManager(ctx)).To(Succeed())
+			Expect(innkeeper.Args).NotTo(ContainElement(HavePrefix("--kube-proxy-image=")))
+		})
+
+		d := managerDeployment()
+		Expect(d.Spec.Replicas).To(HaveValue(BeEquivalentTo(0)), "--reuse-values keeps the local cluster's replicas")
+		Expect(d.Spec.Template.Labels).To(HaveKeyWithValue("team", "hotel"))
+		Expect(d.Spec.Selector.MatchLabels).NotTo(HaveKey("team"), "the selector of a Deployment cannot change")
+		Expect(d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String()).To(Equal("256Mi"))
+		Expect(d.Spec.Template.Spec.Containers[0].Args).To(ContainElement("--kube-proxy-image=" + image))
+
+		// A new manager pod would start with the new arguments: so does the local manager.
+		Expect(innkeeper.StartManager(ctx)).To(Succeed())
+		Expect(innkeeper.Args).To(ContainElement("--kube-proxy-image=" + image))
+		mustKubectl(fmt.Sprintf(`apiVersion: hotel.innkeeper.dev/v1alpha1
+kind: Concierge
+metadata:
+  name: chart-upgrade
+spec:
+  nodeSelector: {matchLabels: {%s: %s}}
+  rollout: {maxUnavailable: 2}
+  kubeProxy: {mode: iptables}
+`, localcluster.PoolLabel, chartPool), "apply", "-f", "-")
+		DeferCleanup(func() {
+			_, _ = kubectl("", "delete", "concierge", "chart-upgrade", "--ignore-not-found", "--wait=true")
+		})
+		Eventually(func() string {
+			ds, err := clientset.AppsV1().DaemonSets(localcluster.Namespace).Get(ctx, "chart-upgrade-kube-proxy", metav1.GetOptions{})
+			if err != nil {
+				return err.Error()
+			}
+			return ds.Spec.Template.Spec.Containers[0].Image
+		}).WithTimeout(timeout).Should(Equal(image))
+		mustKubectl("", "wait", "--for=condition=Ready", "concierge/chart-upgrade", "--timeout=90s")
+	})
+
+	It("leaves no permission error in the manager's log", func() {
+		log, err := innkeeper.ManagerLog()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(log).NotTo(ContainSubstring("forbidden"))
+	})
+})
+
+// verifyHelmUninstall uninstalls the chart, as the last step of the suite, and checks that the
+// release's objects are gone and, as Helm's crds/ convention has it, the CRDs and the objects of
+// innkeeper's kinds are not.
+func verifyHelmUninstall() {
+	By("helm uninstall leaves the CRDs and the custom resources")
+	mustKubectl(floorManagerYAML("chart-kept", chartPool, "1", 100), "apply", "-f", "-")
+	mustKubectl("", "wait", "--for=condition=Ready", "floormanager/chart-kept", "--timeout=90s")
+	innkeeper.StopManager()
+	mustHelm("uninstall", localcluster.Release, "--namespace", localcluster.Namespace, "--wait", "--timeout=2m")
+
+	notFound := func(kind, name string, namespaced bool) {
+		args := []string{"get", kind, name}
+		if namespaced {
+			args = append(args, "--namespace", localcluster.Namespace)
+		}
+		out, err := kubectl("", args...)
+		Expect(err).To(HaveOccurred(), "%s %s outlived helm uninstall: %s", kind, name, out)
+		Expect(out).To(ContainSubstring("NotFound"))
+	}
+	notFound("deployment", "innkeeper-manager", true)
+	for _, sa := range []string{"innkeeper-manager", "innkeeper-agent", "innkeeper-kube-proxy"} {
+		notFound("serviceaccount", sa, true)
+	}
+	notFound("clusterrole", "innkeeper-manager", false)
+	notFound("clusterrolebinding", "innkeeper-agent", false)
+	notFound("validatingadmissionpolicy", "innkeeper-agent-node-scope", false)
+
+	crds, err := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(crds).NotTo(BeEmpty())
+	for _, path := range crds {
+		data, err := os.ReadFile(path)
+		Expect(err).NotTo(HaveOccurred())
+		crd := &metav1.PartialObjectMetadata{}
+		Expect(yaml.Unmarshal(data, crd)).To(Succeed())
+		mustKubectl("", "get", "crd", crd.Name)
+	}
+	Expect(mustKubectl("", "get", "floormanager", "chart-kept", "-o", "name")).To(ContainSubstring("chart-kept"))
+}
