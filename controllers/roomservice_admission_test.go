@@ -1,6 +1,8 @@
 package controllers_test
 
 import (
+	"strings"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -74,6 +76,10 @@ var _ = Describe("RoomService admission", func() {
 			"spec.containerd.registries[0].mirrors[0].headers[0].values[0]", "should match"),
 		Entry("a zero dialTimeout", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", dialTimeout: 0s}]}]}}`,
 			"spec.containerd.registries[0].mirrors[0].dialTimeout", "dialTimeout must be above 0"),
+		Entry("a dialTimeout for containerd 1.7, which ignores it", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", dialTimeout: 5s}]}]}}`,
+			"spec.containerd.registries", "dialTimeout needs containerd 2.1 or later"),
+		Entry("a registry host too long to name its files", `{containerd: {configVersion: 3, registries: [{host: "`+strings.Repeat("a", 231)+`", server: "https://a.example"}]}}`,
+			"spec.containerd.registries[0].host", "Too long"),
 		Entry("a CA bundle without a ConfigMap name", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://a.example", caBundle: {key: ca.crt}}]}]}}`,
 			"spec.containerd.registries[0].mirrors[0].caBundle.name", "Required value"),
 		Entry("a field containerd has but innkeeper does not offer", `{containerd: {configVersion: 2, root: /var/lib/containerd}}`,

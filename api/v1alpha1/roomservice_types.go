@@ -19,12 +19,13 @@ type RoomServiceSpec struct {
 // ContainerdSpec is the part of containerd's configuration that innkeeper rolls out.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultRuntimeName) || (has(self.runtimes) && self.runtimes.exists(r, r.name == self.defaultRuntimeName))",message="defaultRuntimeName must name one of runtimes",fieldPath=".defaultRuntimeName"
+// +kubebuilder:validation:XValidation:rule="self.configVersion != 2 || !has(self.registries) || self.registries.all(r, !has(r.mirrors) || r.mirrors.all(m, !has(m.dialTimeout)))",message="dialTimeout needs containerd 2.1 or later (configVersion 3): containerd 1.7 ignores it",fieldPath=".registries"
 type ContainerdSpec struct {
-	// configVersion is the version of containerd's configuration format the drop-in is written in,
-	// and so the containerd it is for: 2 for containerd 1.7 (CRI plugin io.containerd.grpc.v1.cri),
-	// 3 for containerd 2.x (io.containerd.cri.v1.images and io.containerd.cri.v1.runtime). The node
-	// agent refuses, with reason ConfigVersionMismatch, a version the installed containerd does not
-	// use.
+	// configVersion is the version of containerd's configuration format the drop-in is written in:
+	// that of the Nodes' config.toml, 2 (containerd 1.7, or 2.x with a config.toml not migrated;
+	// CRI plugin io.containerd.grpc.v1.cri) or 3 (containerd 2.x; io.containerd.cri.v1.images and
+	// io.containerd.cri.v1.runtime). The node agent refuses, with reason ConfigVersionMismatch, a
+	// version other than config.toml's.
 	// +required
 	// +kubebuilder:validation:Enum=2;3
 	ConfigVersion int32 `json:"configVersion"`
@@ -141,9 +142,10 @@ type ContainerdRuntime struct {
 type RegistryHost struct {
 	// host is the registry's name as images refer to it, with its port if not 443, such as
 	// docker.io, registry.example.com:5000, or _default for every registry without its own entry.
+	// At most 230 characters: it names the ConfigMap keys of its files.
 	// +required
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:MaxLength=230
 	// +kubebuilder:validation:Pattern=`^(_default|[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?(:[0-9]{1,5})?)$`
 	Host string `json:"host"`
 
@@ -205,7 +207,8 @@ type RegistryMirror struct {
 	// +optional
 	OverridePath *bool `json:"overridePath,omitempty"`
 
-	// dialTimeout bounds connecting to the mirror, such as "5s" (containerd's default is 30s).
+	// dialTimeout bounds connecting to the mirror, such as "5s" (containerd's default is 30s). Only
+	// containerd 2.1 and later read it, so it needs configVersion 3.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`

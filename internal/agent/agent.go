@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,15 +47,17 @@ type Target interface {
 	// Unit is the component's systemd unit, such as kubelet.service.
 	Unit() string
 	// Files checks a configuration (its ConfigMap's files, by key) before it touches the host, and
-	// returns the host files it consists of, in the order they must be written. It may read the
-	// host (under hostRoot) to adapt them to it, never write.
-	Files(hostRoot string, config map[string][]byte) ([]File, error)
+	// returns the host files it consists of, in the order they must be written.
+	Files(config map[string][]byte) ([]File, error)
 	// Stale returns, as files to remove (Data nil), the files under hostRoot that the agent wrote
-	// for an earlier configuration and that want no longer holds.
+	// for an earlier configuration and that want no longer holds, and those an interrupted run
+	// removed but still holds a backup of.
 	Stale(hostRoot string, want []File) ([]File, error)
-	// CheckSupport returns a *DegradedError when the component on this host would not read the
-	// files (for a kubelet, one not run with --config-dir), or must not be given them.
-	CheckSupport(ctx context.Context, hostRoot string, files []File) error
+	// Prepare checks that the component on this host reads the files and must be given them, and
+	// returns them as this host needs them: a *DegradedError when it would not read them (for a
+	// kubelet, one not run with --config-dir) or they would break it; any other error is
+	// transient. It reads the host (under hostRoot), never writes.
+	Prepare(ctx context.Context, hostRoot string, files []File) ([]File, error)
 	// Healthy returns nil once the component is healthy after a restart at since (zero: no restart).
 	Healthy(ctx context.Context, since time.Time) error
 }
@@ -183,12 +186,12 @@ func (a *Agent) Apply(ctx context.Context) error {
 		a.failed = &DegradedError{Reason: report.Reason, Message: report.Message}
 		return a.failed
 	}
-	want, err := a.Target.Files(a.HostRoot, a.Config)
+	want, err := a.Target.Files(a.Config)
 	if err != nil {
 		return a.degrade(ctx, report, ReasonInvalidConfig, fmt.Sprintf(
 			"configuration %s is invalid and was not applied: %v", a.Hash, err))
 	}
-	if err := a.Target.CheckSupport(ctx, a.HostRoot, want); err != nil {
+	if want, err = a.Target.Prepare(ctx, a.HostRoot, want); err != nil {
 		var de *DegradedError
 		if errors.As(err, &de) {
 			return a.degrade(ctx, report, de.Reason, de.Message)
@@ -214,7 +217,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 	}
 	if len(c.changed) > 0 {
 		if err := a.write(ctx, log, &report, c); err != nil {
-			return err
+			return err // rolled back and reported, or interrupted
 		}
 	}
 	if !c.restart {
@@ -244,6 +247,9 @@ type change struct {
 	resuming bool
 	// restart: the change needs the component restarted.
 	restart bool
+	// mayRunUnverified: an interrupted run may have restarted the component on files read at
+	// start that differ from the last healthy state.
+	mayRunUnverified bool
 }
 
 // plan compares the host's files with the configuration's.
@@ -268,15 +274,25 @@ func (a *Agent) plan(files []File, report Report) (change, error) {
 			c.restart = c.restart || f.Restart
 		}
 	}
-	c.resuming = len(c.changed) == 0 && report.State == StateApplying && report.Target == a.Hash
-	if c.resuming {
-		// The previous run may have restarted the component or not: it must have, if a file read
-		// at start differs from the last healthy state.
+	// An interrupted run of this configuration may have written a file read at start, and even
+	// restarted the component, before it stopped: it must be restarted if such a file differs from
+	// the last healthy state, whatever else is left to change.
+	interrupted := report.State == StateApplying && report.Target == a.Hash
+	c.resuming = len(c.changed) == 0 && interrupted
+	if interrupted {
 		for _, f := range c.files {
+			current, _, err := readFile(f.Path)
+			if err != nil {
+				return c, fmt.Errorf("read %s: %w", f.Path, err)
+			}
+			if f.Restart && !backupHolds(f.Path, current) {
+				c.mayRunUnverified = true
+			}
 			if f.Restart && !backupHolds(f.Path, f.Data) {
-				c.restart = c.restart || f.Restart
+				c.restart = true
 			}
 		}
+		c.restart = c.restart || c.mayRunUnverified
 	}
 	return c, nil
 }
@@ -300,8 +316,12 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 		return fmt.Errorf("record Applying on the Node: %w", err)
 	}
 	for _, f := range c.changed {
-		if err := putFile(f.Path, f.Data); err != nil {
-			return a.degrade(ctx, *report, ReasonApplyFailed, fmt.Sprintf("could not write %s: %v", f.Path, err))
+		if err := writeHostFile(f.Path, f.Data); err != nil {
+			// The files written so far take effect (a registry's hosts.toml at the next pull): put
+			// every file back as it was. The component read none of those it reads at start, unless
+			// an interrupted run restarted it on them.
+			c.restart = c.mayRunUnverified
+			return a.rollBack(ctx, log, *report, c, ReasonApplyFailed, fmt.Sprintf("could not write %s: %v", f.Path, err))
 		}
 		log.Info("Wrote the configuration", "path", f.Path, "removed", f.Data == nil)
 	}
@@ -366,7 +386,8 @@ func (a *Agent) pollHealthy(ctx context.Context, since time.Time) error {
 // and reports Degraded.
 func (a *Agent) rollBack(ctx context.Context, log logr.Logger, report Report, c change, reason, message string) error {
 	log.Info("Rolling back", "reason", reason, "message", message)
-	for _, f := range c.files {
+	// In the reverse order of writing: a hosts.toml goes back before the CA file it names.
+	for _, f := range slices.Backward(c.files) {
 		if err := restoreBackup(f.Path); err != nil {
 			return a.degrade(ctx, report, reason, message+fmt.Sprintf("; restoring the previous configuration failed too: %v", err))
 		}
@@ -389,6 +410,15 @@ func (a *Agent) rollBack(ctx context.Context, log logr.Logger, report Report, c 
 
 func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report, c change) error {
 	a.tidy(log, c)
+	// What runs now is healthy: it is what a later failure must go back to, even if a
+	// configuration that failed before writing anything comes in between.
+	for _, f := range c.files {
+		if f.Data != nil && !backupHolds(f.Path, f.Data) {
+			if err := saveBackup(f.Path); err != nil {
+				return fmt.Errorf("back up the healthy configuration: %w", err)
+			}
+		}
+	}
 	// Already recorded: a restarted agent on an unchanged Node writes nothing.
 	if current.State != StateApplied || current.Config != a.Hash || current.Target != a.Hash {
 		report := Report{Config: a.Hash, State: StateApplied, Target: a.Hash,

@@ -201,13 +201,37 @@ func TestChangedContentBacksUpAndRestarts(t *testing.T) {
 	g := NewWithT(t)
 	h := newFakeHost(t)
 	h.install(oldConfig, "old")
+	var backupDuringRestart []byte
+	h.onRestart = func(context.Context) error {
+		backupDuringRestart, _ = os.ReadFile(h.dropIn() + backupSuffix)
+		return nil
+	}
 	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(Succeed())
 	g.Expect(h.fileContent()).To(Equal(newConfig))
+	g.Expect(backupDuringRestart).To(Equal(oldConfig), "the healthy drop-in is backed up before the new one is written")
 	backup, err := os.ReadFile(h.dropIn() + backupSuffix)
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(backup).To(Equal(oldConfig))
+	g.Expect(backup).To(Equal(newConfig), "once healthy, the new drop-in is what a later failure goes back to")
 	g.Expect(h.restarts.Load()).To(Equal(int32(1)))
 	g.Expect(h.report().Config).To(Equal("new"))
+}
+
+// A configuration refused before it wrote anything leaves the backup of the last healthy one, so
+// that the next failure goes back to what the Node ran, not to an older configuration.
+func TestARefusedConfigurationKeepsTheLatestHealthyBackup(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(oldConfig, "a")
+	g.Expect(h.agent(newConfig, "b").Apply(context.Background())).To(Succeed())
+
+	bad := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\n")
+	g.Expect(h.agent(bad, "c").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonInvalidConfig)))
+
+	failing := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
+	h.healthyOnlyWith(newConfig)
+	err := h.agent(failing, "d").Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.fileContent()).To(Equal(newConfig), "rolled back to an older configuration than the Node ran")
 }
 
 func TestHealthFailureRollsBackByteForByte(t *testing.T) {

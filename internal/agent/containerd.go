@@ -34,6 +34,9 @@ const (
 	ReasonHostsFileConflict = "HostsFileConflict"
 	// ReasonUnsupportedRuntime: the CRI socket is not containerd's.
 	ReasonUnsupportedRuntime = "UnsupportedRuntime"
+	// ReasonDropInConflict: on containerd 1.x, another imported drop-in sets the CRI section, which
+	// each import replaces whole.
+	ReasonDropInConflict = "DropInConflict"
 )
 
 // Containerd is containerd as the agent manages it: a drop-in in /etc/containerd/conf.d, which the
@@ -55,22 +58,15 @@ func (c *Containerd) Name() string { return containerd.Name }
 func (c *Containerd) Unit() string { return "containerd.service" }
 
 // Files checks the configuration as the manager rendered it and returns its files: registry CA
-// bundles first, then the hosts files that name them, then the drop-in. A version 2 drop-in
-// (containerd 1.7) is merged over config.toml's CRI section first (see mergeCRISection).
-func (c *Containerd) Files(hostRoot string, config map[string][]byte) ([]File, error) {
+// bundles first, then the hosts files that name them, then the drop-in.
+func (c *Containerd) Files(config map[string][]byte) ([]File, error) {
 	parsed, err := containerd.ParseFiles(config)
 	if err != nil {
 		return nil, err
 	}
 	files := make([]File, 0, len(parsed.Entries))
 	for _, e := range parsed.Entries {
-		f := File{Path: e.Path, Data: e.Data, Restart: e.Restart, OwnDir: underCertsDir(e.Path)}
-		if f.Restart && parsed.ConfigVersion == 2 {
-			if f.Data, err = c.mergeCRISection(hostRoot, e.Data); err != nil {
-				return nil, err
-			}
-		}
-		files = append(files, f)
+		files = append(files, File{Path: e.Path, Data: e.Data, Restart: e.Restart, OwnDir: underCertsDir(e.Path)})
 	}
 	rank := func(f File) int {
 		switch {
@@ -94,21 +90,12 @@ const mergedHeader = "# Written by innkeeper. containerd 1.7 replaces a plugin's
 	"# imported file's, so this holds config.toml's [plugins.\"" + v2CRIPlugin + "\"] with innkeeper's\n" +
 	"# settings merged over it. Changes here are overwritten.\n"
 
-// mergeCRISection returns a version 2 drop-in merged over the CRI section of the Node's
-// config.toml. containerd 1.7 merges an imported file one plugin section at a time: the drop-in's
+// mergeCRISection returns a drop-in for containerd 1.x merged over the CRI section of the Node's
+// config.toml. containerd 1.x merges an imported file one plugin section at a time: the drop-in's
 // [plugins."io.containerd.grpc.v1.cri"] would replace the Node's whole CRI section (its CNI
 // directories, runtimes, registry settings...), not only the keys innkeeper sets (containerd#5837).
-// Carrying the Node's section keeps every key innkeeper does not set; innkeeper's win. Without a
-// readable config.toml there is nothing to merge: CheckSupport refuses such a Node anyway.
-func (c *Containerd) mergeCRISection(hostRoot string, dropIn []byte) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(hostRoot, c.ConfigPath))
-	if err != nil {
-		return dropIn, nil
-	}
-	main := map[string]any{}
-	if toml.Unmarshal(data, &main) != nil {
-		return dropIn, nil
-	}
+// Carrying the Node's section keeps every key innkeeper does not set; innkeeper's win.
+func mergeCRISection(main map[string]any, dropIn []byte) ([]byte, error) {
 	base := table(table(main, "plugins"), v2CRIPlugin)
 	if len(base) == 0 {
 		return dropIn, nil
@@ -153,7 +140,8 @@ func underCertsDir(path string) bool {
 }
 
 // Stale returns innkeeper's registry files under /etc/containerd/certs.d that want no longer holds
-// (a registry host, or a CA bundle, removed from the RoomService).
+// (a registry host, or a CA bundle, removed from the RoomService), and those that an interrupted
+// run removed and still holds a backup of, so that a rollback puts them back.
 func (c *Containerd) Stale(hostRoot string, want []File) ([]File, error) {
 	keep := map[string]bool{}
 	for _, f := range want {
@@ -175,16 +163,27 @@ func (c *Containerd) Stale(hostRoot string, want []File) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
+		found := map[string]bool{}
 		for _, e := range entries {
 			path := filepath.Join(containerd.CertsDir, d.Name(), e.Name())
 			if !e.Type().IsRegular() || keep[path] {
+				continue
+			}
+			if removed, ok := backedUp(path); ok {
+				if exists, err := fileExists(filepath.Join(hostRoot, removed)); err != nil {
+					return nil, err
+				} else if !exists && !keep[removed] && !found[removed] {
+					found[removed] = true
+					stale = append(stale, File{Path: removed, OwnDir: true})
+				}
 				continue
 			}
 			data, err := os.ReadFile(filepath.Join(hostRoot, path))
 			if err != nil {
 				return nil, err
 			}
-			if containerd.Managed(path, data) {
+			if containerd.Managed(path, data) && !found[path] {
+				found[path] = true
 				stale = append(stale, File{Path: path, OwnDir: true})
 			}
 		}
@@ -192,69 +191,123 @@ func (c *Containerd) Stale(hostRoot string, want []File) ([]File, error) {
 	return stale, nil
 }
 
-// CheckSupport refuses a configuration this containerd would not read, or that would break it:
-// one of another configuration version, a main config.toml that does not import the drop-in, a
-// main config.toml whose registry settings conflict with the drop-in's, or a hosts file innkeeper
-// did not write in the way.
-func (c *Containerd) CheckSupport(ctx context.Context, hostRoot string, files []File) error {
+// backedUp returns the file that path is the agent's backup (or absence marker) of.
+func backedUp(path string) (string, bool) {
+	for _, suffix := range []string{backupSuffix, absentSuffix} {
+		if f, ok := strings.CutSuffix(path, suffix); ok {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// Prepare refuses a configuration this containerd would not read, or that would break it, and
+// returns its files as this Node needs them: on containerd 1.x, the drop-in merged over
+// config.toml's CRI section (see mergeCRISection). It refuses a configuration version other than
+// config.toml's (or, on containerd 1.x, other than 2), a config.toml that does not import the
+// drop-in, another drop-in that would replace the CRI section on containerd 1.x, registry settings
+// in config.toml that conflict with the drop-in's, and a registry's files that innkeeper did not
+// write in the way.
+func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File) ([]File, error) {
 	version, err := dropInVersion(files)
 	if err != nil {
-		return &DegradedError{Reason: ReasonInvalidConfig, Message: err.Error()}
+		return nil, &DegradedError{Reason: ReasonInvalidConfig, Message: err.Error()}
 	}
-	if err := c.checkVersion(ctx, version); err != nil {
-		return err
+	runtimeVersion, major, err := c.runtimeVersion(ctx)
+	if err != nil {
+		return nil, err
 	}
 	mainPath := filepath.Join(hostRoot, c.ConfigPath)
 	data, err := os.ReadFile(mainPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
+		return nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
 			"%s does not exist, so containerd would not read %s; innkeeper does not write containerd's main "+
 				"configuration. Create it with imports = [%q] and restart containerd",
-			c.ConfigPath, filepath.Join(containerd.DropInDir, containerd.DropInFile), containerd.DropInDir+"/*.toml")}
+			c.ConfigPath, dropInPath, containerd.DropInDir+"/*.toml")}
 	}
 	if err != nil {
-		return fmt.Errorf("read %s: %w", mainPath, err)
+		return nil, fmt.Errorf("read %s: %w", mainPath, err)
 	}
 	main := map[string]any{}
 	if err := toml.Unmarshal(data, &main); err != nil {
-		return &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
+		return nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
 			"%s is not valid TOML, so innkeeper cannot tell whether it imports %s: %v", c.ConfigPath, containerd.DropInDir, err)}
 	}
-	if err := c.checkImports(main); err != nil {
-		return err
+	if err := c.checkVersion(runtimeVersion, major, rootVersion(main), version); err != nil {
+		return nil, err
+	}
+	imported, err := c.imports(hostRoot, main)
+	if err != nil {
+		return nil, err
+	}
+	if major < 2 {
+		if err := checkOtherDropIns(hostRoot, imported); err != nil {
+			return nil, err
+		}
+		for i := range files {
+			if files[i].Restart {
+				if files[i].Data, err = mergeCRISection(main, files[i].Data); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	if err := c.checkRegistry(main, version, files); err != nil {
-		return err
+		return nil, err
 	}
-	return checkHostsFiles(hostRoot, files)
+	return files, checkHostsFiles(hostRoot, files)
 }
 
-// checkVersion refuses a configuration version the installed containerd does not use: version 2
-// for containerd 1.x, version 3 for containerd 2.x.
-func (c *Containerd) checkVersion(ctx context.Context, version int64) error {
+// dropInPath is the drop-in's path on the Node.
+var dropInPath = filepath.Join(containerd.DropInDir, containerd.DropInFile)
+
+// runtimeVersion asks the CRI which runtime this is, and its version and major version.
+func (c *Containerd) runtimeVersion(ctx context.Context) (string, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	v, err := c.CRI.Version(ctx, &runtimeapi.VersionRequest{})
 	if err != nil {
-		return fmt.Errorf("ask containerd its version over the CRI: %w", err)
+		return "", 0, fmt.Errorf("ask containerd its version over the CRI: %w", err)
 	}
 	if v.RuntimeName != "containerd" {
-		return &DegradedError{Reason: ReasonUnsupportedRuntime, Message: fmt.Sprintf(
+		return "", 0, &DegradedError{Reason: ReasonUnsupportedRuntime, Message: fmt.Sprintf(
 			"the CRI runtime on this Node is %s %s, not containerd", v.RuntimeName, v.RuntimeVersion)}
 	}
 	major, err := majorVersion(v.RuntimeVersion)
 	if err != nil {
-		return &DegradedError{Reason: ReasonConfigVersionMismatch, Message: err.Error()}
+		return "", 0, &DegradedError{Reason: ReasonConfigVersionMismatch, Message: err.Error()}
 	}
-	want := int64(3)
-	if major < 2 {
-		want = 2
+	return v.RuntimeVersion, major, nil
+}
+
+// rootVersion is config.toml's configuration version; without a version line, 1.
+func rootVersion(main map[string]any) int64 {
+	if v, ok := main["version"].(int64); ok {
+		return v
 	}
-	if version != want {
+	return 1
+}
+
+// checkVersion refuses a drop-in whose configuration version is not config.toml's: containerd 2
+// either refuses to start with a drop-in newer than config.toml or ignores config.toml's older
+// sections (containerd#12891), and containerd 1.x reads only version 2 drop-ins, next to a
+// version 2 config.toml.
+func (c *Containerd) checkVersion(runtimeVersion string, major int, root, dropIn int64) error {
+	want := root
+	if major < 2 && root != 2 {
 		return &DegradedError{Reason: ReasonConfigVersionMismatch, Message: fmt.Sprintf(
-			"containerd %s on this Node reads configuration version %d, but the RoomService renders version %d: "+
-				"set spec.containerd.configVersion to %d, or give Nodes with another containerd their own RoomService",
-			v.RuntimeVersion, want, version, want)}
+			"%s is configuration version %d; containerd %s imports drop-ins only into a version 2 configuration: "+
+				"migrate it (containerd config migrate) and restart containerd", c.ConfigPath, root, runtimeVersion)}
+	}
+	if major >= 2 && root < 2 {
+		return &DegradedError{Reason: ReasonConfigVersionMismatch, Message: fmt.Sprintf(
+			"%s is configuration version %d, which containerd %s does not read", c.ConfigPath, root, runtimeVersion)}
+	}
+	if dropIn != want {
+		return &DegradedError{Reason: ReasonConfigVersionMismatch, Message: fmt.Sprintf(
+			"%s on this Node is configuration version %d (containerd %s), but the RoomService renders version %d: "+
+				"set spec.containerd.configVersion to %d, or give these Nodes their own RoomService",
+			c.ConfigPath, root, runtimeVersion, dropIn, want)}
 	}
 	return nil
 }
@@ -269,11 +322,13 @@ func majorVersion(version string) (int, error) {
 	return n, nil
 }
 
-// checkImports requires the main configuration to import the drop-in: innkeeper never rewrites it.
-func (c *Containerd) checkImports(main map[string]any) error {
-	dropIn := filepath.Join(containerd.DropInDir, containerd.DropInFile)
-	imports, _ := main["imports"].([]any)
-	for _, i := range imports {
+// imports requires the main configuration to import the drop-in (innkeeper never rewrites it), and
+// returns the other files it imports, as host paths.
+func (c *Containerd) imports(hostRoot string, main map[string]any) ([]string, error) {
+	patterns, _ := main["imports"].([]any)
+	found := false
+	var others []string
+	for _, i := range patterns {
 		pattern, ok := i.(string)
 		if !ok {
 			continue
@@ -282,38 +337,80 @@ func (c *Containerd) checkImports(main map[string]any) error {
 		if !filepath.IsAbs(pattern) {
 			pattern = filepath.Join(filepath.Dir(c.ConfigPath), pattern)
 		}
-		if ok, _ := filepath.Match(pattern, dropIn); ok {
-			return nil
+		if ok, _ := filepath.Match(pattern, dropInPath); ok {
+			found = true
+		}
+		matches, err := filepath.Glob(filepath.Join(hostRoot, pattern))
+		if err != nil {
+			continue // containerd refuses a bad pattern itself
+		}
+		for _, m := range matches {
+			if p := strings.TrimPrefix(m, hostRoot); p != dropInPath && !slices.Contains(others, p) {
+				others = append(others, p)
+			}
 		}
 	}
-	return &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
-		"%s does not import %s, so containerd would not read it; innkeeper does not rewrite containerd's main "+
-			"configuration. Add imports = [%q] to it (containerd reads it at its next restart)",
-		c.ConfigPath, dropIn, containerd.DropInDir+"/*.toml")}
+	if !found {
+		return nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
+			"%s does not import %s, so containerd would not read it; innkeeper does not rewrite containerd's main "+
+				"configuration. Add imports = [%q] to it (containerd reads it at its next restart)",
+			c.ConfigPath, dropInPath, containerd.DropInDir+"/*.toml")}
+	}
+	return others, nil
 }
 
-// checkRegistry refuses to set registry.config_path over a main configuration that uses the
-// deprecated registry.mirrors or registry.configs (containerd refuses to start with both), or that
-// sets another config_path (whose hosts files the drop-in would hide).
+// checkOtherDropIns refuses, on containerd 1.x, another imported file with a CRI section: each
+// import replaces the whole section, so one sorting before innkeeper's would be lost, and one
+// after would undo innkeeper's settings.
+func checkOtherDropIns(hostRoot string, imported []string) error {
+	for _, path := range imported {
+		data, err := os.ReadFile(filepath.Join(hostRoot, path))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		doc := map[string]any{}
+		if toml.Unmarshal(data, &doc) != nil {
+			continue // containerd refuses it itself
+		}
+		if _, ok := table(doc, "plugins")[v2CRIPlugin]; ok {
+			return &DegradedError{Reason: ReasonDropInConflict, Message: fmt.Sprintf(
+				"%s also sets [plugins.%q]: containerd 1.x replaces that whole section with each imported file's, "+
+					"so one of the two would be lost. Move its settings into the RoomService (runtimes, registries, ...) "+
+					"or into config.toml, and remove it", path, v2CRIPlugin)}
+		}
+	}
+	return nil
+}
+
+// checkRegistry refuses to set registry.config_path over a main configuration that sets registry
+// mirrors, or TLS settings of registry.configs (containerd refuses to start with those and
+// config_path), or another config_path (whose hosts files the drop-in would hide). Empty tables
+// and an empty config_path, as `containerd config default` writes them, are fine.
 func (c *Containerd) checkRegistry(main map[string]any, version int64, files []File) error {
 	if !slices.ContainsFunc(files, func(f File) bool { return filepath.Base(f.Path) == "hosts.toml" }) {
 		return nil
 	}
-	plugin := "io.containerd.grpc.v1.cri"
+	plugin := v2CRIPlugin
 	if version == 3 {
 		plugin = "io.containerd.cri.v1.images"
 	}
 	registry := table(table(table(main, "plugins"), plugin), "registry")
-	for _, deprecated := range []string{"mirrors", "configs"} {
-		if _, ok := registry[deprecated]; ok {
-			return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
-				"%s sets plugins.%q.registry.%s, which containerd refuses together with the registry.config_path "+
-					"that the RoomService's registries need: move those settings into the RoomService's registries",
-				c.ConfigPath, plugin, deprecated)}
+	conflict := func(what string) error {
+		return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
+			"%s sets plugins.%q.registry.%s, which containerd refuses together with the registry.config_path "+
+				"that the RoomService's registries need: move those settings into the RoomService's registries",
+			c.ConfigPath, plugin, what)}
+	}
+	if len(table(registry, "mirrors")) > 0 {
+		return conflict("mirrors")
+	}
+	for host, cfg := range table(registry, "configs") {
+		if hostCfg, ok := cfg.(map[string]any); ok && len(table(hostCfg, "tls")) > 0 {
+			return conflict(fmt.Sprintf("configs.%q.tls", host))
 		}
 	}
 	want := containerd.RegistryConfigPath(int32(version))
-	if got, ok := registry["config_path"].(string); ok && got != want {
+	if got, ok := registry["config_path"].(string); ok && got != "" && got != want {
 		return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
 			"%s sets plugins.%q.registry.config_path to %q; the RoomService's registries need %q, which would "+
 				"hide the hosts files under the other directories: remove config_path from %s",
@@ -328,10 +425,13 @@ func table(t map[string]any, key string) map[string]any {
 	return sub
 }
 
-// checkHostsFiles refuses to overwrite a registry's hosts.toml that innkeeper did not write.
+// checkHostsFiles refuses to write a registry's files where an admin's would then be ignored: over
+// a hosts.toml innkeeper did not write, into a directory whose Docker-style certificates containerd
+// reads only while it holds no hosts.toml, or beside a host:port directory that containerd would
+// no longer read once innkeeper's host_port_ directory exists.
 func checkHostsFiles(hostRoot string, files []File) error {
 	for _, f := range files {
-		if !underCertsDir(f.Path) {
+		if !underCertsDir(f.Path) || filepath.Base(f.Path) != "hosts.toml" {
 			continue
 		}
 		data, exists, err := readFile(filepath.Join(hostRoot, f.Path))
@@ -339,12 +439,40 @@ func checkHostsFiles(hostRoot string, files []File) error {
 			return err
 		}
 		if exists && !containerd.Managed(f.Path, data) {
-			return &DegradedError{Reason: ReasonHostsFileConflict, Message: fmt.Sprintf(
-				"%s was not written by innkeeper, which does not overwrite it: remove it, or move its settings "+
-					"into the RoomService's registries", f.Path)}
+			return hostsConflict(f.Path + " was not written by innkeeper, which does not overwrite it")
+		}
+		dir := filepath.Dir(f.Path)
+		if !exists {
+			entries, err := os.ReadDir(filepath.Join(hostRoot, dir))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			for _, e := range entries {
+				if ext := filepath.Ext(e.Name()); (ext == ".crt" || ext == ".cert" || ext == ".key") &&
+					!strings.HasPrefix(e.Name(), "innkeeper-ca-") {
+					return hostsConflict(fmt.Sprintf("%s holds %s, which containerd would no longer read once innkeeper "+
+						"writes a hosts.toml there", dir, e.Name()))
+				}
+			}
+		}
+		if base := filepath.Base(dir); strings.HasSuffix(base, "_") {
+			// host_port_ is read before host:port.
+			if i := strings.LastIndex(strings.TrimSuffix(base, "_"), "_"); i > 0 {
+				plain := filepath.Join(filepath.Dir(dir), base[:i]+":"+strings.TrimSuffix(base[i+1:], "_"))
+				if exists, err := fileExists(filepath.Join(hostRoot, plain)); err != nil {
+					return err
+				} else if exists {
+					return hostsConflict(fmt.Sprintf("%s exists, and containerd would read innkeeper's %s instead", plain, dir))
+				}
+			}
 		}
 	}
 	return nil
+}
+
+func hostsConflict(what string) error {
+	return &DegradedError{Reason: ReasonHostsFileConflict, Message: what +
+		": remove it, or move its settings into the RoomService's registries"}
 }
 
 // dropInVersion reads the configuration version of the drop-in among files.

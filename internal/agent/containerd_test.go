@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -180,8 +181,6 @@ func mirrored(host string, urls ...string) hotelv1alpha1.RegistryHost {
 	return r
 }
 
-const dropInPath = containerd.DropInDir + "/" + containerd.DropInFile
-
 func TestContainerdFirstApplyWritesEveryFileAndRestartsOnce(t *testing.T) {
 	g := NewWithT(t)
 	h := newContainerdHost(t)
@@ -261,7 +260,8 @@ func TestContainerdHealthFailureRestoresEveryFile(t *testing.T) {
 
 func TestContainerdRefusesWhatWouldNotWork(t *testing.T) {
 	v2 := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
-		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com"),
+			mirrored("registry.example.com:5000", "https://b.example.com")}}
 	tests := []struct {
 		name    string
 		setUp   func(h *containerdHost)
@@ -278,9 +278,27 @@ func TestContainerdRefusesWhatWouldNotWork(t *testing.T) {
 		{name: "a main config importing another directory", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/extra/*.toml\"]\n")
 		}, reason: ReasonImportMissing, message: "does not import /etc/containerd/conf.d/50-innkeeper.toml"},
-		{name: "containerd 2 given version 2", setUp: func(h *containerdHost) {
+		{name: "containerd 2 with a version 3 config.toml given version 2", setUp: func(h *containerdHost) {
 			h.cri.set("containerd", "v2.1.4", true)
-		}, reason: ReasonConfigVersionMismatch, message: "containerd v2.1.4 on this Node reads configuration version 3"},
+			h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+		}, reason: ReasonConfigVersionMismatch, message: "is configuration version 3 (containerd v2.1.4), but the RoomService renders version 2"},
+		{name: "containerd 1.7 with a version 1 config.toml", setUp: func(h *containerdHost) {
+			h.writeHostFile("/etc/containerd/config.toml", "imports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+		}, reason: ReasonConfigVersionMismatch, message: "imports drop-ins only into a version 2 configuration"},
+		{name: "another drop-in with a CRI section on containerd 1.7", setUp: func(h *containerdHost) {
+			h.writeHostFile("/etc/containerd/conf.d/99-nvidia.toml", "version = 2\n"+
+				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n")
+		}, reason: ReasonDropInConflict, message: "/etc/containerd/conf.d/99-nvidia.toml also sets"},
+		{name: "TLS settings of a registry in the main config", setUp: func(h *containerdHost) {
+			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
+				"[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.example.com\".tls]\ninsecure_skip_verify = true\n")
+		}, reason: ReasonRegistryConfigConflict, message: `configs."r.example.com".tls`},
+		{name: "an admin's host:port directory, which innkeeper's host_port_ would hide", setUp: func(h *containerdHost) {
+			h.writeHostFile(containerd.CertsDir+"/registry.example.com:5000/hosts.toml", "server = \"https://registry.example.com:5000\"\n")
+		}, reason: ReasonHostsFileConflict, message: "registry.example.com:5000 exists"},
+		{name: "an admin's certificates in the registry's directory", setUp: func(h *containerdHost) {
+			h.writeHostFile(containerd.CertsDir+"/docker.io/ca.crt", "-----BEGIN CERTIFICATE-----\n")
+		}, reason: ReasonHostsFileConflict, message: "holds ca.crt"},
 		{name: "another runtime", setUp: func(h *containerdHost) {
 			h.cri.set("cri-o", "1.34.0", true)
 		}, reason: ReasonUnsupportedRuntime, message: "cri-o"},
@@ -311,6 +329,35 @@ func TestContainerdRefusesWhatWouldNotWork(t *testing.T) {
 			g.Expect(h.restarts.Load()).To(BeZero())
 		})
 	}
+}
+
+func TestContainerdRegistryMirrorsForOtherHostsAndDefaultTablesAreFine(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	// As `containerd config default` writes it on 1.7: empty registry tables, an empty config_path,
+	// and credentials (auth) for a registry, which containerd allows with config_path.
+	h.writeHostFile("/etc/containerd/config.toml", `version = 2
+imports = ["/etc/containerd/conf.d/*.toml"]
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = ""
+  [plugins."io.containerd.grpc.v1.cri".registry.mirrors]
+  [plugins."io.containerd.grpc.v1.cri".registry.configs]
+    [plugins."io.containerd.grpc.v1.cri".registry.configs."r.example.com".auth]
+      username = "pull"
+`)
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
+	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
+}
+
+func TestContainerd2WithAVersion2ConfigTakesVersion2AsRendered(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t) // config.toml is version 2
+	h.cri.set("containerd", "2.1.4", true)
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
+	rendered, err := containerd.Render(&spec, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
+	g.Expect(string(h.file(dropInPath))).To(Equal(rendered[containerd.DropInFile]), "containerd 2 merges key by key")
 }
 
 func TestContainerdRelativeImports(t *testing.T) {
@@ -400,4 +447,79 @@ func TestContainerdV3DropInIsWrittenAsRendered(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
 	g.Expect(string(h.file(dropInPath))).To(Equal(rendered[containerd.DropInFile]), "containerd 2 merges key by key")
+}
+
+// interruptAtRestart makes the next restart stop the agent, as a SIGTERM would, and returns the
+// context to apply with.
+func (h *containerdHost) interruptAtRestart() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.onRestart = func(ctx context.Context) error { cancel(); <-ctx.Done(); return ctx.Err() }
+	return ctx
+}
+
+func TestContainerdInterruptedApplyResumesWithARestart(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	old := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.9"),
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com"), mirrored("quay.io", "https://q.example.com")}}
+	g.Expect(h.agentFor(old, "old", nil).Apply(context.Background())).To(Succeed())
+
+	// The new configuration changes the drop-in and drops quay.io. The agent is stopped after its
+	// writes, before containerd restarted; then quay.io's file is back as an earlier run left it.
+	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
+	g.Expect(h.agentFor(next, "new", nil).Apply(h.interruptAtRestart())).To(MatchError(context.Canceled))
+	h.onRestart = nil
+	restarts := h.restarts.Load()
+	h.writeHostFile(containerd.CertsDir+"/quay.io/hosts.toml", string(h.file(containerd.CertsDir+"/quay.io/hosts.toml.innkeeper-backup")))
+
+	g.Expect(h.agentFor(next, "new", nil).Apply(context.Background())).To(Succeed())
+	g.Expect(h.restarts.Load()).To(Equal(restarts+1), "containerd never restarted on the new drop-in")
+	g.Expect(h.dirs()).To(ConsistOf("docker.io"))
+}
+
+func TestContainerdRollbackAfterAnInterruptedApplyRestoresRemovedFiles(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	old := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.9"),
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com"), mirrored("quay.io", "https://q.example.com")}}
+	g.Expect(h.agentFor(old, "old", nil).Apply(context.Background())).To(Succeed())
+	before := h.tree()
+	h.healthyWith = h.file(dropInPath)
+
+	// Interrupted after removing quay.io's file; the same configuration comes back and fails.
+	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://b.example.com")}}
+	g.Expect(h.agentFor(next, "new", nil).Apply(h.interruptAtRestart())).To(MatchError(context.Canceled))
+	h.onRestart = func(context.Context) error {
+		h.cri.set("containerd", "v1.7.22", string(h.file(dropInPath)) == string(h.healthyWith))
+		return nil
+	}
+	g.Expect(h.agentFor(next, "new", nil).Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.tree()).To(Equal(before), "the rollback did not bring back every file")
+}
+
+func TestContainerdWriteFailureRollsBackWhatWasWritten(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	old := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
+	g.Expect(h.agentFor(old, "old", nil).Apply(context.Background())).To(Succeed())
+	before := h.tree()
+	restarts := h.restarts.Load()
+
+	// The hosts files are written, then writing the drop-in fails.
+	t.Cleanup(func() { writeHostFile = putFile })
+	writeHostFile = func(path string, data []byte) error {
+		if filepath.Base(path) == containerd.DropInFile {
+			return errors.New("no space left on device")
+		}
+		return putFile(path, data)
+	}
+	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://b.example.com"), mirrored("quay.io", "https://q.example.com")}}
+	err := h.agentFor(next, "new", nil).Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonApplyFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring("no space left on device")))
+	g.Expect(h.tree()).To(Equal(before), "the hosts files written before the failure stayed")
+	g.Expect(h.restarts.Load()).To(Equal(restarts), "containerd never read the new drop-in: no restart")
 }

@@ -165,6 +165,9 @@ func hasContent(path string, data []byte) (bool, error) {
 	return exists && bytes.Equal(current, data), nil
 }
 
+// writeHostFile is putFile; tests replace it to fail a write.
+var writeHostFile = putFile
+
 // putFile writes data to path atomically, or removes path when data is nil.
 func putFile(path string, data []byte) error {
 	if data == nil {

@@ -45,7 +45,7 @@ func (k *Kubelet) Unit() string { return "kubelet.service" }
 
 // Files checks the drop-in as the manager did when rendering it: the configuration is that one
 // file, which the kubelet reads only when it starts.
-func (k *Kubelet) Files(_ string, config map[string][]byte) ([]File, error) {
+func (k *Kubelet) Files(config map[string][]byte) ([]File, error) {
 	data, ok := config[kubelet.DropInFile]
 	if !ok || len(config) != 1 {
 		return nil, fmt.Errorf("want exactly the file %s, got %d files", kubelet.DropInFile, len(config))
@@ -59,10 +59,14 @@ func (k *Kubelet) Files(_ string, config map[string][]byte) ([]File, error) {
 // Stale returns nothing: every kubelet configuration is the same one file.
 func (k *Kubelet) Stale(string, []File) ([]File, error) { return nil, nil }
 
-// CheckSupport fails with DropInUnsupported unless the kubelet runs with --config-dir set to
+// Prepare fails with DropInUnsupported unless the kubelet runs with --config-dir set to
 // DropInDir: otherwise it would never read the drop-in, and innkeeper does not edit the main
-// configuration file.
-func (k *Kubelet) CheckSupport(context.Context, string, []File) error {
+// configuration file. The drop-in is the same on every host.
+func (k *Kubelet) Prepare(_ context.Context, _ string, files []File) ([]File, error) {
+	return files, k.checkConfigDir()
+}
+
+func (k *Kubelet) checkConfigDir() error {
 	args, err := k.Args()
 	if err != nil {
 		return err

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -81,4 +84,34 @@ func TestComponentPodSpec(t *testing.T) {
 		corev1.VolumeMount{Name: "containerd-config", MountPath: "/host/etc/containerd"},
 		corev1.VolumeMount{Name: pool.ConfigVolume, MountPath: "/etc/innkeeper", ReadOnly: true},
 	))
+}
+
+func TestRenderRefusesWhatNoConfigMapHolds(t *testing.T) {
+	g := NewWithT(t)
+	pem, err := os.ReadFile("testdata/ca-one.pem")
+	g.Expect(err).NotTo(HaveOccurred())
+	big := strings.Repeat(string(pem), MaxConfigSize/len(pem)/20+1)
+	ref := hotelv1alpha1.ConfigMapKeyReference{Name: "big", Key: "ca.crt"}
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3}
+	for i := range 21 {
+		spec.Registries = append(spec.Registries, hotelv1alpha1.RegistryHost{Host: fmt.Sprintf("r%d.example.com", i),
+			Mirrors: []hotelv1alpha1.RegistryMirror{{URL: "https://mirror.example.com", CABundle: &ref}}})
+	}
+	_, err = Render(&spec, map[hotelv1alpha1.ConfigMapKeyReference]string{ref: big})
+	g.Expect(err).To(MatchError(ContainSubstring("spec.containerd.registries: Too long")))
+
+	spec.Registries = spec.Registries[:1]
+	_, err = Render(&spec, map[hotelv1alpha1.ConfigMapKeyReference]string{ref: big})
+	g.Expect(err).NotTo(HaveOccurred())
+}
+
+func TestDialTimeoutNeedsConfigVersion3(t *testing.T) {
+	g := NewWithT(t)
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, Registries: []hotelv1alpha1.RegistryHost{{Host: "docker.io",
+		Mirrors: []hotelv1alpha1.RegistryMirror{{URL: "https://m.example.com", DialTimeout: &metav1.Duration{Duration: time.Second}}}}}}
+	_, err := Render(&spec, nil)
+	g.Expect(err).To(MatchError(ContainSubstring("spec.containerd.registries[0].mirrors[0].dialTimeout: Forbidden: dialTimeout needs containerd 2.1")))
+	spec.ConfigVersion = 3
+	_, err = Render(&spec, nil)
+	g.Expect(err).NotTo(HaveOccurred())
 }

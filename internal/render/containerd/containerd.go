@@ -72,7 +72,23 @@ func Render(spec *hotelv1alpha1.ContainerdSpec, caBundles map[hotelv1alpha1.Conf
 		return nil, field.ErrorList{field.InternalError(path, err)}.ToAggregate()
 	}
 	files[DropInFile] = string(dropIn)
+	if size := filesSize(files); size > MaxConfigSize {
+		return nil, field.ErrorList{field.TooLong(path.Child("registries"), size, MaxConfigSize)}.ToAggregate()
+	}
 	return files, nil
+}
+
+// MaxConfigSize bounds the rendered files, all together, below what one ConfigMap holds (1 MiB,
+// its metadata included). CA bundles are copied into every registry directory that trusts them.
+const MaxConfigSize = 900 * 1024
+
+// filesSize is the size of a ConfigMap's data: its keys and values.
+func filesSize(files map[string]string) int {
+	n := 0
+	for k, v := range files {
+		n += len(k) + len(v)
+	}
+	return n
 }
 
 // sortedKeys returns a map's keys in order, for deterministic iteration.

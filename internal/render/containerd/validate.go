@@ -56,8 +56,22 @@ func Validate(spec *hotelv1alpha1.ContainerdSpec, path *field.Path) field.ErrorL
 	}
 	errs = append(errs, validateRuntimes(spec, path)...)
 	errs = append(errs, validateRegistries(spec.Registries, path.Child("registries"))...)
+	if spec.ConfigVersion == 2 {
+		for i, r := range spec.Registries {
+			for j, m := range r.Mirrors {
+				if m.DialTimeout != nil {
+					errs = append(errs, field.Forbidden(path.Child("registries").Index(i).Child("mirrors").Index(j).Child("dialTimeout"),
+						"dialTimeout needs containerd 2.1 or later (configVersion 3): containerd 1.7 ignores it"))
+				}
+			}
+		}
+	}
 	return errs
 }
+
+// maxHostLength bounds a registry host so that the ConfigMap keys of its files (the host's
+// directory name, one character longer with a port, and ".<hash>.ca.crt") stay within 253.
+const maxHostLength = 230
 
 // validateRuntimes checks runtimes and the spec-level settings that refer to them.
 func validateRuntimes(spec *hotelv1alpha1.ContainerdSpec, path *field.Path) field.ErrorList {
@@ -136,7 +150,7 @@ func validateRegistries(regs []hotelv1alpha1.RegistryHost, path *field.Path) fie
 }
 
 func validateRegistry(r *hotelv1alpha1.RegistryHost, p *field.Path) field.ErrorList {
-	errs := checkString(p.Child("host"), &r.Host, 1, 253, registryHostRe)
+	errs := checkString(p.Child("host"), &r.Host, 1, maxHostLength, registryHostRe)
 	if _, port, ok := strings.Cut(r.Host, ":"); ok {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			errs = append(errs, field.Invalid(p.Child("host"), r.Host, "port must be from 1 to 65535"))
