@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/innkeeper-dev/innkeeper/internal/manager"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
 const usage = `innkeeper rolls out kubelet, kube-proxy and container-runtime configuration across node pools.
@@ -56,9 +57,42 @@ func run(args []string, stderr io.Writer) int {
 }
 
 func runManager(args []string, stderr io.Writer) int {
+	fs, opts, kubeconfig := managerFlags(stderr)
+	zapOpts := zap.Options{}
+	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
+		return code
+	}
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := loadConfig(*kubeconfig)
+	if err != nil {
+		log.Error(err, "Unable to load a kubeconfig")
+		return 1
+	}
+	mgr, err := manager.New(cfg, *opts)
+	if err != nil {
+		log.Error(err, "Unable to set up the manager")
+		return 1
+	}
+	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection,
+		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "The manager stopped with an error")
+		return 1
+	}
+	return 0
+}
+
+// managerFlags returns the manager's flags (without the logging flags, which parseFlags adds), the
+// options they set and the kubeconfig path. The values of --agent-priority-class and
+// --agent-tolerations are checked as they are parsed, so that a bad one stops the manager at once
+// with exit code 2 and the flag's name, not later in a DaemonSet that the API server refuses.
+func managerFlags(stderr io.Writer) (*flag.FlagSet, *manager.Options, *string) {
 	fs := flag.NewFlagSet("innkeeper manager", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	opts := manager.Options{}
+	opts := &manager.Options{}
 	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", manager.DefaultNamespace),
 		"Namespace for the ConfigMaps and DaemonSets innkeeper renders, and for the leader-election Lease; $POD_NAMESPACE if set.")
 	fs.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8443",
@@ -79,32 +113,15 @@ func runManager(args []string, stderr io.Writer) int {
 		"ServiceAccount of kube-proxy's pods, in the workload namespace, bound to system:node-proxier.")
 	fs.StringVar(&opts.KubeProxyAPIServer, "kube-proxy-api-server", "",
 		"URL at which kube-proxy reaches the API server, such as https://10.0.0.10:6443 (default: the server in kube-public/cluster-info, as kubeadm publishes it).")
+	nodePods := pool.DefaultNodePods()
+	opts.NodePods = &nodePods
+	fs.Var(priorityClassFlag{&nodePods.PriorityClassName}, "agent-priority-class",
+		`Priority class of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy); "" for none.`)
+	fs.Var(tolerationsFlag{&nodePods.Tolerations}, "agent-tolerations",
+		`Tolerations of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy), as a JSON list of Kubernetes tolerations; [] for none.`)
 	kubeconfig := fs.String("kubeconfig", "",
 		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
-	zapOpts := zap.Options{}
-	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
-		return code
-	}
-
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	log := ctrl.Log.WithName("setup")
-
-	cfg, err := loadConfig(*kubeconfig)
-	if err != nil {
-		log.Error(err, "Unable to load a kubeconfig")
-		return 1
-	}
-	mgr, err := manager.New(cfg, opts)
-	if err != nil {
-		log.Error(err, "Unable to set up the manager")
-		return 1
-	}
-	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "The manager stopped with an error")
-		return 1
-	}
-	return 0
+	return fs, opts, kubeconfig
 }
 
 // parseFlags binds the logging flags and parses a subcommand's command line. When it returns false,

@@ -28,7 +28,7 @@ func SetupConcierge(mgr ctrl.Manager, opts Options) error {
 			APIServer: opts.KubeProxyAPIServer},
 		NewObject: func() pool.Object { return &hotelv1alpha1.Concierge{} },
 		NewList:   func() client.ObjectList { return &hotelv1alpha1.ConciergeList{} },
-	}, opts.Namespace)
+	}, opts.Namespace, opts.NodePods)
 	if err != nil {
 		return fmt.Errorf("set up the Concierge controller: %w", err)
 	}

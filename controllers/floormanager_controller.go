@@ -27,6 +27,10 @@ type Options struct {
 	KubeProxyServiceAccount string
 	// KubeProxyAPIServer is the API server URL kube-proxy uses instead of the kubernetes Service.
 	KubeProxyAPIServer string
+	// NodePods are the priority class and tolerations of every DaemonSet's pods: the node agents'
+	// and kube-proxy's. The zero value gives them neither; pool.DefaultNodePods is what innkeeper
+	// has always rendered.
+	NodePods pool.NodePods
 }
 
 // RBAC for the engine, shared by every kind: Nodes to select and report on, Events (which land in the
@@ -47,7 +51,7 @@ func SetupFloorManager(mgr ctrl.Manager, opts Options) error {
 		Component: kubelet.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.AgentServiceAccount},
 		NewObject: func() pool.Object { return &hotelv1alpha1.FloorManager{} },
 		NewList:   func() client.ObjectList { return &hotelv1alpha1.FloorManagerList{} },
-	}, opts.Namespace)
+	}, opts.Namespace, opts.NodePods)
 	if err != nil {
 		return fmt.Errorf("set up the FloorManager controller: %w", err)
 	}

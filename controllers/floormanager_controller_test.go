@@ -254,8 +254,9 @@ var _ = Describe("FloorManager controller", func() {
 		Expect(owner.UID).To(Equal(fm.UID))
 		Expect(ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable).To(Equal(ptr.To(intstr.FromString("25%"))))
 		pod := ds.Spec.Template.Spec
+		// The suite's manager.Options leave NodePods nil: innkeeper's defaults, exactly.
 		Expect(pod.PriorityClassName).To(Equal("system-node-critical"))
-		Expect(pod.Tolerations).To(ContainElement(corev1.Toleration{Operator: corev1.TolerationOpExists}))
+		Expect(pod.Tolerations).To(Equal([]corev1.Toleration{{Operator: corev1.TolerationOpExists}}))
 		Expect(pod.Containers[0].Image).To(Equal(testAgentImage))
 		terms := pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
 		Expect(terms).To(HaveLen(1))

@@ -22,7 +22,7 @@ func SetupRoomService(mgr ctrl.Manager, opts Options) error {
 		Component: containerd.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.AgentServiceAccount},
 		NewObject: func() pool.Object { return &hotelv1alpha1.RoomService{} },
 		NewList:   func() client.ObjectList { return &hotelv1alpha1.RoomServiceList{} },
-	}, opts.Namespace)
+	}, opts.Namespace, opts.NodePods)
 	if err != nil {
 		return fmt.Errorf("set up the RoomService controller: %w", err)
 	}

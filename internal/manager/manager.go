@@ -61,6 +61,10 @@ type Options struct {
 	// https://10.0.0.10:6443: not the kubernetes Service, whose routes kube-proxy itself programs.
 	// By default the server of kubeadm's kube-public/cluster-info.
 	KubeProxyAPIServer string
+	// NodePods are the priority class and tolerations of the pods of every DaemonSet innkeeper
+	// renders (node agents and kube-proxy). Nil means pool.DefaultNodePods: system-node-critical,
+	// and a toleration of every taint.
+	NodePods *pool.NodePods
 }
 
 // DefaultKubeProxyServiceAccount is kube-proxy's ServiceAccount that the installation creates.
@@ -90,6 +94,13 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	}
 	if opts.KubeProxyServiceAccount == "" {
 		opts.KubeProxyServiceAccount = DefaultKubeProxyServiceAccount
+	}
+	nodePods := pool.DefaultNodePods()
+	if opts.NodePods != nil {
+		nodePods = *opts.NodePods
+	}
+	if err := nodePods.Validate(); err != nil {
+		return nil, fmt.Errorf("the node pods' scheduling settings are invalid: %w", err)
 	}
 	if opts.KubeProxyImage == "" {
 		image, err := serverKubeProxyImage(cfg)
@@ -134,6 +145,7 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		KubeProxyImage:          opts.KubeProxyImage,
 		KubeProxyServiceAccount: opts.KubeProxyServiceAccount,
 		KubeProxyAPIServer:      opts.KubeProxyAPIServer,
+		NodePods:                nodePods,
 	}
 	if err := controllers.SetupFloorManager(mgr, ctrlOpts); err != nil {
 		return nil, err

@@ -4,6 +4,10 @@ import (
 	"testing"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
 func TestServerOfKubeconfig(t *testing.T) {
@@ -55,4 +59,16 @@ func TestReleaseVersion(t *testing.T) {
 	} {
 		NewWithT(t).Expect(releaseVersion.FindString(in)).To(Equal(want), in)
 	}
+}
+
+// Options that do not come from the command line are checked too, before the manager reaches
+// for the cluster; nil settings are innkeeper's defaults.
+func TestNewRefusesBadNodePods(t *testing.T) {
+	g := NewWithT(t)
+	bad := pool.NodePods{PriorityClassName: "Node_Critical", Tolerations: []corev1.Toleration{{Operator: "Maybe"}}}
+	_, err := New(&rest.Config{Host: "https://127.0.0.1:1"}, Options{Namespace: "ns", AgentImage: "img", NodePods: &bad})
+	g.Expect(err).To(MatchError(And(
+		ContainSubstring("the node pods' scheduling settings are invalid"),
+		ContainSubstring(`priorityClassName: Invalid value: "Node_Critical"`),
+		ContainSubstring(`tolerations[0].operator: Unsupported value: "Maybe"`))))
 }

@@ -57,6 +57,7 @@ type Reconciler struct {
 	kind      Kind
 	gvk       schema.GroupVersionKind
 	namespace string
+	nodePods  NodePods
 	recorder  recorder.EventRecorder
 	now       func() metav1.Time
 	// ownStatus holds, by object name, the resourceVersion of the last status this reconciler
@@ -64,8 +65,9 @@ type Reconciler struct {
 	ownStatus sync.Map
 }
 
-// NewReconciler returns a Reconciler for kind whose workloads live in namespace.
-func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string) (*Reconciler, error) {
+// NewReconciler returns a Reconciler for kind whose workloads live in namespace, their pods
+// scheduled as nodePods say.
+func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string, nodePods NodePods) (*Reconciler, error) {
 	gvk, err := apiutil.GVKForObject(kind.NewObject(), mgr.GetScheme())
 	if err != nil {
 		return nil, fmt.Errorf("look up the kind of %s objects: %w", kind.Component.Name(), err)
@@ -76,6 +78,7 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string) (*Reconciler, 
 		kind:      kind,
 		gvk:       gvk,
 		namespace: namespace,
+		nodePods:  nodePods,
 		recorder:  mgr.GetEventRecorder("innkeeper"),
 		now:       metav1.Now,
 	}, nil
@@ -468,7 +471,7 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 // applyDaemonSet applies the DaemonSet that rolls cfg out, or holds it (paused), if it differs from
 // what innkeeper last applied. It reports whether the DaemonSet's spec changed.
 func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config, current *appsv1.DaemonSet, paused bool) (bool, error) {
-	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), paused)
+	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), r.nodePods, paused)
 	dsHash := specHash(ds)
 	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
 	if current != nil && upToDate(current, ds, dsHash) {

@@ -33,8 +33,9 @@ const (
 // FieldOwner is the server-side apply field manager of everything the engine applies.
 const FieldOwner = "innkeeper"
 
-// PriorityClass lets the rollout pods preempt ordinary pods: a node must not be left without the
-// pod that manages its components.
+// PriorityClass is the default priority class of the rollout pods (see DefaultNodePods): it lets
+// them preempt ordinary pods, since a node must not be left without the pod that manages its
+// components.
 const PriorityClass = "system-node-critical"
 
 // hashLength is how many hex digits of the SHA-256 name a configuration: 40 bits, no collision in
@@ -105,17 +106,21 @@ func desiredConfigMap(obj Object, gvk schema.GroupVersionKind, component, namesp
 }
 
 // desiredDaemonSet returns the DaemonSet that rolls cfg out to the pool's Nodes at the pace of
-// spec.rollout.maxUnavailable. A paused rollout is held with the OnDelete strategy: the DaemonSet
-// controller then replaces no pod, and each Node keeps the configuration it has.
+// spec.rollout.maxUnavailable, its pods scheduled as nodePods say. A paused rollout is held with
+// the OnDelete strategy: the DaemonSet controller then replaces no pod, and each Node keeps the
+// configuration it has.
 func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namespace string, cfg Config,
-	pod *corev1ac.PodSpecApplyConfiguration, paused bool) *appsv1ac.DaemonSetApplyConfiguration {
+	pod *corev1ac.PodSpecApplyConfiguration, nodePods NodePods, paused bool) *appsv1ac.DaemonSetApplyConfiguration {
 	labels := selectorLabels(obj, component)
 	pod = pod.
 		WithVolumes(corev1ac.Volume().WithName(ConfigVolume).
 			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(cfg.ConfigMapName))).
-		// The pool's Nodes must get the pod whatever their taints: tolerate them all.
-		WithTolerations(corev1ac.Toleration().WithOperator(corev1.TolerationOpExists)).
-		WithPriorityClassName(PriorityClass)
+		WithTolerations(tolerationApplyConfigurations(nodePods.Tolerations)...)
+	// Unset rather than empty: with no priority class, innkeeper owns none, and server-side apply
+	// removes the one it applied before.
+	if nodePods.PriorityClassName != "" {
+		pod = pod.WithPriorityClassName(nodePods.PriorityClassName)
+	}
 	if affinity := nodeAffinity(&obj.PoolSpec().NodeSelector); affinity != nil {
 		pod = pod.WithAffinity(affinity)
 	}

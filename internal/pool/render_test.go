@@ -2,6 +2,7 @@ package pool
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -111,7 +112,7 @@ func TestDesiredDaemonSet(t *testing.T) {
 			fm.Spec.Rollout.MaxUnavailable = tt.maxUnavailable
 			cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 			pod := corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img"))
-			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod, false)
+			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod, DefaultNodePods(), false)
 
 			var ds struct {
 				metav1.ObjectMeta `json:"metadata"`
@@ -152,9 +153,100 @@ func TestDesiredDaemonSetPausedHoldsPods(t *testing.T) {
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 	var ds appsv1.DaemonSet
-	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), true), &ds)
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), true), &ds)
 	g.Expect(ds.Spec.UpdateStrategy).To(Equal(appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}))
 	g.Expect(ds.Spec.Template.Annotations).To(HaveKeyWithValue(AnnotationHash, "abc"))
+}
+
+// The default node-pod settings render, byte for byte, the DaemonSets that innkeeper rendered when
+// its priority class and tolerations were constants: their spec-hash is unchanged, so that a
+// manager upgraded with the defaults applies nothing to the DaemonSets already in the cluster.
+// The hashes were computed by the code before the settings existed.
+func TestDesiredDaemonSetDefaultsKeepTheSpecHash(t *testing.T) {
+	fm := floorManager("gpu", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gpu"}})
+	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
+	tests := []struct {
+		name   string
+		pod    *corev1ac.PodSpecApplyConfiguration
+		paused bool
+		want   string
+	}{
+		{name: "rolling", pod: corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img")),
+			want: "6d962d0fc522ec6d"},
+		{name: "paused", pod: corev1ac.PodSpec(), paused: true, want: "031a8be6574b2295"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ds := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, tt.pod, DefaultNodePods(), tt.paused)
+			g.Expect(specHash(ds)).To(Equal(tt.want))
+			data, err := json.Marshal(ds.Spec.Template.Spec)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(data)).To(HaveSuffix(`"tolerations":[{"operator":"Exists"}],"priorityClassName":"system-node-critical"}`))
+		})
+	}
+}
+
+func TestDesiredDaemonSetNodePods(t *testing.T) {
+	tests := []struct {
+		name     string
+		nodePods NodePods
+		// wantJSON is the JSON of the pod spec's tolerations and priority class, the fields the
+		// settings render; absent fields are not in it.
+		wantJSON string
+	}{
+		{name: "defaults", nodePods: DefaultNodePods(),
+			wantJSON: `{"tolerations":[{"operator":"Exists"}],"priorityClassName":"system-node-critical"}`},
+		{name: "another priority class, tolerations of some taints", nodePods: NodePods{
+			PriorityClassName: "innkeeper-node",
+			Tolerations: []corev1.Toleration{
+				{Key: "example.com/gpu", Operator: corev1.TolerationOpEqual, Value: "true", Effect: corev1.TaintEffectNoSchedule},
+				{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute,
+					TolerationSeconds: ptr.To[int64](300)},
+				{Key: "dedicated", Value: "infra"},
+			},
+		}, wantJSON: `{"tolerations":[` +
+			`{"key":"example.com/gpu","operator":"Equal","value":"true","effect":"NoSchedule"},` +
+			`{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute","tolerationSeconds":300},` +
+			`{"key":"dedicated","value":"infra"}],"priorityClassName":"innkeeper-node"}`},
+		{name: "no priority class: the field is left unset", nodePods: NodePods{
+			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}}},
+			wantJSON: `{"tolerations":[{"operator":"Exists"}]}`},
+		{name: "no tolerations: the field is left unset", nodePods: NodePods{PriorityClassName: PriorityClass, Tolerations: []corev1.Toleration{}},
+			wantJSON: `{"priorityClassName":"system-node-critical"}`},
+		{name: "neither", wantJSON: `{}`},
+	}
+	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
+	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
+	defaultHash := specHash(desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), tt.nodePods, false)
+			var fields struct {
+				Tolerations       json.RawMessage `json:"tolerations,omitempty"`
+				PriorityClassName *string         `json:"priorityClassName,omitempty"`
+			}
+			roundTrip(g, ac.Spec.Template.Spec, &fields)
+			got, err := json.Marshal(fields)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(got)).To(MatchJSON(tt.wantJSON))
+
+			// The typed pod spec holds exactly the settings, in their order.
+			var ds appsv1.DaemonSet
+			roundTrip(g, ac, &ds)
+			g.Expect(ds.Spec.Template.Spec.PriorityClassName).To(Equal(tt.nodePods.PriorityClassName))
+			if len(tt.nodePods.Tolerations) == 0 {
+				g.Expect(ds.Spec.Template.Spec.Tolerations).To(BeEmpty())
+			} else {
+				g.Expect(ds.Spec.Template.Spec.Tolerations).To(Equal(tt.nodePods.Tolerations))
+			}
+			// Other settings are another DaemonSet: the engine sees the change and applies it.
+			isDefault := reflect.DeepEqual(tt.nodePods, DefaultNodePods())
+			g.Expect(specHash(ac) == defaultHash).To(Equal(isDefault))
+		})
+	}
 }
 
 func TestDesiredConfigMap(t *testing.T) {

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// priorityClassFlag is --agent-priority-class: a priority class name, checked as the API server
+// checks a pod's, or empty for none.
+type priorityClassFlag struct{ name *string }
+
+func (f priorityClassFlag) String() string {
+	if f.name == nil {
+		return ""
+	}
+	return *f.name
+}
+
+func (f priorityClassFlag) Set(s string) error {
+	if errs := pool.ValidatePriorityClassName(s, field.NewPath("priorityClassName")); len(errs) > 0 {
+		return errors.New(errs[0].ErrorBody())
+	}
+	*f.name = s
+	return nil
+}
+
+// tolerationsFlag is --agent-tolerations: a JSON list of Kubernetes tolerations.
+type tolerationsFlag struct{ tolerations *[]corev1.Toleration }
+
+func (f tolerationsFlag) String() string {
+	if f.tolerations == nil {
+		return ""
+	}
+	data, err := json.Marshal(*f.tolerations)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
+}
+
+func (f tolerationsFlag) Set(s string) error {
+	tolerations, err := parseTolerations(s)
+	if err != nil {
+		return err
+	}
+	*f.tolerations = tolerations
+	return nil
+}
+
+// parseTolerations reads a JSON list of tolerations and checks them as the API server would. It is
+// strict: an unknown field (a misspelt "tolerationSeconds", say) is refused rather than dropped, so
+// that a pod never tolerates less, or more, than the operator meant.
+func parseTolerations(s string) ([]corev1.Toleration, error) {
+	if !strings.HasPrefix(strings.TrimSpace(s), "[") {
+		return nil, errors.New(`want a JSON list of tolerations, such as [{"operator":"Exists"}], or [] for none`)
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	tolerations := []corev1.Toleration{}
+	if err := dec.Decode(&tolerations); err != nil {
+		return nil, fmt.Errorf("not a JSON list of tolerations: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("not a JSON list of tolerations: more data after the list")
+	}
+	if errs := pool.ValidateTolerations(tolerations, field.NewPath("tolerations")); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Error()
+		}
+		return nil, errors.New(strings.Join(msgs, "; "))
+	}
+	return tolerations, nil
+}
