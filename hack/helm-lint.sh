@@ -36,6 +36,9 @@ expect default.yaml "  replicas: 2"
 expect default.yaml "        - --leader-elect=true"
 expect default.yaml "        - --agent-service-account=innkeeper-agent"
 expect default.yaml "        - --kube-proxy-service-account=innkeeper-kube-proxy"
+# The node pods' scheduling is always passed, defaults included: "" and [] must reach the manager.
+expect default.yaml '        - "--agent-priority-class=system-node-critical"'
+expect default.yaml '        - "--agent-tolerations=[{\"operator\":\"Exists\"}]"'
 expect default.yaml "          readOnlyRootFilesystem: true"
 expect default.yaml "          allowPrivilegeEscalation: false"
 expect default.yaml "        runAsNonRoot: true"
@@ -47,6 +50,8 @@ expect nondefault.yaml "        image: registry.example.com/platform/innkeeper:v
 expect nondefault.yaml "        - --agent-image=registry.example.com/platform/innkeeper-agent:v0.1.0-agent"
 expect nondefault.yaml "        - --kube-proxy-image=registry.k8s.io/kube-proxy:v1.37.2"
 expect nondefault.yaml "        - --kube-proxy-api-server=https://10.0.0.10:6443"
+expect nondefault.yaml '        - "--agent-priority-class=innkeeper-node"'
+expect nondefault.yaml '        - "--agent-tolerations=[{\"effect\":\"NoSchedule\",\"key\":\"example.com/gpu\",\"operator\":\"Equal\",\"value\":\"true\"},{\"effect\":\"NoExecute\",\"key\":\"node.kubernetes.io/unreachable\",\"operator\":\"Exists\",\"tolerationSeconds\":300}]"'
 expect nondefault.yaml "      serviceAccountName: platform-innkeeper"
 expect nondefault.yaml "      request.userInfo.username == 'system:serviceaccount:ops:hotel-agent'"
 expect nondefault.yaml "kind: ServiceMonitor"
@@ -77,6 +82,10 @@ reject "'managr' not allowed" --set managr.replicas=1
 reject "/serviceAccount/name" --set serviceAccount.create=false
 reject "/metrics/port" --set metrics.port=70000
 reject "/kubeProxy/apiServer" --set kubeProxy.apiServer=10.0.0.10:6443
+reject "/agent/priorityClassName" --set agent.priorityClassName=Node_Critical
+reject "at '/agent/tolerations/0/operator': value must be one of 'Exists', 'Equal'" --set "agent.tolerations[0].key=a" --set "agent.tolerations[0].operator=Maybe"
+reject "at '/agent/tolerations/0/value': value must be ''" --set "agent.tolerations[0].operator=Exists" --set "agent.tolerations[0].value=x"
+reject "'tolerationSecs' not allowed" --set "agent.tolerations[0].operator=Exists" --set "agent.tolerations[0].tolerationSecs=60"
 reject "metrics.serviceMonitor.enabled needs metrics.enabled" --set metrics.enabled=false --set metrics.serviceMonitor.enabled=true
 
 echo "helm-lint: the chart lints and renders with default and non-default values; bad values are rejected"

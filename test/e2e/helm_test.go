@@ -136,13 +136,24 @@ var _ = Describe("the Helm chart", Ordered, func() {
 
 	It("applies a helm upgrade's values to the Deployment and, at its next start, to the manager", func() {
 		image := "registry.k8s.io/kube-proxy:v1.37.0-e2e"
+		// Narrower than the default (every taint): still every taint of the effects that keep a pod
+		// off a Node, so that the pool's untainted Nodes run it. The chart passes the list with
+		// Helm's toJson, which sorts keys: the flag's value is this very string.
+		tolerationsJSON := `[{"effect":"NoSchedule","operator":"Exists"},{"effect":"NoExecute","operator":"Exists"}]`
+		tolerations := []corev1.Toleration{
+			{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
+			{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+		}
 		mustHelm("upgrade", localcluster.Release, chartDir, "--namespace", localcluster.Namespace, "--reuse-values",
 			"--wait", "--timeout=2m", "--set", "manager.podLabels.team=hotel",
-			"--set", "manager.resources.limits.memory=256Mi", "--set", "kubeProxy.image="+image)
+			"--set", "manager.resources.limits.memory=256Mi", "--set", "kubeProxy.image="+image,
+			"--set", "agent.priorityClassName=system-cluster-critical", "--set-json", "agent.tolerations="+tolerationsJSON)
 		DeferCleanup(func() {
 			mustHelm("rollback", localcluster.Release, "--namespace", localcluster.Namespace, "--wait", "--timeout=2m")
 			Expect(innkeeper.StartManager(ctx)).To(Succeed())
 			Expect(innkeeper.Args).NotTo(ContainElement(HavePrefix("--kube-proxy-image=")))
+			Expect(innkeeper.Args).To(ContainElements("--agent-priority-class=system-node-critical",
+				`--agent-tolerations=[{"operator":"Exists"}]`))
 		})
 
 		d := managerDeployment()
@@ -155,6 +166,8 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		// A new manager pod would start with the new arguments: so does the local manager.
 		Expect(innkeeper.StartManager(ctx)).To(Succeed())
 		Expect(innkeeper.Args).To(ContainElement("--kube-proxy-image=" + image))
+		Expect(innkeeper.Args).To(ContainElements("--agent-priority-class=system-cluster-critical",
+			"--agent-tolerations="+tolerationsJSON))
 		mustKubectl(fmt.Sprintf(`apiVersion: hotel.innkeeper.dev/v1alpha1
 kind: Concierge
 metadata:
@@ -167,13 +180,14 @@ spec:
 		DeferCleanup(func() {
 			_, _ = kubectl("", "delete", "concierge", "chart-upgrade", "--ignore-not-found", "--wait=true")
 		})
-		Eventually(func() string {
+		Eventually(func(g Gomega) {
 			ds, err := clientset.AppsV1().DaemonSets(localcluster.Namespace).Get(ctx, "chart-upgrade-kube-proxy", metav1.GetOptions{})
-			if err != nil {
-				return err.Error()
-			}
-			return ds.Spec.Template.Spec.Containers[0].Image
-		}).WithTimeout(timeout).Should(Equal(image))
+			g.Expect(err).NotTo(HaveOccurred())
+			pod := ds.Spec.Template.Spec
+			g.Expect(pod.Containers[0].Image).To(Equal(image))
+			g.Expect(pod.PriorityClassName).To(Equal("system-cluster-critical"))
+			g.Expect(pod.Tolerations).To(Equal(tolerations))
+		}).WithTimeout(timeout).Should(Succeed())
 		mustKubectl("", "wait", "--for=condition=Ready", "concierge/chart-upgrade", "--timeout=90s")
 	})
 
