@@ -603,8 +603,8 @@ var _ = Describe("FloorManager controller", func() {
 			Eventually(func() int32 { return getFloorManager(name).Status.NodeConditions.MemoryPressure }).
 				WithTimeout(timeout).Should(Equal(want))
 		}
-		// One reconcile per flip, each writing the status. Its own write's event may, rarely, arrive
-		// before the write returns and cause one more; reconciling on every own write would double it.
+		// One reconcile per flip, each writing the status; reconciling on its own writes too would
+		// double that. (A little room for a reconcile the test did not cause.)
 		Expect(quiet() - before).To(BeNumerically("<", 1.5*flips))
 	})
 

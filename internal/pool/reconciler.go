@@ -52,6 +52,8 @@ type Kind struct {
 // NewReconciler and register it with SetupWithManager.
 type Reconciler struct {
 	client client.Client
+	// labelIndexes index the cached Nodes by the label keys that selectors use.
+	labelIndexes *labelIndexes
 	// apiReader reads what the cache does not hold: the cluster's other DaemonSets.
 	apiReader client.Reader
 	kind      Kind
@@ -60,9 +62,11 @@ type Reconciler struct {
 	nodePods  NodePods
 	recorder  recorder.EventRecorder
 	now       func() metav1.Time
-	// ownStatus holds, by object name, the resourceVersion of the last status this reconciler
-	// wrote: the update event of that very write needs no reconcile (see ownStatusWrite).
-	ownStatus sync.Map
+	// verified remembers the live DaemonSets and ConfigMaps found up to date (see upToDate).
+	verified sync.Map
+	// computed holds, by object name, the status the last reconcile computed: an update that only
+	// brings the object's status to it needs no reconcile (see notOwnStatusWrite).
+	computed sync.Map
 }
 
 // NewReconciler returns a Reconciler for kind whose workloads live in namespace, their pods
@@ -73,14 +77,17 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string, nodePods NodeP
 		return nil, fmt.Errorf("look up the kind of %s objects: %w", kind.Component.Name(), err)
 	}
 	return &Reconciler{
-		client:    mgr.GetClient(),
-		apiReader: mgr.GetAPIReader(),
-		kind:      kind,
-		gvk:       gvk,
-		namespace: namespace,
-		nodePods:  nodePods,
-		recorder:  mgr.GetEventRecorder("innkeeper"),
-		now:       metav1.Now,
+		client:       mgr.GetClient(),
+		labelIndexes: labelIndexesOf(mgr.GetFieldIndexer()),
+		apiReader:    mgr.GetAPIReader(),
+		kind:         kind,
+		gvk:          gvk,
+		namespace:    namespace,
+		nodePods:     nodePods,
+		recorder:     mgr.GetEventRecorder("innkeeper"),
+		// Whole seconds, as the API server stores condition times: a status read back then equals
+		// the one computed (see notOwnStatusWrite).
+		now: func() metav1.Time { return metav1.NewTime(time.Now().Truncate(time.Second)) },
 	}, nil
 }
 
@@ -91,7 +98,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			forgetPoolMetrics(r.gvk.Kind, req.Name)
-			r.ownStatus.Delete(req.Name)
+			r.computed.Delete(req.Name)
+			r.verified.Delete("ConfigMap/" + req.Name)
+			r.verified.Delete("DaemonSet/" + req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get %s %s: %w", r.gvk.Kind, req.Name, err)
@@ -209,6 +218,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 
 	status := aggregateStatus(obj.PoolStatus(), o, r.now())
+	// Recorded before the write, whose update event may come back before the write returns.
+	r.computed.Store(obj.GetName(), *status.DeepCopy())
 	recordPoolMetrics(r.gvk.Kind, obj.GetName(), status.Nodes)
 	if err := r.writeStatus(ctx, obj, status); err != nil {
 		return ctrl.Result{}, err
@@ -401,14 +412,32 @@ func (r *Reconciler) inputs(ctx context.Context, obj Object) (Inputs, []string, 
 	return in, missing, nil
 }
 
+// selectedNodes lists the Nodes selector selects, from the cache. The engine only reads them: no
+// deep copy of each, which on a large pool would be most of the cost of a reconcile. When the
+// selector requires one of a few values of a label, the label's index narrows the list to the
+// Nodes that have them; the selector then checks the rest.
 func (r *Reconciler) selectedNodes(ctx context.Context, selector labels.Selector) ([]corev1.Node, error) {
-	nodes := &corev1.NodeList{}
-	// The engine only reads Nodes: no deep copy of each, which on a large pool is most of the cost
-	// of a reconcile.
-	if err := r.client.List(ctx, nodes, client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("list selected Nodes: %w", err)
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy}
+	key, values, ok := indexedRequirement(selector)
+	if !ok || r.labelIndexes == nil {
+		nodes := &corev1.NodeList{}
+		if err := r.client.List(ctx, nodes, opts...); err != nil {
+			return nil, fmt.Errorf("list selected Nodes: %w", err)
+		}
+		return nodes.Items, nil
 	}
-	return nodes.Items, nil
+	if err := r.labelIndexes.ensure(ctx, key); err != nil {
+		return nil, err
+	}
+	var selected []corev1.Node
+	for _, v := range values {
+		nodes := &corev1.NodeList{}
+		if err := r.client.List(ctx, nodes, append(opts, client.MatchingFields{labelIndexField(key): v})...); err != nil {
+			return nil, fmt.Errorf("list selected Nodes: %w", err)
+		}
+		selected = append(selected, nodes.Items...)
+	}
+	return selected, nil
 }
 
 func (r *Reconciler) daemonSet(ctx context.Context, obj Object) (*appsv1.DaemonSet, error) {
@@ -459,7 +488,7 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 	case err != nil:
 		return false, fmt.Errorf("get ConfigMap %s: %w", cfg.ConfigMapName, err)
 	}
-	if live == nil || !upToDate(live, cm, cmHash) {
+	if live == nil || !r.upToDate("ConfigMap/"+obj.GetName(), live, cm, cmHash) {
 		if err := r.client.Apply(ctx, cm, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 			return false, fmt.Errorf("apply ConfigMap %s: %w", cfg.ConfigMapName, err)
 		}
@@ -474,7 +503,7 @@ func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config,
 	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), r.nodePods, paused)
 	dsHash := specHash(ds)
 	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
-	if current != nil && upToDate(current, ds, dsHash) {
+	if current != nil && r.upToDate("DaemonSet/"+obj.GetName(), current, ds, dsHash) {
 		return false, nil
 	}
 	if err := r.client.Apply(ctx, ds, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
@@ -612,6 +641,30 @@ func upToDate(live client.Object, desired any, hash string) bool {
 	delete(want, "apiVersion")
 	delete(want, "kind")
 	return jsonSubset(want, live)
+}
+
+// upToDate is the package's upToDate, remembered under key (the kind of live and the name of the
+// object it belongs to): a live object whose resourceVersion was already found to hold what
+// innkeeper applies, under the same spec-hash, still does (any change to it changes its
+// resourceVersion). This spares every reconcile two JSON round trips.
+func (r *Reconciler) upToDate(key string, live client.Object, desired any, hash string) bool {
+	verified := verification{uid: live.GetUID(), resourceVersion: live.GetResourceVersion(), hash: hash}
+	if v, ok := r.verified.Load(key); ok && v.(verification) == verified {
+		return true
+	}
+	if !upToDate(live, desired, hash) {
+		return false
+	}
+	r.verified.Store(key, verified)
+	return true
+}
+
+// verification is an object's state found up to date: its identity, version, and the spec-hash
+// of what innkeeper applies.
+type verification struct {
+	uid             types.UID
+	resourceVersion string
+	hash            string
 }
 
 func toJSONMap(v any) (map[string]any, error) {
@@ -795,7 +848,6 @@ func (r *Reconciler) writeStatus(ctx context.Context, obj Object, status hotelv1
 	if err := r.client.Status().Patch(ctx, obj, client.MergeFrom(original)); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}
-	r.ownStatus.Store(obj.GetName(), obj.GetResourceVersion())
 	for _, c := range status.Conditions {
 		if old := meta.FindStatusCondition(previous, c.Type); old != nil && old.Status == c.Status {
 			continue

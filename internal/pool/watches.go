@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -65,14 +66,32 @@ func (r *Reconciler) objectsReferencing(ctx context.Context, cm client.Object) [
 	return reqs
 }
 
-// notOwnStatusWrite lets through every event of the reconciler's objects but the update that its
-// own last status write caused (same resourceVersion): reconciling again would only find the status
-// it just wrote, at the cost of listing the pool's Nodes once more for every change.
+// notOwnStatusWrite lets through every event of the reconciler's objects but an update that
+// changes nothing but the status, to the very status the last reconcile computed: the update event
+// of the reconciler's own status write. Reconciling on it would only compute that status again,
+// at the cost of listing the pool's Nodes once more for every change. A status that anyone else
+// wrote, or that a reconcile working from a stale cache computed differently since, still causes
+// a reconcile, which puts it right.
 func (r *Reconciler) notOwnStatusWrite() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		rv, ok := r.ownStatus.Load(e.ObjectNew.GetName())
-		return !ok || rv != e.ObjectNew.GetResourceVersion()
+		oldObj, okOld := e.ObjectOld.(Object)
+		newObj, okNew := e.ObjectNew.(Object)
+		if !okOld || !okNew || !sameButStatus(oldObj, newObj) {
+			return true
+		}
+		computed, ok := r.computed.Load(newObj.GetName())
+		return !ok || !equality.Semantic.DeepEqual(*newObj.PoolStatus(), computed.(hotelv1alpha1.PoolStatus))
 	}}
+}
+
+// sameButStatus reports whether two versions of an object differ at most in their status: the
+// same generation (spec), deletion, finalizers, labels and annotations.
+func sameButStatus(a, b Object) bool {
+	return a.GetGeneration() == b.GetGeneration() &&
+		a.GetDeletionTimestamp().Equal(b.GetDeletionTimestamp()) &&
+		slices.Equal(a.GetFinalizers(), b.GetFinalizers()) &&
+		maps.Equal(a.GetLabels(), b.GetLabels()) &&
+		maps.Equal(a.GetAnnotations(), b.GetAnnotations())
 }
 
 // objectsSelecting maps a Node to the objects whose pool selects it. The handler calls it with the
