@@ -175,7 +175,11 @@ func (b *bench) allReported(ctx context.Context) bool {
 	for i := range rss.Items {
 		objs = append(objs, &rss.Items[i])
 	}
-	if len(objs) != len(managerControllers)*len(b.poolSizes) {
+	kinds := len(managerControllers)
+	if b.opts.floorManagersOnly {
+		kinds = 1
+	}
+	if len(objs) != kinds*len(b.poolSizes) {
 		return false
 	}
 	for _, o := range objs {

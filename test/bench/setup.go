@@ -49,7 +49,11 @@ func (b *bench) seedCluster(ctx context.Context) (Setup, error) {
 
 // createPoolObjects creates a pool's FloorManager, Concierge and RoomService.
 func (b *bench) createPoolObjects(ctx context.Context, pool string) error {
-	for _, obj := range []client.Object{floorManager(pool), concierge(pool), roomService(pool)} {
+	objs := []client.Object{floorManager(pool), concierge(pool), roomService(pool)}
+	if b.opts.floorManagersOnly {
+		objs = objs[:1]
+	}
+	for _, obj := range objs {
 		if err := b.cp.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("create %T %s: %w", obj, pool, err)
 		}
