@@ -17,9 +17,9 @@ import (
 // storing it, so admission runs in full and tests leave nothing behind.
 var createOpts = []client.CreateOption{client.DryRunAll, client.FieldValidation("Strict")}
 
-// floorManager builds a FloorManager from a YAML spec. A spec without a nodeSelector gets one, unless
-// the spec sets nodeSelector to null to test that it is required.
-func floorManager(name, specYAML string) *unstructured.Unstructured {
+// poolObject builds an innkeeper object of kind from a YAML spec. A spec without a nodeSelector
+// gets one, unless the spec sets nodeSelector to null to test that it is required.
+func poolObject(kind, name, specYAML string) *unstructured.Unstructured {
 	spec := map[string]any{}
 	Expect(yaml.Unmarshal([]byte(specYAML), &spec)).To(Succeed())
 	if sel, ok := spec["nodeSelector"]; !ok {
@@ -27,13 +27,17 @@ func floorManager(name, specYAML string) *unstructured.Unstructured {
 	} else if sel == nil {
 		delete(spec, "nodeSelector")
 	}
-	obj := &unstructured.Unstructured{Object: map[string]any{
+	return &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "hotel.innkeeper.dev/v1alpha1",
-		"kind":       "FloorManager",
+		"kind":       kind,
 		"metadata":   map[string]any{"name": name},
 		"spec":       spec,
 	}}
-	return obj
+}
+
+// floorManager builds a FloorManager from a YAML spec (see poolObject).
+func floorManager(name, specYAML string) *unstructured.Unstructured {
+	return poolObject("FloorManager", name, specYAML)
 }
 
 var _ = Describe("FloorManager admission", func() {

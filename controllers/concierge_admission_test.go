@@ -5,22 +5,11 @@ import (
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 )
 
-// concierge builds a Concierge over a test pool from a YAML spec.
+// concierge builds a Concierge over a test pool from a YAML spec (see poolObject).
 func concierge(name, specYAML string) *unstructured.Unstructured {
-	spec := map[string]any{}
-	Expect(yaml.Unmarshal([]byte(specYAML), &spec)).To(Succeed())
-	if _, ok := spec["nodeSelector"]; !ok {
-		spec["nodeSelector"] = map[string]any{"matchLabels": map[string]any{"pool": "test"}}
-	}
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "hotel.innkeeper.dev/v1alpha1",
-		"kind":       "Concierge",
-		"metadata":   map[string]any{"name": name},
-		"spec":       spec,
-	}}
+	return poolObject("Concierge", name, specYAML)
 }
 
 var _ = Describe("Concierge admission", func() {

@@ -4,12 +4,11 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
 // Name is the component's name in object names, labels and node annotations.
@@ -70,37 +69,11 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
 		// The agent finishes or abandons a write within this; the file is never left half-written.
 		WithTerminationGracePeriodSeconds(30).
-		WithContainers(corev1ac.Container().
-			WithName("agent").
-			WithImage(c.AgentImage).
-			WithArgs("agent",
-				"--component="+Name,
-				"--config="+agentConfigDir+"/"+DropInFile,
-				"--config-hash="+cfg.Hash,
-				"--host-root=/host",
-				fmt.Sprintf("--health-port=%d", AgentHealthPort)).
-			WithEnv(
-				corev1ac.EnvVar().WithName("NODE_NAME").WithValueFrom(corev1ac.EnvVarSource().
-					WithFieldRef(corev1ac.ObjectFieldSelector().WithFieldPath("spec.nodeName"))),
-				corev1ac.EnvVar().WithName("DBUS_SYSTEM_BUS_ADDRESS").WithValue("unix:path=/run/dbus/system_bus_socket"),
-			).
-			// Root, privileged: systemd accepts restart requests over D-Bus from root only.
-			WithSecurityContext(corev1ac.SecurityContext().WithPrivileged(true).WithRunAsUser(0).WithRunAsNonRoot(false)).
-			WithReadinessProbe(corev1ac.Probe().
-				WithHTTPGet(corev1ac.HTTPGetAction().WithHost("127.0.0.1").WithPath("/readyz").
-					WithPort(intstr.FromInt32(AgentHealthPort))).
-				WithPeriodSeconds(5).
-				WithFailureThreshold(3)).
-			WithResources(corev1ac.ResourceRequirements().
-				WithRequests(corev1.ResourceList{
-					corev1.ResourceCPU:    resource.MustParse("10m"),
-					corev1.ResourceMemory: resource.MustParse("32Mi"),
-				}).
-				WithLimits(corev1.ResourceList{
-					corev1.ResourceMemory: resource.MustParse("128Mi"),
-				})).
-			// Only the drop-in directory is writable; the D-Bus directory, not the socket, is
-			// mounted so that a restarted dbus-daemon's new socket is seen.
+		WithContainers(render.AgentContainer(c.AgentImage, AgentHealthPort,
+			"--component="+Name,
+			"--config="+agentConfigDir+"/"+DropInFile,
+			"--config-hash="+cfg.Hash,
+			"--host-root=/host").
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("kubelet-drop-ins").WithMountPath("/host"+DropInDir),
