@@ -104,7 +104,7 @@ func managerFlags(stderr io.Writer) (*flag.FlagSet, *manager.Options, *string) {
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,
 		"Elect one active manager among replicas; enable it when running more than one.")
 	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage()),
-		"Image of the node agent that FloorManager DaemonSets run; $INNKEEPER_IMAGE if set.")
+		"Image of the node agent that FloorManager and RoomService DaemonSets run; $INNKEEPER_IMAGE if set.")
 	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
 		"ServiceAccount of the node agent's pods, in the workload namespace.")
 	fs.StringVar(&opts.KubeProxyImage, "kube-proxy-image", "",

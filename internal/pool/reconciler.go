@@ -381,7 +381,7 @@ func invalidSpec(component string, err error) *stall {
 		detail = fieldErrs.ToAggregate().Error()
 	}
 	return &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
-		"The %s configuration cannot be rendered: %s. Fix the spec; what is rolled out stays as it is until then.",
+		"The %s configuration cannot be rendered: %s. Fix the spec, or the ConfigMaps it references; what is rolled out stays as it is until then.",
 		component, detail)}
 }
 
