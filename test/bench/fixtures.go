@@ -183,17 +183,21 @@ func nodeLease(node *corev1.Node, now time.Time) *coordinationv1.Lease {
 	}
 }
 
-// floorManager is the FloorManager of one pool: a typical kubelet configuration, rolled out to
-// 10% of the pool at a time.
-func floorManager(pool string) *hotelv1alpha1.FloorManager {
+// poolSpec selects one pool, whose objects roll out to 10% of it at a time.
+func poolSpec(pool string) hotelv1alpha1.PoolSpec {
 	maxUnavailable := intstr.FromString("10%")
+	return hotelv1alpha1.PoolSpec{
+		NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}},
+		Rollout:      hotelv1alpha1.RolloutSpec{MaxUnavailable: &maxUnavailable},
+	}
+}
+
+// floorManager is the FloorManager of one pool: a typical kubelet configuration.
+func floorManager(pool string) *hotelv1alpha1.FloorManager {
 	return &hotelv1alpha1.FloorManager{
 		ObjectMeta: metav1.ObjectMeta{Name: pool},
 		Spec: hotelv1alpha1.FloorManagerSpec{
-			PoolSpec: hotelv1alpha1.PoolSpec{
-				NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}},
-				Rollout:      hotelv1alpha1.RolloutSpec{MaxUnavailable: &maxUnavailable},
-			},
+			PoolSpec: poolSpec(pool),
 			Kubelet: hotelv1alpha1.KubeletSpec{
 				MaxPods:      ptr.To[int32](110),
 				PodPidsLimit: ptr.To[int64](4096),
@@ -202,32 +206,23 @@ func floorManager(pool string) *hotelv1alpha1.FloorManager {
 	}
 }
 
-// concierge is the Concierge of one pool: kube-proxy in ipvs mode, 10% of the pool at a time.
+// concierge is the Concierge of one pool: kube-proxy in ipvs mode.
 func concierge(pool string) *hotelv1alpha1.Concierge {
-	maxUnavailable := intstr.FromString("10%")
 	return &hotelv1alpha1.Concierge{
 		ObjectMeta: metav1.ObjectMeta{Name: pool},
 		Spec: hotelv1alpha1.ConciergeSpec{
-			PoolSpec: hotelv1alpha1.PoolSpec{
-				NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}},
-				Rollout:      hotelv1alpha1.RolloutSpec{MaxUnavailable: &maxUnavailable},
-			},
+			PoolSpec: poolSpec(pool),
 			KubeProxy: hotelv1alpha1.KubeProxySpec{Mode: ptr.To("ipvs"), ClusterCIDR: ptr.To("10.244.0.0/16")},
 		},
 	}
 }
 
-// roomService is the RoomService of one pool: containerd 2 with a Docker Hub mirror, 10% of the
-// pool at a time.
+// roomService is the RoomService of one pool: containerd 2 with a Docker Hub mirror.
 func roomService(pool string) *hotelv1alpha1.RoomService {
-	maxUnavailable := intstr.FromString("10%")
 	return &hotelv1alpha1.RoomService{
 		ObjectMeta: metav1.ObjectMeta{Name: pool},
 		Spec: hotelv1alpha1.RoomServiceSpec{
-			PoolSpec: hotelv1alpha1.PoolSpec{
-				NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}},
-				Rollout:      hotelv1alpha1.RolloutSpec{MaxUnavailable: &maxUnavailable},
-			},
+			PoolSpec: poolSpec(pool),
 			Containerd: hotelv1alpha1.ContainerdSpec{
 				ConfigVersion: 3,
 				SandboxImage:  ptr.To("registry.k8s.io/pause:3.10"),
