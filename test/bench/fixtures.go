@@ -211,7 +211,7 @@ func concierge(pool string) *hotelv1alpha1.Concierge {
 	return &hotelv1alpha1.Concierge{
 		ObjectMeta: metav1.ObjectMeta{Name: pool},
 		Spec: hotelv1alpha1.ConciergeSpec{
-			PoolSpec: poolSpec(pool),
+			PoolSpec:  poolSpec(pool),
 			KubeProxy: hotelv1alpha1.KubeProxySpec{Mode: ptr.To("ipvs"), ClusterCIDR: ptr.To("10.244.0.0/16")},
 		},
 	}
