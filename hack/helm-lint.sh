@@ -45,6 +45,8 @@ expect default.yaml "        runAsNonRoot: true"
 expect default.yaml "          type: RuntimeDefault"
 expect default.yaml "      request.userInfo.username == 'system:serviceaccount:innkeeper-system:innkeeper-agent'"
 expect_not default.yaml "kind: ServiceMonitor"
+expect default.yaml "kind: PodDisruptionBudget"
+expect default.yaml "  maxUnavailable: 1"
 expect nondefault.yaml "  replicas: 3"
 expect nondefault.yaml "        image: registry.example.com/platform/innkeeper:v0.1.0"
 expect nondefault.yaml "        - --agent-image=registry.example.com/platform/innkeeper-agent:v0.1.0-agent"
@@ -55,6 +57,8 @@ expect nondefault.yaml '        - "--agent-tolerations=[{\"effect\":\"NoSchedule
 expect nondefault.yaml "      serviceAccountName: platform-innkeeper"
 expect nondefault.yaml "      request.userInfo.username == 'system:serviceaccount:ops:hotel-agent'"
 expect nondefault.yaml "kind: ServiceMonitor"
+expect nondefault.yaml "  maxUnavailable: 50%"
+expect nondefault.yaml "      topologySpreadConstraints:"
 count() {
 	local file=$1 line=$2 want=$3 got
 	got=$(grep -cxF -- "$line" "$out/$file" || true)
@@ -81,6 +85,7 @@ reject "/image/pullPolicy" --set image.pullPolicy=Sometimes
 reject "'managr' not allowed" --set managr.replicas=1
 reject "/serviceAccount/name" --set serviceAccount.create=false
 reject "/metrics/port" --set metrics.port=70000
+reject "/manager/podDisruptionBudget/maxUnavailable" --set manager.podDisruptionBudget.maxUnavailable=0
 reject "/kubeProxy/apiServer" --set kubeProxy.apiServer=10.0.0.10:6443
 reject "/agent/priorityClassName" --set agent.priorityClassName=Node_Critical
 reject "at '/agent/tolerations/0/operator': value must be one of 'Exists', 'Equal'" --set "agent.tolerations[0].key=a" --set "agent.tolerations[0].operator=Maybe"
