@@ -226,6 +226,17 @@ func reconcileCount() float64 {
 	return total
 }
 
+// quietReconcileCount waits for the FloorManager controller to go quiet (its reconcile count stays
+// put for a second) and returns the count then.
+func quietReconcileCount() float64 {
+	var count float64
+	Eventually(func(g Gomega) {
+		count = reconcileCount()
+		g.Consistently(reconcileCount).WithTimeout(time.Second).Should(Equal(count))
+	}).WithTimeout(timeout).Should(Succeed())
+	return count
+}
+
 func labelValue(m *dto.Metric, name string) string {
 	for _, l := range m.GetLabel() {
 		if l.GetName() == name {
@@ -541,12 +552,7 @@ var _ = Describe("FloorManager controller", func() {
 		reportApplied(name, nodes[0])
 		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
 
-		// Wait for the controller to go quiet: the count stays put for a second.
-		var before float64
-		Eventually(func(g Gomega) {
-			before = reconcileCount()
-			g.Consistently(reconcileCount).WithTimeout(time.Second).Should(Equal(before))
-		}).WithTimeout(timeout).Should(Succeed())
+		before := quietReconcileCount()
 
 		for range 3 {
 			Eventually(func() error {
@@ -579,15 +585,7 @@ var _ = Describe("FloorManager controller", func() {
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
 		reportApplied(name, nodes[0])
 		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
-		quiet := func() float64 {
-			var count float64
-			Eventually(func(g Gomega) {
-				count = reconcileCount()
-				g.Consistently(reconcileCount).WithTimeout(time.Second).Should(Equal(count))
-			}).WithTimeout(timeout).Should(Succeed())
-			return count
-		}
-		before := quiet()
+		before := quietReconcileCount()
 
 		const flips = 6
 		for i := range flips {
@@ -605,7 +603,7 @@ var _ = Describe("FloorManager controller", func() {
 		}
 		// One reconcile per flip, each writing the status; reconciling on its own writes too would
 		// double that. (A little room for a reconcile the test did not cause.)
-		Expect(quiet() - before).To(BeNumerically("<", 1.5*flips))
+		Expect(quietReconcileCount() - before).To(BeNumerically("<", 1.5*flips))
 	})
 
 	It("removes a deleted FloorManager's metrics", func() {

@@ -11,7 +11,6 @@ package localcluster
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +26,7 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Options configure a cluster.
@@ -143,7 +143,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
-	if err := writeKubeconfig(c.Kubeconfig, server, certs); err != nil {
+	if err := writeKubeconfig(c.Kubeconfig, server, certs.caCert,
+		&clientcmdapi.AuthInfo{ClientCertificate: certs.adminCert, ClientKey: certs.adminKey}); err != nil {
 		return nil, err
 	}
 	if c.Config, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
@@ -384,28 +385,16 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-func writeKubeconfig(path, server string, p *pki) error {
-	content := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster:
-    server: %s
-    certificate-authority: %s
-users:
-- name: admin
-  user:
-    client-certificate: %s
-    client-key: %s
-contexts:
-- name: local
-  context:
-    cluster: local
-    user: admin
-current-context: local
-`, server, p.caCert, p.adminCert, p.adminKey)
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		return errors.Join(fmt.Errorf("write kubeconfig"), err)
+// writeKubeconfig writes a kubeconfig for the local cluster's API server at server, whose serving
+// certificate caFile signs, as user: the admin's client certificate, or a ServiceAccount's token.
+func writeKubeconfig(path, server, caFile string, user *clientcmdapi.AuthInfo) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: server, CertificateAuthority: caFile}
+	cfg.AuthInfos["local"] = user
+	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: "local"}
+	cfg.CurrentContext = "local"
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("write kubeconfig %s: %w", path, err)
 	}
 	return nil
 }

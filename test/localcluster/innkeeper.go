@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/innkeeper-dev/innkeeper/internal/manager"
@@ -138,7 +138,7 @@ func (ik *Innkeeper) StartManager(ctx context.Context) error {
 	ik.Config = rest.AnonymousClientConfig(c.Config)
 	ik.Config.BearerToken = token.Status.Token
 	kubeconfig := filepath.Join(c.dir, "manager.kubeconfig")
-	if err := writeTokenKubeconfig(kubeconfig, c.Config.Host, c.Config.CAFile, token.Status.Token); err != nil {
+	if err := writeKubeconfig(kubeconfig, c.Config.Host, c.Config.CAFile, &clientcmdapi.AuthInfo{Token: token.Status.Token}); err != nil {
 		return err
 	}
 
@@ -277,26 +277,4 @@ func (c *Cluster) HelmEnv() []string {
 		"HELM_CACHE_HOME=" + filepath.Join(c.dir, "helm", "cache"),
 		"HELM_CONFIG_HOME=" + filepath.Join(c.dir, "helm", "config"),
 		"HELM_DATA_HOME=" + filepath.Join(c.dir, "helm", "data")}
-}
-
-func writeTokenKubeconfig(path, server, caFile, token string) error {
-	content := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: local
-  cluster:
-    server: %s
-    certificate-authority: %s
-users:
-- name: innkeeper-manager
-  user:
-    token: %s
-contexts:
-- name: local
-  context:
-    cluster: local
-    user: innkeeper-manager
-current-context: local
-`, server, caFile, strconv.Quote(token))
-	return os.WriteFile(path, []byte(content), 0o600)
 }
