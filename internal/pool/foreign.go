@@ -35,7 +35,7 @@ type foreignOverlap struct {
 // foreignDaemonSets returns, by name, the DaemonSets among dss that are not innkeeper's, run the
 // component (per ex) and would run a pod on some of the selected Nodes: their required node
 // affinity and node selector match the Node, and they tolerate its NoSchedule and NoExecute taints.
-func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []corev1.Node) []foreignOverlap {
+func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []*corev1.Node) []foreignOverlap {
 	var out []foreignOverlap
 	for i := range dss {
 		ds := &dss[i]
@@ -45,7 +45,7 @@ func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []corev1.N
 		affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: ds.Spec.Template.Spec})
 		var nodes []string
 		for j := range selected {
-			node := &selected[j]
+			node := selected[j]
 			if ok, err := affinity.Match(node); err != nil || !ok {
 				continue
 			}

@@ -32,10 +32,10 @@ func TestForeignDaemonSets(t *testing.T) {
 		}
 		return d
 	}
-	nodeWith := func(name string, labels map[string]string, taints ...corev1.Taint) corev1.Node {
-		return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
+	nodeWith := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
 	}
-	selected := []corev1.Node{
+	selected := []*corev1.Node{
 		nodeWith("b", map[string]string{"pool": "gpu"}),
 		nodeWith("a", map[string]string{"pool": "gpu"}),
 		nodeWith("tainted", map[string]string{"pool": "gpu"}, corev1.Taint{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}),

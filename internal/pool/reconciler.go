@@ -52,8 +52,8 @@ type Kind struct {
 // NewReconciler and register it with SetupWithManager.
 type Reconciler struct {
 	client client.Client
-	// labelIndexes index the cached Nodes by the label keys that selectors use.
-	labelIndexes *labelIndexes
+	// nodes reads the selected Nodes from the Node informer's store.
+	nodes *nodeStore
 	// apiReader reads what the cache does not hold: the cluster's other DaemonSets.
 	apiReader client.Reader
 	kind      Kind
@@ -78,7 +78,7 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string, nodePods NodeP
 	}
 	return &Reconciler{
 		client:       mgr.GetClient(),
-		labelIndexes: labelIndexesOf(mgr.GetFieldIndexer()),
+		nodes:        nodeStoreOf(mgr.GetCache()),
 		apiReader:    mgr.GetAPIReader(),
 		kind:         kind,
 		gvk:          gvk,
@@ -238,7 +238,7 @@ const foreignRecheck = 30 * time.Second
 // foreignStall returns a stall if the component is Exclusive and a DaemonSet innkeeper does not
 // manage runs it on some of the selected Nodes. An object that asks to take its Nodes over first
 // keeps those DaemonSets off its pool.
-func (r *Reconciler) foreignStall(ctx context.Context, obj Object, nodes []corev1.Node, peers []Object) (*stall, error) {
+func (r *Reconciler) foreignStall(ctx context.Context, obj Object, nodes []*corev1.Node, peers []Object) (*stall, error) {
 	ex, ok := r.kind.Component.(Exclusive)
 	if !ok || len(nodes) == 0 {
 		return nil, nil
@@ -412,32 +412,10 @@ func (r *Reconciler) inputs(ctx context.Context, obj Object) (Inputs, []string, 
 	return in, missing, nil
 }
 
-// selectedNodes lists the Nodes selector selects, from the cache. The engine only reads them: no
-// deep copy of each, which on a large pool would be most of the cost of a reconcile. When the
-// selector requires one of a few values of a label, the label's index narrows the list to the
-// Nodes that have them; the selector then checks the rest.
-func (r *Reconciler) selectedNodes(ctx context.Context, selector labels.Selector) ([]corev1.Node, error) {
-	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: selector}, client.UnsafeDisableDeepCopy}
-	key, values, ok := indexedRequirement(selector)
-	if !ok || r.labelIndexes == nil {
-		nodes := &corev1.NodeList{}
-		if err := r.client.List(ctx, nodes, opts...); err != nil {
-			return nil, fmt.Errorf("list selected Nodes: %w", err)
-		}
-		return nodes.Items, nil
-	}
-	if err := r.labelIndexes.ensure(ctx, key); err != nil {
-		return nil, err
-	}
-	var selected []corev1.Node
-	for _, v := range values {
-		nodes := &corev1.NodeList{}
-		if err := r.client.List(ctx, nodes, append(opts, client.MatchingFields{labelIndexField(key): v})...); err != nil {
-			return nil, fmt.Errorf("list selected Nodes: %w", err)
-		}
-		selected = append(selected, nodes.Items...)
-	}
-	return selected, nil
+// selectedNodes returns the Nodes selector selects, from the cache (see nodeStore): the cached
+// objects themselves, which the engine only reads.
+func (r *Reconciler) selectedNodes(ctx context.Context, selector labels.Selector) ([]*corev1.Node, error) {
+	return r.nodes.selected(ctx, selector)
 }
 
 func (r *Reconciler) daemonSet(ctx context.Context, obj Object) (*appsv1.DaemonSet, error) {
@@ -612,7 +590,7 @@ func (r *Reconciler) removeDaemonSet(ctx context.Context, ds *appsv1.DaemonSet) 
 }
 
 // appliedOnNodes returns the configuration hashes that the component's agents report on the Nodes.
-func appliedOnNodes(nodes []corev1.Node, component string) []string {
+func appliedOnNodes(nodes []*corev1.Node, component string) []string {
 	key := hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationConfig)
 	var hashes []string
 	for i := range nodes {

@@ -267,7 +267,7 @@ func TestPoolConflict(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	gpu := metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gpu"}}
 	all := metav1.LabelSelector{}
-	selected := []corev1.Node{
+	selected := []*corev1.Node{
 		{ObjectMeta: metav1.ObjectMeta{Name: "n2", Labels: map[string]string{"pool": "gpu"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"pool": "gpu"}}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "n3", Labels: map[string]string{"pool": "cpu"}}},
@@ -348,7 +348,7 @@ func TestNodeChanged(t *testing.T) {
 		n.Labels = map[string]string{"pool": "gpu"}
 		n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		n.Status.Images = []corev1.ContainerImage{{Names: []string{"img"}}}
-		return &n
+		return n
 	}
 	tests := []struct {
 		name   string
@@ -430,7 +430,7 @@ func TestStripNode(t *testing.T) {
 	n.Status.Capacity["hugepages-2Mi"] = resource.MustParse("1Gi")
 	n.Status.NodeInfo.KubeletVersion = "v1.37.2"
 
-	out, err := StripNode(&n)
+	out, err := StripNode(n)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out).To(Equal(&corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "uid-a", ResourceVersion: "42", Labels: map[string]string{"pool": "gpu"},

@@ -35,7 +35,7 @@ func olderThan(a, b metav1.Object) bool {
 // among peers (objects of obj's kind) that is older than obj and selects any of them, or nil. A
 // Node belongs to the oldest object that selects it; a newer object rolls nothing out while it
 // overlaps. Peers that are being deleted, or whose selector is invalid, hold no Node.
-func poolConflict(obj Object, selected []corev1.Node, peers []Object) *conflict {
+func poolConflict(obj Object, selected []*corev1.Node, peers []Object) *conflict {
 	sort.Slice(peers, func(i, j int) bool { return olderThan(peers[i], peers[j]) })
 	for _, peer := range peers {
 		if peer.GetUID() == obj.GetUID() || !olderThan(peer, obj) || !peer.GetDeletionTimestamp().IsZero() {

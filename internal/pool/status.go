@@ -47,7 +47,7 @@ type observed struct {
 	// appliedHash is the configuration the DaemonSet rolls out, "" if there is no DaemonSet.
 	appliedHash string
 	// nodes are the selected Nodes.
-	nodes []corev1.Node
+	nodes []*corev1.Node
 	// stall, if not nil, is why the rollout cannot progress.
 	stall *stall
 	// applyErr, if not nil, is why applying the rendered objects failed this time.
@@ -196,7 +196,7 @@ func rolloutCounts(o observed, selected, notReady int32) (hotelv1alpha1.NodeCoun
 				continue
 			}
 			c.Updated++
-			if nodeConditionStatus(&o.nodes[i], corev1.NodeReady) == corev1.ConditionTrue {
+			if nodeConditionStatus(o.nodes[i], corev1.NodeReady) == corev1.ConditionTrue {
 				c.Ready++
 			}
 		}
@@ -226,10 +226,10 @@ var watchedConditions = []corev1.NodeConditionType{
 }
 
 // aggregateNodeConditions counts the Nodes that are not Ready or under memory, disk or PID pressure.
-func aggregateNodeConditions(nodes []corev1.Node) nodeHealth {
+func aggregateNodeConditions(nodes []*corev1.Node) nodeHealth {
 	h := nodeHealth{names: map[string][]string{}}
 	for i := range nodes {
-		n := &nodes[i]
+		n := nodes[i]
 		if nodeConditionStatus(n, corev1.NodeReady) != corev1.ConditionTrue {
 			h.counts.NotReady++
 			h.names["NotReady"] = append(h.names["NotReady"], n.Name)
@@ -269,7 +269,7 @@ func nodeConditionStatus(n *corev1.Node, t corev1.NodeConditionType) corev1.Cond
 
 // sumResources sums the Nodes' capacity and allocatable of the summedResources. With no Nodes
 // both are nil.
-func sumResources(nodes []corev1.Node) (capacity, allocatable corev1.ResourceList) {
+func sumResources(nodes []*corev1.Node) (capacity, allocatable corev1.ResourceList) {
 	if len(nodes) == 0 {
 		return nil, nil
 	}
@@ -294,7 +294,7 @@ func sumResources(nodes []corev1.Node) (capacity, allocatable corev1.ResourceLis
 // degradedNodes lists, sorted by name, the Nodes whose agent reports that it failed to apply the
 // configuration being rolled out (hash). A failure of an older configuration is history: the Node
 // gets the new one like any other.
-func degradedNodes(nodes []corev1.Node, component, hash string) []hotelv1alpha1.DegradedNode {
+func degradedNodes(nodes []*corev1.Node, component, hash string) []hotelv1alpha1.DegradedNode {
 	var out []hotelv1alpha1.DegradedNode
 	for i := range nodes {
 		a := nodes[i].Annotations

@@ -17,8 +17,8 @@ import (
 )
 
 // node builds a Node for tests: Ready unless a condition in conds says otherwise.
-func node(name string, conds map[corev1.NodeConditionType]corev1.ConditionStatus, annotations map[string]string) corev1.Node {
-	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
+func node(name string, conds map[corev1.NodeConditionType]corev1.ConditionStatus, annotations map[string]string) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: annotations}}
 	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
 	for t, s := range conds {
 		if t == corev1.NodeReady {
@@ -34,8 +34,8 @@ func node(name string, conds map[corev1.NodeConditionType]corev1.ConditionStatus
 	return n
 }
 
-func nodes(names ...string) []corev1.Node {
-	out := make([]corev1.Node, len(names))
+func nodes(names ...string) []*corev1.Node {
+	out := make([]*corev1.Node, len(names))
 	for i, n := range names {
 		out[i] = node(n, nil, nil)
 	}
@@ -149,7 +149,7 @@ func TestAggregateStatus(t *testing.T) {
 		{
 			name: "rolled out, but a Node is NotReady and one is under disk pressure",
 			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 3, 3), maxUnavailable: one,
-				nodes: []corev1.Node{
+				nodes: []*corev1.Node{
 					node("a", nil, nil),
 					node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionUnknown}, nil),
 					node("c", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeDiskPressure: corev1.ConditionTrue}, nil),
@@ -165,7 +165,7 @@ func TestAggregateStatus(t *testing.T) {
 		{
 			name: "agent records: Nodes on the current hash count, whatever the DaemonSet says",
 			o: observed{nodeAgent: true, desiredHash: "h2", appliedHash: "h2", daemonSet: daemonSet("h2", 0, 0), maxUnavailable: one,
-				nodes: []corev1.Node{
+				nodes: []*corev1.Node{
 					node("a", nil, appliedAnnotations("h2")),
 					node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionFalse}, appliedAnnotations("h2")),
 					node("c", nil, appliedAnnotations("h1")),
@@ -179,7 +179,7 @@ func TestAggregateStatus(t *testing.T) {
 		{
 			name: "agent records: every Node applied",
 			o: observed{nodeAgent: true, desiredHash: "h2", appliedHash: "h2", maxUnavailable: one,
-				nodes: []corev1.Node{node("a", nil, appliedAnnotations("h2")), node("b", nil, appliedAnnotations("h2"))}},
+				nodes: []*corev1.Node{node("a", nil, appliedAnnotations("h2")), node("b", nil, appliedAnnotations("h2"))}},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReady: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
@@ -188,7 +188,7 @@ func TestAggregateStatus(t *testing.T) {
 		{
 			name: "agent records while paused: Nodes on the held-back hash do not count",
 			o: observed{nodeAgent: true, paused: true, desiredHash: "h3", appliedHash: "h2", maxUnavailable: one,
-				nodes: []corev1.Node{node("a", nil, appliedAnnotations("h2"))}},
+				nodes: []*corev1.Node{node("a", nil, appliedAnnotations("h2"))}},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionPaused: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused},
@@ -229,7 +229,7 @@ func TestAggregateStatus(t *testing.T) {
 		{
 			name: "one degraded Node below a 50% maxUnavailable of 4 Nodes: degraded, not blocked",
 			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2), maxUnavailable: intstr.FromString("50%"),
-				nodes: []corev1.Node{node("a", nil, nil), node("b", nil, degradedAnnotations("healthz timed out")), node("c", nil, nil), node("d", nil, nil)}},
+				nodes: []*corev1.Node{node("a", nil, nil), node("b", nil, degradedAnnotations("healthz timed out")), node("c", nil, nil), node("d", nil, nil)}},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 4, Updated: 2, Ready: 2, Unavailable: 2, Degraded: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionDegraded:    {metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded},
@@ -240,7 +240,7 @@ func TestAggregateStatus(t *testing.T) {
 		{
 			name: "degraded Nodes reach a 25% maxUnavailable of 8 Nodes (2): blocked",
 			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 4, 4), maxUnavailable: intstr.FromString("25%"),
-				nodes: []corev1.Node{node("a", nil, degradedAnnotations("x")), node("b", nil, degradedAnnotations("y")),
+				nodes: []*corev1.Node{node("a", nil, degradedAnnotations("x")), node("b", nil, degradedAnnotations("y")),
 					node("c", nil, nil), node("d", nil, nil), node("e", nil, nil), node("f", nil, nil), node("g", nil, nil), node("h", nil, nil)}},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 8, Updated: 4, Ready: 4, Unavailable: 4, Degraded: 2},
 			wantConds: map[string]wantCondition{
@@ -293,7 +293,7 @@ func TestAggregateStatusKeepsTransitionTimes(t *testing.T) {
 
 func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
 	g := NewWithT(t)
-	var ns []corev1.Node
+	var ns []*corev1.Node
 	for _, name := range []string{"n12", "n03", "n07", "n01", "n11", "n02", "n10", "n05", "n09", "n04", "n08", "n06"} {
 		ns = append(ns, node(name, nil, degradedAnnotations("failed on "+name)))
 	}
