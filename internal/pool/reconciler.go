@@ -77,14 +77,14 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, namespace string, nodePods NodeP
 		return nil, fmt.Errorf("look up the kind of %s objects: %w", kind.Component.Name(), err)
 	}
 	return &Reconciler{
-		client:       mgr.GetClient(),
-		nodes:        nodeStoreOf(mgr.GetCache()),
-		apiReader:    mgr.GetAPIReader(),
-		kind:         kind,
-		gvk:          gvk,
-		namespace:    namespace,
-		nodePods:     nodePods,
-		recorder:     mgr.GetEventRecorder("innkeeper"),
+		client:    mgr.GetClient(),
+		nodes:     nodeStoreOf(mgr.GetCache()),
+		apiReader: mgr.GetAPIReader(),
+		kind:      kind,
+		gvk:       gvk,
+		namespace: namespace,
+		nodePods:  nodePods,
+		recorder:  mgr.GetEventRecorder("innkeeper"),
 		// Whole seconds, as the API server stores condition times: a status read back then equals
 		// the one computed (see notOwnStatusWrite).
 		now: func() metav1.Time { return metav1.NewTime(time.Now().Truncate(time.Second)) },
