@@ -11,9 +11,11 @@ import (
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubeproxy"
 )
 
-// A Concierge's pool must not run another kube-proxy: the engine lists the cluster's DaemonSets, and
-// with spec.takeOver updates another kube-proxy's DaemonSet to keep it off the pool.
-// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=list;update
+// A Concierge's pool must not run another kube-proxy: the manager's cache watches the cluster's
+// DaemonSets (others than innkeeper's slimmed to their placement and containers), and with
+// spec.takeOver the engine reads another kube-proxy's DaemonSet whole and updates it to keep it off
+// the pool.
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch;update
 // kube-proxy's API server address, as kubeadm publishes it.
 // +kubebuilder:rbac:groups="",namespace=kube-public,resources=configmaps,resourceNames=cluster-info,verbs=get
 

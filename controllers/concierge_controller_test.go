@@ -269,14 +269,48 @@ var _ = Describe("Concierge controller", func() {
 				}}}}}
 			return k8sClient.Update(ctx, foreign)
 		}).WithTimeout(timeout).Should(Succeed())
-		// The Concierge rechecks every 30s; a spec change rechecks at once.
-		Eventually(func() error {
-			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live); err != nil {
-				return err
-			}
-			live.Spec.KubeProxy.ConfigSyncPeriod = &metav1.Duration{Duration: 900_000_000_000}
-			return k8sClient.Update(ctx, live)
-		}).WithTimeout(timeout).Should(Succeed())
+		// Other DaemonSets are watched: the change is noticed without any change to the Concierge.
+		kubeProxyDaemonSet(name)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+	})
+
+	It("notices another kube-proxy that appears on a pool it already runs on, and that leaves it", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("cg")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{})
+		kubeProxyDaemonSet(name)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+
+		By("creating another kube-proxy that would run on the pool")
+		foreign := createForeignKubeProxy(nil)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonForeignKubeProxy)
+		Eventually(func() bool {
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kube-proxy"}, &appsv1.DaemonSet{})
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(timeout).Should(BeTrue(), "two kube-proxies would run on the pool")
+
+		By("deleting the other kube-proxy")
+		Expect(k8sClient.Delete(ctx, foreign)).To(Succeed())
+		kubeProxyDaemonSet(name)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+	})
+
+	It("keeps another kube-proxy that appears later off a pool it took over", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("cg")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) { s.TakeOver = true })
+		kubeProxyDaemonSet(name)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+
+		foreign := createForeignKubeProxy(nil)
+		live := &appsv1.DaemonSet{}
+		Eventually(func() map[string]string {
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), live)).To(Succeed())
+			return live.Annotations
+		}).WithTimeout(timeout).Should(HaveKeyWithValue(pool.AnnotationTakenOverBy, name))
+		Expect(live.Spec.Template.Spec.Containers).To(HaveLen(1), "the DaemonSet is updated whole, not from a slimmed copy")
+		Expect(live.Spec.Template.Spec.Containers[0].Image).To(Equal("registry.k8s.io/kube-proxy:v1.36.4"))
+		Expect(live.Spec.Template.Spec.Tolerations).To(HaveLen(1))
 		kubeProxyDaemonSet(name)
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 	})

@@ -8,30 +8,74 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // CacheOptions scope the manager's cache to what the engine needs: ConfigMaps only in the workload
 // namespace (a cluster's ConfigMaps can take gigabytes; innkeeper's namespace holds its rendered
-// configurations and the CA bundles RoomServices reference), DaemonSets only there and with
-// innkeeper's label, and Nodes without their image lists and managed fields, which are most of a
-// Node's size and which no pool status uses. No object keeps its managed fields: the engine never
-// reads them, and on a server-side-applied DaemonSet they are a good part of its size.
+// configurations and the CA bundles RoomServices reference), Nodes without their image lists and
+// managed fields, which are most of a Node's size and which no pool status uses, and DaemonSets:
+// innkeeper's whole, every other one slimmed to what tells whether it runs a component on a pool's
+// Nodes (see SlimDaemonSet), so that a Concierge finds another kube-proxy from the cache, and hears
+// of one at once, instead of listing the cluster's DaemonSets at every reconcile. No object keeps
+// its managed fields: the engine never reads them, and on a server-side-applied DaemonSet they are a
+// good part of its size.
 func CacheOptions(namespace string) cache.Options {
 	inNamespace := map[string]cache.Config{namespace: {}}
 	return cache.Options{
 		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Namespaces: inNamespace},
-			&appsv1.DaemonSet{}: {
-				Namespaces: inNamespace,
-				Label:      labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedByValue}),
-			},
-			&corev1.Node{}: {Transform: StripNode},
+			&appsv1.DaemonSet{}: {Transform: SlimDaemonSet},
+			&corev1.Node{}:      {Transform: StripNode},
 		},
 	}
+}
+
+// SlimDaemonSet is the cache's transform of DaemonSets. It keeps innkeeper's own (labelled
+// managed-by innkeeper) whole but for their managed fields. Of any other it keeps what the engine
+// reads to find one that runs a component on a pool's Nodes: identity, labels, innkeeper's
+// annotations, and of its pod template the node selector, affinity, tolerations and each
+// container's name, image, command and args. A DaemonSet is never written back from this copy: the
+// engine reads one afresh before it changes it.
+func SlimDaemonSet(obj any) (any, error) {
+	ds, ok := obj.(*appsv1.DaemonSet)
+	if !ok {
+		return obj, nil // deletion tombstones pass through unchanged
+	}
+	ds.ManagedFields = nil
+	if ds.Labels[LabelManagedBy] == ManagedByValue {
+		return ds, nil
+	}
+	pod := ds.Spec.Template.Spec
+	slim := &appsv1.DaemonSet{
+		TypeMeta: ds.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace:         ds.Namespace,
+			Name:              ds.Name,
+			UID:               ds.UID,
+			ResourceVersion:   ds.ResourceVersion,
+			Generation:        ds.Generation,
+			CreationTimestamp: ds.CreationTimestamp,
+			DeletionTimestamp: ds.DeletionTimestamp,
+			Labels:            ds.Labels,
+		},
+	}
+	for k, v := range ds.Annotations {
+		if strings.HasPrefix(k, annotationPrefix) {
+			if slim.Annotations == nil {
+				slim.Annotations = map[string]string{}
+			}
+			slim.Annotations[k] = v
+		}
+	}
+	slim.Spec.Template.Spec = corev1.PodSpec{NodeSelector: pod.NodeSelector, Affinity: pod.Affinity, Tolerations: pod.Tolerations}
+	for _, c := range pod.Containers {
+		slim.Spec.Template.Spec.Containers = append(slim.Spec.Template.Spec.Containers,
+			corev1.Container{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args})
+	}
+	return slim, nil
 }
 
 // StripNode keeps of a cached Node only what the engine reads: its name, labels, taints, the

@@ -54,7 +54,7 @@ type Reconciler struct {
 	client client.Client
 	// nodes reads the selected Nodes from the Node informer's store.
 	nodes *nodeStore
-	// apiReader reads what the cache does not hold: the cluster's other DaemonSets.
+	// apiReader reads a foreign DaemonSet whole before the engine changes it (the cache holds it slimmed).
 	apiReader client.Reader
 	kind      Kind
 	gvk       schema.GroupVersionKind
@@ -224,16 +224,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.writeStatus(ctx, obj, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	var result ctrl.Result
-	if o.stall != nil && o.stall.reason == r.foreignReason() {
-		// Other DaemonSets are not watched (the cache holds innkeeper's only): look again later.
-		result.RequeueAfter = foreignRecheck
-	}
-	return result, o.applyErr
+	return ctrl.Result{}, o.applyErr
 }
-
-// foreignRecheck is how often a pool stalled on a foreign DaemonSet looks for it again.
-const foreignRecheck = 30 * time.Second
 
 // foreignStall returns a stall if the component is Exclusive and a DaemonSet innkeeper does not
 // manage runs it on some of the selected Nodes. An object that asks to take its Nodes over first
@@ -243,20 +235,22 @@ func (r *Reconciler) foreignStall(ctx context.Context, obj Object, nodes []*core
 	if !ok || len(nodes) == 0 {
 		return nil, nil
 	}
-	dss := &appsv1.DaemonSetList{}
-	if err := r.apiReader.List(ctx, dss); err != nil {
-		return nil, fmt.Errorf("list DaemonSets to look for another %s: %w", r.kind.Component.Name(), err)
+	dss, err := r.cachedDaemonSets(ctx)
+	if err != nil {
+		return nil, err
 	}
-	overlaps := foreignDaemonSets(ex, dss.Items, nodes)
+	overlaps := foreignDaemonSets(ex, dss, nodes)
 	if len(overlaps) > 0 && ex.TakeOver(obj) {
 		for _, o := range overlaps {
-			ds := findDaemonSet(dss.Items, o.daemonSet)
-			if err := r.keepOff(ctx, ds, addName(ds.Annotations[AnnotationTakenOverBy], obj.GetName()), peers); err != nil {
+			i := findDaemonSet(dss, o.daemonSet)
+			updated, err := r.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), obj.GetName(), peers)
+			if err != nil {
 				return &stall{reason: ex.ForeignReason(), message: fmt.Sprintf(
 					"Taking the pool's Nodes from DaemonSet %s failed: %v.", o.daemonSet, err)}, nil
 			}
+			dss[i] = *updated
 		}
-		overlaps = foreignDaemonSets(ex, dss.Items, nodes) // keepOff updated them in place
+		overlaps = foreignDaemonSets(ex, dss, nodes)
 	}
 	if len(overlaps) > 0 {
 		return foreignStall(ex.ForeignReason(), r.kind.Component.Name(), overlaps), nil
@@ -264,22 +258,43 @@ func (r *Reconciler) foreignStall(ctx context.Context, obj Object, nodes []*core
 	return nil, nil
 }
 
-// keepOff sets a foreign DaemonSet's node affinity to its original one narrowed to Nodes outside
-// the pools of the named objects (names are comma-separated; objects no longer among peers drop
-// out), and records both in annotations. With no name left it restores the original affinity.
-func (r *Reconciler) keepOff(ctx context.Context, ds *appsv1.DaemonSet, names string, peers []Object) error {
+// cachedDaemonSets returns every DaemonSet of the cluster from the cache: innkeeper's, and the
+// others slimmed (see SlimDaemonSet). The slice is the caller's; the objects are the cache's, to be
+// read, never modified or written back.
+func (r *Reconciler) cachedDaemonSets(ctx context.Context) ([]appsv1.DaemonSet, error) {
+	dss := &appsv1.DaemonSetList{}
+	if err := r.client.List(ctx, dss, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list DaemonSets to look for another %s: %w", r.kind.Component.Name(), err)
+	}
+	return dss.Items, nil
+}
+
+// keepOff reads a foreign DaemonSet afresh (the cache holds a slimmed copy) and sets its node
+// affinity to its original one narrowed to Nodes outside the pools of the objects it is kept off
+// for: those its annotation names, plus adding if not empty; objects no longer among peers, or
+// being deleted, drop out. It records both in annotations; with no object left it restores the
+// original affinity. It returns the updated DaemonSet.
+func (r *Reconciler) keepOff(ctx context.Context, key client.ObjectKey, adding string, peers []Object) (*appsv1.DaemonSet, error) {
+	ds := &appsv1.DaemonSet{}
+	if err := r.apiReader.Get(ctx, key, ds); err != nil {
+		return nil, fmt.Errorf("get DaemonSet %s: %w", key, err)
+	}
 	var original *corev1.Affinity
 	if raw, ok := ds.Annotations[AnnotationOriginalAffinity]; ok {
 		if err := json.Unmarshal([]byte(raw), &original); err != nil {
-			return fmt.Errorf("read annotation %s: %w", AnnotationOriginalAffinity, err)
+			return nil, fmt.Errorf("read annotation %s: %w", AnnotationOriginalAffinity, err)
 		}
 	} else {
 		original = ds.Spec.Template.Spec.Affinity.DeepCopy()
 	}
+	want := ds.Annotations[AnnotationTakenOverBy]
+	if adding != "" {
+		want = addName(want, adding)
+	}
 	var kept []string
 	var pools []metav1.LabelSelector
 	for _, p := range peers {
-		if strings.Contains(","+names+",", ","+p.GetName()+",") && p.GetDeletionTimestamp().IsZero() {
+		if strings.Contains(","+want+",", ","+p.GetName()+",") && p.GetDeletionTimestamp().IsZero() {
 			kept = append(kept, p.GetName())
 			pools = append(pools, p.PoolSpec().NodeSelector)
 		}
@@ -287,7 +302,7 @@ func (r *Reconciler) keepOff(ctx context.Context, ds *appsv1.DaemonSet, names st
 	sort.Strings(kept)
 	affinity, err := excludingAffinity(original, pools)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ds.Annotations == nil {
 		ds.Annotations = map[string]string{}
@@ -298,17 +313,19 @@ func (r *Reconciler) keepOff(ctx context.Context, ds *appsv1.DaemonSet, names st
 	} else {
 		raw, err := json.Marshal(original)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ds.Annotations[AnnotationTakenOverBy] = strings.Join(kept, ",")
 		ds.Annotations[AnnotationOriginalAffinity] = string(raw)
 	}
 	ds.Spec.Template.Spec.Affinity = affinity
+	// An update, not a patch: it fails on a DaemonSet changed since it was read, and the reconcile
+	// is retried from the new one.
 	if err := r.client.Update(ctx, ds); err != nil {
-		return fmt.Errorf("update DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
+		return nil, fmt.Errorf("update DaemonSet %s: %w", key, err)
 	}
 	log.FromContext(ctx).Info("Kept a foreign DaemonSet off pools", "daemonSet", klog.KObj(ds), "pools", kept)
-	return nil
+	return ds, nil
 }
 
 // giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off.
@@ -316,34 +333,34 @@ func (r *Reconciler) giveBack(ctx context.Context, obj Object) error {
 	if _, ok := r.kind.Component.(Exclusive); !ok {
 		return nil
 	}
-	dss := &appsv1.DaemonSetList{}
-	if err := r.apiReader.List(ctx, dss); err != nil {
-		return fmt.Errorf("list DaemonSets: %w", err)
+	dss, err := r.cachedDaemonSets(ctx)
+	if err != nil {
+		return err
 	}
 	peers, err := r.peers(ctx)
 	if err != nil {
 		return err
 	}
-	for i := range dss.Items {
-		ds := &dss.Items[i]
-		names := ds.Annotations[AnnotationTakenOverBy]
-		if !strings.Contains(","+names+",", ","+obj.GetName()+",") {
+	for i := range dss {
+		if !strings.Contains(","+dss[i].Annotations[AnnotationTakenOverBy]+",", ","+obj.GetName()+",") {
 			continue
 		}
-		if err := r.keepOff(ctx, ds, names, peers); err != nil { // obj is being deleted: it drops out
+		// obj is being deleted: it drops out.
+		if _, err := r.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), "", peers); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func findDaemonSet(dss []appsv1.DaemonSet, namespacedName string) *appsv1.DaemonSet {
+// findDaemonSet returns the index of the DaemonSet namespace/name among dss, -1 if it is not there.
+func findDaemonSet(dss []appsv1.DaemonSet, namespacedName string) int {
 	for i := range dss {
 		if dss[i].Namespace+"/"+dss[i].Name == namespacedName {
-			return &dss[i]
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
 // addName adds name to a comma-separated list.
@@ -430,10 +447,11 @@ func (r *Reconciler) daemonSet(ctx context.Context, obj Object) (*appsv1.DaemonS
 	return ds, nil
 }
 
-// peers returns every object of the reconciler's kind.
+// peers returns every object of the reconciler's kind, from the cache and not copied: they are
+// only read (selectors, names, ages), and a Node event maps through them for every kind.
 func (r *Reconciler) peers(ctx context.Context) ([]Object, error) {
 	list := r.kind.NewList()
-	if err := r.client.List(ctx, list); err != nil {
+	if err := r.client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
 	}
 	items, err := meta.ExtractList(list)

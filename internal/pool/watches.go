@@ -42,7 +42,51 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if _, ok := r.kind.Component.(Referencing); ok {
 		b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.objectsReferencing))
 	}
+	if ex, ok := r.kind.Component.(Exclusive); ok {
+		// Another DaemonSet that runs the component may start or stop running on any pool.
+		b = b.Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.everyObject),
+			builder.WithPredicates(foreignDaemonSetChange(ex)))
+	}
 	return b.Complete(r)
+}
+
+// foreignDaemonSetChange lets through the events of DaemonSets that innkeeper does not manage and
+// that run an Exclusive component: their creation, their deletion, and the updates that can change
+// the Nodes they run on or whom they were kept off for (spec, labels, innkeeper's annotations), not
+// the status updates that their controller makes throughout a rollout.
+func foreignDaemonSetChange(ex Exclusive) predicate.Predicate {
+	foreign := func(o client.Object) bool {
+		ds, ok := o.(*appsv1.DaemonSet)
+		return ok && ds.Labels[LabelManagedBy] != ManagedByValue && ex.Foreign(ds)
+	}
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return foreign(e.Object) },
+		DeleteFunc: func(e event.DeleteEvent) bool { return foreign(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if !foreign(e.ObjectOld) && !foreign(e.ObjectNew) {
+				return false
+			}
+			return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
+				!maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) ||
+				!maps.Equal(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations()) ||
+				!e.ObjectOld.GetDeletionTimestamp().Equal(e.ObjectNew.GetDeletionTimestamp())
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// everyObject maps an event to every object of the reconciler's kind, which are few.
+func (r *Reconciler) everyObject(ctx context.Context, _ client.Object) []reconcile.Request {
+	peers, err := r.peers(ctx)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Cannot list objects to recheck for foreign DaemonSets")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(peers))
+	for _, p := range peers {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+	}
+	return reqs
 }
 
 // objectsReferencing maps a ConfigMap in the engine's namespace to the objects whose configuration

@@ -1,0 +1,144 @@
+package pool
+
+import (
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+)
+
+// kubeadmKubeProxy is a DaemonSet as kubeadm deploys kube-proxy, with what a live object carries.
+func kubeadmKubeProxy() *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "kube-system", Name: "kube-proxy", UID: "uid-1", ResourceVersion: "7", Generation: 3,
+			Labels: map[string]string{"k8s-app": "kube-proxy"},
+			Annotations: map[string]string{
+				"deprecated.daemonset.template.generation":         "3",
+				"kubectl.kubernetes.io/last-applied-configuration": "{...}",
+				AnnotationTakenOverBy:                              "general",
+			},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubeadm"}},
+		},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-proxy"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"k8s-app": "kube-proxy"}},
+				Spec: corev1.PodSpec{
+					NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
+					Affinity:     &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}},
+					Tolerations:  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					Containers: []corev1.Container{{
+						Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.37.2",
+						Command:      []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"},
+						Env:          []corev1.EnvVar{{Name: "NODE_NAME"}},
+						VolumeMounts: []corev1.VolumeMount{{Name: "kube-proxy", MountPath: "/var/lib/kube-proxy"}},
+					}},
+					Volumes:           []corev1.Volume{{Name: "kube-proxy"}},
+					HostNetwork:       true,
+					PriorityClassName: "system-node-critical",
+				},
+			},
+		},
+		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 5000, NumberReady: 4999},
+	}
+}
+
+func TestSlimDaemonSet(t *testing.T) {
+	t.Run("another DaemonSet keeps its identity and placement", func(t *testing.T) {
+		g := NewWithT(t)
+		out, err := SlimDaemonSet(kubeadmKubeProxy())
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(out).To(Equal(&appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: "kube-system", Name: "kube-proxy", UID: "uid-1", ResourceVersion: "7", Generation: 3,
+				Labels:      map[string]string{"k8s-app": "kube-proxy"},
+				Annotations: map[string]string{AnnotationTakenOverBy: "general"},
+			},
+			Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
+				Affinity:     &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}},
+				Tolerations:  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+				Containers: []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.37.2",
+					Command: []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"}}},
+			}}},
+		}))
+	})
+	t.Run("innkeeper's own stays whole but for managed fields", func(t *testing.T) {
+		g := NewWithT(t)
+		ours := kubeadmKubeProxy()
+		ours.Labels[LabelManagedBy] = ManagedByValue
+		want := ours.DeepCopy()
+		want.ManagedFields = nil
+		out, err := SlimDaemonSet(ours)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(out).To(Equal(want))
+	})
+	t.Run("a tombstone passes through", func(t *testing.T) {
+		g := NewWithT(t)
+		out, err := SlimDaemonSet("tombstone")
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(out).To(Equal("tombstone"))
+	})
+}
+
+func TestForeignDaemonSetChange(t *testing.T) {
+	p := foreignDaemonSetChange(byImage{})
+	slim := func(change func(*appsv1.DaemonSet)) *appsv1.DaemonSet {
+		ds := kubeadmKubeProxy()
+		change(ds)
+		out, _ := SlimDaemonSet(ds)
+		return out.(*appsv1.DaemonSet)
+	}
+	same := func(*appsv1.DaemonSet) {}
+	ours := func(ds *appsv1.DaemonSet) { ds.Labels[LabelManagedBy] = ManagedByValue }
+	other := func(ds *appsv1.DaemonSet) {
+		ds.Spec.Template.Spec.Containers[0].Image = "quay.io/prometheus/node-exporter:v1.9.1"
+	}
+
+	g := NewWithT(t)
+	g.Expect(p.Create(event.CreateEvent{Object: slim(same)})).To(BeTrue())
+	g.Expect(p.Create(event.CreateEvent{Object: slim(ours)})).To(BeFalse(), "innkeeper's own")
+	g.Expect(p.Create(event.CreateEvent{Object: slim(other)})).To(BeFalse(), "not a kube-proxy")
+	g.Expect(p.Delete(event.DeleteEvent{Object: slim(same)})).To(BeTrue())
+	g.Expect(p.Generic(event.GenericEvent{Object: slim(same)})).To(BeFalse())
+
+	updates := []struct {
+		name string
+		// before makes the old version; after changes it into the new one.
+		before, after func(*appsv1.DaemonSet)
+		want          bool
+	}{
+		{name: "status only, as through a rollout", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.ResourceVersion, ds.Status.NumberReady = "8", 5000
+		}},
+		{name: "spec", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.Generation, ds.Spec.Template.Spec.NodeSelector = 4, nil
+		}, want: true},
+		{name: "taken over by another pool", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.Annotations[AnnotationTakenOverBy] = "general,gpu"
+		}, want: true},
+		{name: "someone else's annotation", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.Annotations["example.com/note"] = "x"
+		}},
+		{name: "labels", before: same, after: func(ds *appsv1.DaemonSet) { ds.Labels["tier"] = "node" }, want: true},
+		{name: "deleting", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.DeletionTimestamp = ptr.To(metav1.Now())
+		}, want: true},
+		{name: "turns into a kube-proxy", before: other, after: func(ds *appsv1.DaemonSet) {
+			ds.Generation, ds.Spec.Template.Spec.Containers[0].Image = 4, "registry.k8s.io/kube-proxy:v1.37.2"
+		}, want: true},
+		{name: "another DaemonSet's spec", before: other, after: func(ds *appsv1.DaemonSet) { ds.Generation = 4 }},
+		{name: "innkeeper's own rolls out", before: ours, after: func(ds *appsv1.DaemonSet) { ds.Generation = 4 }},
+	}
+	for _, tt := range updates {
+		t.Run(tt.name, func(t *testing.T) {
+			oldObj, newObj := slim(tt.before), slim(func(ds *appsv1.DaemonSet) { tt.before(ds); tt.after(ds) })
+			NewWithT(t).Expect(p.Update(event.UpdateEvent{ObjectOld: oldObj, ObjectNew: newObj})).To(Equal(tt.want))
+		})
+	}
+}
