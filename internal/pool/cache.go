@@ -119,6 +119,9 @@ func StripNode(obj any) (any, error) {
 			stripped.Annotations[k] = v
 		}
 	}
+	if len(node.Status.Conditions) > 0 {
+		stripped.Status.Conditions = make([]corev1.NodeCondition, 0, len(node.Status.Conditions))
+	}
 	for _, c := range node.Status.Conditions {
 		stripped.Status.Conditions = append(stripped.Status.Conditions, corev1.NodeCondition{
 			Type: corev1.NodeConditionType(intern(string(c.Type))), Status: corev1.ConditionStatus(intern(string(c.Status)))})
@@ -155,16 +158,46 @@ func intern(s string) string {
 // annotationPrefix starts the annotations innkeeper reads on Nodes.
 const annotationPrefix = "hotel.innkeeper.dev/"
 
-// summedOnly keeps the resources a pool's status sums.
+// resourceLists holds one copy of each distinct list of summed resources that cached Nodes report.
+// A pool's Nodes are mostly of a few machine types, with the same capacity and allocatable, and a
+// map of four quantities per list and Node is a good part of a cached Node's size. Cached Nodes are
+// never modified (a cache read returns a copy, and the engine only reads the Nodes it takes from the
+// informer's store), so they can share the map. Past maxResourceLists distinct lists, a Node keeps
+// its own.
+var resourceLists = struct {
+	sync.Mutex
+	byKey map[string]corev1.ResourceList
+}{byKey: map[string]corev1.ResourceList{}}
+
+const maxResourceLists = 10_000
+
+// summedOnly keeps the resources a pool's status sums: a shared list if another Node has the same.
 func summedOnly(list corev1.ResourceList) corev1.ResourceList {
 	if list == nil {
 		return nil
+	}
+	var key strings.Builder
+	for _, name := range summedResources {
+		if q, ok := list[name]; ok {
+			key.WriteString(string(name))
+			key.WriteByte('=')
+			key.WriteString(q.String())
+			key.WriteByte(';')
+		}
+	}
+	resourceLists.Lock()
+	defer resourceLists.Unlock()
+	if shared, ok := resourceLists.byKey[key.String()]; ok {
+		return shared
 	}
 	out := make(corev1.ResourceList, len(summedResources))
 	for _, name := range summedResources {
 		if q, ok := list[name]; ok {
 			out[name] = q
 		}
+	}
+	if len(resourceLists.byKey) < maxResourceLists {
+		resourceLists.byKey[key.String()] = out
 	}
 	return out
 }

@@ -1,11 +1,13 @@
 package pool
 
 import (
+	"reflect"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -141,4 +143,33 @@ func TestForeignDaemonSetChange(t *testing.T) {
 			NewWithT(t).Expect(p.Update(event.UpdateEvent{ObjectOld: oldObj, ObjectNew: newObj})).To(Equal(tt.want))
 		})
 	}
+}
+
+func TestStripNodeSharesResourceLists(t *testing.T) {
+	g := NewWithT(t)
+	withMemory := func(name, memory string) *corev1.Node {
+		n := node(name, nil, nil)
+		n.Status.Capacity[corev1.ResourceMemory] = resource.MustParse(memory)
+		n.Status.Capacity["hugepages-2Mi"] = resource.MustParse("0")
+		return n
+	}
+	strip := func(n *corev1.Node) *corev1.Node {
+		out, err := StripNode(n)
+		g.Expect(err).NotTo(HaveOccurred())
+		return out.(*corev1.Node)
+	}
+	a, b := strip(withMemory("a", "8Gi")), strip(withMemory("b", "8Gi"))
+	// Another spelling of the same amount is the same list.
+	c := strip(withMemory("c", "8388608Ki"))
+	other := strip(withMemory("other", "16Gi"))
+
+	addr := func(l corev1.ResourceList) uintptr { return reflect.ValueOf(l).Pointer() }
+	g.Expect(addr(a.Status.Capacity)).To(Equal(addr(b.Status.Capacity)), "same capacity, one map")
+	g.Expect(addr(a.Status.Capacity)).To(Equal(addr(c.Status.Capacity)))
+	g.Expect(addr(a.Status.Allocatable)).To(Equal(addr(other.Status.Allocatable)), "allocatable is the same")
+	g.Expect(addr(a.Status.Capacity)).NotTo(Equal(addr(other.Status.Capacity)))
+	g.Expect(other.Status.Capacity).To(HaveLen(4), "only the summed resources")
+	g.Expect(other.Status.Capacity[corev1.ResourceMemory]).To(Equal(resource.MustParse("16Gi")))
+	g.Expect(NodeChanged(a, c, "kubelet")).To(BeFalse())
+	g.Expect(NodeChanged(a, other, "kubelet")).To(BeTrue())
 }

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 
@@ -203,14 +202,20 @@ func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
 			return true
 		}
 	}
-	return conditionStatuses(oldNode) != conditionStatuses(newNode)
+	return !sameConditionStatuses(oldNode.Status.Conditions, newNode.Status.Conditions)
 }
 
-// conditionStatuses renders a Node's condition types and statuses, without timestamps or messages.
-func conditionStatuses(n *corev1.Node) string {
-	s := ""
-	for _, c := range n.Status.Conditions {
-		s += fmt.Sprintf("%s=%s;", c.Type, c.Status)
+// sameConditionStatuses reports whether two lists of Node conditions have the same types and
+// statuses in the same order, whatever their timestamps and messages. It allocates nothing: it
+// runs for every heartbeat of every Node.
+func sameConditionStatuses(a, b []corev1.NodeCondition) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	return s
+	for i := range a {
+		if a[i].Type != b[i].Type || a[i].Status != b[i].Status {
+			return false
+		}
+	}
+	return true
 }
