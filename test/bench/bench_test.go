@@ -3,9 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render/kubeproxy"
 )
 
 // The benchmark itself needs a control plane and minutes (make bench); these tests cover its pure
@@ -100,5 +106,71 @@ func TestNodeFactory(t *testing.T) {
 	}
 	if again := f.node("pool-3", 7, 42); again.Status.Images[0].Names[0] != n.Status.Images[0].Names[0] {
 		t.Error("the same seed and serial built different Nodes")
+	}
+}
+
+type okTransport struct{}
+
+func (okTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+}
+
+func TestRequestCounterTimesStatusWrites(t *testing.T) {
+	c := newRequestCounter()
+	rt := c.wrap(okTransport{})
+	send := func(method, path string) {
+		req, err := http.NewRequest(method, "https://127.0.0.1:6443"+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rt.RoundTrip(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmStatus := "/apis/hotel.innkeeper.dev/v1alpha1/floormanagers/general/status"
+	send(http.MethodPatch, fmStatus)
+	send(http.MethodPatch, fmStatus)
+	send(http.MethodGet, fmStatus)                                                     // a read
+	send(http.MethodPatch, "/apis/hotel.innkeeper.dev/v1alpha1/floormanagers/general") // not status
+	send(http.MethodPatch, "/api/v1/nodes/n1/status")
+
+	got := c.statusWriteSamples()
+	if n := len(got[floorManagerStatusWrite]); n != 2 {
+		t.Errorf("timed %d FloorManager status writes, want 2 (%v)", n, got)
+	}
+	if n := len(got["patch nodes/status"]); n != 1 {
+		t.Errorf("timed %d Node status writes, want 1 (%v)", n, got)
+	}
+	if len(got) != 2 {
+		t.Errorf("timed %v, want only status writes", got)
+	}
+	if n := c.snapshot()["patch "+"floormanagers.hotel.innkeeper.dev"]; n != 1 {
+		t.Errorf("counted %d spec patches, want 1", n)
+	}
+}
+
+func TestAddOnDaemonSets(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 2 * len(addOns) {
+		ds := addOnDaemonSet(i)
+		if seen[ds.Name] {
+			t.Fatalf("two add-ons named %s", ds.Name)
+		}
+		seen[ds.Name] = true
+		if ds.Labels[pool.LabelManagedBy] == pool.ManagedByValue {
+			t.Errorf("%s is labelled as innkeeper's", ds.Name)
+		}
+		// Only kubeadm's kube-proxy is another kube-proxy, and it keeps off every pool.
+		isKubeProxy := kubeproxy.Component{}.Foreign(ds)
+		if isKubeProxy != (addOns[i%len(addOns)].name == "kube-proxy") {
+			t.Errorf("%s: Foreign = %t", ds.Name, isKubeProxy)
+		}
+		if isKubeProxy {
+			terms := ds.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+			if len(terms) != 1 || terms[0].MatchExpressions[0].Key != poolLabel ||
+				terms[0].MatchExpressions[0].Operator != corev1.NodeSelectorOpDoesNotExist {
+				t.Errorf("kube-proxy does not keep off the pools: %v", terms)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -262,4 +263,84 @@ feed:
 	close(next)
 	wg.Wait()
 	return context.Cause(ctx)
+}
+
+// addOns are the node DaemonSets a cluster runs besides innkeeper's, by name and image: kubeadm's
+// kube-proxy (kept off the pools, whose kube-proxy the Concierges run, as the README tells an admin to
+// do) and the usual network, storage, logging and monitoring agents.
+var addOns = []struct{ name, image string }{
+	{"kube-proxy", "registry.k8s.io/kube-proxy:v1.37.2"},
+	{"calico-node", "docker.io/calico/node:v3.31.0"},
+	{"ebs-csi-node", "public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.52.0"},
+	{"efs-csi-node", "public.ecr.aws/efs-csi-driver/amazon/aws-efs-csi-driver:v2.1.0"},
+	{"node-exporter", "quay.io/prometheus/node-exporter:v1.10.0"},
+	{"fluent-bit", "cr.fluentbit.io/fluent/fluent-bit:4.1.0"},
+	{"nvidia-device-plugin", "nvcr.io/nvidia/k8s-device-plugin:v0.18.0"},
+	{"node-problem-detector", "registry.k8s.io/node-problem-detector/node-problem-detector:v0.8.21"},
+	{"datadog-agent", "gcr.io/datadoghq/agent:7.70.0"},
+	{"falco", "docker.io/falcosecurity/falco:0.42.0"},
+	{"secrets-store-csi-driver", "registry.k8s.io/csi-secrets-store/driver:v1.5.4"},
+	{"istio-cni-node", "docker.io/istio/install-cni:1.28.0"},
+}
+
+// addOnDaemonSet is the i-th add-on's DaemonSet in kube-system, with a pod template as full as such
+// agents carry: an init container, a main container and a sidecar, environment, probes, resources
+// and host mounts.
+func addOnDaemonSet(i int) *appsv1.DaemonSet {
+	a := addOns[i%len(addOns)]
+	name := a.name
+	if i >= len(addOns) {
+		name = fmt.Sprintf("%s-%d", a.name, i/len(addOns))
+	}
+	labels := map[string]string{"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "cluster-addons"}
+	var env []corev1.EnvVar
+	for j := range 12 {
+		env = append(env, corev1.EnvVar{Name: fmt.Sprintf("%s_SETTING_%d", "AGENT", j), Value: fmt.Sprintf("value-%d", j)})
+	}
+	env = append(env, corev1.EnvVar{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}})
+	var volumes []corev1.Volume
+	var mounts []corev1.VolumeMount
+	for _, path := range []string{"/var/log", "/var/lib/kubelet", "/run", "/sys", "/proc", "/etc/machine-id", "/lib/modules", "/var/run/containerd"} {
+		v := fmt.Sprintf("host%d", len(volumes))
+		volumes = append(volumes, corev1.Volume{Name: v, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path}}})
+		mounts = append(mounts, corev1.VolumeMount{Name: v, MountPath: path, ReadOnly: true})
+	}
+	container := func(name string) corev1.Container {
+		return corev1.Container{
+			Name: name, Image: a.image, Args: []string{"--v=2", "--metrics-bind-address=0.0.0.0:9100"},
+			Env: env, VolumeMounts: mounts,
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+			},
+			LivenessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: "/healthz", Port: intstr.FromInt32(9100)}}, PeriodSeconds: 10},
+			SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
+		}
+	}
+	pod := corev1.PodSpec{
+		InitContainers:     []corev1.Container{container("init")},
+		Containers:         []corev1.Container{container(name), container("sidecar")},
+		Volumes:            volumes,
+		HostNetwork:        true,
+		PriorityClassName:  "system-node-critical",
+		ServiceAccountName: name,
+		NodeSelector:       map[string]string{"kubernetes.io/os": "linux"},
+		Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+	}
+	if a.name == "kube-proxy" {
+		pod.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: poolLabel, Operator: corev1.NodeSelectorOpDoesNotExist}},
+			}}}}}
+	}
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name, Labels: labels,
+			Annotations: map[string]string{"deprecated.daemonset.template.generation": "1"}},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: pod},
+		},
+	}
 }

@@ -31,26 +31,27 @@ import (
 
 // options are the benchmark's flags.
 type options struct {
-	nodes        int
-	pools        int
-	images       int
-	writers      int
-	samples      int
-	steady       time.Duration
-	heartbeat    time.Duration
-	smallPool    int
-	costSamples  int
-	out          string
-	seed         uint64
-	timeout      time.Duration
-	keepWorkDir  bool
-	leaderElect  bool
-	profileDir   string
-	child        string
-	kubeconfig   string
-	reactionGap  time.Duration
-	quietPeriod  time.Duration
-	settleWindow time.Duration
+	nodes           int
+	pools           int
+	images          int
+	addOnDaemonSets int
+	writers         int
+	samples         int
+	steady          time.Duration
+	heartbeat       time.Duration
+	smallPool       int
+	costSamples     int
+	out             string
+	seed            uint64
+	timeout         time.Duration
+	keepWorkDir     bool
+	leaderElect     bool
+	profileDir      string
+	child           string
+	kubeconfig      string
+	reactionGap     time.Duration
+	quietPeriod     time.Duration
+	settleWindow    time.Duration
 	// floorManagersOnly creates FloorManagers only, one per pool, as the benchmark's first version
 	// did: a reaction then costs one reconcile and one status write instead of three.
 	floorManagersOnly bool
@@ -65,6 +66,7 @@ func parseFlags(args []string) options {
 	flag.IntVar(&o.pools, "pools", 10, "Pools, each selected by one FloorManager, one Concierge and one RoomService.")
 	flag.BoolVar(&o.floorManagersOnly, "floormanagers-only", false, "Create only the FloorManager of each pool, no Concierge or RoomService.")
 	flag.IntVar(&o.images, "images", 50, "Entries in each Node's status.images.")
+	flag.IntVar(&o.addOnDaemonSets, "addon-daemonsets", len(addOns), "DaemonSets of other node agents (kube-proxy kept off the pools, CNI, CSI, logging, monitoring) to create in kube-system.")
 	flag.IntVar(&o.writers, "writers", 16, "Concurrent writers that create Nodes and send heartbeats.")
 	flag.IntVar(&o.samples, "samples", 200, "Reaction-latency samples (MemoryPressure flips).")
 	flag.DurationVar(&o.steady, "steady", 60*time.Second, "Length of the steady-state window.")

@@ -57,8 +57,8 @@ func printResults(w io.Writer, res Results) {
 		fmt.Fprintln(tw)
 	}
 	s := res.Setup
-	fmt.Fprintf(w, "\ninnkeeper scale benchmark: %d Nodes (%d images each) in %d pools, created in %.1fs by %d writers; run took %.0fs\n\n",
-		s.Nodes, s.ImagesPerNode, s.Pools, s.NodeCreateSeconds, s.Writers, res.WallSeconds)
+	fmt.Fprintf(w, "\ninnkeeper scale benchmark: %d Nodes (%d images each) in %d pools, created in %.1fs by %d writers, and %d add-on DaemonSets; run took %.0fs\n\n",
+		s.Nodes, s.ImagesPerNode, s.Pools, s.NodeCreateSeconds, s.Writers, s.AddOnDaemonSets, res.WallSeconds)
 	row("MEASUREMENT", "VALUE", "TARGET", "")
 
 	r := res.Reaction
@@ -66,6 +66,10 @@ func printResults(w io.Writer, res Results) {
 	row("reaction: bare Node informer, p50 / p99", fmt.Sprintf("%.1f / %.1f ms", r.InformerP50, r.InformerP99), "", "")
 	row("reaction: flips the FloorManager status never counted", r.Lost, "0", verdict(r.Lost == 0))
 	row("reaction: manager / informer, p50 / p99", fmt.Sprintf("%.2fx / %.2fx", r.RatioP50, r.RatioP99), fmt.Sprintf("p99 <= %.1fx", r.Target), verdict(r.Met))
+	row(fmt.Sprintf("reaction: FloorManager status write round trip, p50 / p99 (%d writes)", r.StatusWrites),
+		fmt.Sprintf("%.1f / %.1f ms", r.StatusWriteP50, r.StatusWriteP99), "", "")
+	row("reaction: manager p99 / (informer p99 + status write p99)",
+		fmt.Sprintf("%.1f / %.1f ms = %.2fx", r.ManagerP99, r.InformerPlusWriteP99, r.RatioToInformerPlusWriteP99), "", "")
 
 	m := res.Memory
 	row("memory: manager heap in use / RSS after sync", fmt.Sprintf("%.1f / %.1f MiB", m.Manager.HeapInuseMiB, m.Manager.RSSMiB), "", "")

@@ -16,12 +16,16 @@ type Setup struct {
 	ImagesPerNode     int     `json:"imagesPerNode"`
 	Writers           int     `json:"writers"`
 	NodeCreateSeconds float64 `json:"nodeCreateSeconds"`
+	// AddOnDaemonSets are the DaemonSets of other node agents in kube-system.
+	AddOnDaemonSets int `json:"addOnDaemonSets"`
 }
 
-// seedCluster creates the Nodes (with their status and Lease) and, per pool, one object of each
-// kind: a FloorManager, a Concierge and a RoomService. The i-th Node goes to pool i mod pools.
+// seedCluster creates the Nodes (with their status and Lease), the add-on DaemonSets and, per pool,
+// one object of each kind: a FloorManager, a Concierge and a RoomService. The i-th Node goes to pool
+// i mod pools.
 func (b *bench) seedCluster(ctx context.Context) (Setup, error) {
-	setup := Setup{Nodes: b.opts.nodes, Pools: b.opts.pools, ImagesPerNode: b.opts.images, Writers: b.opts.writers}
+	setup := Setup{Nodes: b.opts.nodes, Pools: b.opts.pools, ImagesPerNode: b.opts.images, Writers: b.opts.writers,
+		AddOnDaemonSets: b.opts.addOnDaemonSets}
 	b.nodes = make([]nodeRef, b.opts.nodes)
 	for i := range b.nodes {
 		pool := poolName(i % b.opts.pools)
@@ -39,6 +43,12 @@ func (b *bench) seedCluster(ctx context.Context) (Setup, error) {
 	}
 	setup.NodeCreateSeconds = time.Since(start).Seconds()
 	progress("created %d Nodes in %.1fs", len(b.nodes), setup.NodeCreateSeconds)
+	for i := range b.opts.addOnDaemonSets {
+		ds := addOnDaemonSet(i)
+		if err := b.cp.client.Create(ctx, ds); err != nil {
+			return setup, fmt.Errorf("create DaemonSet %s/%s: %w", ds.Namespace, ds.Name, err)
+		}
+	}
 	for i := range b.opts.pools {
 		if err := b.createPoolObjects(ctx, poolName(i)); err != nil {
 			return setup, err

@@ -24,6 +24,9 @@ type processStats struct {
 	Requests map[string]int64 `json:"requests"`
 	// Reconciles are controller-runtime's reconcile metrics, by controller.
 	Reconciles map[string]reconcileStats `json:"reconciles"`
+	// StatusWriteMicros are the round trips of the process's status writes, in the order sent, by
+	// "verb resource".
+	StatusWriteMicros map[string][]int64 `json:"statusWriteMicros"`
 }
 
 // reconcileStats are one controller's controller_runtime_reconcile_total (summed over results) and
@@ -53,6 +56,8 @@ func readProcessStats(gc bool, counter *requestCounter, metrics prometheus.Gathe
 		CPUSeconds:     cpuTime().Seconds(),
 		Requests:       counter.snapshot(),
 		Reconciles:     reconcileMetrics(metrics),
+
+		StatusWriteMicros: counter.statusWriteSamples(),
 	}
 }
 

@@ -4,19 +4,27 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
-// requestCounter counts the requests a process sends to the API server, by verb and resource. It is
-// wrapped into the process's rest.Config (rest.Config.Wrap), so it sees every request of every
-// client the process builds from that config: the cache's lists and watches, the reconciler's
-// writes, the event recorder's events.
+// maxLatencySamples bounds the round trips a requestCounter keeps per kind of request.
+const maxLatencySamples = 20_000
+
+// requestCounter counts the requests a process sends to the API server, by verb and resource, and
+// times the round trips of its status writes. It is wrapped into the process's rest.Config
+// (rest.Config.Wrap), so it sees every request of every client the process builds from that config:
+// the cache's lists and watches, the reconciler's writes, the event recorder's events.
 type requestCounter struct {
 	mu     sync.Mutex
 	counts map[string]int64
+	// statusWrites holds, in order, the round trips of each kind of status write ("patch
+	// floormanagers.hotel.innkeeper.dev/status"), in microseconds: from the request's start to its
+	// response's headers.
+	statusWrites map[string][]int64
 }
 
 func newRequestCounter() *requestCounter {
-	return &requestCounter{counts: map[string]int64{}}
+	return &requestCounter{counts: map[string]int64{}, statusWrites: map[string][]int64{}}
 }
 
 // wrap returns a RoundTripper that counts each request, then sends it with next.
@@ -35,10 +43,34 @@ func (c *requestCounter) snapshot() map[string]int64 {
 	return out
 }
 
+// statusWriteSamples returns a copy of the status writes' round trips.
+func (c *requestCounter) statusWriteSamples() map[string][]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string][]int64, len(c.statusWrites))
+	for k, v := range c.statusWrites {
+		out[k] = append([]int64(nil), v...)
+	}
+	return out
+}
+
 func (c *requestCounter) add(key string) {
 	c.mu.Lock()
 	c.counts[key]++
 	c.mu.Unlock()
+}
+
+func (c *requestCounter) addStatusWrite(key string, d time.Duration) {
+	c.mu.Lock()
+	if len(c.statusWrites[key]) < maxLatencySamples {
+		c.statusWrites[key] = append(c.statusWrites[key], d.Microseconds())
+	}
+	c.mu.Unlock()
+}
+
+// isStatusWrite reports whether a "verb resource" key is a write of a status subresource.
+func isStatusWrite(key string) bool {
+	return isWrite(key) && strings.HasSuffix(key, "/status")
 }
 
 type countingRoundTripper struct {
@@ -49,8 +81,15 @@ type countingRoundTripper struct {
 // RoundTrip implements http.RoundTripper.
 func (t countingRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	verb, resource := classifyRequest(req.Method, req.URL.Path, req.URL.Query().Get("watch"))
-	t.counter.add(verb + " " + resource)
-	return t.next.RoundTrip(req)
+	key := verb + " " + resource
+	t.counter.add(key)
+	if !isStatusWrite(key) {
+		return t.next.RoundTrip(req)
+	}
+	start := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	t.counter.addStatusWrite(key, time.Since(start))
+	return resp, err
 }
 
 // writeVerbs are the verbs that change state in the API server.
