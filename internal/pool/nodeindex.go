@@ -53,15 +53,18 @@ type indexerOf interface {
 // selected returns the Nodes selector selects, in no particular order. They are the cache's own
 // objects: read them, never modify them.
 func (s *nodeStore) selected(ctx context.Context, selector labels.Selector) ([]*corev1.Node, error) {
-	key, values, indexed := indexedRequirement(selector)
+	req, indexed := indexedRequirement(selector)
+	key, values := req.Key(), req.Values().List()
 	indexer, err := s.store(ctx, key, indexed)
 	if err != nil {
 		return nil, err
 	}
 	var candidates []any
+	rest := selector // what the candidates are yet to meet
 	if !indexed {
 		candidates = indexer.List()
 	} else {
+		rest = without(selector, req)
 		for _, v := range values {
 			items, err := indexer.ByIndex(labelIndexName(key), v)
 			if err != nil {
@@ -72,7 +75,7 @@ func (s *nodeStore) selected(ctx context.Context, selector labels.Selector) ([]*
 	}
 	var nodes []*corev1.Node
 	for _, item := range candidates {
-		if n, ok := item.(*corev1.Node); ok && selector.Matches(labels.Set(n.Labels)) {
+		if n, ok := item.(*corev1.Node); ok && (rest.Empty() || rest.Matches(labels.Set(n.Labels))) {
 			nodes = append(nodes, n)
 		}
 	}
@@ -115,12 +118,27 @@ func (s *nodeStore) store(ctx context.Context, key string, indexed bool) (toolsc
 	return s.indexer, nil
 }
 
+// without returns selector without the requirement that the index has met (one of them if it has
+// it twice): a pool selected by one label alone needs no further matching.
+func without(selector labels.Selector, met labels.Requirement) labels.Selector {
+	reqs, _ := selector.Requirements()
+	rest, dropped := labels.NewSelector(), false
+	for _, r := range reqs {
+		if !dropped && r.Equal(met) {
+			dropped = true
+			continue
+		}
+		rest = rest.Add(r)
+	}
+	return rest
+}
+
 // indexedRequirement returns a requirement of selector that only Nodes with one of a few values of
 // one label meet (key = value, key in (values)), for the index to narrow the list to those Nodes.
-func indexedRequirement(selector labels.Selector) (string, []string, bool) {
+func indexedRequirement(selector labels.Selector) (labels.Requirement, bool) {
 	reqs, selectable := selector.Requirements()
 	if !selectable {
-		return "", nil, false
+		return labels.Requirement{}, false
 	}
 	best, found := labels.Requirement{}, false
 	for _, r := range reqs {
@@ -131,8 +149,5 @@ func indexedRequirement(selector labels.Selector) (string, []string, bool) {
 			}
 		}
 	}
-	if !found {
-		return "", nil, false
-	}
-	return best.Key(), best.Values().List(), true
+	return best, found
 }

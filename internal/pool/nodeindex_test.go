@@ -42,10 +42,12 @@ func TestIndexedRequirement(t *testing.T) {
 			g := NewWithT(t)
 			sel, err := metav1.LabelSelectorAsSelector(&tt.selector)
 			g.Expect(err).NotTo(HaveOccurred())
-			key, values, ok := indexedRequirement(sel)
+			req, ok := indexedRequirement(sel)
 			g.Expect(ok).To(Equal(tt.wantKey != ""))
-			g.Expect(key).To(Equal(tt.wantKey))
-			g.Expect(values).To(Equal(tt.wantValues))
+			if ok {
+				g.Expect(req.Key()).To(Equal(tt.wantKey))
+				g.Expect(req.Values().List()).To(Equal(tt.wantValues))
+			}
 		})
 	}
 }
@@ -94,6 +96,11 @@ func TestNodeStoreSelected(t *testing.T) {
 		{name: "In over two values", selector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "pool", Operator: metav1.LabelSelectorOpIn, Values: []string{"gpu", "cpu"}}}},
 			want: []string{"cpu-a", "gpu-a", "gpu-b"}},
+		{name: "the index meets one requirement on its key, not another", selector: metav1.LabelSelector{
+			MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "pool", Operator: metav1.LabelSelectorOpIn, Values: []string{"gpu", "cpu"}},
+				{Key: "pool", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"cpu"}}}},
+			want: []string{"gpu-a", "gpu-b"}},
 		{name: "a second indexed key", selector: metav1.LabelSelector{MatchLabels: map[string]string{"zone": "a"}},
 			want: []string{"cpu-a", "gpu-a"}},
 		{name: "no index: Exists", selector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{

@@ -319,8 +319,10 @@ func addOnDaemonSet(i int) *appsv1.DaemonSet {
 			SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)},
 		}
 	}
+	initContainer := container("init")
+	initContainer.LivenessProbe = nil // not allowed on init containers
 	pod := corev1.PodSpec{
-		InitContainers:     []corev1.Container{container("init")},
+		InitContainers:     []corev1.Container{initContainer},
 		Containers:         []corev1.Container{container(name), container("sidecar")},
 		Volumes:            volumes,
 		HostNetwork:        true,
