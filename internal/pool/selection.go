@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
 // maxNamesInMessage bounds the node names a condition message lists.
@@ -37,12 +38,13 @@ func olderThan(a, b metav1.Object) bool {
 // overlaps. Peers that are being deleted, or whose selector is invalid, hold no Node.
 func poolConflict(obj Object, selected []*corev1.Node, peers []Object) *conflict {
 	sort.Slice(peers, func(i, j int) bool { return olderThan(peers[i], peers[j]) })
+	own, ownErr := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
 	for _, peer := range peers {
 		if peer.GetUID() == obj.GetUID() || !olderThan(peer, obj) || !peer.GetDeletionTimestamp().IsZero() {
 			continue
 		}
 		sel, err := metav1.LabelSelectorAsSelector(&peer.PoolSpec().NodeSelector)
-		if err != nil {
+		if err != nil || (ownErr == nil && disjoint(own, sel)) {
 			continue
 		}
 		var overlap []string
@@ -57,6 +59,41 @@ func poolConflict(obj Object, selected []*corev1.Node, peers []Object) *conflict
 		}
 	}
 	return nil
+}
+
+// disjoint reports whether no label set can match both selectors, as pools selected by different
+// values of one label: both require the same key to have one of sets of values that do not meet,
+// or one requires it to have a value and the other requires it to be absent. It is what keeps a
+// reconcile from matching its pool's Nodes against every other pool's selector. false means only
+// that they may overlap.
+func disjoint(a, b labels.Selector) bool {
+	ra, _ := a.Requirements()
+	rb, _ := b.Requirements()
+	for _, x := range ra {
+		for _, y := range rb {
+			if x.Key() == y.Key() && (excludes(x, y) || excludes(y, x)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// excludes reports whether no value of one label meets both requirements on it, x being key = v or
+// key in (vs).
+func excludes(x, y labels.Requirement) bool {
+	switch x.Operator() {
+	case selection.Equals, selection.DoubleEquals, selection.In:
+	default:
+		return false
+	}
+	switch y.Operator() {
+	case selection.Equals, selection.DoubleEquals, selection.In:
+		return !x.Values().HasAny(y.Values().UnsortedList()...)
+	case selection.DoesNotExist:
+		return true
+	}
+	return false
 }
 
 // nameList renders up to maxNamesInMessage names and how many more there are: "a, b and 3 more".
