@@ -73,7 +73,7 @@ test: verify vet ## Verify, run unit tests and the envtest suite against a real 
 	$(MAKE) --no-print-directory fuzz
 
 .PHONY: bench
-bench: ## Run the scale benchmark (5,000 Nodes, 10 FloorManagers, envtest; about 2.5 minutes); writes bench-results.json.
+bench: ## Run the scale benchmark (5,000 Nodes, 30 objects, envtest; about 2 minutes); writes bench-results.json.
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_FLAGS)
 
