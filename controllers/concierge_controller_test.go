@@ -3,6 +3,7 @@ package controllers_test
 import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -39,6 +40,48 @@ func createForeignKubeProxy(nodeSelector map[string]string) *appsv1.DaemonSet {
 	Expect(k8sClient.Create(ctx, ds)).To(Succeed())
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, ds))).To(Succeed()) })
 	return ds
+}
+
+// freezeUpdates makes the API server deny every update of ds, as an admission policy (or a
+// DaemonSet controller's conflicting write) would, until the returned function lifts it.
+func freezeUpdates(ds *appsv1.DaemonSet) (lift func()) {
+	name := uniqueName("freeze")
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{ResourceNames: []string{ds.Name}, RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+					Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"},
+						Resources: []string{"daemonsets"}},
+				}}},
+			},
+			Validations: []admissionregistrationv1.Validation{{Expression: "false", Message: "updates are frozen"}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	}
+	Expect(k8sClient.Create(ctx, policy)).To(Succeed())
+	Expect(k8sClient.Create(ctx, binding)).To(Succeed())
+	lift = func() {
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, binding))).To(Succeed())
+		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, policy))).To(Succeed())
+	}
+	DeferCleanup(lift)
+	// The API server loads policies asynchronously.
+	Eventually(func() error {
+		live := &appsv1.DaemonSet{}
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(ds), live); err != nil {
+			return err
+		}
+		live.Annotations = map[string]string{"probe": "1"}
+		return k8sClient.Update(ctx, live, client.DryRunAll)
+	}).WithTimeout(timeout).WithPolling(interval).Should(MatchError(ContainSubstring("updates are frozen")))
+	return lift
 }
 
 // createConcierge creates a Concierge over a pool; change, if given, sets more of its spec first.
@@ -293,6 +336,29 @@ var _ = Describe("Concierge controller", func() {
 		Expect(k8sClient.Delete(ctx, foreign)).To(Succeed())
 		kubeProxyDaemonSet(name)
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+	})
+
+	It("retries taking the pool over when updating the other kube-proxy fails", func() {
+		poolName, _ := createPool(1)
+		foreign := createForeignKubeProxy(nil)
+		lift := freezeUpdates(foreign)
+
+		name := uniqueName("cg")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) { s.TakeOver = true })
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonForeignKubeProxy)
+		live := &hotelv1alpha1.Concierge{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
+		Expect(meta.FindStatusCondition(live.Status.Conditions, hotelv1alpha1.ConditionStalled).Message).
+			To(And(ContainSubstring("Taking the pool's Nodes from DaemonSet kube-system/"+foreign.Name+" failed"),
+				ContainSubstring("updates are frozen")))
+
+		By("lifting the policy: nothing else changes, the retry takes the pool over")
+		lift()
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		kubeProxyDaemonSet(name)
+		ds := &appsv1.DaemonSet{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), ds)).To(Succeed())
+		Expect(ds.Annotations).To(HaveKeyWithValue(pool.AnnotationTakenOverBy, name))
 	})
 
 	It("keeps another kube-proxy that appears later off a pool it took over", func() {

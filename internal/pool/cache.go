@@ -36,8 +36,8 @@ func CacheOptions(namespace string) cache.Options {
 // SlimDaemonSet is the cache's transform of DaemonSets. It keeps innkeeper's own (labelled
 // managed-by innkeeper) whole but for their managed fields. Of any other it keeps what the engine
 // reads to find one that runs a component on a pool's Nodes: identity, labels, innkeeper's
-// annotations, and of its pod template the node selector, affinity, tolerations and each
-// container's name, image, command and args. A DaemonSet is never written back from this copy: the
+// annotations, and of its pod template the node selector, affinity, tolerations, host networking and
+// each container's name, image, command and args. A DaemonSet is never written back from this copy: the
 // engine reads one afresh before it changes it.
 func SlimDaemonSet(obj any) (any, error) {
 	ds, ok := obj.(*appsv1.DaemonSet)
@@ -70,7 +70,9 @@ func SlimDaemonSet(obj any) (any, error) {
 			slim.Annotations[k] = v
 		}
 	}
-	slim.Spec.Template.Spec = corev1.PodSpec{NodeSelector: pod.NodeSelector, Affinity: pod.Affinity, Tolerations: pod.Tolerations}
+	// Host networking too: the DaemonSet controller then tolerates a Node's unavailable network.
+	slim.Spec.Template.Spec = corev1.PodSpec{NodeSelector: pod.NodeSelector, Affinity: pod.Affinity,
+		Tolerations: pod.Tolerations, HostNetwork: pod.HostNetwork}
 	for _, c := range pod.Containers {
 		slim.Spec.Template.Spec.Containers = append(slim.Spec.Template.Spec.Containers,
 			corev1.Container{Name: c.Name, Image: c.Image, Command: c.Command, Args: c.Args})

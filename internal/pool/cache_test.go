@@ -65,6 +65,7 @@ func TestSlimDaemonSet(t *testing.T) {
 				NodeSelector: map[string]string{"kubernetes.io/os": "linux"},
 				Affinity:     &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}},
 				Tolerations:  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+				HostNetwork:  true,
 				Containers: []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.37.2",
 					Command: []string{"/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"}}},
 			}}},
@@ -170,6 +171,22 @@ func TestStripNodeSharesResourceLists(t *testing.T) {
 	g.Expect(addr(a.Status.Capacity)).NotTo(Equal(addr(other.Status.Capacity)))
 	g.Expect(other.Status.Capacity).To(HaveLen(4), "only the summed resources")
 	g.Expect(other.Status.Capacity[corev1.ResourceMemory]).To(Equal(resource.MustParse("16Gi")))
-	g.Expect(NodeChanged(a, c, "kubelet")).To(BeFalse())
-	g.Expect(NodeChanged(a, other, "kubelet")).To(BeTrue())
+	g.Expect(NodeChanged(a, c, "kubelet", false)).To(BeFalse())
+	g.Expect(NodeChanged(a, other, "kubelet", false)).To(BeTrue())
+}
+
+// A host-network kube-proxy runs on a Node whose network is not up yet (the DaemonSet controller
+// tolerates the taint for it), and the slimmed copy in the cache must still say so.
+func TestSlimDaemonSetKeepsWhatPlacementNeeds(t *testing.T) {
+	g := NewWithT(t)
+	ds := kubeadmKubeProxy()
+	ds.Spec.Template.Spec.Tolerations = nil
+	ds.Spec.Template.Spec.Affinity = nil
+	ds.Spec.Template.Spec.Containers[0].Image = "registry.k8s.io/kube-proxy:v1.37.2"
+	slim, err := SlimDaemonSet(ds)
+	g.Expect(err).NotTo(HaveOccurred())
+	newNode := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "new", Labels: map[string]string{"kubernetes.io/os": "linux"}},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: corev1.TaintNodeNetworkUnavailable, Effect: corev1.TaintEffectNoSchedule}}}}
+	g.Expect(foreignDaemonSets(byImage{}, []appsv1.DaemonSet{*slim.(*appsv1.DaemonSet)}, []*corev1.Node{newNode}, "innkeeper-system/cg-kube-proxy")).
+		To(HaveLen(1), "the slimmed DaemonSet must place a pod where the whole one does")
 }

@@ -35,11 +35,13 @@ type foreignOverlap struct {
 // foreignDaemonSets returns, by name, the DaemonSets among dss that are not innkeeper's, run the
 // component (per ex) and would run a pod on some of the selected Nodes: their required node
 // affinity and node selector match the Node, and they tolerate its NoSchedule and NoExecute taints.
-func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []*corev1.Node) []foreignOverlap {
+// own (namespace/name) is the object's own DaemonSet, never foreign: if it lost innkeeper's label,
+// the next apply puts it back.
+func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []*corev1.Node, own string) []foreignOverlap {
 	var out []foreignOverlap
 	for i := range dss {
 		ds := &dss[i]
-		if ds.Labels[LabelManagedBy] == ManagedByValue || !ex.Foreign(ds) {
+		if ds.Labels[LabelManagedBy] == ManagedByValue || ds.Namespace+"/"+ds.Name == own || !ex.Foreign(ds) {
 			continue
 		}
 		affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: ds.Spec.Template.Spec})
@@ -100,7 +102,7 @@ func foreignStall(reason, component string, overlaps []foreignOverlap) *stall {
 		"DaemonSet %s%s, which innkeeper does not manage, runs %s on %d selected Nodes (%s); two on one Node "+
 			"would fight. Keep it off the pool (for kubeadm's kube-system/kube-proxy, a node-affinity term that "+
 			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
-			"Rechecked every 30s.",
+			"Rechecked whenever that DaemonSet or the pool's Nodes change.",
 		o.daemonSet, more, component, len(o.nodes), nameList(o.nodes))}
 }
 

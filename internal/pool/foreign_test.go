@@ -56,6 +56,8 @@ func TestForeignDaemonSets(t *testing.T) {
 	}{
 		{name: "none", dss: nil},
 		{name: "innkeeper's own is not foreign", dss: []appsv1.DaemonSet{ours}},
+		{name: "nor the object's own DaemonSet that lost innkeeper's label: applying puts it back",
+			dss: []appsv1.DaemonSet{ds("innkeeper-system", "cg-kube-proxy", "kube-proxy", nil)}},
 		{name: "another component", dss: []appsv1.DaemonSet{ds("kube-system", "cni", "cilium", nil)}},
 		{name: "kubeadm's, on every Node it tolerates", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy", "kube-proxy", nil)},
 			want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b", "cordoned"}}}},
@@ -69,7 +71,7 @@ func TestForeignDaemonSets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			NewWithT(t).Expect(foreignDaemonSets(byImage{}, tt.dss, selected)).To(Equal(tt.want))
+			NewWithT(t).Expect(foreignDaemonSets(byImage{}, tt.dss, selected, "innkeeper-system/cg-kube-proxy")).To(Equal(tt.want))
 		})
 	}
 }

@@ -54,7 +54,8 @@ type Reconciler struct {
 	client client.Client
 	// nodes reads the selected Nodes from the Node informer's store.
 	nodes *nodeStore
-	// apiReader reads a foreign DaemonSet whole before the engine changes it (the cache holds it slimmed).
+	// apiReader reads foreign DaemonSets whole and fresh before the engine changes them (the cache
+	// holds them slimmed, and may lag).
 	apiReader client.Reader
 	kind      Kind
 	gvk       schema.GroupVersionKind
@@ -166,7 +167,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if o.stall, err = r.foreignStall(ctx, obj, o.nodes, peers); err != nil {
+		if o.stall, o.retryErr, err = r.foreignStall(ctx, obj, o.nodes, peers); err != nil {
 			return ctrl.Result{}, err
 		}
 		if c := poolConflict(obj, o.nodes, peers); c != nil && o.stall == nil {
@@ -224,38 +225,41 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.writeStatus(ctx, obj, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, o.applyErr
+	return ctrl.Result{}, errors.Join(o.applyErr, o.retryErr)
 }
 
 // foreignStall returns a stall if the component is Exclusive and a DaemonSet innkeeper does not
 // manage runs it on some of the selected Nodes. An object that asks to take its Nodes over first
-// keeps those DaemonSets off its pool.
-func (r *Reconciler) foreignStall(ctx context.Context, obj Object, nodes []*corev1.Node, peers []Object) (*stall, error) {
+// keeps those DaemonSets off its pool; if that fails, it returns the stall that says so and the
+// failure, for the reconcile to be retried with backoff once the status is written: a conflict
+// with the DaemonSet's controller, or a policy that is lifted later, brings no event of its own.
+func (r *Reconciler) foreignStall(ctx context.Context, obj Object, nodes []*corev1.Node, peers []Object) (*stall, error, error) {
 	ex, ok := r.kind.Component.(Exclusive)
 	if !ok || len(nodes) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	dss, err := r.cachedDaemonSets(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	overlaps := foreignDaemonSets(ex, dss, nodes)
+	own := r.namespace + "/" + daemonSetName(obj, r.kind.Component.Name())
+	overlaps := foreignDaemonSets(ex, dss, nodes, own)
 	if len(overlaps) > 0 && ex.TakeOver(obj) {
 		for _, o := range overlaps {
 			i := findDaemonSet(dss, o.daemonSet)
 			updated, err := r.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), obj.GetName(), peers)
 			if err != nil {
 				return &stall{reason: ex.ForeignReason(), message: fmt.Sprintf(
-					"Taking the pool's Nodes from DaemonSet %s failed: %v.", o.daemonSet, err)}, nil
+					"Taking the pool's Nodes from DaemonSet %s failed: %v. Retried with backoff.", o.daemonSet, err)}, err, nil
 			}
 			dss[i] = *updated
 		}
-		overlaps = foreignDaemonSets(ex, dss, nodes)
+		overlaps = foreignDaemonSets(ex, dss, nodes, own)
 	}
 	if len(overlaps) > 0 {
-		return foreignStall(ex.ForeignReason(), r.kind.Component.Name(), overlaps), nil
+		return foreignStall(ex.ForeignReason(), r.kind.Component.Name(), overlaps), nil, nil
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // cachedDaemonSets returns every DaemonSet of the cluster from the cache: innkeeper's, and the
@@ -333,10 +337,14 @@ func (r *Reconciler) giveBack(ctx context.Context, obj Object) error {
 	if _, ok := r.kind.Component.(Exclusive); !ok {
 		return nil
 	}
-	dss, err := r.cachedDaemonSets(ctx)
-	if err != nil {
-		return err
+	// Read from the API server, not the cache: this object may have taken a DaemonSet over just
+	// before its deletion, later than the cache has seen, and a DaemonSet missed here would stay
+	// off the pool for good.
+	list := &appsv1.DaemonSetList{}
+	if err := r.apiReader.List(ctx, list); err != nil {
+		return fmt.Errorf("list DaemonSets: %w", err)
 	}
+	dss := list.Items
 	peers, err := r.peers(ctx)
 	if err != nil {
 		return err

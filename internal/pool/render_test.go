@@ -353,7 +353,9 @@ func TestNodeChanged(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(*corev1.Node)
-		want   bool
+		// exclusive is true for a component that another DaemonSet must not run beside (kube-proxy).
+		exclusive bool
+		want      bool
 	}{
 		{name: "heartbeat", change: func(n *corev1.Node) {
 			n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC))
@@ -375,12 +377,22 @@ func TestNodeChanged(t *testing.T) {
 		{name: "this component's agent state", change: func(n *corev1.Node) {
 			n.Annotations[hotelv1alpha1.AgentAnnotation("kubelet", "state")] = hotelv1alpha1.AgentStateDegraded
 		}, want: true},
+		// A taint decides where another kube-proxy's DaemonSet places its pods.
+		{name: "a taint, for an exclusive component", change: func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+		}, exclusive: true, want: true},
+		{name: "a taint, for another component", change: func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+		}},
+		{name: "a PreferNoSchedule taint places nothing", change: func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectPreferNoSchedule}}
+		}, exclusive: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			oldNode, newNode := base(), base()
 			tt.change(newNode)
-			NewWithT(t).Expect(NodeChanged(oldNode, newNode, "kubelet")).To(Equal(tt.want))
+			NewWithT(t).Expect(NodeChanged(oldNode, newNode, "kubelet", tt.exclusive)).To(Equal(tt.want))
 		})
 	}
 }

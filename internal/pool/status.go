@@ -52,6 +52,9 @@ type observed struct {
 	stall *stall
 	// applyErr, if not nil, is why applying the rendered objects failed this time.
 	applyErr error
+	// retryErr, if not nil, is a failure that the stall reports and that the reconcile retries with
+	// backoff, such as taking the pool from another DaemonSet.
+	retryErr error
 }
 
 // aggregateStatus computes an object's status from what was observed. previous supplies the

@@ -177,6 +177,7 @@ func (r *Reconciler) otherObjects(ctx context.Context, changed client.Object) []
 // which rewrite condition timestamps every few seconds on every Node, do not pass.
 func (r *Reconciler) nodeChangePredicate() predicate.Predicate {
 	component := r.kind.Component.Name()
+	_, exclusive := r.kind.Component.(Exclusive)
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			oldNode, okOld := e.ObjectOld.(*corev1.Node)
@@ -184,13 +185,18 @@ func (r *Reconciler) nodeChangePredicate() predicate.Predicate {
 			if !okOld || !okNew {
 				return true
 			}
-			return NodeChanged(oldNode, newNode, component)
+			return NodeChanged(oldNode, newNode, component, exclusive)
 		},
 	}
 }
 
-// NodeChanged reports whether a Node update matters to a pool of the component.
-func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
+// NodeChanged reports whether a Node update matters to a pool of the component. For an exclusive
+// component, the taints that keep pods off the Node matter too: they decide whether another
+// DaemonSet of the component runs there.
+func NodeChanged(oldNode, newNode *corev1.Node, component string, exclusive bool) bool {
+	if exclusive && !slices.Equal(placementTaints(oldNode), placementTaints(newNode)) {
+		return true
+	}
 	if !equality.Semantic.DeepEqual(oldNode.Labels, newNode.Labels) ||
 		!equality.Semantic.DeepEqual(oldNode.Status.Capacity, newNode.Status.Capacity) ||
 		!equality.Semantic.DeepEqual(oldNode.Status.Allocatable, newNode.Status.Allocatable) {
@@ -203,6 +209,18 @@ func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
 		}
 	}
 	return !sameConditionStatuses(oldNode.Status.Conditions, newNode.Status.Conditions)
+}
+
+// placementTaints returns the Node's taints that keep pods off it (NoSchedule, NoExecute), without
+// their times.
+func placementTaints(n *corev1.Node) []corev1.Taint {
+	var out []corev1.Taint
+	for _, t := range n.Spec.Taints {
+		if scheduleBlocking(&t) {
+			out = append(out, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+		}
+	}
+	return out
 }
 
 // sameConditionStatuses reports whether two lists of Node conditions have the same types and
