@@ -26,8 +26,9 @@ import (
 type nodeStore struct {
 	informers cache.Informers
 	mu        sync.Mutex
-	// indexer is the Node informer's store, nil until first used.
-	indexer toolscache.Indexer
+	// informer is the Node informer, and indexer its store; nil until first used.
+	informer cache.Informer
+	indexer  toolscache.Indexer
 	// keys are the label keys indexed so far.
 	keys map[string]bool
 }
@@ -95,14 +96,10 @@ func (s *nodeStore) store(ctx context.Context, key string, indexed bool) (toolsc
 		if !ok {
 			return nil, fmt.Errorf("the Node informer (%T) does not expose its store", informer)
 		}
-		s.indexer = withStore.GetIndexer()
+		s.informer, s.indexer = informer, withStore.GetIndexer()
 	}
 	if indexed && !s.keys[key] {
-		informer, err := s.informers.GetInformer(ctx, &corev1.Node{})
-		if err != nil {
-			return nil, fmt.Errorf("get the Node informer: %w", err)
-		}
-		err = informer.AddIndexers(toolscache.Indexers{labelIndexName(key): func(obj any) ([]string, error) {
+		err := s.informer.AddIndexers(toolscache.Indexers{labelIndexName(key): func(obj any) ([]string, error) {
 			if n, ok := obj.(*corev1.Node); ok {
 				if v, ok := n.Labels[key]; ok {
 					return []string{v}, nil

@@ -51,8 +51,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // foreignDaemonSetChange lets through the events of DaemonSets that innkeeper does not manage and
 // that run an Exclusive component: their creation, their deletion, and the updates that can change
-// the Nodes they run on or whom they were kept off for (spec, labels, innkeeper's annotations), not
-// the status updates that their controller makes throughout a rollout.
+// the Nodes they run on or whom they were kept off for (spec, labels, innkeeper's annotations,
+// deletion), not the status updates that their controller makes throughout a rollout.
 func foreignDaemonSetChange(ex Exclusive) predicate.Predicate {
 	foreign := func(o client.Object) bool {
 		ds, ok := o.(*appsv1.DaemonSet)
@@ -65,25 +65,30 @@ func foreignDaemonSetChange(ex Exclusive) predicate.Predicate {
 			if !foreign(e.ObjectOld) && !foreign(e.ObjectNew) {
 				return false
 			}
-			return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
-				!maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) ||
-				!maps.Equal(e.ObjectOld.GetAnnotations(), e.ObjectNew.GetAnnotations()) ||
-				!e.ObjectOld.GetDeletionTimestamp().Equal(e.ObjectNew.GetDeletionTimestamp())
+			return !sameButStatus(e.ObjectOld, e.ObjectNew)
 		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }
 
 // everyObject maps an event to every object of the reconciler's kind, which are few.
-func (r *Reconciler) everyObject(ctx context.Context, _ client.Object) []reconcile.Request {
+func (r *Reconciler) everyObject(ctx context.Context, ds client.Object) []reconcile.Request {
+	return r.peerRequests(ctx, "DaemonSet "+ds.GetNamespace()+"/"+ds.GetName(), func(Object) bool { return true })
+}
+
+// peerRequests maps an event about changed to the objects of the reconciler's kind that concern
+// says it concerns. If they cannot be listed, it logs why, naming changed, and maps to none.
+func (r *Reconciler) peerRequests(ctx context.Context, changed string, concern func(Object) bool) []reconcile.Request {
 	peers, err := r.peers(ctx)
 	if err != nil {
-		log.FromContext(ctx).Error(err, "Cannot list objects to recheck for foreign DaemonSets")
+		log.FromContext(ctx).Error(err, "Cannot map a change to the objects it concerns", "changed", changed)
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(peers))
+	var reqs []reconcile.Request
 	for _, p := range peers {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		if concern(p) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		}
 	}
 	return reqs
 }
@@ -95,18 +100,9 @@ func (r *Reconciler) objectsReferencing(ctx context.Context, cm client.Object) [
 	if !ok || cm.GetNamespace() != r.namespace {
 		return nil
 	}
-	peers, err := r.peers(ctx)
-	if err != nil {
-		log.FromContext(ctx).Error(err, "Cannot map a ConfigMap to the objects that reference it", "configMap", cm.GetName())
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, p := range peers {
-		if slices.Contains(ref.References(p), cm.GetName()) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
-		}
-	}
-	return reqs
+	return r.peerRequests(ctx, "ConfigMap "+cm.GetName(), func(p Object) bool {
+		return slices.Contains(ref.References(p), cm.GetName())
+	})
 }
 
 // notOwnStatusWrite lets through every event of the reconciler's objects but an update that
@@ -129,7 +125,7 @@ func (r *Reconciler) notOwnStatusWrite() predicate.Predicate {
 
 // sameButStatus reports whether two versions of an object differ at most in their status: the
 // same generation (spec), deletion, finalizers, labels and annotations.
-func sameButStatus(a, b Object) bool {
+func sameButStatus(a, b metav1.Object) bool {
 	return a.GetGeneration() == b.GetGeneration() &&
 		a.GetDeletionTimestamp().Equal(b.GetDeletionTimestamp()) &&
 		slices.Equal(a.GetFinalizers(), b.GetFinalizers()) &&
@@ -140,36 +136,16 @@ func sameButStatus(a, b Object) bool {
 // objectsSelecting maps a Node to the objects whose pool selects it. The handler calls it with the
 // Node's old and new versions, so an object whose pool a Node leaves hears of it too.
 func (r *Reconciler) objectsSelecting(ctx context.Context, node client.Object) []reconcile.Request {
-	peers, err := r.peers(ctx)
-	if err != nil {
-		log.FromContext(ctx).Error(err, "Cannot map a Node to its pools", "node", node.GetName())
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, p := range peers {
+	return r.peerRequests(ctx, "Node "+node.GetName(), func(p Object) bool {
 		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
-		if err == nil && sel.Matches(labels.Set(node.GetLabels())) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
-		}
-	}
-	return reqs
+		return err == nil && sel.Matches(labels.Set(node.GetLabels()))
+	})
 }
 
 // otherObjects maps a change to one object (a new selector, a deletion) to every other object of its
 // kind: the change may create or resolve a pool conflict with any of them. Objects of a kind are few.
 func (r *Reconciler) otherObjects(ctx context.Context, changed client.Object) []reconcile.Request {
-	peers, err := r.peers(ctx)
-	if err != nil {
-		log.FromContext(ctx).Error(err, "Cannot list objects to recheck pool conflicts")
-		return nil
-	}
-	var reqs []reconcile.Request
-	for _, p := range peers {
-		if p.GetName() != changed.GetName() {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
-		}
-	}
-	return reqs
+	return r.peerRequests(ctx, r.gvk.Kind+" "+changed.GetName(), func(p Object) bool { return p.GetName() != changed.GetName() })
 }
 
 // nodeChangePredicate lets through the Node changes that can change a pool's status: labels,
