@@ -38,7 +38,19 @@ const (
 	ReasonDropInUnsupported = "DropInUnsupported"
 	ReasonRestartFailed     = "RestartFailed"
 	ReasonApplyFailed       = "ApplyFailed"
+	// ReasonUnhealthy: the component is unhealthy while its files already hold the configuration,
+	// so nothing was changed; the agent checks again until it is healthy.
+	ReasonUnhealthy = "Unhealthy"
 )
+
+// failedOnTheNode tells whether a Degraded reason recorded on the Node means that the component ran
+// the configuration (or was restarted for it) and was unhealthy: such a configuration is never
+// applied on that Node again, whatever restarts the agent. Any other Degraded outcome (a
+// configuration refused before anything was written, an unhealthy component whose files were
+// already right, a write that failed and was undone) is checked again by a new agent pod.
+func failedOnTheNode(reason string) bool {
+	return reason == ReasonHealthCheckFailed || reason == ReasonRestartFailed
+}
 
 // Target is one node component as the agent manages it on the host.
 type Target interface {
@@ -106,6 +118,10 @@ type Report struct {
 type DegradedError struct {
 	Reason  string
 	Message string
+	// Recheck says that nothing was written and the configuration was not found at fault (the Node
+	// does not read it as it is, or the component is unhealthy anyway): the agent checks again
+	// every RecheckInterval, and applies the configuration once the Node is fixed.
+	Recheck bool
 }
 
 func (e *DegradedError) Error() string { return e.Reason + ": " + e.Message }
@@ -122,6 +138,9 @@ func (e *InconclusiveError) Unwrap() error { return e.Err }
 // maxInconclusiveWait bounds how long inconclusive health checks extend the wait for health.
 const maxInconclusiveWait = 10 * time.Minute
 
+// defaultRecheckInterval is how often a configuration the Node refused is checked again.
+const defaultRecheckInterval = time.Minute
+
 // Agent applies one configuration of one component on its Node.
 type Agent struct {
 	Target    Target
@@ -137,12 +156,16 @@ type Agent struct {
 	HealthTimeout time.Duration
 	// HealthInterval is how often health is polled while waiting.
 	HealthInterval time.Duration
-	Log            logr.Logger
+	// RecheckInterval is how often a configuration the Node refused (a *DegradedError with
+	// Recheck) is checked again; default one minute.
+	RecheckInterval time.Duration
+	Log             logr.Logger
 
 	mu    sync.Mutex
 	ready bool
-	// failed is the outcome of an Apply that failed: later calls only record it again, so that a
-	// failure to record Degraded never makes the agent apply the failing configuration twice.
+	// failed is the outcome of an Apply that failed after it wrote or restarted something: later
+	// calls only record it again, so that a failure to record Degraded never makes the agent
+	// apply the failing configuration twice.
 	failed *DegradedError
 }
 
@@ -182,7 +205,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 	// This configuration already failed on this Node (before the agent restarted, or the Node
 	// rebooted): applying it again would only take the component down again. A new configuration
 	// comes with a new pod.
-	if report.State == StateDegraded && report.Target == a.Hash {
+	if report.State == StateDegraded && report.Target == a.Hash && failedOnTheNode(report.Reason) {
 		a.failed = &DegradedError{Reason: report.Reason, Message: report.Message}
 		return a.failed
 	}
@@ -194,7 +217,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 	if want, err = a.Target.Prepare(ctx, a.HostRoot, want); err != nil {
 		var de *DegradedError
 		if errors.As(err, &de) {
-			return a.degrade(ctx, report, de.Reason, de.Message)
+			return a.refuse(ctx, report, de.Reason, de.Message)
 		}
 		return fmt.Errorf("check that %s reads the configuration: %w", a.Target.Name(), err)
 	}
@@ -209,9 +232,15 @@ func (a *Agent) Apply(ctx context.Context) error {
 
 	if len(c.changed) == 0 && !c.resuming {
 		// Identical content: nothing to write and nothing to restart, but the component must be
-		// healthy for the Node to count as updated.
-		if err := a.Target.Healthy(ctx, time.Time{}); err != nil {
-			return a.waitHealthy(ctx, log, report, c, time.Time{}, false)
+		// healthy for the Node to count as updated. If it is not, this configuration did not make
+		// it so: nothing to roll back, and the agent checks again.
+		if err := a.pollHealthy(ctx, time.Time{}); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return a.refuse(ctx, report, ReasonUnhealthy, fmt.Sprintf(
+				"%s is not healthy: %v. Its files already hold configuration %s, so nothing was changed; checking again",
+				a.Target.Name(), err, a.Hash))
 		}
 		return a.succeed(ctx, log, report, c)
 	}
@@ -223,7 +252,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 	if !c.restart {
 		// What changed is read without a restart (registry hosts files): the component only has to
 		// stay healthy.
-		return a.waitHealthy(ctx, log, report, c, time.Time{}, true)
+		return a.waitHealthy(ctx, log, report, c, time.Time{})
 	}
 	restarted := time.Now()
 	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
@@ -233,7 +262,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 		return a.rollBack(ctx, log, report, c, ReasonRestartFailed, fmt.Sprintf(
 			"restarting %s failed: %v", a.Target.Unit(), err))
 	}
-	return a.waitHealthy(ctx, log, report, c, restarted, true)
+	return a.waitHealthy(ctx, log, report, c, restarted)
 }
 
 // change is what one Apply does to the host's files.
@@ -328,10 +357,9 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 	return nil
 }
 
-// waitHealthy waits for the component to be healthy after a restart at since (zero: none). If it
-// does not become healthy in time and rollBackOnFailure is set, the backups are restored.
-func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report, c change, since time.Time,
-	rollBackOnFailure bool) error {
+// waitHealthy waits for the component to be healthy after a change (and a restart at since; zero:
+// none). If it does not become healthy in time, the backups are restored.
+func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report, c change, since time.Time) error {
 	err := a.pollHealthy(ctx, since)
 	if err == nil {
 		return a.succeed(ctx, log, report, c)
@@ -341,9 +369,6 @@ func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report,
 	}
 	message := fmt.Sprintf("%s did not become healthy within %s with configuration %s: %v",
 		a.Target.Name(), a.HealthTimeout, a.Hash, err)
-	if !rollBackOnFailure {
-		return a.degrade(ctx, report, ReasonHealthCheckFailed, message)
-	}
 	return a.rollBack(ctx, log, report, c, ReasonHealthCheckFailed, message)
 }
 
@@ -448,13 +473,29 @@ func (a *Agent) tidy(log logr.Logger, c change) {
 	}
 }
 
-// degrade reports Degraded on the Node. The applied configuration (report.Config) stays what it
-// was: a failed configuration is never recorded as applied.
+// degrade reports Degraded on the Node: the configuration failed, and this pod does not try it
+// again. The applied configuration (report.Config) stays what it was: a failed configuration is
+// never recorded as applied.
 func (a *Agent) degrade(ctx context.Context, report Report, reason, message string) error {
 	a.failed = &DegradedError{Reason: reason, Message: message}
-	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.Hash, reason, message
-	if err := a.Reporter.Write(ctx, report); err != nil {
-		return fmt.Errorf("record Degraded (%s: %s) on the Node: %w", reason, message, err)
+	return a.record(ctx, report, a.failed)
+}
+
+// refuse reports Degraded on the Node for a configuration that was not applied, with nothing
+// written: the agent checks again (Recheck).
+func (a *Agent) refuse(ctx context.Context, report Report, reason, message string) error {
+	return a.record(ctx, report, &DegradedError{Reason: reason, Message: message, Recheck: true})
+}
+
+// record writes a Degraded outcome on the Node, unless the Node already records exactly that (a
+// refusal checked again writes nothing), and returns it.
+func (a *Agent) record(ctx context.Context, report Report, de *DegradedError) error {
+	if report.State == StateDegraded && report.Target == a.Hash && report.Reason == de.Reason && report.Message == de.Message {
+		return de
 	}
-	return a.failed
+	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.Hash, de.Reason, de.Message
+	if err := a.Reporter.Write(ctx, report); err != nil {
+		return fmt.Errorf("record Degraded (%s: %s) on the Node: %w", de.Reason, de.Message, err)
+	}
+	return de
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -582,4 +583,84 @@ func TestAnUnverifiedFileNeverBecomesTheBackup(t *testing.T) {
 	h.healthyOnlyWith(oldConfig)
 	g.Expect(h.agent(newer, "newer").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
 	g.Expect(h.fileContent()).To(Equal(oldConfig), "the rollback went to the unverified drop-in")
+}
+
+// A configuration refused before anything was written (a kubelet without --config-dir) is not a
+// configuration that failed: once the Node is fixed, a new agent pod applies it.
+func TestARefusedConfigurationIsTriedInANewPod(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	fixed := h.args
+	h.args = []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"}
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonDropInUnsupported)))
+
+	h.args = fixed
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(Succeed())
+	g.Expect(h.fileContent()).To(Equal(newConfig))
+	g.Expect(h.report()).To(HaveField("State", StateApplied))
+}
+
+// runAgent runs a in the background until the test ends, serving its probes on loopback.
+func runAgent(t *testing.T, a *Agent) {
+	ctx, cancel := context.WithCancel(context.Background())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		NewWithT(t).Expect(<-done).To(Succeed())
+	})
+}
+
+// The same pod checks a refused configuration again, and applies it once the Node is fixed. The
+// refusal is recorded on the Node once, not at every check.
+func TestARefusedConfigurationIsCheckedAgain(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	fixed := h.args
+	h.mu.Lock()
+	h.args = []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"}
+	h.mu.Unlock()
+	a := h.agent(newConfig, "new")
+	a.RecheckInterval = 20 * time.Millisecond
+	a.Target.(*Kubelet).Args = func() ([]string, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.args, nil
+	}
+	runAgent(t, a)
+	g.Eventually(func() string { return h.report().Reason }, 5*time.Second, 10*time.Millisecond).
+		Should(Equal(ReasonDropInUnsupported))
+	time.Sleep(10 * a.RecheckInterval)
+	h.mu.Lock()
+	g.Expect(h.writes).To(HaveLen(1), "every check recorded the same refusal again")
+	h.args = fixed
+	h.mu.Unlock()
+
+	g.Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
+	g.Expect(h.fileContent()).To(Equal(newConfig))
+	g.Expect(h.report()).To(HaveField("State", StateApplied))
+}
+
+// A component found unhealthy while its files are already the configuration's was not made so by
+// this configuration: the Node is Degraded while it lasts, and Applied once it is healthy again.
+func TestAnUnhealthyComponentWithUnchangedFilesRecovers(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(newConfig, "new")
+	h.healthy.Store(false)
+	a := h.agent(newConfig, "new")
+	a.RecheckInterval = 20 * time.Millisecond
+	runAgent(t, a)
+	g.Eventually(func() string { return h.report().State }, 5*time.Second, 10*time.Millisecond).
+		Should(Equal(StateDegraded))
+	g.Expect(h.report().Reason).To(Equal(ReasonUnhealthy))
+	g.Expect(h.restarts.Load()).To(BeZero())
+
+	h.healthy.Store(true)
+	g.Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
+	g.Expect(h.report()).To(HaveField("State", StateApplied))
+	g.Expect(h.restarts.Load()).To(BeZero())
+	g.Expect(h.fileContent()).To(Equal(newConfig))
 }

@@ -47,6 +47,11 @@ type Containerd struct {
 	ConfigPath string
 	// CRI is containerd's CRI runtime service, on its socket.
 	CRI runtimeapi.RuntimeServiceClient
+
+	// requireNetwork: containerd reported its network (the CNI) ready before the agent changed
+	// anything, so it must again after a restart. A Node's CNI may well come after the agent (a
+	// Node joining the pool): that is no failure of the configuration.
+	requireNetwork bool
 }
 
 var _ Target = &Containerd{}
@@ -217,6 +222,11 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 	if err != nil {
 		return nil, err
 	}
+	status, err := c.status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.requireNetwork = status[runtimeapi.NetworkReady]
 	mainPath := filepath.Join(hostRoot, c.ConfigPath)
 	data, err := os.ReadFile(mainPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -492,25 +502,33 @@ func dropInVersion(files []File) (int64, error) {
 	return 0, errors.New("the configuration has no drop-in")
 }
 
-// Healthy returns nil when containerd answers on its CRI socket and reports its runtime and
-// network ready. The restart job systemd reports done ends only once containerd is up (it notifies
-// systemd), so any answer after since comes from the restarted containerd.
-func (c *Containerd) Healthy(ctx context.Context, _ time.Time) error {
+// status returns the conditions containerd reports over the CRI, true or false by type.
+func (c *Containerd) status(ctx context.Context) (map[string]bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := c.CRI.Status(ctx, &runtimeapi.StatusRequest{})
 	if err != nil {
-		return fmt.Errorf("containerd's CRI status: %w", err)
+		return nil, fmt.Errorf("containerd's CRI status: %w", err)
+	}
+	conditions := map[string]bool{}
+	for _, cond := range resp.GetStatus().GetConditions() {
+		conditions[cond.Type] = cond.Status
+	}
+	return conditions, nil
+}
+
+// Healthy returns nil when containerd answers on its CRI socket and reports its runtime ready, and
+// its network too if it was ready before the agent changed anything (see Prepare). The restart job
+// systemd reports done ends only once containerd is up (it notifies systemd), so any answer after
+// since comes from the restarted containerd.
+func (c *Containerd) Healthy(ctx context.Context, _ time.Time) error {
+	status, err := c.status(ctx)
+	if err != nil {
+		return err
 	}
 	var notReady []string
 	for _, want := range []string{runtimeapi.RuntimeReady, runtimeapi.NetworkReady} {
-		ok := false
-		for _, cond := range resp.GetStatus().GetConditions() {
-			if cond.Type == want && cond.Status {
-				ok = true
-			}
-		}
-		if !ok {
+		if !status[want] && (want == runtimeapi.RuntimeReady || c.requireNetwork) {
 			notReady = append(notReady, want)
 		}
 	}

@@ -36,6 +36,8 @@ type fakeCRI struct {
 	name    string
 	version string
 	healthy bool
+	// networkDown: the CNI is not ready (NetworkReady false), as on a Node that has none yet.
+	networkDown bool
 }
 
 func (f *fakeCRI) Version(context.Context, *runtimeapi.VersionRequest) (*runtimeapi.VersionResponse, error) {
@@ -49,8 +51,14 @@ func (f *fakeCRI) Status(context.Context, *runtimeapi.StatusRequest) (*runtimeap
 	defer f.mu.Unlock()
 	return &runtimeapi.StatusResponse{Status: &runtimeapi.RuntimeStatus{Conditions: []*runtimeapi.RuntimeCondition{
 		{Type: runtimeapi.RuntimeReady, Status: f.healthy, Reason: "ContainerdNotReady"},
-		{Type: runtimeapi.NetworkReady, Status: true},
+		{Type: runtimeapi.NetworkReady, Status: !f.networkDown, Reason: "NetworkPluginNotReady"},
 	}}}, nil
+}
+
+func (f *fakeCRI) setNetworkDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.networkDown = down
 }
 
 func (f *fakeCRI) set(name, version string, healthy bool) {
@@ -522,4 +530,49 @@ func TestContainerdWriteFailureRollsBackWhatWasWritten(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring("no space left on device")))
 	g.Expect(h.tree()).To(Equal(before), "the hosts files written before the failure stayed")
 	g.Expect(h.restarts.Load()).To(Equal(restarts), "containerd never read the new drop-in: no restart")
+}
+
+// ImportMissing is a refusal before anything is written: once the admin adds the imports line, a
+// new agent pod applies the configuration.
+func TestContainerdImportAddedLaterIsApplied(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	h.writeHostFile("/etc/containerd/config.toml", "version = 2\n")
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
+	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(MatchError(ContainSubstring(ReasonImportMissing)))
+
+	h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
+	g.Expect(h.report()).To(HaveField("State", StateApplied))
+	g.Expect(h.restarts.Load()).To(Equal(int32(1)))
+}
+
+// A Node whose CNI is not ready yet (one joining the pool before its network add-on runs) reports
+// NetworkReady false before and after the restart: that is no failure of the configuration.
+func TestContainerdNetworkNotReadyBeforeTheRestartIsNoReasonToRollBack(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	h.cri.setNetworkDown(true)
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
+	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
+	g.Expect(h.report()).To(HaveField("State", StateApplied))
+	g.Expect(h.restarts.Load()).To(Equal(int32(1)))
+}
+
+// A network that was ready before the restart must be ready after it.
+func TestContainerdNetworkLostInTheRestartRollsBack(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	old := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.9")}
+	g.Expect(h.agentFor(old, "old", nil).Apply(context.Background())).To(Succeed())
+	healthy := h.file(dropInPath)
+	h.onRestart = func(context.Context) error {
+		h.cri.setNetworkDown(string(h.file(dropInPath)) != string(healthy))
+		return nil
+	}
+	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
+	err := h.agentFor(next, "new", nil).Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring("NetworkReady not ready")))
+	g.Expect(h.file(dropInPath)).To(Equal(healthy))
 }

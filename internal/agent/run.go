@@ -27,9 +27,11 @@ func (a *Agent) Handler() http.Handler {
 }
 
 // Run serves the probes on listener and applies the configuration until ctx ends. A transient
-// failure (the API server unreachable, say) is retried with backoff; a Degraded outcome is final
-// for this pod: retrying would restart the component again and again, so the agent waits, not
-// Ready, until its pod is replaced by one with a new configuration.
+// failure (the API server unreachable, say) is retried with backoff. A configuration the Node
+// refused before anything was written, or a component unhealthy with its files unchanged
+// (DegradedError.Recheck), is checked again every RecheckInterval, and applied once the Node is
+// fixed. Any other Degraded outcome is final for this pod: retrying would restart the component
+// again and again, so the agent waits, not Ready, until its pod is replaced.
 func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	serveErr := make(chan error, 1)
@@ -40,13 +42,31 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		_ = srv.Shutdown(shutdownCtx)
 	}()
 
+	recheck := a.RecheckInterval
+	if recheck <= 0 {
+		recheck = defaultRecheckInterval
+	}
 	backoff := time.Second
+	var last DegradedError
 	for {
 		err := a.Apply(ctx)
 		var degraded *DegradedError
 		switch {
 		case err == nil:
 			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
+		case errors.As(err, &degraded) && degraded.Recheck:
+			if *degraded != last {
+				a.Log.Info("Configuration not applied; the Node is reported Degraded and checked again",
+					"reason", degraded.Reason, "message", degraded.Message, "every", recheck)
+				last = *degraded
+			}
+			backoff = time.Second
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(recheck):
+			}
+			continue
 		case errors.As(err, &degraded):
 			a.Log.Info("Configuration not applied; the Node is reported Degraded", "reason", degraded.Reason,
 				"message", degraded.Message)
