@@ -262,7 +262,7 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 			}
 		}
 	}
-	if err := c.checkRegistry(main, version, files); err != nil {
+	if err := c.checkRegistry(hostRoot, main, version, files); err != nil {
 		return nil, err
 	}
 	return files, checkHostsFiles(hostRoot, files)
@@ -392,11 +392,15 @@ func checkOtherDropIns(hostRoot string, imported []string) error {
 	return nil
 }
 
+// containerd2ConfigPath is containerd 2's registry.config_path when config.toml sets none.
+const containerd2ConfigPath = "/etc/containerd/certs.d:/etc/docker/certs.d"
+
 // checkRegistry refuses to set registry.config_path over a main configuration that sets registry
 // mirrors, or TLS settings of registry.configs (containerd refuses to start with those and
-// config_path), or another config_path (whose hosts files the drop-in would hide). Empty tables
-// and an empty config_path, as `containerd config default` writes them, are fine.
-func (c *Containerd) checkRegistry(main map[string]any, version int64, files []File) error {
+// config_path), or a config_path (its own, or containerd 2's default) with another directory that
+// holds anything: containerd would no longer read it. Empty tables and an empty config_path, as
+// `containerd config default` writes them, are fine.
+func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, version int64, files []File) error {
 	if !slices.ContainsFunc(files, func(f File) bool { return filepath.Base(f.Path) == "hosts.toml" }) {
 		return nil
 	}
@@ -419,12 +423,29 @@ func (c *Containerd) checkRegistry(main map[string]any, version int64, files []F
 			return conflict(fmt.Sprintf("configs.%q.tls", host))
 		}
 	}
-	want := containerd.RegistryConfigPath(int32(version))
-	if got, ok := registry["config_path"].(string); ok && got != "" && got != want {
-		return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
-			"%s sets plugins.%q.registry.config_path to %q; the RoomService's registries need %q, which would "+
-				"hide the hosts files under the other directories: remove config_path from %s",
-			c.ConfigPath, plugin, got, want, c.ConfigPath)}
+	current, _ := registry["config_path"].(string)
+	source := fmt.Sprintf("%s's plugins.%q.registry.config_path", c.ConfigPath, plugin)
+	if current == "" && version == 3 {
+		current, source = containerd2ConfigPath, "containerd 2's default registry.config_path"
+	}
+	for _, dir := range filepath.SplitList(current) {
+		if dir == "" || filepath.Clean(dir) == containerd.RegistryConfigPath {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(hostRoot, dir))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", dir, err)
+		}
+		if len(entries) > 0 {
+			return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
+				"%s reads %s, which holds %s; the RoomService's registries set it to %s alone (containerd 2.1 "+
+					"and later read only one directory there), so containerd would no longer read it: move what "+
+					"it holds into the RoomService's registries, or empty it",
+				source, dir, entries[0].Name(), containerd.RegistryConfigPath)}
+		}
 	}
 	return nil
 }

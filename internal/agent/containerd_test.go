@@ -317,7 +317,8 @@ func TestContainerdRefusesWhatWouldNotWork(t *testing.T) {
 		{name: "another registry config_path in the main config", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
 				"[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/docker/certs.d\"\n")
-		}, reason: ReasonRegistryConfigConflict, message: `config_path to "/etc/docker/certs.d"`},
+			h.writeHostFile("/etc/docker/certs.d/quay.io/hosts.toml", "server = \"https://quay.io\"\n")
+		}, reason: ReasonRegistryConfigConflict, message: `reads /etc/docker/certs.d, which holds quay.io`},
 		{name: "a hosts.toml innkeeper did not write", setUp: func(h *containerdHost) {
 			h.writeHostFile(containerd.CertsDir+"/docker.io/hosts.toml", "server = \"https://registry-1.docker.io\"\n")
 		}, reason: ReasonHostsFileConflict, message: "/etc/containerd/certs.d/docker.io/hosts.toml was not written by innkeeper"},
@@ -575,4 +576,52 @@ func TestContainerdNetworkLostInTheRestartRollsBack(t *testing.T) {
 	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
 	g.Expect(err).To(MatchError(ContainSubstring("NetworkReady not ready")))
 	g.Expect(h.file(dropInPath)).To(Equal(healthy))
+}
+
+// The drop-in points containerd at /etc/containerd/certs.d alone: containerd 2.1 and later, pulling
+// through the transfer service, takes a config_path list such as containerd 2's default
+// "/etc/containerd/certs.d:/etc/docker/certs.d" for one directory and reads no hosts.toml
+// (containerd#12415). A config.toml that sets another directory is fine while nothing is in it.
+func TestContainerdRegistryConfigPath(t *testing.T) {
+	v3 := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3,
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
+	const head = "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"
+	const registry = "[plugins.\"io.containerd.cri.v1.images\".registry]\n"
+	tests := []struct {
+		name    string
+		main    string
+		other   string // a file under /etc/docker/certs.d
+		message string // of the RegistryConfigConflict; "" if applied
+	}{
+		{name: "no config_path, no /etc/docker/certs.d", main: head},
+		{name: "config_path as containerd's docs advise", main: head + registry + "config_path = \"/etc/containerd/certs.d\"\n",
+			other: "/etc/docker/certs.d/quay.io/ca.crt"},
+		{name: "containerd 2's default list, nothing in /etc/docker/certs.d", main: head + registry +
+			"config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n"},
+		{name: "containerd 2's default, with Docker certificates in /etc/docker/certs.d", main: head,
+			other: "/etc/docker/certs.d/quay.io/ca.crt", message: "reads /etc/docker/certs.d, which holds quay.io"},
+		{name: "another directory with hosts", main: head + registry + "config_path = \"/etc/registries\"\n",
+			message: "reads /etc/registries, which holds docker.io"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			h := newContainerdHost(t)
+			h.cri.set("containerd", "v2.1.4", true)
+			h.writeHostFile("/etc/containerd/config.toml", tt.main)
+			h.writeHostFile("/etc/registries/docker.io/hosts.toml", "server = \"https://registry-1.docker.io\"\n")
+			if tt.other != "" {
+				h.writeHostFile(tt.other, "-----BEGIN CERTIFICATE-----\n")
+			}
+			err := h.agentFor(v3, "one", nil).Apply(context.Background())
+			if tt.message != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(ReasonRegistryConfigConflict)))
+				g.Expect(err).To(MatchError(ContainSubstring(tt.message)))
+				g.Expect(h.file(dropInPath)).To(BeNil())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(string(h.file(dropInPath))).To(ContainSubstring("config_path = '/etc/containerd/certs.d'\n"))
+		})
+	}
 }

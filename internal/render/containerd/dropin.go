@@ -103,26 +103,20 @@ type runtimeOptions struct {
 	SystemdCgroup *bool   `toml:"SystemdCgroup,omitempty"`
 }
 
-// RegistryConfigPath returns the registry.config_path the drop-in sets when the spec has
-// registries. For version 3 it is containerd 2's own default, so setting it changes nothing but
-// a Node whose config.toml set another; for version 2 (containerd 1.7, whose default is none) it
-// is CertsDir alone. The node agent compares it with the Node's config.toml.
-func RegistryConfigPath(version int32) string {
-	switch version {
-	case 2:
-		return CertsDir
-	case 3:
-		return CertsDir + ":/etc/docker/certs.d"
-	}
-	return ""
-}
+// RegistryConfigPath is the registry.config_path the drop-in sets when the spec has registries, in
+// both versions: CertsDir alone. containerd 1.7 has no default. containerd 2's default is the list
+// "/etc/containerd/certs.d:/etc/docker/certs.d", but from 2.1 the CRI pulls through the transfer
+// service, which takes config_path for a single directory, so with that list it reads no hosts.toml
+// at all (containerd#12415). The node agent checks that no other directory the Node's containerd
+// read holds anything.
+const RegistryConfigPath = CertsDir
 
 // renderDropIn encodes the drop-in of a valid spec.
 func renderDropIn(spec *hotelv1alpha1.ContainerdSpec) ([]byte, error) {
 	runtimes := runtimeTables(spec)
 	var registry *registryConfig
 	if len(spec.Registries) > 0 {
-		registry = &registryConfig{ConfigPath: RegistryConfigPath(spec.ConfigVersion)}
+		registry = &registryConfig{ConfigPath: RegistryConfigPath}
 	}
 	switch spec.ConfigVersion {
 	case 2:

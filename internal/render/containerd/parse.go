@@ -88,8 +88,8 @@ func ParseFiles(files map[string][]byte) (*Files, error) {
 			return nil, fmt.Errorf("%s is not the ca of any hosts.toml", p)
 		}
 	}
-	if want := RegistryConfigPath(spec.ConfigVersion); len(hostsKeys) > 0 && configPath != want {
-		return nil, fmt.Errorf("%s: registry.config_path is %q, want %q with registries", DropInFile, configPath, want)
+	if len(hostsKeys) > 0 && configPath != RegistryConfigPath {
+		return nil, fmt.Errorf("%s: registry.config_path is %q, want %q with registries", DropInFile, configPath, RegistryConfigPath)
 	}
 	if err := sameAsRendered(spec, caBundles, files); err != nil {
 		return nil, err
