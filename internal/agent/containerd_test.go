@@ -360,7 +360,10 @@ imports = ["/etc/containerd/conf.d/*.toml"]
 
 func TestContainerd2WithAVersion2ConfigTakesVersion2AsRendered(t *testing.T) {
 	g := NewWithT(t)
-	h := newContainerdHost(t) // config.toml is version 2
+	h := newContainerdHost(t)
+	// A version 2 config.toml with a CRI section, which containerd 1.x would lose to the drop-in's.
+	h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
+		"[plugins.\"io.containerd.grpc.v1.cri\".cni]\nbin_dir = \"/opt/cni/bin\"\n")
 	h.cri.set("containerd", "2.1.4", true)
 	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
 	rendered, err := containerd.Render(&spec, nil)
