@@ -19,6 +19,7 @@ type RoomServiceSpec struct {
 // ContainerdSpec is the part of containerd's configuration that innkeeper rolls out.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultRuntimeName) || (has(self.runtimes) && self.runtimes.exists(r, r.name == self.defaultRuntimeName))",message="defaultRuntimeName must name one of runtimes",fieldPath=".defaultRuntimeName"
+// +kubebuilder:validation:XValidation:rule="!has(self.systemdCgroup) || !has(self.runtimes) || self.runtimes.all(r, r.name != 'runc' || r.runtimeType == 'io.containerd.runc.v2')",message="systemdCgroup also sets SystemdCgroup on the runtime named runc, which must then be of type io.containerd.runc.v2",fieldPath=".runtimes"
 // +kubebuilder:validation:XValidation:rule="self.configVersion != 2 || !has(self.registries) || self.registries.all(r, !has(r.mirrors) || r.mirrors.all(m, !has(m.dialTimeout)))",message="dialTimeout needs containerd 2.1 or later (configVersion 3): containerd 1.7 ignores it",fieldPath=".registries"
 type ContainerdSpec struct {
 	// configVersion is the version of containerd's configuration format the drop-in is written in:
@@ -53,8 +54,9 @@ type ContainerdSpec struct {
 	Runtimes []ContainerdRuntime `json:"runtimes,omitempty"`
 
 	// systemdCgroup sets options.SystemdCgroup on every runc runtime (io.containerd.runc.v2) that does
-	// not set its own; with no runc runtime in runtimes, on the runtime named "runc". It must agree
-	// with the kubelet's cgroupDriver (true for systemd); innkeeper does not check that it does.
+	// not set its own, and on the runtime named "runc" (containerd's default), which must then be of
+	// that type. It must agree with the kubelet's cgroupDriver (true for systemd); innkeeper does not
+	// check that it does.
 	// +optional
 	SystemdCgroup *bool `json:"systemdCgroup,omitempty"`
 
@@ -147,13 +149,15 @@ type RegistryHost struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=230
 	// +kubebuilder:validation:Pattern=`^(_default|[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?(:[0-9]{1,5})?)$`
+	// +kubebuilder:validation:XValidation:rule="!self.contains(':') || (int(self.substring(self.lastIndexOf(':') + 1)) >= 1 && int(self.substring(self.lastIndexOf(':') + 1)) <= 65535)",message="port must be from 1 to 65535"
 	Host string `json:"host"`
 
 	// server is the registry's own URL, tried after every mirror, such as
 	// https://registry-1.docker.io. By default https://<host>.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''",message="server must be an http or https URL with a host"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && url(self).getHost() != ''",message="server must be an http or https URL with a host (scheme in lower case)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-z]+://[^/?#]*@')",message="server must not hold user info: innkeeper writes no registry credentials"
 	Server *string `json:"server,omitempty"`
 
 	// mirrors are tried in order before the server.
@@ -174,7 +178,8 @@ type RegistryMirror struct {
 	// path unless overridePath is set.
 	// +required
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHost() != ''",message="url must be an http or https URL with a host"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && url(self).getHost() != ''",message="url must be an http or https URL with a host (scheme in lower case)"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-z]+://[^/?#]*@')",message="url must not hold user info: innkeeper writes no registry credentials"
 	URL string `json:"url"`
 
 	// capabilities are what the mirror may be used for: pull (fetch content by digest), resolve (turn

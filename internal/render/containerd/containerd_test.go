@@ -273,9 +273,14 @@ func TestSystemdCgroup(t *testing.T) {
 		want     map[string]*bool
 	}{
 		{name: "no runtimes: the default runc", want: map[string]*bool{"runc": ptr.To(true)}},
-		{name: "every runc runtime without its own",
+		// The Node's own runc too: pods of a "runc" RuntimeClass, or of none while the default is
+		// runc, must use the kubelet's cgroup driver.
+		{name: "every runc runtime without its own, and the default runc",
 			runtimes: []hotelv1alpha1.ContainerdRuntime{runc("crun", nil), runc("nvidia", ptr.To(false))},
-			want:     map[string]*bool{"crun": ptr.To(true), "nvidia": ptr.To(false)}},
+			want:     map[string]*bool{"crun": ptr.To(true), "nvidia": ptr.To(false), "runc": ptr.To(true)}},
+		{name: "a declared runc keeps its own",
+			runtimes: []hotelv1alpha1.ContainerdRuntime{runc("runc", ptr.To(false)), runc("nvidia", nil)},
+			want:     map[string]*bool{"runc": ptr.To(false), "nvidia": ptr.To(true)}},
 		{name: "not on other runtimes, runc added",
 			runtimes: []hotelv1alpha1.ContainerdRuntime{{Name: "kata", RuntimeType: "io.containerd.kata.v2"}},
 			want:     map[string]*bool{"kata": nil, "runc": ptr.To(true)}},
@@ -283,7 +288,8 @@ func TestSystemdCgroup(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			tables := runtimeTables(&hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SystemdCgroup: ptr.To(true), Runtimes: tt.runtimes})
+			spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SystemdCgroup: ptr.To(true), Runtimes: tt.runtimes}
+			tables := runtimeTables(&spec)
 			got := map[string]*bool{}
 			for name, table := range tables {
 				got[name] = nil
@@ -292,6 +298,10 @@ func TestSystemdCgroup(t *testing.T) {
 				}
 			}
 			g.Expect(got).To(Equal(tt.want))
+			files, err := Render(&spec, nil)
+			g.Expect(err).NotTo(HaveOccurred())
+			_, err = ParseFiles(map[string][]byte{DropInFile: []byte(files[DropInFile])})
+			g.Expect(err).NotTo(HaveOccurred(), "the node agent refuses what the manager renders")
 		})
 	}
 }
@@ -318,3 +328,4 @@ func TestRenderErrorsAreFieldErrors(t *testing.T) {
 	g.Expect(errors.As(agg.Errors()[0], &fe)).To(BeTrue())
 	g.Expect(fe.Field).To(Equal("spec.containerd.registries[0].mirrors[0].caBundle"))
 }
+

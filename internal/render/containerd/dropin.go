@@ -157,9 +157,10 @@ func renderDropIn(spec *hotelv1alpha1.ContainerdSpec) ([]byte, error) {
 	return nil, fmt.Errorf("configVersion %d is not 2 or 3", spec.ConfigVersion)
 }
 
-// runtimeTables returns the runtimes of a valid spec by name, with spec.systemdCgroup applied:
-// on every runc runtime that does not set its own, or, with no runc runtime declared, on a runtime
-// named runc, which containerd's default configuration has (and the drop-in merges into).
+// runtimeTables returns the runtimes of a valid spec by name, with spec.systemdCgroup applied: on
+// every runc runtime that does not set its own, and on the runtime named runc, which containerd's
+// default configuration has and uses by default (the drop-in merges into it), unless the spec
+// declares its own runc.
 func runtimeTables(spec *hotelv1alpha1.ContainerdSpec) map[string]runtimeTable {
 	if len(spec.Runtimes) == 0 && spec.SystemdCgroup == nil {
 		return nil
@@ -176,7 +177,7 @@ func runtimeTables(spec *hotelv1alpha1.ContainerdSpec) map[string]runtimeTable {
 		}
 		tables[r.Name] = t
 	}
-	if spec.SystemdCgroup != nil && !slices.ContainsFunc(spec.Runtimes, isRunc) {
+	if _, declared := tables[defaultRuncName]; spec.SystemdCgroup != nil && !declared {
 		tables[defaultRuncName] = runtimeTable{RuntimeType: runcType, Options: &runtimeOptions{SystemdCgroup: spec.SystemdCgroup}}
 	}
 	return tables

@@ -18,8 +18,8 @@ import (
 // runcType is the runtime type whose options innkeeper knows: runc's own shim.
 const runcType = "io.containerd.runc.v2"
 
-// defaultRuncName is the runtime that systemdCgroup lands on when the spec declares no runc runtime:
-// the one containerd's default configuration has and uses by default.
+// defaultRuncName is the runtime that systemdCgroup lands on besides the spec's runc runtimes: the
+// one containerd's default configuration has and uses by default.
 const defaultRuncName = "runc"
 
 // The API's patterns (api/v1alpha1/roomservice_types.go), compiled once.
@@ -92,10 +92,11 @@ func validateRuntimes(spec *hotelv1alpha1.ContainerdSpec, path *field.Path) fiel
 	if d := spec.DefaultRuntimeName; d != nil && !names[*d] {
 		errs = append(errs, field.Invalid(path.Child("defaultRuntimeName"), *d, "defaultRuntimeName must name one of runtimes"))
 	}
-	if spec.SystemdCgroup != nil && !slices.ContainsFunc(spec.Runtimes, isRunc) {
-		if i := slices.IndexFunc(spec.Runtimes, func(r hotelv1alpha1.ContainerdRuntime) bool { return r.Name == defaultRuncName }); i >= 0 {
+	if spec.SystemdCgroup != nil {
+		if i := slices.IndexFunc(spec.Runtimes, func(r hotelv1alpha1.ContainerdRuntime) bool { return r.Name == defaultRuncName }); i >= 0 &&
+			spec.Runtimes[i].RuntimeType != runcType {
 			errs = append(errs, field.Invalid(path.Child("runtimes").Index(i).Child("runtimeType"), spec.Runtimes[i].RuntimeType, fmt.Sprintf(
-				"systemdCgroup with no %s runtime sets it on the runtime named %q, which must then be of type %s", runcType, defaultRuncName, runcType)))
+				"systemdCgroup also sets SystemdCgroup on the runtime named %s, which must then be of type %s", defaultRuncName, runcType)))
 		}
 	}
 	return errs
@@ -251,8 +252,8 @@ func checkHeaderValue(p *field.Path, v string) field.ErrorList {
 
 // checkURL checks a registry URL as the API does (an http or https URL with a host) and as
 // containerd reads it: containerd prefixes https:// to a server that does not start with "http",
-// so the scheme must be in lower case; credentials do not belong in a file every pod's image pull
-// reads, so user info is refused.
+// so the scheme must be in lower case; credentials do not belong in a cluster-scoped object and a
+// file on every Node, so user info is refused.
 func checkURL(p *field.Path, raw string) field.ErrorList {
 	if errs := checkString(p, &raw, 1, 512, nil); len(errs) > 0 {
 		return errs
@@ -266,7 +267,7 @@ func checkURL(p *field.Path, raw string) field.ErrorList {
 	case u.Host == "" || u.Hostname() == "":
 		return field.ErrorList{field.Invalid(p, raw, "must be an http or https URL with a host")}
 	case u.User != nil:
-		return field.ErrorList{field.Invalid(p, raw, "must not hold user info; send credentials through headers")}
+		return field.ErrorList{field.Invalid(p, raw, "must not hold user info: innkeeper writes no registry credentials")}
 	}
 	return nil
 }

@@ -87,10 +87,13 @@ func TestValidate(t *testing.T) {
 			wantErr: "spec.containerd.runtimes[0].podAnnotations[0]: Invalid value"},
 		{name: "systemdCgroup with a runc runtime of another type", spec: runtimeSpec(func(s *S, r *R) {
 			s.SystemdCgroup, r.RuntimeType = ptr.To(true), "io.containerd.runsc.v1"
-		}), wantErr: "spec.containerd.runtimes[0].runtimeType: Invalid value: \"io.containerd.runsc.v1\": systemdCgroup with no io.containerd.runc.v2 runtime"},
-		{name: "systemdCgroup with runc of another type but another runc runtime", spec: runtimeSpec(func(s *S, r *R) {
+		}), wantErr: "spec.containerd.runtimes[0].runtimeType: Invalid value: \"io.containerd.runsc.v1\": systemdCgroup also sets SystemdCgroup on the runtime named runc"},
+		{name: "systemdCgroup with runc of another type and another runc runtime", spec: runtimeSpec(func(s *S, r *R) {
 			s.SystemdCgroup, r.RuntimeType = ptr.To(true), "io.containerd.runsc.v1"
 			s.Runtimes = append(s.Runtimes, R{Name: "crun", RuntimeType: runcType})
+		}), wantErr: "systemdCgroup also sets SystemdCgroup on the runtime named runc"},
+		{name: "systemdCgroup with another runc runtime", spec: runtimeSpec(func(s *S, r *R) {
+			s.SystemdCgroup, r.Name = ptr.To(true), "nvidia"
 		})},
 
 		{name: "one mirror", spec: mirrorSpec(func(_ *H, _ *M) {})},
