@@ -191,6 +191,22 @@ spec:
 		mustKubectl("", "wait", "--for=condition=Ready", "concierge/chart-upgrade", "--timeout=90s")
 	})
 
+	It("tells in its notes when the namespace does not allow privileged pods", func() {
+		// A dry run on the server renders the notes with the cluster's namespaces; another name
+		// for every object, so that nothing of the installed release is in the way.
+		notes := func(namespace string, extra ...string) string {
+			return mustHelm(append([]string{"install", "notes-check", chartDir, "--namespace", namespace, "--dry-run=server",
+				"--set", "fullnameOverride=notes-check"}, extra...)...)
+		}
+		const warning = "kubectl label namespace chart-notes pod-security.kubernetes.io/enforce=privileged"
+		Expect(notes("chart-notes", "--create-namespace")).To(ContainSubstring(warning), "helm install --create-namespace")
+		mustKubectl("", "create", "namespace", "chart-notes")
+		DeferCleanup(func() { _, _ = kubectl("", "delete", "namespace", "chart-notes", "--wait=false") })
+		Expect(notes("chart-notes")).To(ContainSubstring(warning), "a namespace without the label")
+		mustKubectl("", "label", "namespace", "chart-notes", "pod-security.kubernetes.io/enforce=privileged")
+		Expect(notes("chart-notes")).NotTo(ContainSubstring("WARNING"), "a labelled namespace")
+	})
+
 	It("leaves no permission error in the manager's log", func() {
 		log, err := innkeeper.ManagerLog()
 		Expect(err).NotTo(HaveOccurred())
