@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -246,11 +248,15 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 	if err := c.checkVersion(runtimeVersion, major, rootVersion(main), version); err != nil {
 		return nil, err
 	}
-	imported, err := c.imports(hostRoot, main)
+	imported, later, err := c.imports(hostRoot, main)
 	if err != nil {
 		return nil, err
 	}
-	if major < 2 {
+	if major >= 2 {
+		if err := checkLaterDropIns(hostRoot, later, files); err != nil {
+			return nil, err
+		}
+	} else {
 		if err := checkOtherDropIns(hostRoot, imported); err != nil {
 			return nil, err
 		}
@@ -333,11 +339,11 @@ func majorVersion(version string) (int, error) {
 }
 
 // imports requires the main configuration to import the drop-in (innkeeper never rewrites it), and
-// returns the other files it imports, as host paths.
-func (c *Containerd) imports(hostRoot string, main map[string]any) ([]string, error) {
+// returns the other files it imports, as host paths in the order containerd reads them (each
+// pattern's matches sorted, a file once), and those of them read after the drop-in.
+func (c *Containerd) imports(hostRoot string, main map[string]any) (others, later []string, err error) {
 	patterns, _ := main["imports"].([]any)
 	found := false
-	var others []string
 	for _, i := range patterns {
 		pattern, ok := i.(string)
 		if !ok {
@@ -347,26 +353,146 @@ func (c *Containerd) imports(hostRoot string, main map[string]any) ([]string, er
 		if !filepath.IsAbs(pattern) {
 			pattern = filepath.Join(filepath.Dir(c.ConfigPath), pattern)
 		}
-		if ok, _ := filepath.Match(pattern, dropInPath); ok {
-			found = true
-		}
-		matches, err := filepath.Glob(filepath.Join(hostRoot, pattern))
+		globbed, err := filepath.Glob(filepath.Join(hostRoot, pattern))
 		if err != nil {
 			continue // containerd refuses a bad pattern itself
 		}
-		for _, m := range matches {
-			if p := strings.TrimPrefix(m, hostRoot); p != dropInPath && !slices.Contains(others, p) {
+		matches := make([]string, 0, len(globbed)+1)
+		for _, m := range globbed {
+			matches = append(matches, strings.TrimPrefix(m, hostRoot))
+		}
+		// Where the drop-in is, or will be once written.
+		if ok, _ := filepath.Match(pattern, dropInPath); ok && !slices.Contains(matches, dropInPath) {
+			matches = append(matches, dropInPath)
+			slices.Sort(matches)
+		}
+		for _, p := range matches {
+			switch {
+			case p == dropInPath:
+				found = true
+			case !slices.Contains(others, p):
 				others = append(others, p)
+				if found {
+					later = append(later, p)
+				}
 			}
 		}
 	}
 	if !found {
-		return nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
+		return nil, nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
 			"%s does not import %s, so containerd would not read it; innkeeper does not rewrite containerd's main "+
 				"configuration. Add imports = [%q] to it (containerd reads it at its next restart)",
 			c.ConfigPath, dropInPath, containerd.DropInDir+"/*.toml")}
 	}
-	return others, nil
+	return others, later, nil
+}
+
+// checkLaterDropIns refuses, on containerd 2, a file imported after the drop-in that sets one of
+// the drop-in's settings to another value: containerd 2 merges imports key by key, a later file
+// winning, so it would undo innkeeper's setting while the Node reported it applied. Files read
+// before the drop-in, and settings innkeeper does not make, are fine.
+func checkLaterDropIns(hostRoot string, later []string, files []File) error {
+	if len(later) == 0 {
+		return nil
+	}
+	var own map[string]setting
+	for _, f := range files {
+		if f.Restart {
+			doc := map[string]any{}
+			if err := toml.Unmarshal(f.Data, &doc); err != nil {
+				return fmt.Errorf("read the drop-in: %w", err)
+			}
+			own = settings(doc)
+		}
+	}
+	for _, path := range later {
+		data, err := os.ReadFile(filepath.Join(hostRoot, path))
+		if err != nil {
+			return fmt.Errorf("read %s: %w", path, err)
+		}
+		doc := map[string]any{}
+		if toml.Unmarshal(data, &doc) != nil {
+			continue // containerd refuses it itself
+		}
+		theirs := settings(doc)
+		for _, key := range slices.Sorted(maps.Keys(theirs)) {
+			if mine, ok := own[key]; ok && !reflect.DeepEqual(mine.value, theirs[key].value) {
+				return &DegradedError{Reason: ReasonDropInConflict, Message: fmt.Sprintf(
+					"%s, which containerd reads after innkeeper's drop-in, sets %s to %s; innkeeper sets %s, and "+
+						"the later file wins. Remove the setting from %s, or make the RoomService agree with it",
+					path, mine.name, tomlValue(theirs[key].value), tomlValue(mine.value), path)}
+			}
+		}
+	}
+	return nil
+}
+
+// setting is one value a containerd configuration file sets, under its dotted name.
+type setting struct {
+	name  string
+	value any
+}
+
+// settings flattens a configuration file's plugin settings, by path, to the values containerd 2
+// reads them as: a version 2 file's CRI settings move where containerd 2's migration puts them
+// (images settings to io.containerd.cri.v1.images, the rest to io.containerd.cri.v1.runtime).
+func settings(doc map[string]any) map[string]setting {
+	out := map[string]setting{}
+	var walk func(path []string, t map[string]any)
+	walk = func(path []string, t map[string]any) {
+		for k, v := range t {
+			p := append(slices.Clip(path), k)
+			if sub, ok := v.(map[string]any); ok {
+				walk(p, sub)
+				continue
+			}
+			if rootVersion(doc) == 2 {
+				p = migrateV2(p)
+			}
+			out[strings.Join(p, "\x00")] = setting{name: dotted(p), value: v}
+		}
+	}
+	walk([]string{"plugins"}, table(doc, "plugins"))
+	return out
+}
+
+// migrateV2 returns where containerd 2 reads a version 2 file's setting.
+func migrateV2(p []string) []string {
+	if len(p) < 3 || p[1] != v2CRIPlugin {
+		return p
+	}
+	const images, runtime = "io.containerd.cri.v1.images", "io.containerd.cri.v1.runtime"
+	rest := p[2:]
+	switch {
+	case rest[0] == "sandbox_image":
+		return []string{"plugins", images, "pinned_images", "sandbox"}
+	case rest[0] == "registry" || rest[0] == "max_concurrent_downloads" || rest[0] == "image_decryption":
+		return append([]string{"plugins", images}, rest...)
+	case len(rest) == 2 && rest[0] == "containerd" &&
+		(rest[1] == "snapshotter" || rest[1] == "disable_snapshot_annotations" || rest[1] == "discard_unpacked_layers"):
+		return []string{"plugins", images, rest[1]}
+	}
+	return append([]string{"plugins", runtime}, rest...)
+}
+
+// dotted names a setting as containerd's documentation does: plugins."io.containerd.cri.v1.runtime".containerd.default_runtime_name.
+func dotted(p []string) string {
+	parts := make([]string, len(p))
+	for i, k := range p {
+		if strings.ContainsAny(k, ". \"'") {
+			k = strconv.Quote(k)
+		}
+		parts[i] = k
+	}
+	return strings.Join(parts, ".")
+}
+
+// tomlValue shows a setting's value as TOML writes it.
+func tomlValue(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }
 
 // checkOtherDropIns refuses, on containerd 1.x, another imported file with a CRI section: each

@@ -628,3 +628,51 @@ func TestContainerdRegistryConfigPath(t *testing.T) {
 		})
 	}
 }
+
+// containerd 2 merges imported files key by key, a later file's value winning: a drop-in read
+// after innkeeper's that sets one of innkeeper's settings otherwise would undo it unseen.
+func TestContainerd2LaterDropInsThatUndoInnkeepersSettings(t *testing.T) {
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3, DefaultRuntimeName: ptr.To("nvidia"), EnableCDI: ptr.To(true),
+		Runtimes: []hotelv1alpha1.ContainerdRuntime{{Name: "nvidia", RuntimeType: "io.containerd.runc.v2",
+			BinaryName: ptr.To("/usr/bin/nvidia-container-runtime")}}}
+	const runtime = "[plugins.\"io.containerd.cri.v1.runtime\".containerd]\n"
+	tests := []struct {
+		name    string
+		files   map[string]string // under /etc/containerd/conf.d
+		message string            // of the DropInConflict; "" if applied
+	}{
+		{name: "a later drop-in with another default runtime",
+			files:   map[string]string{"99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"},
+			message: `/etc/containerd/conf.d/99-nvidia.toml, which containerd reads after innkeeper's drop-in, sets plugins."io.containerd.cri.v1.runtime".containerd.default_runtime_name to "runc"`},
+		{name: "a later version 2 drop-in, which containerd 2 migrates, with another binary",
+			files: map[string]string{"99-nvidia.toml": "version = 2\n" +
+				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\nBinaryName = \"/usr/local/bin/nvidia\"\n"},
+			message: `sets plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia.options.BinaryName to "/usr/local/bin/nvidia"`},
+		{name: "a later drop-in that agrees, and adds what innkeeper does not set",
+			files: map[string]string{"99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"nvidia\"\n" +
+				"[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia.options]\nSystemdCgroup = true\n" +
+				"[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.kata]\nruntime_type = \"io.containerd.kata.v2\"\n"}},
+		{name: "an earlier drop-in, which innkeeper's overrides",
+			files: map[string]string{"10-base.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			h := newContainerdHost(t)
+			h.cri.set("containerd", "v2.1.4", true)
+			h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+			for name, content := range tt.files {
+				h.writeHostFile(containerd.DropInDir+"/"+name, content)
+			}
+			err := h.agentFor(spec, "one", nil).Apply(context.Background())
+			if tt.message != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(ReasonDropInConflict)))
+				g.Expect(err).To(MatchError(ContainSubstring(tt.message)))
+				g.Expect(h.file(dropInPath)).To(BeNil())
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(h.report()).To(HaveField("State", StateApplied))
+		})
+	}
+}
