@@ -328,4 +328,3 @@ func TestRenderErrorsAreFieldErrors(t *testing.T) {
 	g.Expect(errors.As(agg.Errors()[0], &fe)).To(BeTrue())
 	g.Expect(fe.Field).To(Equal("spec.containerd.registries[0].mirrors[0].caBundle"))
 }
-
