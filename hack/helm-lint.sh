@@ -64,6 +64,20 @@ count() {
 	got=$(grep -cxF -- "$line" "$out/$file" || true)
 	[[ $got -eq $want ]] || fail "$file: $got lines '$line', want $want"
 }
+# Metrics off, or over plain HTTP: the flags, the container's ports and the Service agree.
+"$helm" template innkeeper "$chart" --namespace innkeeper-system --set metrics.enabled=false >"$out/nometrics.yaml"
+"$helm" template innkeeper "$chart" --namespace innkeeper-system --set metrics.secure=false --set metrics.port=8080 >"$out/insecure.yaml"
+expect nometrics.yaml "        - --metrics-bind-address=0"
+expect_not nometrics.yaml "name: metrics"
+expect_not nometrics.yaml "innkeeper-metrics"
+expect insecure.yaml "        - --metrics-bind-address=:8080"
+expect insecure.yaml "        - --metrics-secure=false"
+expect insecure.yaml "          containerPort: 8080"
+expect insecure.yaml "    targetPort: metrics"
+expect insecure.yaml "  - name: http"
+# A single replica without leader election is fine.
+"$helm" template innkeeper "$chart" --set manager.leaderElection=false --set manager.replicas=1 >"$out/single.yaml"
+expect single.yaml "        - --leader-elect=false"
 # serviceAccount.create=false: only the agent's and kube-proxy's ServiceAccounts.
 count default.yaml "kind: ServiceAccount" 3
 count nondefault.yaml "kind: ServiceAccount" 2
@@ -92,5 +106,13 @@ reject "at '/agent/tolerations/0/operator': value must be one of 'Exists', 'Equa
 reject "at '/agent/tolerations/0/value': value must be ''" --set "agent.tolerations[0].operator=Exists" --set "agent.tolerations[0].value=x"
 reject "'tolerationSecs' not allowed" --set "agent.tolerations[0].operator=Exists" --set "agent.tolerations[0].tolerationSecs=60"
 reject "metrics.serviceMonitor.enabled needs metrics.enabled" --set metrics.enabled=false --set metrics.serviceMonitor.enabled=true
+reject "/image/repository" --set image.repository=
+reject "/image/repository" --set image.repository=Registry.example.com/Platform/Innkeeper
+reject "/image/tag" --set image.tag=v1:latest
+reject "/agent/image/tag" --set agent.image.tag=a:b
+reject "/serviceAccount/name" --set serviceAccount.create=false --set serviceAccount.name=bad_name
+reject "/manager/priorityClassName" --set manager.priorityClassName=Bad_Name
+reject "manager.leaderElection=false needs manager.replicas of 0 or 1" --set manager.leaderElection=false
+reject "metrics.port and manager.healthProbePort must differ" --set metrics.port=8081
 
 echo "helm-lint: the chart lints and renders with default and non-default values; bad values are rejected"
