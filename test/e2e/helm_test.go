@@ -144,7 +144,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 			{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule},
 			{Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
 		}
-		mustHelm("upgrade", localcluster.Release, chartDir, "--namespace", localcluster.Namespace, "--reuse-values",
+		mustHelm("upgrade", localcluster.Release, chartDir, "--namespace", localcluster.Namespace, "--reset-then-reuse-values",
 			"--wait", "--timeout=2m", "--set", "manager.podLabels.team=hotel",
 			"--set", "manager.resources.limits.memory=256Mi", "--set", "kubeProxy.image="+image,
 			"--set", "agent.priorityClassName=system-cluster-critical", "--set-json", "agent.tolerations="+tolerationsJSON)
@@ -157,7 +157,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		})
 
 		d := managerDeployment()
-		Expect(d.Spec.Replicas).To(HaveValue(BeEquivalentTo(0)), "--reuse-values keeps the local cluster's replicas")
+		Expect(d.Spec.Replicas).To(HaveValue(BeEquivalentTo(0)), "--reset-then-reuse-values keeps the local cluster's replicas")
 		Expect(d.Spec.Template.Labels).To(HaveKeyWithValue("team", "hotel"))
 		Expect(d.Spec.Selector.MatchLabels).NotTo(HaveKey("team"), "the selector of a Deployment cannot change")
 		Expect(d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String()).To(Equal("256Mi"))
