@@ -406,13 +406,9 @@ func checkLaterDropIns(hostRoot string, later []string, files []File) error {
 		}
 	}
 	for _, path := range later {
-		data, err := os.ReadFile(filepath.Join(hostRoot, path))
+		doc, err := readImport(hostRoot, path)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
-		doc := map[string]any{}
-		if toml.Unmarshal(data, &doc) != nil {
-			continue // containerd refuses it itself
+			return err
 		}
 		theirs := settings(doc)
 		for _, key := range slices.Sorted(maps.Keys(theirs)) {
@@ -495,18 +491,28 @@ func tomlValue(v any) string {
 	return fmt.Sprint(v)
 }
 
+// readImport reads a file that config.toml imports; an empty document if it is not TOML (containerd
+// refuses it itself).
+func readImport(hostRoot, path string) (map[string]any, error) {
+	data, err := os.ReadFile(filepath.Join(hostRoot, path))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	doc := map[string]any{}
+	if toml.Unmarshal(data, &doc) != nil {
+		return nil, nil
+	}
+	return doc, nil
+}
+
 // checkOtherDropIns refuses, on containerd 1.x, another imported file with a CRI section: each
 // import replaces the whole section, so one sorting before innkeeper's would be lost, and one
 // after would undo innkeeper's settings.
 func checkOtherDropIns(hostRoot string, imported []string) error {
 	for _, path := range imported {
-		data, err := os.ReadFile(filepath.Join(hostRoot, path))
+		doc, err := readImport(hostRoot, path)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
-		doc := map[string]any{}
-		if toml.Unmarshal(data, &doc) != nil {
-			continue // containerd refuses it itself
+			return err
 		}
 		if _, ok := table(doc, "plugins")[v2CRIPlugin]; ok {
 			return &DegradedError{Reason: ReasonDropInConflict, Message: fmt.Sprintf(
