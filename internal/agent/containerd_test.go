@@ -645,7 +645,7 @@ func TestContainerd2LaterDropInsThatUndoInnkeepersSettings(t *testing.T) {
 			files:   map[string]string{"99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"},
 			message: `/etc/containerd/conf.d/99-nvidia.toml, which containerd reads after innkeeper's drop-in, sets plugins."io.containerd.cri.v1.runtime".containerd.default_runtime_name to "runc"`},
 		{name: "a later conflicting drop-in after one that is not TOML",
-			files: map[string]string{"60-broken.toml": "[[", "99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"},
+			files:   map[string]string{"60-broken.toml": "[[", "99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"},
 			message: "99-nvidia.toml, which containerd reads after innkeeper's drop-in"},
 		{name: "a later version 2 drop-in, which containerd 2 migrates, with another binary",
 			files: map[string]string{"99-nvidia.toml": "version = 2\n" +
