@@ -138,8 +138,26 @@ func (e *InconclusiveError) Unwrap() error { return e.Err }
 // maxInconclusiveWait bounds how long inconclusive health checks extend the wait for health.
 const maxInconclusiveWait = 10 * time.Minute
 
-// defaultRecheckInterval is how often a configuration the Node refused is checked again.
-const defaultRecheckInterval = time.Minute
+// defaultRecheckInterval is how soon a configuration the Node refused is checked again; the
+// interval grows to maxRecheckFactor times it while the outcome stays the same.
+const (
+	defaultRecheckInterval = time.Minute
+	maxRecheckFactor       = 5
+)
+
+// recheckDelay is the wait before the next check after n checks in a row with the same outcome:
+// base, doubling, at most maxRecheckFactor times base. A Node left refusing costs its agent a
+// Node read every few minutes, not every minute, however long it lasts.
+func recheckDelay(base time.Duration, n int) time.Duration {
+	d := base
+	for range n {
+		d *= 2
+		if d >= maxRecheckFactor*base {
+			return maxRecheckFactor * base
+		}
+	}
+	return d
+}
 
 // Agent applies one configuration of one component on its Node.
 type Agent struct {
@@ -156,8 +174,8 @@ type Agent struct {
 	HealthTimeout time.Duration
 	// HealthInterval is how often health is polled while waiting.
 	HealthInterval time.Duration
-	// RecheckInterval is how often a configuration the Node refused (a *DegradedError with
-	// Recheck) is checked again; default one minute.
+	// RecheckInterval is how soon a configuration the Node refused (a *DegradedError with
+	// Recheck) is checked again, growing to 5 times it while nothing changes; default one minute.
 	RecheckInterval time.Duration
 	Log             logr.Logger
 
@@ -233,8 +251,12 @@ func (a *Agent) Apply(ctx context.Context) error {
 	if len(c.changed) == 0 && !c.resuming {
 		// Identical content: nothing to write and nothing to restart, but the component must be
 		// healthy for the Node to count as updated. If it is not, this configuration did not make
-		// it so: nothing to roll back, and the agent checks again.
-		if err := a.pollHealthy(ctx, time.Time{}); err != nil {
+		// it so: nothing to roll back, and the agent checks again, once per check after the first.
+		check := a.pollHealthy
+		if report.State == StateDegraded && report.Target == a.Hash && report.Reason == ReasonUnhealthy {
+			check = a.Target.Healthy
+		}
+		if err := check(ctx, time.Time{}); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -487,10 +509,12 @@ func (a *Agent) refuse(ctx context.Context, report Report, reason, message strin
 	return a.record(ctx, report, &DegradedError{Reason: reason, Message: message, Recheck: true})
 }
 
-// record writes a Degraded outcome on the Node, unless the Node already records exactly that (a
-// refusal checked again writes nothing), and returns it.
+// record writes a Degraded outcome on the Node, unless the Node already records it (a refusal
+// checked again writes nothing; an Unhealthy component keeps its first error, as the error of a
+// component that stays unhealthy changes at every check), and returns it.
 func (a *Agent) record(ctx context.Context, report Report, de *DegradedError) error {
-	if report.State == StateDegraded && report.Target == a.Hash && report.Reason == de.Reason && report.Message == de.Message {
+	if report.State == StateDegraded && report.Target == a.Hash && report.Reason == de.Reason &&
+		(report.Message == de.Message || de.Reason == ReasonUnhealthy) {
 		return de
 	}
 	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.Hash, de.Reason, de.Message

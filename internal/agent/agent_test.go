@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -663,4 +664,38 @@ func TestAnUnhealthyComponentWithUnchangedFilesRecovers(t *testing.T) {
 	g.Expect(h.report()).To(HaveField("State", StateApplied))
 	g.Expect(h.restarts.Load()).To(BeZero())
 	g.Expect(h.fileContent()).To(Equal(newConfig))
+}
+
+// A component that stays unhealthy is recorded once, with the first error: a Ready message that
+// changes at every check (PLEG's "last seen active 3m5.1s ago") must not rewrite the Node each time.
+func TestAnUnhealthyComponentIsRecordedOnce(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(newConfig, "new")
+	a := h.agent(newConfig, "new")
+	a.RecheckInterval = 20 * time.Millisecond
+	var checks atomic.Int32
+	a.Target.(*Kubelet).Node = func(context.Context) (*corev1.Node, error) {
+		return &corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionFalse,
+			Message: fmt.Sprintf("PLEG is not healthy: pleg was last seen active 3m%d.5s ago", checks.Add(1)),
+		}}}}, nil
+	}
+	runAgent(t, a)
+	g.Eventually(func() int32 { return checks.Load() }, 5*time.Second, 10*time.Millisecond).Should(BeNumerically(">", 40))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g.Expect(h.writes).To(HaveLen(1), "the Node was rewritten at every check")
+	g.Expect(h.writes[0].Reason).To(Equal(ReasonUnhealthy))
+}
+
+func TestRecheckDelayGrows(t *testing.T) {
+	g := NewWithT(t)
+	var got []time.Duration
+	for n := range 6 {
+		got = append(got, recheckDelay(time.Minute, n))
+	}
+	g.Expect(got).To(Equal([]time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute,
+		5 * time.Minute, 5 * time.Minute}))
+	g.Expect(recheckDelay(20*time.Millisecond, 10)).To(Equal(100 * time.Millisecond))
 }

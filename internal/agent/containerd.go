@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
@@ -228,7 +229,7 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 	if err != nil {
 		return nil, err
 	}
-	c.requireNetwork = status[runtimeapi.NetworkReady]
+	networkReady := status[runtimeapi.NetworkReady]
 	mainPath := filepath.Join(hostRoot, c.ConfigPath)
 	data, err := os.ReadFile(mainPath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -268,10 +269,28 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 			}
 		}
 	}
-	if err := c.checkRegistry(hostRoot, main, version, files); err != nil {
+	if err := c.checkRegistry(hostRoot, main, major, version, files); err != nil {
 		return nil, err
 	}
+	// The network must be ready after a restart if it was before. Where the drop-in is already on
+	// the host (an interrupted apply resumed, or nothing to change), containerd may run it already,
+	// and whether the network was ready before it is unknown: then it must be ready.
+	written, err := dropInWritten(hostRoot, files)
+	if err != nil {
+		return nil, err
+	}
+	c.requireNetwork = networkReady || written
 	return files, checkHostsFiles(hostRoot, files)
+}
+
+// dropInWritten tells whether the host's drop-in already holds the one among files.
+func dropInWritten(hostRoot string, files []File) (bool, error) {
+	for _, f := range files {
+		if f.Restart {
+			return hasContent(filepath.Join(hostRoot, f.Path), f.Data)
+		}
+	}
+	return false, nil
 }
 
 // dropInPath is the drop-in's path on the Node.
@@ -339,44 +358,60 @@ func majorVersion(version string) (int, error) {
 }
 
 // imports requires the main configuration to import the drop-in (innkeeper never rewrites it), and
-// returns the other files it imports, as host paths in the order containerd reads them (each
-// pattern's matches sorted, a file once), and those of them read after the drop-in.
+// returns the other files it imports, as host paths in the order containerd reads them, and those
+// of them read after the drop-in. containerd loads imports breadth first: config.toml's, each
+// pattern's matches sorted, then the files those import (relative to the importing file), a file
+// once; a later file's settings win.
 func (c *Containerd) imports(hostRoot string, main map[string]any) (others, later []string, err error) {
-	patterns, _ := main["imports"].([]any)
-	found := false
-	for _, i := range patterns {
-		pattern, ok := i.(string)
-		if !ok {
-			continue
-		}
-		// containerd resolves a relative import against the main file's directory.
-		if !filepath.IsAbs(pattern) {
-			pattern = filepath.Join(filepath.Dir(c.ConfigPath), pattern)
-		}
-		globbed, err := filepath.Glob(filepath.Join(hostRoot, pattern))
-		if err != nil {
-			continue // containerd refuses a bad pattern itself
-		}
-		matches := make([]string, 0, len(globbed)+1)
-		for _, m := range globbed {
-			matches = append(matches, strings.TrimPrefix(m, hostRoot))
-		}
-		// Where the drop-in is, or will be once written.
-		if ok, _ := filepath.Match(pattern, dropInPath); ok && !slices.Contains(matches, dropInPath) {
-			matches = append(matches, dropInPath)
-			slices.Sort(matches)
-		}
-		for _, p := range matches {
-			switch {
-			case p == dropInPath:
-				found = true
-			case !slices.Contains(others, p):
-				others = append(others, p)
-				if found {
-					later = append(later, p)
+	var order []string
+	seen := map[string]bool{}
+	add := func(importer string, doc map[string]any) {
+		patterns, _ := doc["imports"].([]any)
+		for _, i := range patterns {
+			pattern, ok := i.(string)
+			if !ok {
+				continue
+			}
+			if !filepath.IsAbs(pattern) {
+				pattern = filepath.Join(filepath.Dir(importer), pattern)
+			}
+			globbed, err := filepath.Glob(filepath.Join(hostRoot, pattern))
+			if err != nil {
+				continue // containerd refuses a bad pattern itself
+			}
+			matches := make([]string, 0, len(globbed)+1)
+			for _, m := range globbed {
+				matches = append(matches, strings.TrimPrefix(m, hostRoot))
+			}
+			// Where the drop-in is, or will be once written.
+			if ok, _ := filepath.Match(pattern, dropInPath); ok && !slices.Contains(matches, dropInPath) {
+				matches = append(matches, dropInPath)
+				slices.Sort(matches)
+			}
+			for _, p := range matches {
+				if !seen[p] {
+					seen[p] = true
+					order = append(order, p)
 				}
 			}
 		}
+	}
+	add(c.ConfigPath, main)
+	found := false
+	for i := 0; i < len(order); i++ {
+		if order[i] == dropInPath {
+			found = true
+			continue
+		}
+		others = append(others, order[i])
+		if found {
+			later = append(later, order[i])
+		}
+		doc, err := readImport(hostRoot, order[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		add(order[i], doc)
 	}
 	if !found {
 		return nil, nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
@@ -495,6 +530,9 @@ func tomlValue(v any) string {
 // refuses it itself).
 func readImport(hostRoot, path string) (map[string]any, error) {
 	data, err := os.ReadFile(filepath.Join(hostRoot, path))
+	if errors.Is(err, syscall.EISDIR) {
+		return nil, nil // containerd refuses it itself
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -532,7 +570,7 @@ const containerd2ConfigPath = "/etc/containerd/certs.d:/etc/docker/certs.d"
 // config_path), or a config_path (its own, or containerd 2's default) with another directory that
 // holds anything: containerd would no longer read it. Empty tables and an empty config_path, as
 // `containerd config default` writes them, are fine.
-func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, version int64, files []File) error {
+func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, major int, version int64, files []File) error {
 	if !slices.ContainsFunc(files, func(f File) bool { return filepath.Base(f.Path) == "hosts.toml" }) {
 		return nil
 	}
@@ -557,7 +595,7 @@ func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, version
 	}
 	current, _ := registry["config_path"].(string)
 	source := fmt.Sprintf("%s's plugins.%q.registry.config_path", c.ConfigPath, plugin)
-	if current == "" && version == 3 {
+	if current == "" && major >= 2 {
 		current, source = containerd2ConfigPath, "containerd 2's default registry.config_path"
 	}
 	for _, dir := range filepath.SplitList(current) {

@@ -679,3 +679,58 @@ func TestContainerd2LaterDropInsThatUndoInnkeepersSettings(t *testing.T) {
 		})
 	}
 }
+
+// containerd 2 reading a version 2 config.toml has containerd 2's default config_path, with
+// /etc/docker/certs.d, which the drop-in's config_path would stop containerd reading.
+func TestContainerd2WithAVersion2ConfigReadsDockerCertsByDefault(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	h.cri.set("containerd", "v2.1.4", true)
+	h.writeHostFile("/etc/docker/certs.d/quay.io/hosts.toml", "server = \"https://quay.io\"\n")
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2,
+		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
+	err := h.agentFor(spec, "one", nil).Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonRegistryConfigConflict)))
+	g.Expect(err).To(MatchError(ContainSubstring("containerd 2's default registry.config_path reads /etc/docker/certs.d")))
+}
+
+// An apply interrupted after containerd restarted on the new drop-in, which broke its network: the
+// next pod cannot know that the network was ready before, so it requires it.
+func TestContainerdResumedApplyStillNeedsTheNetwork(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	old := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.9")}
+	g.Expect(h.agentFor(old, "old", nil).Apply(context.Background())).To(Succeed())
+	healthy := h.file(dropInPath)
+	breaks := func(context.Context) error {
+		h.cri.setNetworkDown(string(h.file(dropInPath)) != string(healthy))
+		return nil
+	}
+	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.onRestart = func(c context.Context) error { err := breaks(c); cancel(); return err } // the pod is killed
+	_ = h.agentFor(next, "new", nil).Apply(ctx)
+	g.Expect(h.report().State).To(Equal(StateApplying))
+
+	h.onRestart = breaks
+	err := h.agentFor(next, "new", nil).Apply(context.Background()) // the next pod resumes
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.file(dropInPath)).To(Equal(healthy))
+}
+
+// containerd loads imports breadth first: a file that an earlier drop-in imports is read after
+// innkeeper's drop-in, and wins over it.
+func TestContainerd2NestedImportReadAfterTheDropIn(t *testing.T) {
+	g := NewWithT(t)
+	h := newContainerdHost(t)
+	h.cri.set("containerd", "v2.1.4", true)
+	h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
+	h.writeHostFile(containerd.DropInDir+"/10-base.toml", "version = 3\nimports = [\"/etc/containerd/vendor.toml\"]\n")
+	h.writeHostFile("/etc/containerd/vendor.toml", "version = 3\n"+
+		"[plugins.\"io.containerd.cri.v1.runtime\".containerd]\ndefault_runtime_name = \"runc\"\n")
+	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3, DefaultRuntimeName: ptr.To("nvidia"),
+		Runtimes: []hotelv1alpha1.ContainerdRuntime{{Name: "nvidia", RuntimeType: "io.containerd.runc.v2"}}}
+	err := h.agentFor(spec, "one", nil).Apply(context.Background())
+	g.Expect(err).To(MatchError(ContainSubstring(ReasonDropInConflict)))
+	g.Expect(err).To(MatchError(ContainSubstring("/etc/containerd/vendor.toml, which containerd reads after")))
+}

@@ -29,8 +29,8 @@ func (a *Agent) Handler() http.Handler {
 // Run serves the probes on listener and applies the configuration until ctx ends. A transient
 // failure (the API server unreachable, say) is retried with backoff. A configuration the Node
 // refused before anything was written, or a component unhealthy with its files unchanged
-// (DegradedError.Recheck), is checked again every RecheckInterval, and applied once the Node is
-// fixed. Any other Degraded outcome is final for this pod: retrying would restart the component
+// (DegradedError.Recheck), is checked again after RecheckInterval, then at growing intervals (see
+// recheckDelay) while the outcome stays the same, and applied once the Node is fixed. Any other Degraded outcome is final for this pod: retrying would restart the component
 // again and again, so the agent waits, not Ready, until its pod is replaced.
 func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
@@ -48,6 +48,7 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	}
 	backoff := time.Second
 	var last DegradedError
+	same := 0 // checks in a row with the outcome last
 	for {
 		err := a.Apply(ctx)
 		var degraded *DegradedError
@@ -55,16 +56,18 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		case err == nil:
 			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
 		case errors.As(err, &degraded) && degraded.Recheck:
-			if *degraded != last {
+			if degraded.Reason != last.Reason || (degraded.Message != last.Message && degraded.Reason != ReasonUnhealthy) {
 				a.Log.Info("Configuration not applied; the Node is reported Degraded and checked again",
-					"reason", degraded.Reason, "message", degraded.Message, "every", recheck)
-				last = *degraded
+					"reason", degraded.Reason, "message", degraded.Message, "after", recheck)
+				last, same = *degraded, 0
+			} else {
+				same++
 			}
 			backoff = time.Second
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(recheck):
+			case <-time.After(recheckDelay(recheck, same)):
 			}
 			continue
 		case errors.As(err, &degraded):
