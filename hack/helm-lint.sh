@@ -48,7 +48,7 @@ expect_not default.yaml "kind: ServiceMonitor"
 expect default.yaml "kind: PodDisruptionBudget"
 expect default.yaml "  maxUnavailable: 1"
 expect nondefault.yaml "  replicas: 3"
-expect nondefault.yaml "        image: registry.example.com/platform/innkeeper:v0.1.0"
+expect nondefault.yaml "        image: \"registry.example.com/platform/innkeeper:v0.1.0\""
 expect nondefault.yaml "        - --agent-image=registry.example.com/platform/innkeeper-agent:v0.1.0-agent"
 expect nondefault.yaml "        - --kube-proxy-image=registry.k8s.io/kube-proxy:v1.37.2"
 expect nondefault.yaml "        - --kube-proxy-api-server=https://10.0.0.10:6443"
@@ -78,6 +78,12 @@ expect insecure.yaml "  - name: http"
 # A single replica without leader election is fine.
 "$helm" template innkeeper "$chart" --set manager.leaderElection=false --set manager.replicas=1 >"$out/single.yaml"
 expect single.yaml "        - --leader-elect=false"
+expect single.yaml "    type: Recreate"
+expect_not default.yaml "type: Recreate"
+# An image pinned by digest, from a registry named by its IPv6 address.
+"$helm" template innkeeper "$chart" --set 'image.repository=[fd00::1]:5000/innkeeper' \
+	--set "image.tag=v0.1.0@sha256:$(printf '0%.0s' {1..64})" >"$out/digest.yaml"
+expect digest.yaml "        image: \"[fd00::1]:5000/innkeeper:v0.1.0@sha256:$(printf '0%.0s' {1..64})\""
 # serviceAccount.create=false: only the agent's and kube-proxy's ServiceAccounts.
 count default.yaml "kind: ServiceAccount" 3
 count nondefault.yaml "kind: ServiceAccount" 2
