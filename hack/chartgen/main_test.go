@@ -111,3 +111,67 @@ func TestSyncCRDs(t *testing.T) {
 		t.Error("an empty config/crd/bases gave no error")
 	}
 }
+
+const agentPolicy = `apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: innkeeper-agent
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata:
+  name: innkeeper-agent-node-scope
+spec:
+  failurePolicy: Fail
+  matchConditions:
+  - name: innkeeper-agent
+    expression: request.userInfo.username.endsWith(':innkeeper-agent')
+  validations:
+  - expression: "!has(request.subResource)"
+    message: no status
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata:
+  name: innkeeper-agent-node-scope
+spec:
+  policyName: innkeeper-agent-node-scope
+  validationActions: [Deny]
+`
+
+func TestAgentPolicyTemplate(t *testing.T) {
+	out, err := agentPolicyTemplate([]byte(agentPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"kind: ValidatingAdmissionPolicy\nmetadata:\n  name: {{ include \"innkeeper.fullname\" . }}-agent-node-scope\n",
+		"  failurePolicy: Fail\n",
+		"  - expression: '!has(request.subResource)'\n    message: no status\n",
+		"  - name: innkeeper-agent\n    expression: >-\n      " + agentMatchCondition + "\n",
+		"  policyName: {{ include \"innkeeper.fullname\" . }}-agent-node-scope\n  validationActions:\n  - Deny\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the template lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "endsWith") {
+		t.Errorf("config/'s match condition is left in the template:\n%s", got)
+	}
+}
+
+func TestAgentPolicyTemplateRefuses(t *testing.T) {
+	binding := agentPolicy[strings.Index(agentPolicy, "---\napiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding"):]
+	for name, doc := range map[string]string{
+		"no binding":          strings.TrimSuffix(agentPolicy, binding),
+		"a template action":   strings.Replace(agentPolicy, "!has(request.subResource)", "{{ x }}", 1),
+		"a foreign name":      strings.ReplaceAll(agentPolicy, "innkeeper-agent-node-scope", "agent-node-scope"),
+		"a binding elsewhere": strings.Replace(agentPolicy, "policyName: innkeeper-agent-node-scope", "policyName: other", 1),
+		"an unknown field":    strings.Replace(agentPolicy, "failurePolicy: Fail", "failurePolicy: Fail\n  matchEverything: true", 1),
+	} {
+		if _, err := agentPolicyTemplate([]byte(doc)); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
