@@ -625,7 +625,9 @@ func TestARefusedConfigurationIsCheckedAgain(t *testing.T) {
 	h.mu.Unlock()
 	a := h.agent(newConfig, "new")
 	a.RecheckInterval = 20 * time.Millisecond
+	var checks atomic.Int32
 	a.Target.(*Kubelet).Args = func() ([]string, error) {
+		checks.Add(1)
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.args, nil
@@ -633,7 +635,7 @@ func TestARefusedConfigurationIsCheckedAgain(t *testing.T) {
 	runAgent(t, a)
 	g.Eventually(func() string { return h.report().Reason }, 5*time.Second, 10*time.Millisecond).
 		Should(Equal(ReasonDropInUnsupported))
-	time.Sleep(10 * a.RecheckInterval)
+	g.Eventually(checks.Load, 5*time.Second, 10*time.Millisecond).Should(BeNumerically(">=", 4), "no check again")
 	h.mu.Lock()
 	g.Expect(h.writes).To(HaveLen(1), "every check recorded the same refusal again")
 	h.args = fixed
