@@ -120,11 +120,18 @@ type DegradedError struct {
 	Message string
 	// Recheck says that nothing was written and the configuration was not found at fault (the Node
 	// does not read it as it is, or the component is unhealthy anyway): the agent checks again
-	// every RecheckInterval, and applies the configuration once the Node is fixed.
+	// (see Run), and applies the configuration once the Node is fixed.
 	Recheck bool
 }
 
 func (e *DegradedError) Error() string { return e.Reason + ": " + e.Message }
+
+// same tells whether the outcome is the one recorded as reason and message. An Unhealthy
+// component's error changes at every check (a kubelet's "PLEG was last seen active 3m5.1s ago"),
+// so for it the reason alone counts.
+func (e *DegradedError) same(reason, message string) bool {
+	return e.Reason == reason && (e.Message == message || e.Reason == ReasonUnhealthy)
+}
 
 // InconclusiveError is a health check that could not decide, such as the API server being
 // unreachable: the wait for health goes on past its timeout rather than roll back a configuration
@@ -510,11 +517,9 @@ func (a *Agent) refuse(ctx context.Context, report Report, reason, message strin
 }
 
 // record writes a Degraded outcome on the Node, unless the Node already records it (a refusal
-// checked again writes nothing; an Unhealthy component keeps its first error, as the error of a
-// component that stays unhealthy changes at every check), and returns it.
+// checked again writes nothing; an Unhealthy component keeps its first error), and returns it.
 func (a *Agent) record(ctx context.Context, report Report, de *DegradedError) error {
-	if report.State == StateDegraded && report.Target == a.Hash && report.Reason == de.Reason &&
-		(report.Message == de.Message || de.Reason == ReasonUnhealthy) {
+	if report.State == StateDegraded && report.Target == a.Hash && de.same(report.Reason, report.Message) {
 		return de
 	}
 	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.Hash, de.Reason, de.Message

@@ -29,9 +29,10 @@ func (a *Agent) Handler() http.Handler {
 // Run serves the probes on listener and applies the configuration until ctx ends. A transient
 // failure (the API server unreachable, say) is retried with backoff. A configuration the Node
 // refused before anything was written, or a component unhealthy with its files unchanged
-// (DegradedError.Recheck), is checked again after RecheckInterval, then at growing intervals (see
-// recheckDelay) while the outcome stays the same, and applied once the Node is fixed. Any other Degraded outcome is final for this pod: retrying would restart the component
-// again and again, so the agent waits, not Ready, until its pod is replaced.
+// (DegradedError.Recheck), is checked again after RecheckInterval, then at growing intervals
+// (recheckDelay) while the outcome stays the same, and applied once the Node is fixed. Any other
+// Degraded outcome is final for this pod: retrying would restart the component again and again,
+// so the agent waits, not Ready, until its pod is replaced.
 func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	serveErr := make(chan error, 1)
@@ -56,7 +57,7 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		case err == nil:
 			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
 		case errors.As(err, &degraded) && degraded.Recheck:
-			if degraded.Reason != last.Reason || (degraded.Message != last.Message && degraded.Reason != ReasonUnhealthy) {
+			if !degraded.same(last.Reason, last.Message) {
 				a.Log.Info("Configuration not applied; the Node is reported Degraded and checked again",
 					"reason", degraded.Reason, "message", degraded.Message, "after", recheck)
 				last, same = *degraded, 0
