@@ -53,7 +53,7 @@ vet: ## Run go vet, on the end-to-end suite (build tag e2e) too.
 	go vet -tags e2e ./...
 
 .PHONY: helm
-helm: manifests ## Regenerate the chart's CRDs (charts/innkeeper/crds) and the manager's RBAC template from config/.
+helm: manifests ## Regenerate the chart's CRDs (charts/innkeeper/crds), the manager's RBAC template and the agents' admission policy from config/.
 	go run ./hack/chartgen
 
 .PHONY: verify
