@@ -112,6 +112,7 @@ reject "at '/agent/tolerations/0/operator': value must be one of 'Exists', 'Equa
 reject "at '/agent/tolerations/0/value': value must be ''" --set "agent.tolerations[0].operator=Exists" --set "agent.tolerations[0].value=x"
 reject "'tolerationSecs' not allowed" --set "agent.tolerations[0].operator=Exists" --set "agent.tolerations[0].tolerationSecs=60"
 reject "metrics.serviceMonitor.enabled needs metrics.enabled" --set metrics.enabled=false --set metrics.serviceMonitor.enabled=true
+reject "'nam' not allowed" --set "imagePullSecrets[0].nam=registry"
 reject "/image/repository" --set image.repository=
 reject "/image/repository" --set image.repository=Registry.example.com/Platform/Innkeeper
 reject "/image/tag" --set image.tag=v1:latest

@@ -8,7 +8,8 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-generated=(config/crd/bases config/rbac/role.yaml charts/innkeeper/crds charts/innkeeper/templates/manager-rbac.yaml)
+generated=(config/crd/bases config/rbac/role.yaml charts/innkeeper/crds charts/innkeeper/templates/manager-rbac.yaml
+	charts/innkeeper/templates/agent-policy.yaml)
 while IFS= read -r f; do generated+=("$f"); done < <(git ls-files --cached --others --exclude-standard '*zz_generated*.go')
 
 snapshot=$(mktemp -d)

@@ -46,7 +46,9 @@ const (
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonAsExpected: the condition is in its normal state.
 	ReasonAsExpected = "AsExpected"
-	// ReasonNodesDegraded: at least one Node failed to apply the configuration and rolled it back.
+	// ReasonNodesDegraded: at least one Node did not apply the configuration: its agent rolled it back
+	// after a failed health check, or refused it (the Node does not read it as it is), or found the
+	// component unhealthy.
 	ReasonNodesDegraded = "NodesDegraded"
 	// ReasonNodesUnhealthy: at least one selected Node is NotReady or under pressure.
 	ReasonNodesUnhealthy = "NodesUnhealthy"

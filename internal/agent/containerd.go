@@ -563,7 +563,7 @@ func checkOtherDropIns(hostRoot string, imported []string) error {
 }
 
 // containerd2ConfigPath is containerd 2's registry.config_path when config.toml sets none.
-const containerd2ConfigPath = "/etc/containerd/certs.d:/etc/docker/certs.d"
+const containerd2ConfigPath = containerd.CertsDir + ":" + containerd.DockerCertsDir
 
 // checkRegistry refuses to set registry.config_path over a main configuration that sets registry
 // mirrors, or TLS settings of registry.configs (containerd refuses to start with those and
@@ -602,6 +602,13 @@ func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, major i
 		if dir == "" || filepath.Clean(dir) == containerd.RegistryConfigPath {
 			continue
 		}
+		if !slices.ContainsFunc(containerd.AgentHostDirs, func(d string) bool { return within(dir, d) }) {
+			return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
+				"%s reads %s, which the RoomService's registries would replace with %s alone, and which "+
+					"innkeeper's agent cannot see to tell whether that hides anything: set config_path to %s "+
+					"(moving what %s holds there) or remove it",
+				source, dir, containerd.RegistryConfigPath, containerd.RegistryConfigPath, dir)}
+		}
 		entries, err := os.ReadDir(filepath.Join(hostRoot, dir))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -618,6 +625,12 @@ func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, major i
 		}
 	}
 	return nil
+}
+
+// within tells whether path is dir or under it.
+func within(path, dir string) bool {
+	path = filepath.Clean(path)
+	return path == dir || strings.HasPrefix(path, dir+"/")
 }
 
 // table returns a TOML table's sub-table, or nil.

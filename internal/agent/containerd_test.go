@@ -603,8 +603,10 @@ func TestContainerdRegistryConfigPath(t *testing.T) {
 			"config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n"},
 		{name: "containerd 2's default, with Docker certificates in /etc/docker/certs.d", main: head,
 			other: "/etc/docker/certs.d/quay.io/ca.crt", message: "reads /etc/docker/certs.d, which holds quay.io"},
-		{name: "another directory with hosts", main: head + registry + "config_path = \"/etc/registries\"\n",
-			message: "reads /etc/registries, which holds docker.io"},
+		{name: "another directory with hosts", main: head + registry + "config_path = \"/etc/containerd/registries\"\n",
+			message: "reads /etc/containerd/registries, which holds docker.io"},
+		{name: "a directory the agent's pod does not mount", main: head + registry + "config_path = \"/etc/registries\"\n",
+			message: "reads /etc/registries, which the RoomService's registries would replace"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -612,7 +614,7 @@ func TestContainerdRegistryConfigPath(t *testing.T) {
 			h := newContainerdHost(t)
 			h.cri.set("containerd", "v2.1.4", true)
 			h.writeHostFile("/etc/containerd/config.toml", tt.main)
-			h.writeHostFile("/etc/registries/docker.io/hosts.toml", "server = \"https://registry-1.docker.io\"\n")
+			h.writeHostFile("/etc/containerd/registries/docker.io/hosts.toml", "server = \"https://registry-1.docker.io\"\n")
 			if tt.other != "" {
 				h.writeHostFile(tt.other, "-----BEGIN CERTIFICATE-----\n")
 			}

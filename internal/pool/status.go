@@ -153,7 +153,8 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 			names[i] = degraded[i].Name
 		}
 		set(hotelv1alpha1.ConditionDegraded, metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded, fmt.Sprintf(
-			"%d Nodes failed to apply the configuration and were rolled back: %s. See status.degradedNodes for why.",
+			"%d Nodes did not apply the configuration: %s. See status.degradedNodes for why (a failed health check was "+
+				"rolled back; a Node that refused it, or whose component is unhealthy, is checked again).",
 			len(degraded), nameList(names)))
 	} else {
 		set(hotelv1alpha1.ConditionDegraded, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected,

@@ -96,12 +96,15 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 			"--cri-socket="+criSocketDir+"/containerd.sock").
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
-				corev1ac.VolumeMount().WithName("containerd-config").WithMountPath("/host/etc/containerd"),
+				corev1ac.VolumeMount().WithName("containerd-config").WithMountPath("/host"+AgentHostDirs[0]),
+				// Read only: the agent only looks whether the drop-in would hide hosts files there.
+				corev1ac.VolumeMount().WithName("docker-certs").WithMountPath("/host"+DockerCertsDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("containerd-run").WithMountPath(criSocketDir),
 				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus"),
 			)).
 		WithVolumes(
-			hostDir("containerd-config", "/etc/containerd", corev1.HostPathDirectoryOrCreate),
+			hostDir("containerd-config", AgentHostDirs[0], corev1.HostPathDirectoryOrCreate),
+			hostDir("docker-certs", DockerCertsDir, corev1.HostPathDirectoryOrCreate),
 			hostDir("containerd-run", criSocketDir, corev1.HostPathDirectory),
 			hostDir("dbus", "/run/dbus", corev1.HostPathDirectory),
 		)

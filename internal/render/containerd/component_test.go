@@ -79,7 +79,8 @@ func TestComponentPodSpec(t *testing.T) {
 		}
 	}
 	g.Expect(hostPaths).To(Equal(map[string]string{
-		"containerd-config": "/etc/containerd", "containerd-run": "/run/containerd", "dbus": "/run/dbus"}))
+		"containerd-config": "/etc/containerd", "docker-certs": "/etc/docker/certs.d", "containerd-run": "/run/containerd",
+		"dbus": "/run/dbus"}))
 	g.Expect(agent.VolumeMounts).To(ContainElements(
 		corev1.VolumeMount{Name: "containerd-config", MountPath: "/host/etc/containerd"},
 		corev1.VolumeMount{Name: pool.ConfigVolume, MountPath: "/etc/innkeeper", ReadOnly: true},

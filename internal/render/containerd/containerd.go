@@ -37,6 +37,14 @@ const DropInDir = "/etc/containerd/conf.d"
 // (see HostDir); the drop-in points registry.config_path at it when the spec has registries.
 const CertsDir = "/etc/containerd/certs.d"
 
+// DockerCertsDir is the other directory of containerd 2's default registry.config_path
+// ("/etc/containerd/certs.d:/etc/docker/certs.d"), which the drop-in's config_path replaces.
+const DockerCertsDir = "/etc/docker/certs.d"
+
+// AgentHostDirs are the host directories that the node agent's pod mounts (under its host root):
+// the only ones whose files it can see.
+var AgentHostDirs = []string{"/etc/containerd", DockerCertsDir}
+
 // HostsMarker is the first line of every hosts.toml innkeeper writes. The node agent tells its own
 // hosts.toml from an admin's by it (see Managed): it replaces and removes only its own.
 const HostsMarker = "# Written by innkeeper (hotel.innkeeper.dev RoomService); changes here are overwritten."
