@@ -46,9 +46,9 @@ const (
 	ReasonApplyFailed = "ApplyFailed"
 	// ReasonAsExpected: the condition is in its normal state.
 	ReasonAsExpected = "AsExpected"
-	// ReasonNodesDegraded: at least one Node did not apply the configuration: its agent rolled it back
-	// after a failed health check, or refused it (the Node does not read it as it is), or found the
-	// component unhealthy.
+	// ReasonNodesDegraded: at least one Node's agent reports Degraded: it rolled back a configuration
+	// that failed there, or the Node refused it (it does not read it as it is), or the component is
+	// unhealthy.
 	ReasonNodesDegraded = "NodesDegraded"
 	// ReasonNodesUnhealthy: at least one selected Node is NotReady or under pressure.
 	ReasonNodesUnhealthy = "NodesUnhealthy"

@@ -701,3 +701,26 @@ func TestRecheckDelayGrows(t *testing.T) {
 		5 * time.Minute, 5 * time.Minute}))
 	g.Expect(recheckDelay(20*time.Millisecond, 10)).To(Equal(100 * time.Millisecond))
 }
+
+func TestRechecksBackOffWhileTheOutcomeStays(t *testing.T) {
+	g := NewWithT(t)
+	var r rechecks
+	refused := &DegradedError{Reason: ReasonDropInUnsupported, Message: "no --config-dir", Recheck: true}
+	var delays []time.Duration
+	for range 5 {
+		d, _ := r.next(refused, time.Minute)
+		delays = append(delays, d)
+	}
+	g.Expect(delays).To(Equal([]time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute}))
+
+	// Another outcome starts over, and says so.
+	other := &DegradedError{Reason: ReasonDropInUnsupported, Message: "reads drop-ins from /etc/kubelet.d", Recheck: true}
+	d, changed := r.next(other, time.Minute)
+	g.Expect(d).To(Equal(time.Minute))
+	g.Expect(changed).To(BeTrue())
+	// An unhealthy component's error changes at every check: the reason alone counts.
+	r.next(&DegradedError{Reason: ReasonUnhealthy, Message: "last seen 3m1s ago"}, time.Minute)
+	d, changed = r.next(&DegradedError{Reason: ReasonUnhealthy, Message: "last seen 3m2s ago"}, time.Minute)
+	g.Expect(d).To(Equal(2 * time.Minute))
+	g.Expect(changed).To(BeFalse())
+}

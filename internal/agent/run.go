@@ -48,8 +48,7 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		recheck = defaultRecheckInterval
 	}
 	backoff := time.Second
-	var last DegradedError
-	same := 0 // checks in a row with the outcome last
+	var checks rechecks
 	for {
 		err := a.Apply(ctx)
 		var degraded *DegradedError
@@ -57,18 +56,16 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		case err == nil:
 			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
 		case errors.As(err, &degraded) && degraded.Recheck:
-			if !degraded.same(last.Reason, last.Message) {
+			delay, changed := checks.next(degraded, recheck)
+			if changed {
 				a.Log.Info("Configuration not applied; the Node is reported Degraded and checked again",
-					"reason", degraded.Reason, "message", degraded.Message, "after", recheck)
-				last, same = *degraded, 0
-			} else {
-				same++
+					"reason", degraded.Reason, "message", degraded.Message, "after", delay)
 			}
 			backoff = time.Second
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(recheckDelay(recheck, same)):
+			case <-time.After(delay):
 			}
 			continue
 		case errors.As(err, &degraded):
@@ -94,4 +91,21 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	case err := <-serveErr:
 		return fmt.Errorf("serve probes: %w", err)
 	}
+}
+
+// rechecks paces the checks of a refused configuration: after base, then longer while the outcome
+// stays the same (recheckDelay), and after base again when it changes.
+type rechecks struct {
+	last DegradedError
+	same int // checks in a row with the outcome last
+}
+
+// next returns the wait before checking again after outcome de, and whether de is a new outcome.
+func (r *rechecks) next(de *DegradedError, base time.Duration) (time.Duration, bool) {
+	if !de.same(r.last.Reason, r.last.Message) {
+		r.last, r.same = *de, 0
+		return base, true
+	}
+	r.same++
+	return recheckDelay(base, r.same), false
 }

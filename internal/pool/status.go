@@ -89,7 +89,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 	blocked := o.stall
 	if blocked == nil && !done && !o.paused && st.Nodes.Degraded > 0 && int(st.Nodes.Degraded) >= maxDown {
 		blocked = &stall{reason: hotelv1alpha1.ReasonRolloutBlocked, message: fmt.Sprintf(
-			"%d of %d Nodes failed to apply configuration %s, as many as maxUnavailable (%d) allows, so the rollout "+
+			"%d of %d Nodes are Degraded with configuration %s, as many as maxUnavailable (%d) allows, so the rollout "+
 				"has stopped. See status.degradedNodes, then fix the configuration or the Nodes.",
 			st.Nodes.Degraded, selected, o.desiredHash, maxDown)}
 	}
@@ -153,8 +153,8 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 			names[i] = degraded[i].Name
 		}
 		set(hotelv1alpha1.ConditionDegraded, metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded, fmt.Sprintf(
-			"%d Nodes did not apply the configuration: %s. See status.degradedNodes for why (a failed health check was "+
-				"rolled back; a Node that refused it, or whose component is unhealthy, is checked again).",
+			"%d Nodes are Degraded: %s. See status.degradedNodes for why: the agent rolled back a configuration that "+
+				"failed there, or the Node refused it, or its component is unhealthy (the last two are checked again).",
 			len(degraded), nameList(names)))
 	} else {
 		set(hotelv1alpha1.ConditionDegraded, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected,

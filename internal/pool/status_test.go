@@ -311,7 +311,7 @@ func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
 		Name: "n01", Reason: hotelv1alpha1.ReasonHealthCheckFailed, Message: "failed on n01"}))
 	g.Expect(st.DegradedNodes[9].Name).To(Equal("n10"))
 	g.Expect(meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionDegraded).Message).
-		To(ContainSubstring("12 Nodes did not apply the configuration: n01, n02, n03, n04, n05 and 7 more"))
+		To(ContainSubstring("12 Nodes are Degraded: n01, n02, n03, n04, n05 and 7 more"))
 
 	empty := aggregateStatus(&hotelv1alpha1.PoolStatus{}, observed{maxUnavailable: intstr.FromInt32(1)}, metav1.Now())
 	g.Expect(empty.Capacity).To(BeNil())

@@ -83,8 +83,21 @@ func TestComponentPodSpec(t *testing.T) {
 		"dbus": "/run/dbus"}))
 	g.Expect(agent.VolumeMounts).To(ContainElements(
 		corev1.VolumeMount{Name: "containerd-config", MountPath: "/host/etc/containerd"},
+		corev1.VolumeMount{Name: "docker-certs", MountPath: "/host/etc/docker/certs.d", ReadOnly: true},
 		corev1.VolumeMount{Name: pool.ConfigVolume, MountPath: "/etc/innkeeper", ReadOnly: true},
 	))
+	// The agent trusts that it sees every one of AgentHostDirs: each is mounted under its host root.
+	mounted := map[string]bool{}
+	for _, m := range agent.VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name == m.Name && v.HostPath != nil && m.MountPath == "/host"+v.HostPath.Path {
+				mounted[v.HostPath.Path] = true
+			}
+		}
+	}
+	for _, dir := range AgentHostDirs {
+		g.Expect(mounted).To(HaveKey(dir), "the agent's pod does not mount %s under /host", dir)
+	}
 }
 
 func TestRenderRefusesWhatNoConfigMapHolds(t *testing.T) {
