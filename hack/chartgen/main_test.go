@@ -45,7 +45,7 @@ func TestManagerRBACTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := string(out)
-	for _, want := range []string{
+	expectContains(t, got,
 		// The ClusterRole first, then the Roles by namespace; each bound to the manager.
 		"kind: ClusterRole\nmetadata:\n  name: {{ include \"innkeeper.fullname\" . }}-manager\n",
 		"kind: ClusterRoleBinding\n",
@@ -53,11 +53,7 @@ func TestManagerRBACTemplate(t *testing.T) {
 		"kind: Role\nmetadata:\n  name: {{ include \"innkeeper.fullname\" . }}-manager\n  namespace: kube-public\n",
 		"  resourceNames:\n  - cluster-info\n",
 		"  name: {{ include \"innkeeper.managerServiceAccountName\" . }}\n  namespace: {{ .Release.Namespace }}\n",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("the template lacks %q:\n%s", want, got)
-		}
-	}
+	)
 	if strings.Contains(got, "innkeeper-system") {
 		t.Errorf("the manager's namespace of config/ is left in the template:\n%s", got)
 	}
@@ -145,17 +141,13 @@ func TestAgentPolicyTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := string(out)
-	for _, want := range []string{
+	expectContains(t, got,
 		"kind: ValidatingAdmissionPolicy\nmetadata:\n  name: {{ include \"innkeeper.fullname\" . }}-agent-node-scope\n",
 		"  failurePolicy: Fail\n",
 		"  - expression: '!has(request.subResource)'\n    message: no status\n",
-		"  - name: innkeeper-agent\n    expression: >-\n      " + agentMatchCondition + "\n",
+		"  - name: innkeeper-agent\n    expression: >-\n      "+agentMatchCondition+"\n",
 		"  policyName: {{ include \"innkeeper.fullname\" . }}-agent-node-scope\n  validationActions:\n  - Deny\n",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("the template lacks %q:\n%s", want, got)
-		}
-	}
+	)
 	if strings.Contains(got, "endsWith") {
 		t.Errorf("config/'s match condition is left in the template:\n%s", got)
 	}
@@ -172,6 +164,16 @@ func TestAgentPolicyTemplateRefuses(t *testing.T) {
 	} {
 		if _, err := agentPolicyTemplate([]byte(doc)); err == nil {
 			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// expectContains fails the test for every string of wants that the generated template lacks.
+func expectContains(t *testing.T, got string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(got, want) {
+			t.Errorf("the template lacks %q:\n%s", want, got)
 		}
 	}
 }

@@ -261,11 +261,9 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 		if err := checkOtherDropIns(hostRoot, imported); err != nil {
 			return nil, err
 		}
-		for i := range files {
-			if files[i].Restart {
-				if files[i].Data, err = mergeCRISection(main, files[i].Data); err != nil {
-					return nil, err
-				}
+		if i := dropInIndex(files); i >= 0 {
+			if files[i].Data, err = mergeCRISection(main, files[i].Data); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -283,14 +281,19 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 	return files, checkHostsFiles(hostRoot, files)
 }
 
+// dropInIndex returns the index of the drop-in among a configuration's files (the one file that
+// containerd reads only when it starts), or -1.
+func dropInIndex(files []File) int {
+	return slices.IndexFunc(files, func(f File) bool { return f.Restart })
+}
+
 // dropInWritten tells whether the host's drop-in already holds the one among files.
 func dropInWritten(hostRoot string, files []File) (bool, error) {
-	for _, f := range files {
-		if f.Restart {
-			return hasContent(filepath.Join(hostRoot, f.Path), f.Data)
-		}
+	i := dropInIndex(files)
+	if i < 0 {
+		return false, nil
 	}
-	return false, nil
+	return hasContent(filepath.Join(hostRoot, files[i].Path), files[i].Data)
 }
 
 // dropInPath is the drop-in's path on the Node.
@@ -431,14 +434,12 @@ func checkLaterDropIns(hostRoot string, later []string, files []File) error {
 		return nil
 	}
 	var own map[string]setting
-	for _, f := range files {
-		if f.Restart {
-			doc := map[string]any{}
-			if err := toml.Unmarshal(f.Data, &doc); err != nil {
-				return fmt.Errorf("read the drop-in: %w", err)
-			}
-			own = settings(doc)
+	if i := dropInIndex(files); i >= 0 {
+		doc := map[string]any{}
+		if err := toml.Unmarshal(files[i].Data, &doc); err != nil {
+			return fmt.Errorf("read the drop-in: %w", err)
 		}
+		own = settings(doc)
 	}
 	for _, path := range later {
 		doc, err := readImport(hostRoot, path)
@@ -691,19 +692,17 @@ func hostsConflict(what string) error {
 
 // dropInVersion reads the configuration version of the drop-in among files.
 func dropInVersion(files []File) (int64, error) {
-	for _, f := range files {
-		if !f.Restart {
-			continue
-		}
-		var doc struct {
-			Version int64 `toml:"version"`
-		}
-		if err := toml.Unmarshal(f.Data, &doc); err != nil {
-			return 0, fmt.Errorf("read the drop-in's version: %w", err)
-		}
-		return doc.Version, nil
+	i := dropInIndex(files)
+	if i < 0 {
+		return 0, errors.New("the configuration has no drop-in")
 	}
-	return 0, errors.New("the configuration has no drop-in")
+	var doc struct {
+		Version int64 `toml:"version"`
+	}
+	if err := toml.Unmarshal(files[i].Data, &doc); err != nil {
+		return 0, fmt.Errorf("read the drop-in's version: %w", err)
+	}
+	return doc.Version, nil
 }
 
 // status returns the conditions containerd reports over the CRI, true or false by type.
