@@ -1,9 +1,6 @@
 package controllers
 
 import (
-	"fmt"
-
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -23,16 +20,12 @@ import (
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=concierges/finalizers,verbs=update
 
-// SetupConcierge registers the Concierge controller: kube-proxy per pool, its DaemonSet kube-proxy itself.
-func SetupConcierge(mgr ctrl.Manager, opts Options) error {
-	r, err := pool.NewReconciler(mgr, pool.Kind{
+// concierge is the Concierge kind: kube-proxy per pool, its DaemonSet kube-proxy itself.
+func concierge(opts Options) pool.Kind {
+	return pool.Kind{
 		Component: kubeproxy.Component{DefaultImage: opts.KubeProxyImage, ServiceAccount: opts.KubeProxyServiceAccount,
 			APIServer: opts.KubeProxyAPIServer},
 		NewObject: func() pool.Object { return &hotelv1alpha1.Concierge{} },
 		NewList:   func() client.ObjectList { return &hotelv1alpha1.ConciergeList{} },
-	}, opts.Namespace, opts.NodePods)
-	if err != nil {
-		return fmt.Errorf("set up the Concierge controller: %w", err)
 	}
-	return r.SetupWithManager(mgr)
 }

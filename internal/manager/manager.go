@@ -139,21 +139,19 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	ctrlOpts := controllers.Options{
-		Namespace:               opts.Namespace,
+		Options: pool.Options{
+			Namespace: opts.Namespace,
+			NodePods:  nodePods,
+			// One Node store, and so one set of label indexes, for the reconcilers of every kind.
+			Nodes: pool.NewNodeStore(mgr.GetCache()),
+		},
 		AgentImage:              opts.AgentImage,
 		AgentServiceAccount:     opts.AgentServiceAccount,
 		KubeProxyImage:          opts.KubeProxyImage,
 		KubeProxyServiceAccount: opts.KubeProxyServiceAccount,
 		KubeProxyAPIServer:      opts.KubeProxyAPIServer,
-		NodePods:                nodePods,
 	}
-	if err := controllers.SetupFloorManager(mgr, ctrlOpts); err != nil {
-		return nil, err
-	}
-	if err := controllers.SetupConcierge(mgr, ctrlOpts); err != nil {
-		return nil, err
-	}
-	if err := controllers.SetupRoomService(mgr, ctrlOpts); err != nil {
+	if err := controllers.Setup(mgr, ctrlOpts); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

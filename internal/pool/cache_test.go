@@ -9,8 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/event"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // kubeadmKubeProxy is a DaemonSet as kubeadm deploys kube-proxy, with what a live object carries.
@@ -89,63 +88,6 @@ func TestSlimDaemonSet(t *testing.T) {
 	})
 }
 
-func TestForeignDaemonSetChange(t *testing.T) {
-	p := foreignDaemonSetChange(byImage{})
-	slim := func(change func(*appsv1.DaemonSet)) *appsv1.DaemonSet {
-		ds := kubeadmKubeProxy()
-		change(ds)
-		out, _ := SlimDaemonSet(ds)
-		return out.(*appsv1.DaemonSet)
-	}
-	same := func(*appsv1.DaemonSet) {}
-	ours := func(ds *appsv1.DaemonSet) { ds.Labels[LabelManagedBy] = ManagedByValue }
-	other := func(ds *appsv1.DaemonSet) {
-		ds.Spec.Template.Spec.Containers[0].Image = "quay.io/prometheus/node-exporter:v1.9.1"
-	}
-
-	g := NewWithT(t)
-	g.Expect(p.Create(event.CreateEvent{Object: slim(same)})).To(BeTrue())
-	g.Expect(p.Create(event.CreateEvent{Object: slim(ours)})).To(BeFalse(), "innkeeper's own")
-	g.Expect(p.Create(event.CreateEvent{Object: slim(other)})).To(BeFalse(), "not a kube-proxy")
-	g.Expect(p.Delete(event.DeleteEvent{Object: slim(same)})).To(BeTrue())
-	g.Expect(p.Generic(event.GenericEvent{Object: slim(same)})).To(BeFalse())
-
-	updates := []struct {
-		name string
-		// before makes the old version; after changes it into the new one.
-		before, after func(*appsv1.DaemonSet)
-		want          bool
-	}{
-		{name: "status only, as through a rollout", before: same, after: func(ds *appsv1.DaemonSet) {
-			ds.ResourceVersion, ds.Status.NumberReady = "8", 5000
-		}},
-		{name: "spec", before: same, after: func(ds *appsv1.DaemonSet) {
-			ds.Generation, ds.Spec.Template.Spec.NodeSelector = 4, nil
-		}, want: true},
-		{name: "taken over by another pool", before: same, after: func(ds *appsv1.DaemonSet) {
-			ds.Annotations[AnnotationTakenOverBy] = "general,gpu"
-		}, want: true},
-		{name: "someone else's annotation", before: same, after: func(ds *appsv1.DaemonSet) {
-			ds.Annotations["example.com/note"] = "x"
-		}},
-		{name: "labels", before: same, after: func(ds *appsv1.DaemonSet) { ds.Labels["tier"] = "node" }, want: true},
-		{name: "deleting", before: same, after: func(ds *appsv1.DaemonSet) {
-			ds.DeletionTimestamp = ptr.To(metav1.Now())
-		}, want: true},
-		{name: "turns into a kube-proxy", before: other, after: func(ds *appsv1.DaemonSet) {
-			ds.Generation, ds.Spec.Template.Spec.Containers[0].Image = 4, "registry.k8s.io/kube-proxy:v1.37.2"
-		}, want: true},
-		{name: "another DaemonSet's spec", before: other, after: func(ds *appsv1.DaemonSet) { ds.Generation = 4 }},
-		{name: "innkeeper's own rolls out", before: ours, after: func(ds *appsv1.DaemonSet) { ds.Generation = 4 }},
-	}
-	for _, tt := range updates {
-		t.Run(tt.name, func(t *testing.T) {
-			oldObj, newObj := slim(tt.before), slim(func(ds *appsv1.DaemonSet) { tt.before(ds); tt.after(ds) })
-			NewWithT(t).Expect(p.Update(event.UpdateEvent{ObjectOld: oldObj, ObjectNew: newObj})).To(Equal(tt.want))
-		})
-	}
-}
-
 func TestStripNodeSharesResourceLists(t *testing.T) {
 	g := NewWithT(t)
 	withMemory := func(name, memory string) *corev1.Node {
@@ -171,8 +113,8 @@ func TestStripNodeSharesResourceLists(t *testing.T) {
 	g.Expect(addr(a.Status.Capacity)).NotTo(Equal(addr(other.Status.Capacity)))
 	g.Expect(other.Status.Capacity).To(HaveLen(4), "only the summed resources")
 	g.Expect(other.Status.Capacity[corev1.ResourceMemory]).To(Equal(resource.MustParse("16Gi")))
-	g.Expect(NodeChanged(a, c, "kubelet", false)).To(BeFalse())
-	g.Expect(NodeChanged(a, other, "kubelet", false)).To(BeTrue())
+	g.Expect(NodeChanged(a, c, "kubelet")).To(BeFalse())
+	g.Expect(NodeChanged(a, other, "kubelet")).To(BeTrue())
 }
 
 // A host-network kube-proxy runs on a Node whose network is not up yet (the DaemonSet controller
@@ -189,4 +131,39 @@ func TestSlimDaemonSetKeepsWhatPlacementNeeds(t *testing.T) {
 		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: corev1.TaintNodeNetworkUnavailable, Effect: corev1.TaintEffectNoSchedule}}}}
 	g.Expect(foreignDaemonSets(byImage{}, []appsv1.DaemonSet{*slim.(*appsv1.DaemonSet)}, []*corev1.Node{newNode}, "innkeeper-system/cg-kube-proxy")).
 		To(HaveLen(1), "the slimmed DaemonSet must place a pod where the whole one does")
+}
+
+func TestStripNode(t *testing.T) {
+	g := NewWithT(t)
+	n := node("a", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeDiskPressure: corev1.ConditionTrue}, map[string]string{
+		"hotel.innkeeper.dev/kubelet-config": "h1", "node.alpha.kubernetes.io/ttl": "0"})
+	n.Labels = map[string]string{"pool": "gpu"}
+	n.ResourceVersion, n.UID = "42", "uid-a"
+	n.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
+	n.Spec.Taints = []corev1.Taint{{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+	n.Status.Images = []corev1.ContainerImage{{Names: []string{"img"}, SizeBytes: 1}}
+	n.Status.Conditions[0].Message = "kubelet is posting ready status"
+	n.Status.Conditions[0].LastHeartbeatTime = metav1.Now()
+	n.Status.Capacity["hugepages-2Mi"] = resource.MustParse("1Gi")
+	n.Status.NodeInfo.KubeletVersion = "v1.37.2"
+
+	out, err := StripNode(n)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out).To(Equal(&corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "uid-a", ResourceVersion: "42", Labels: map[string]string{"pool": "gpu"},
+			Annotations: map[string]string{"hotel.innkeeper.dev/kubelet-config": "h1"}},
+		Spec: corev1.NodeSpec{Taints: []corev1.Taint{{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}}},
+		Status: corev1.NodeStatus{
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue},
+				{Type: corev1.NodeDiskPressure, Status: corev1.ConditionTrue}},
+			Capacity: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi"),
+				corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("50Gi")},
+			Allocatable: n.Status.Allocatable,
+		},
+	}))
+
+	other := &schema.GroupVersionKind{}
+	passed, err := StripNode(other)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(passed).To(BeIdenticalTo(other))
 }

@@ -4,8 +4,12 @@
 // pool's Nodes and the rollout's progress into the object's status.
 //
 // The engine knows nothing of kubelets or kube-proxies: a Component renders the configuration and
-// builds the pod that applies it. Rendering and status aggregation are pure functions; Reconciler
-// only fetches, calls them, applies and writes status.
+// builds the pod that applies it. A reconcile (reconciler.go) is four steps: observe (observe.go)
+// reads the object's pool, DaemonSet and peers; decide (decide.go), a pure function, says what to
+// do with the workloads; act (apply.go, prune.go) does it; report (status.go, a pure aggregation,
+// and report.go) writes the status. Rendering (render.go), conflicts (selection.go) and the drift
+// check (drift.go) are pure too. Deletion is finalize.go; the watches and their predicates,
+// watches.go; what only an Exclusive component needs, foreign.go.
 package pool
 
 import (

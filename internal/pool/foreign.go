@@ -1,16 +1,21 @@
 package pool
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
-
-	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 )
 
 // Exclusive is implemented by a Component of which a Node must never run two, such as kube-proxy:
@@ -26,86 +31,6 @@ type Exclusive interface {
 	TakeOver(obj Object) bool
 }
 
-// foreignOverlap is a DaemonSet innkeeper does not manage that runs the component on pool Nodes.
-type foreignOverlap struct {
-	daemonSet string // namespace/name
-	nodes     []string
-}
-
-// foreignDaemonSets returns, by name, the DaemonSets among dss that are not innkeeper's, run the
-// component (per ex) and would run a pod on some of the selected Nodes: their required node
-// affinity and node selector match the Node, and they tolerate its NoSchedule and NoExecute taints.
-// own (namespace/name) is the object's own DaemonSet, never foreign: if it lost innkeeper's label,
-// the next apply puts it back.
-func foreignDaemonSets(ex Exclusive, dss []appsv1.DaemonSet, selected []*corev1.Node, own string) []foreignOverlap {
-	var out []foreignOverlap
-	for i := range dss {
-		ds := &dss[i]
-		if ds.Labels[LabelManagedBy] == ManagedByValue || ds.Namespace+"/"+ds.Name == own || !ex.Foreign(ds) {
-			continue
-		}
-		affinity := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: ds.Spec.Template.Spec})
-		var nodes []string
-		for j := range selected {
-			node := selected[j]
-			if ok, err := affinity.Match(node); err != nil || !ok {
-				continue
-			}
-			if _, untolerated := corev1helpers.FindMatchingUntoleratedTaint(klog.Background(), node.Spec.Taints,
-				daemonSetTolerations(&ds.Spec.Template.Spec), scheduleBlocking, false); untolerated {
-				continue
-			}
-			nodes = append(nodes, node.Name)
-		}
-		if len(nodes) > 0 {
-			sort.Strings(nodes)
-			out = append(out, foreignOverlap{daemonSet: ds.Namespace + "/" + ds.Name, nodes: nodes})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].daemonSet < out[j].daemonSet })
-	return out
-}
-
-// daemonSetTolerations returns a DaemonSet pod's tolerations with those the DaemonSet controller adds
-// to every daemon pod (pkg/controller/daemon/util): its pods run on Nodes that are not ready,
-// unreachable, under pressure or cordoned, and, with host networking, without a network.
-func daemonSetTolerations(pod *corev1.PodSpec) []corev1.Toleration {
-	tolerations := append([]corev1.Toleration(nil), pod.Tolerations...)
-	add := func(key string, effect corev1.TaintEffect) {
-		tolerations = append(tolerations, corev1.Toleration{Key: key, Operator: corev1.TolerationOpExists, Effect: effect})
-	}
-	add(corev1.TaintNodeNotReady, corev1.TaintEffectNoExecute)
-	add(corev1.TaintNodeUnreachable, corev1.TaintEffectNoExecute)
-	add(corev1.TaintNodeDiskPressure, corev1.TaintEffectNoSchedule)
-	add(corev1.TaintNodeMemoryPressure, corev1.TaintEffectNoSchedule)
-	add(corev1.TaintNodePIDPressure, corev1.TaintEffectNoSchedule)
-	add(corev1.TaintNodeUnschedulable, corev1.TaintEffectNoSchedule)
-	if pod.HostNetwork {
-		add(corev1.TaintNodeNetworkUnavailable, corev1.TaintEffectNoSchedule)
-	}
-	return tolerations
-}
-
-// scheduleBlocking keeps the taints that keep a DaemonSet's pod off a Node.
-func scheduleBlocking(t *corev1.Taint) bool {
-	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
-}
-
-// foreignStall describes foreign DaemonSets on the pool as a stall.
-func foreignStall(reason, component string, overlaps []foreignOverlap) *stall {
-	o := overlaps[0]
-	more := ""
-	if len(overlaps) > 1 {
-		more = fmt.Sprintf(" (and %d more DaemonSets)", len(overlaps)-1)
-	}
-	return &stall{reason: reason, message: fmt.Sprintf(
-		"DaemonSet %s%s, which innkeeper does not manage, runs %s on %d selected Nodes (%s); two on one Node "+
-			"would fight. Keep it off the pool (for kubeadm's kube-system/kube-proxy, a node-affinity term that "+
-			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
-			"Rechecked whenever that DaemonSet or the pool's Nodes change.",
-		o.daemonSet, more, component, len(o.nodes), nameList(o.nodes))}
-}
-
 // Annotations on a foreign DaemonSet that innkeeper took Nodes from.
 const (
 	// AnnotationTakenOverBy lists, comma-separated, the objects whose pools the DaemonSet is kept off.
@@ -114,70 +39,222 @@ const (
 	AnnotationOriginalAffinity = "hotel.innkeeper.dev/original-affinity"
 )
 
-// excludingAffinity returns original narrowed to Nodes outside every one of the pools: the
-// required node-affinity terms of original (a Node matches if any term does), each combined with
-// the negation of each pool's selector (a Node is outside a pool if any one of its requirements
-// fails). A pool selecting every Node cannot be excluded.
-func excludingAffinity(original *corev1.Affinity, pools []metav1.LabelSelector) (*corev1.Affinity, error) {
-	out := original.DeepCopy()
-	if len(pools) == 0 {
-		return out, nil
+// foreignGuard is everything the engine does for an Exclusive component about the DaemonSets it
+// does not manage that run the component: it finds them on a pool, keeps them off the pool of an
+// object that asks to take its Nodes over, gives the Nodes back when that object goes, and says
+// which of their changes matter. The reconciler builds one only for an Exclusive component; a nil
+// guard finds nothing and does nothing, so the path the kinds share reads the same for all.
+type foreignGuard struct {
+	ex        Exclusive
+	component string
+	// own names the DaemonSet of an object in the engine's namespace: never foreign.
+	namespace string
+	// client reads the cache (other DaemonSets slimmed, see SlimDaemonSet) and writes; apiReader
+	// reads DaemonSets whole and fresh before the guard changes them.
+	client    client.Client
+	apiReader client.Reader
+	// peers lists the objects of the kind.
+	peers func(context.Context) ([]Object, error)
+}
+
+// check returns a stall if a foreign DaemonSet runs the component on some of the selected Nodes,
+// nil if none does. An object that asks to take its Nodes over first keeps those DaemonSets off its
+// pool; if that fails, the stall says so and carries the failure to retry with backoff: a conflict
+// with the DaemonSet's controller, or a policy that is lifted later, brings no event of its own.
+// An error is a failure to read the cache.
+func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.Node, peers []Object) (*stall, error) {
+	if g == nil || len(nodes) == 0 {
+		return nil, nil
 	}
-	if out == nil {
-		out = &corev1.Affinity{}
+	dss, err := g.cachedDaemonSets(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if out.NodeAffinity == nil {
-		out.NodeAffinity = &corev1.NodeAffinity{}
+	own := g.namespace + "/" + daemonSetName(obj, g.component)
+	overlaps := foreignDaemonSets(g.ex, dss, nodes, own)
+	if len(overlaps) > 0 && g.ex.TakeOver(obj) {
+		for _, o := range overlaps {
+			i := findDaemonSet(dss, o.daemonSet)
+			updated, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), obj.GetName(), peers)
+			if err != nil {
+				return &stall{reason: g.ex.ForeignReason(), retry: err, message: fmt.Sprintf(
+					"Taking the pool's Nodes from DaemonSet %s failed: %v. Retried with backoff.", o.daemonSet, err)}, nil
+			}
+			dss[i] = *updated
+		}
+		overlaps = foreignDaemonSets(g.ex, dss, nodes, own)
 	}
-	required := out.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-	terms := []corev1.NodeSelectorTerm{{}}
-	if required != nil && len(required.NodeSelectorTerms) > 0 {
-		terms = required.NodeSelectorTerms
+	if len(overlaps) == 0 {
+		return nil, nil
 	}
-	for _, pool := range pools {
-		negations, err := negate(pool)
+	o := overlaps[0]
+	more := ""
+	if len(overlaps) > 1 {
+		more = fmt.Sprintf(" (and %d more DaemonSets)", len(overlaps)-1)
+	}
+	return &stall{reason: g.ex.ForeignReason(), message: fmt.Sprintf(
+		"DaemonSet %s%s, which innkeeper does not manage, runs %s on %d selected Nodes (%s); two on one Node "+
+			"would fight. Keep it off the pool (for kubeadm's kube-system/kube-proxy, a node-affinity term that "+
+			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
+			"Rechecked whenever that DaemonSet or the pool's Nodes change.",
+		o.daemonSet, more, g.component, len(o.nodes), nameList(o.nodes))}, nil
+}
+
+// takesOver reports whether obj asks to keep foreign DaemonSets off its pool: its deletion then
+// gives the Nodes back (see giveBack).
+func (g *foreignGuard) takesOver(obj Object) bool {
+	return g != nil && g.ex.TakeOver(obj)
+}
+
+// cachedDaemonSets returns every DaemonSet of the cluster from the cache: innkeeper's, and the
+// others slimmed (see SlimDaemonSet). The slice is the caller's; the objects are the cache's, to be
+// read, never modified or written back.
+func (g *foreignGuard) cachedDaemonSets(ctx context.Context) ([]appsv1.DaemonSet, error) {
+	dss := &appsv1.DaemonSetList{}
+	if err := g.client.List(ctx, dss, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list DaemonSets to look for another %s: %w", g.component, err)
+	}
+	return dss.Items, nil
+}
+
+// keepOff reads a foreign DaemonSet afresh (the cache holds a slimmed copy) and sets its node
+// affinity to its original one narrowed to Nodes outside the pools of the objects it is kept off
+// for: those its annotation names, plus adding if not empty; objects no longer among peers, or
+// being deleted, drop out. It records both in annotations; with no object left it restores the
+// original affinity. It returns the updated DaemonSet.
+func (g *foreignGuard) keepOff(ctx context.Context, key client.ObjectKey, adding string, peers []Object) (*appsv1.DaemonSet, error) {
+	ds := &appsv1.DaemonSet{}
+	if err := g.apiReader.Get(ctx, key, ds); err != nil {
+		return nil, fmt.Errorf("get DaemonSet %s: %w", key, err)
+	}
+	var original *corev1.Affinity
+	if raw, ok := ds.Annotations[AnnotationOriginalAffinity]; ok {
+		if err := json.Unmarshal([]byte(raw), &original); err != nil {
+			return nil, fmt.Errorf("read annotation %s: %w", AnnotationOriginalAffinity, err)
+		}
+	} else {
+		original = ds.Spec.Template.Spec.Affinity.DeepCopy()
+	}
+	want := ds.Annotations[AnnotationTakenOverBy]
+	if adding != "" {
+		want = addName(want, adding)
+	}
+	var kept []string
+	var pools []metav1.LabelSelector
+	for _, p := range peers {
+		if listed(want, p.GetName()) && p.GetDeletionTimestamp().IsZero() {
+			kept = append(kept, p.GetName())
+			pools = append(pools, p.PoolSpec().NodeSelector)
+		}
+	}
+	sort.Strings(kept)
+	affinity, err := excludingAffinity(original, pools)
+	if err != nil {
+		return nil, err
+	}
+	if ds.Annotations == nil {
+		ds.Annotations = map[string]string{}
+	}
+	if len(kept) == 0 {
+		delete(ds.Annotations, AnnotationTakenOverBy)
+		delete(ds.Annotations, AnnotationOriginalAffinity)
+	} else {
+		raw, err := json.Marshal(original)
 		if err != nil {
 			return nil, err
 		}
-		var next []corev1.NodeSelectorTerm
-		for _, t := range terms {
-			for _, n := range negations {
-				term := *t.DeepCopy()
-				term.MatchExpressions = append(term.MatchExpressions, n)
-				next = append(next, term)
-			}
-		}
-		terms = next
+		ds.Annotations[AnnotationTakenOverBy] = strings.Join(kept, ",")
+		ds.Annotations[AnnotationOriginalAffinity] = string(raw)
 	}
-	out.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: terms}
-	return out, nil
+	ds.Spec.Template.Spec.Affinity = affinity
+	// An update, not a patch: it fails on a DaemonSet changed since it was read, and the reconcile
+	// is retried from the new one.
+	if err := g.client.Update(ctx, ds); err != nil {
+		return nil, fmt.Errorf("update DaemonSet %s: %w", key, err)
+	}
+	log.FromContext(ctx).Info("Kept a foreign DaemonSet off pools", "daemonSet", klog.KObj(ds), "pools", kept)
+	return ds, nil
 }
 
-// negate returns requirements of which a Node meets at least one exactly when the selector does
-// not select it.
-func negate(sel metav1.LabelSelector) ([]corev1.NodeSelectorRequirement, error) {
-	var out []corev1.NodeSelectorRequirement
-	keys := make([]string, 0, len(sel.MatchLabels))
-	for k := range sel.MatchLabels {
-		keys = append(keys, k)
+// giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off.
+func (g *foreignGuard) giveBack(ctx context.Context, obj Object) error {
+	if g == nil {
+		return nil
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out = append(out, corev1.NodeSelectorRequirement{Key: k, Operator: corev1.NodeSelectorOpNotIn, Values: []string{sel.MatchLabels[k]}})
+	// Read from the API server, not the cache: this object may have taken a DaemonSet over just
+	// before its deletion, later than the cache has seen, and a DaemonSet missed here would stay
+	// off the pool for good.
+	list := &appsv1.DaemonSetList{}
+	if err := g.apiReader.List(ctx, list); err != nil {
+		return fmt.Errorf("list DaemonSets: %w", err)
 	}
-	opposite := map[metav1.LabelSelectorOperator]corev1.NodeSelectorOperator{
-		metav1.LabelSelectorOpIn: corev1.NodeSelectorOpNotIn, metav1.LabelSelectorOpNotIn: corev1.NodeSelectorOpIn,
-		metav1.LabelSelectorOpExists: corev1.NodeSelectorOpDoesNotExist, metav1.LabelSelectorOpDoesNotExist: corev1.NodeSelectorOpExists,
+	dss := list.Items
+	peers, err := g.peers(ctx)
+	if err != nil {
+		return err
 	}
-	for _, e := range sel.MatchExpressions {
-		op, ok := opposite[e.Operator]
-		if !ok {
-			return nil, fmt.Errorf("cannot negate operator %q", e.Operator)
+	for i := range dss {
+		if !listed(dss[i].Annotations[AnnotationTakenOverBy], obj.GetName()) {
+			continue
 		}
-		out = append(out, corev1.NodeSelectorRequirement{Key: e.Key, Operator: op, Values: e.Values})
+		// obj is being deleted: it drops out.
+		if _, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), "", peers); err != nil {
+			return err
+		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("the nodeSelector selects every Node: another kube-proxy cannot be kept off all of them")
+	return nil
+}
+
+// daemonSetChange lets through the events of DaemonSets that innkeeper does not manage and that
+// run the component: their creation, their deletion, and the updates that can change the Nodes
+// they run on or whom they were kept off for (spec, labels, innkeeper's annotations, deletion),
+// not the status updates that their controller makes throughout a rollout.
+func (g *foreignGuard) daemonSetChange() predicate.Predicate {
+	foreign := func(o client.Object) bool {
+		ds, ok := o.(*appsv1.DaemonSet)
+		return ok && ds.Labels[LabelManagedBy] != ManagedByValue && g.ex.Foreign(ds)
 	}
-	return out, nil
+	return predicate.Funcs{
+		CreateFunc: func(e event.CreateEvent) bool { return foreign(e.Object) },
+		DeleteFunc: func(e event.DeleteEvent) bool { return foreign(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if !foreign(e.ObjectOld) && !foreign(e.ObjectNew) {
+				return false
+			}
+			return !sameButStatus(e.ObjectOld, e.ObjectNew)
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+// nodeChanged reports whether a Node update can change where a foreign DaemonSet runs: the taints
+// that keep pods off the Node. A nil guard cares about none.
+func (g *foreignGuard) nodeChanged(oldNode, newNode *corev1.Node) bool {
+	return g != nil && !slices.Equal(placementTaints(oldNode), placementTaints(newNode))
+}
+
+// findDaemonSet returns the index of the DaemonSet namespace/name among dss, -1 if it is not there.
+func findDaemonSet(dss []appsv1.DaemonSet, namespacedName string) int {
+	for i := range dss {
+		if dss[i].Namespace+"/"+dss[i].Name == namespacedName {
+			return i
+		}
+	}
+	return -1
+}
+
+// listed reports whether name is in a comma-separated list.
+func listed(list, name string) bool {
+	return strings.Contains(","+list+",", ","+name+",")
+}
+
+// addName adds name to a comma-separated list.
+func addName(list, name string) string {
+	if list == "" {
+		return name
+	}
+	if listed(list, name) {
+		return list
+	}
+	return list + "," + name
 }

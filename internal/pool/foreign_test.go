@@ -1,124 +1,88 @@
 package pool
 
 import (
-	"strings"
+	"context"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 )
 
-func labels2(m map[string]string) labels.Set { return labels.Set(m) }
-
-// byImage treats DaemonSets whose first container's image contains "proxy" as the component.
-type byImage struct{}
-
-func (byImage) Foreign(ds *appsv1.DaemonSet) bool {
-	return strings.Contains(ds.Spec.Template.Spec.Containers[0].Image, "proxy")
-}
-func (byImage) ForeignReason() string { return "ForeignProxy" }
-func (byImage) TakeOver(Object) bool  { return false }
-
-func TestForeignDaemonSets(t *testing.T) {
-	ds := func(ns, name, image string, mutate func(*corev1.PodSpec)) appsv1.DaemonSet {
-		d := appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
-		d.Spec.Template.Spec.Containers = []corev1.Container{{Image: image}}
-		if mutate != nil {
-			mutate(&d.Spec.Template.Spec)
-		}
-		return d
+func TestForeignDaemonSetChange(t *testing.T) {
+	p := (&foreignGuard{ex: byImage{}}).daemonSetChange()
+	slim := func(change func(*appsv1.DaemonSet)) *appsv1.DaemonSet {
+		ds := kubeadmKubeProxy()
+		change(ds)
+		out, _ := SlimDaemonSet(ds)
+		return out.(*appsv1.DaemonSet)
 	}
-	nodeWith := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
-		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
+	same := func(*appsv1.DaemonSet) {}
+	ours := func(ds *appsv1.DaemonSet) { ds.Labels[LabelManagedBy] = ManagedByValue }
+	other := func(ds *appsv1.DaemonSet) {
+		ds.Spec.Template.Spec.Containers[0].Image = "quay.io/prometheus/node-exporter:v1.9.1"
 	}
-	selected := []*corev1.Node{
-		nodeWith("b", map[string]string{"pool": "gpu"}),
-		nodeWith("a", map[string]string{"pool": "gpu"}),
-		nodeWith("tainted", map[string]string{"pool": "gpu"}, corev1.Taint{Key: "gpu", Effect: corev1.TaintEffectNoSchedule}),
-		nodeWith("cordoned", map[string]string{"pool": "gpu"}, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}),
-	}
-	ours := ds("innkeeper-system", "cg-kube-proxy", "kube-proxy", nil)
-	ours.Labels = map[string]string{LabelManagedBy: ManagedByValue}
-	excluding := ds("kube-system", "kube-proxy", "kube-proxy", func(p *corev1.PodSpec) {
-		p.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
-				{Key: "pool", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"gpu"}}}}}}}}
-	})
 
-	tests := []struct {
+	g := NewWithT(t)
+	g.Expect(p.Create(event.CreateEvent{Object: slim(same)})).To(BeTrue())
+	g.Expect(p.Create(event.CreateEvent{Object: slim(ours)})).To(BeFalse(), "innkeeper's own")
+	g.Expect(p.Create(event.CreateEvent{Object: slim(other)})).To(BeFalse(), "not a kube-proxy")
+	g.Expect(p.Delete(event.DeleteEvent{Object: slim(same)})).To(BeTrue())
+	g.Expect(p.Generic(event.GenericEvent{Object: slim(same)})).To(BeFalse())
+
+	updates := []struct {
 		name string
-		dss  []appsv1.DaemonSet
-		want []foreignOverlap
+		// before makes the old version; after changes it into the new one.
+		before, after func(*appsv1.DaemonSet)
+		want          bool
 	}{
-		{name: "none", dss: nil},
-		{name: "innkeeper's own is not foreign", dss: []appsv1.DaemonSet{ours}},
-		{name: "nor the object's own DaemonSet that lost innkeeper's label: applying puts it back",
-			dss: []appsv1.DaemonSet{ds("innkeeper-system", "cg-kube-proxy", "kube-proxy", nil)}},
-		{name: "another component", dss: []appsv1.DaemonSet{ds("kube-system", "cni", "cilium", nil)}},
-		{name: "kubeadm's, on every Node it tolerates", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy", "kube-proxy", nil)},
-			want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b", "cordoned"}}}},
-		{name: "one that tolerates every taint", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy", "kube-proxy", func(p *corev1.PodSpec) {
-			p.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
-		})}, want: []foreignOverlap{{daemonSet: "kube-system/kube-proxy", nodes: []string{"a", "b", "cordoned", "tainted"}}}},
-		{name: "one whose affinity excludes the pool", dss: []appsv1.DaemonSet{excluding}},
-		{name: "one whose nodeSelector misses the pool", dss: []appsv1.DaemonSet{ds("kube-system", "kube-proxy-windows", "kube-proxy", func(p *corev1.PodSpec) {
-			p.NodeSelector = map[string]string{"kubernetes.io/os": "windows"}
-		})}},
+		{name: "status only, as through a rollout", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.ResourceVersion, ds.Status.NumberReady = "8", 5000
+		}},
+		{name: "spec", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.Generation, ds.Spec.Template.Spec.NodeSelector = 4, nil
+		}, want: true},
+		{name: "taken over by another pool", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.Annotations[AnnotationTakenOverBy] = "general,gpu"
+		}, want: true},
+		{name: "someone else's annotation", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.Annotations["example.com/note"] = "x"
+		}},
+		{name: "labels", before: same, after: func(ds *appsv1.DaemonSet) { ds.Labels["tier"] = "node" }, want: true},
+		{name: "deleting", before: same, after: func(ds *appsv1.DaemonSet) {
+			ds.DeletionTimestamp = ptr.To(metav1.Now())
+		}, want: true},
+		{name: "turns into a kube-proxy", before: other, after: func(ds *appsv1.DaemonSet) {
+			ds.Generation, ds.Spec.Template.Spec.Containers[0].Image = 4, "registry.k8s.io/kube-proxy:v1.37.2"
+		}, want: true},
+		{name: "another DaemonSet's spec", before: other, after: func(ds *appsv1.DaemonSet) { ds.Generation = 4 }},
+		{name: "innkeeper's own rolls out", before: ours, after: func(ds *appsv1.DaemonSet) { ds.Generation = 4 }},
 	}
-	for _, tt := range tests {
+	for _, tt := range updates {
 		t.Run(tt.name, func(t *testing.T) {
-			NewWithT(t).Expect(foreignDaemonSets(byImage{}, tt.dss, selected, "innkeeper-system/cg-kube-proxy")).To(Equal(tt.want))
+			oldObj, newObj := slim(tt.before), slim(func(ds *appsv1.DaemonSet) { tt.before(ds); tt.after(ds) })
+			NewWithT(t).Expect(p.Update(event.UpdateEvent{ObjectOld: oldObj, ObjectNew: newObj})).To(Equal(tt.want))
 		})
 	}
 }
 
-func TestExcludingAffinity(t *testing.T) {
-	pool := func(labels map[string]string, exprs ...metav1.LabelSelectorRequirement) metav1.LabelSelector {
-		return metav1.LabelSelector{MatchLabels: labels, MatchExpressions: exprs}
-	}
-	nodeLabels := []map[string]string{
-		{"pool": "gpu"}, {"pool": "cpu"}, {}, {"pool": "gpu", "zone": "a"}, {"pool": "cpu", "zone": "a"}, {"os": "windows", "pool": "gpu"},
-	}
-	linuxOnly := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
-		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
-			{Key: "os", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows"}}}}}}}}
-	tests := []struct {
-		name     string
-		original *corev1.Affinity
-		pools    []metav1.LabelSelector
-	}{
-		{name: "no affinity, one label", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu"})}},
-		{name: "two requirements", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu", "zone": "a"})}},
-		{name: "expressions", pools: []metav1.LabelSelector{pool(nil,
-			metav1.LabelSelectorRequirement{Key: "pool", Operator: metav1.LabelSelectorOpIn, Values: []string{"gpu", "cpu"}},
-			metav1.LabelSelectorRequirement{Key: "zone", Operator: metav1.LabelSelectorOpExists})}},
-		{name: "two pools", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu"}), pool(map[string]string{"zone": "a"})}},
-		{name: "an affinity of its own", original: linuxOnly, pools: []metav1.LabelSelector{pool(map[string]string{"pool": "cpu"})}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g := NewWithT(t)
-			got, err := excludingAffinity(tt.original, tt.pools)
-			g.Expect(err).NotTo(HaveOccurred())
-			// On every Node: it runs the DaemonSet exactly when the original allowed it and no pool selects it.
-			for _, labels := range nodeLabels {
-				node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: labels}}
-				allowed, _ := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: corev1.PodSpec{Affinity: tt.original}}).Match(node)
-				inPool := false
-				for _, p := range tt.pools {
-					sel, err := metav1.LabelSelectorAsSelector(&p)
-					g.Expect(err).NotTo(HaveOccurred())
-					inPool = inPool || sel.Matches(labels2(labels))
-				}
-				runs, _ := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: corev1.PodSpec{Affinity: got}}).Match(node)
-				g.Expect(runs).To(Equal(allowed && !inPool), "node %v", labels)
-			}
-		})
-	}
-	_, err := excludingAffinity(nil, []metav1.LabelSelector{{}})
-	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("selects every Node")))
+// A component that is not Exclusive has no guard: the shared path calls it all the same, and it
+// finds nothing and does nothing.
+func TestNilForeignGuard(t *testing.T) {
+	g := NewWithT(t)
+	var guard *foreignGuard
+	fm := floorManager("fm", time.Now(), metav1.LabelSelector{})
+	s, err := guard.check(context.Background(), fm, nodes("a"), nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s).To(BeNil())
+	g.Expect(guard.takesOver(fm)).To(BeFalse())
+	g.Expect(guard.giveBack(context.Background(), fm)).To(Succeed())
+	tainted := node("a", nil, nil)
+	tainted.Spec.Taints = []corev1.Taint{{Key: "dedicated", Effect: corev1.TaintEffectNoSchedule}}
+	g.Expect(guard.nodeChanged(node("a", nil, nil), tainted)).To(BeFalse())
+	g.Expect((&foreignGuard{ex: byImage{}}).nodeChanged(node("a", nil, nil), tainted)).To(BeTrue())
 }

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 )
 
-// nodeStore reads the Nodes a selector selects straight from the manager's Node informer: the
+// NodeStore reads the Nodes a selector selects straight from the manager's Node informer: the
 // cached objects themselves, as client-go listers return them, without the copy that a cache List
 // makes of each Node into its list (on a 500-Node pool, most of a reconcile's allocations). The
 // Nodes it returns are shared with the cache and every other reconcile: they must never be
@@ -23,7 +23,10 @@ import (
 // a reconcile's CPU). An index is added, to the running informer, the first time a selector needs
 // its key; the keys pools select on are few, and each index holds one entry per Node that has the
 // label.
-type nodeStore struct {
+//
+// A manager has one, shared by the reconcilers of every kind (NewNodeStore): they share the cache's
+// Node informer, and an index can be added to it only once.
+type NodeStore struct {
 	informers cache.Informers
 	mu        sync.Mutex
 	// informer is the Node informer, and indexer its store; nil until first used.
@@ -33,13 +36,9 @@ type nodeStore struct {
 	keys map[string]bool
 }
 
-// nodeStores are the Node stores of each manager's cache: the reconcilers of every kind share the
-// cache's Node informer, and an index can be added to it only once.
-var nodeStores sync.Map // cache.Informers -> *nodeStore
-
-func nodeStoreOf(informers cache.Informers) *nodeStore {
-	s, _ := nodeStores.LoadOrStore(informers, &nodeStore{informers: informers, keys: map[string]bool{}})
-	return s.(*nodeStore)
+// NewNodeStore returns the Node store of a manager's cache, for all its reconcilers (Options.Nodes).
+func NewNodeStore(informers cache.Informers) *NodeStore {
+	return &NodeStore{informers: informers, keys: map[string]bool{}}
 }
 
 // labelIndexName names the index of a label key.
@@ -53,7 +52,7 @@ type indexerOf interface {
 
 // selected returns the Nodes selector selects, in no particular order. They are the cache's own
 // objects: read them, never modify them.
-func (s *nodeStore) selected(ctx context.Context, selector labels.Selector) ([]*corev1.Node, error) {
+func (s *NodeStore) selected(ctx context.Context, selector labels.Selector) ([]*corev1.Node, error) {
 	req, indexed := indexedRequirement(selector)
 	key, values := req.Key(), req.Values().List()
 	indexer, err := s.store(ctx, key, indexed)
@@ -84,7 +83,7 @@ func (s *nodeStore) selected(ctx context.Context, selector labels.Selector) ([]*
 }
 
 // store returns the Node informer's store, with the index of key added if indexed and missing.
-func (s *nodeStore) store(ctx context.Context, key string, indexed bool) (toolscache.Indexer, error) {
+func (s *NodeStore) store(ctx context.Context, key string, indexed bool) (toolscache.Indexer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.indexer == nil {

@@ -79,7 +79,7 @@ func TestNodeStoreSelected(t *testing.T) {
 		}
 	}
 	// One store for every case, as one manager's reconcilers share it: indexes pile up.
-	store := &nodeStore{informers: informersWith{informer: informer}, keys: map[string]bool{}}
+	store := NewNodeStore(informersWith{informer: informer})
 
 	tests := []struct {
 		name     string
@@ -139,7 +139,7 @@ func TestNodeStoreSelected(t *testing.T) {
 
 func TestNodeStoreWithoutAStore(t *testing.T) {
 	g := NewWithT(t)
-	store := &nodeStore{informers: informersWith{informer: nil}, keys: map[string]bool{}}
+	store := NewNodeStore(informersWith{informer: nil})
 	_, err := store.selected(context.Background(), labels.Everything())
 	g.Expect(err).To(MatchError(ContainSubstring("does not expose its store")))
 }

@@ -2,9 +2,12 @@ package pool
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestDisjoint(t *testing.T) {
@@ -49,6 +52,54 @@ func TestDisjoint(t *testing.T) {
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(disjoint(a, b)).To(Equal(tt.want))
 			g.Expect(disjoint(b, a)).To(Equal(tt.want), "symmetric")
+		})
+	}
+}
+
+func TestPoolConflict(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	gpu := metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gpu"}}
+	all := metav1.LabelSelector{}
+	selected := []*corev1.Node{
+		{ObjectMeta: metav1.ObjectMeta{Name: "n2", Labels: map[string]string{"pool": "gpu"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"pool": "gpu"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "n3", Labels: map[string]string{"pool": "cpu"}}},
+	}
+	deleting := floorManager("old-deleting", t0, all)
+	deleting.DeletionTimestamp = ptr.To(metav1.NewTime(t0))
+	invalid := floorManager("old-invalid", t0, metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "pool", Operator: "Has"}}})
+
+	tests := []struct {
+		name  string
+		obj   Object
+		peers []Object
+		want  *conflict
+	}{
+		{name: "no peers", obj: floorManager("me", t0, all)},
+		{name: "a newer peer does not take my Nodes", obj: floorManager("me", t0, all),
+			peers: []Object{floorManager("later", t0.Add(time.Minute), gpu)}},
+		{name: "an older peer keeps the Nodes it selects", obj: floorManager("me", t0.Add(time.Minute), all),
+			peers: []Object{floorManager("earlier", t0, gpu)},
+			want:  &conflict{peer: "earlier", nodes: []string{"n1", "n2"}}},
+		{name: "same creation time: the name decides", obj: floorManager("b", t0, all),
+			peers: []Object{floorManager("a", t0, gpu)},
+			want:  &conflict{peer: "a", nodes: []string{"n1", "n2"}}},
+		{name: "same creation time, and mine is the smaller name", obj: floorManager("a", t0, all),
+			peers: []Object{floorManager("b", t0, gpu)}},
+		{name: "an older peer with no overlap", obj: floorManager("me", t0.Add(time.Minute), all),
+			peers: []Object{floorManager("earlier", t0, metav1.LabelSelector{MatchLabels: map[string]string{"pool": "none"}})}},
+		{name: "the oldest overlapping peer is reported", obj: floorManager("me", t0.Add(time.Hour), all),
+			peers: []Object{floorManager("second", t0.Add(time.Minute), all), floorManager("first", t0, gpu)},
+			want:  &conflict{peer: "first", nodes: []string{"n1", "n2"}}},
+		{name: "peers being deleted or with invalid selectors hold nothing", obj: floorManager("me", t0.Add(time.Hour), all),
+			peers: []Object{deleting, invalid}},
+		{name: "the object itself is not a peer", obj: floorManager("me", t0, all),
+			peers: []Object{floorManager("me", t0, all)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			NewWithT(t).Expect(poolConflict(tt.obj, selected, tt.peers)).To(Equal(tt.want))
 		})
 	}
 }

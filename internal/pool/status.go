@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -23,52 +22,19 @@ var summedResources = []corev1.ResourceName{
 	corev1.ResourceCPU, corev1.ResourceMemory, corev1.ResourcePods, corev1.ResourceEphemeralStorage,
 }
 
-// stall is why a rollout cannot progress without a human.
-type stall struct {
-	reason  string
-	message string
-}
-
-// observed is everything the status of one object is computed from.
-type observed struct {
-	generation     int64
-	paused         bool
-	maxUnavailable intstr.IntOrString
-	component      string
-	// nodeAgent is true when the component's agent records the applied configuration on each Node.
-	nodeAgent bool
-	// desiredHash is the hash of the configuration the spec renders, "" if it does not render.
-	desiredHash string
-	// daemonSet is the object's DaemonSet as last observed, nil if there is none.
-	daemonSet *appsv1.DaemonSet
-	// daemonSetChanged is true when this reconcile applied a new DaemonSet spec, which the DaemonSet
-	// controller has not observed yet: the DaemonSet's status describes the previous one.
-	daemonSetChanged bool
-	// appliedHash is the configuration the DaemonSet rolls out, "" if there is no DaemonSet.
-	appliedHash string
-	// nodes are the selected Nodes.
-	nodes []*corev1.Node
-	// stall, if not nil, is why the rollout cannot progress.
-	stall *stall
-	// applyErr, if not nil, is why applying the rendered objects failed this time.
-	applyErr error
-	// retryErr, if not nil, is a failure that the stall reports and that the reconcile retries with
-	// backoff, such as taking the pool from another DaemonSet.
-	retryErr error
-}
-
-// aggregateStatus computes an object's status from what was observed. previous supplies the
-// conditions' last transition times, which change only when a condition's status does.
-func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.Time) hotelv1alpha1.PoolStatus {
+// aggregateStatus computes an object's status from what a reconcile observed, what it decided and
+// what its action left. previous supplies the conditions' last transition times, which change only
+// when a condition's status does.
+func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision, a acted, now metav1.Time) hotelv1alpha1.PoolStatus {
 	st := hotelv1alpha1.PoolStatus{
 		ObservedGeneration: o.generation,
-		ConfigHash:         o.appliedHash,
+		ConfigHash:         a.appliedHash,
 		Conditions:         append([]metav1.Condition(nil), previous.Conditions...),
 	}
 	health := aggregateNodeConditions(o.nodes)
 	st.NodeConditions = health.counts
 	st.Capacity, st.Allocatable = sumResources(o.nodes)
-	degraded := degradedNodes(o.nodes, o.component, o.appliedHash)
+	degraded := degradedNodes(o.nodes, o.component, a.appliedHash)
 	st.DegradedNodes = degraded
 	if len(st.DegradedNodes) > maxDegradedNodes {
 		st.DegradedNodes = st.DegradedNodes[:maxDegradedNodes]
@@ -76,22 +42,22 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 
 	selected := int32(len(o.nodes))
 	var complete bool
-	st.Nodes, complete = rolloutCounts(o, selected, health.counts.NotReady)
+	st.Nodes, complete = rolloutCounts(o, a, selected, health.counts.NotReady)
 	st.Nodes.Degraded = int32(len(degraded))
 	st.NodesReady = fmt.Sprintf("%d/%d", st.Nodes.Ready, selected)
 
 	// The rollout is done when the DaemonSet rolls out the newest configuration and has updated
 	// every selected Node.
-	rolledOut := o.desiredHash != "" && o.appliedHash == o.desiredHash
+	rolledOut := o.desired.Hash != "" && a.appliedHash == o.desired.Hash
 	done := rolledOut && complete
 	maxDown, _ := intstr.GetScaledValueFromIntOrPercent(&o.maxUnavailable, int(selected), true)
 
-	blocked := o.stall
+	blocked := d.stall
 	if blocked == nil && !done && !o.paused && st.Nodes.Degraded > 0 && int(st.Nodes.Degraded) >= maxDown {
 		blocked = &stall{reason: hotelv1alpha1.ReasonRolloutBlocked, message: fmt.Sprintf(
 			"%d of %d Nodes are Degraded with configuration %s, as many as maxUnavailable (%d) allows, so the rollout "+
 				"has stopped. See status.degradedNodes, then fix the configuration or the Nodes.",
-			st.Nodes.Degraded, selected, o.desiredHash, maxDown)}
+			st.Nodes.Degraded, selected, o.desired.Hash, maxDown)}
 	}
 
 	set := func(t string, s metav1.ConditionStatus, reason, message string) {
@@ -111,14 +77,14 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 
 	// Reconciling and Ready
 	progress := fmt.Sprintf("%d of %d Nodes run configuration %s, %d of them Ready", st.Nodes.Updated, selected,
-		orNone(o.appliedHash), st.Nodes.Ready)
+		orNone(a.appliedHash), st.Nodes.Ready)
 	switch {
 	case blocked != nil:
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, blocked.reason, "The rollout is stalled; see the Stalled condition.")
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, blocked.reason, blocked.message)
-	case o.applyErr != nil:
+	case a.err != nil:
 		msg := fmt.Sprintf("Applying the rendered objects failed: %v. The manager retries with backoff; if this "+
-			"persists, check its RBAC and the API server.", o.applyErr)
+			"persists, check its RBAC and the API server.", a.err)
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonApplyFailed, msg)
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonApplyFailed, msg)
 	case selected == 0 && (rolledOut || o.paused):
@@ -143,7 +109,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete,
 			"Every selected Node runs the newest configuration.")
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete,
-			fmt.Sprintf("All %d Nodes run configuration %s and are Ready.", selected, o.appliedHash))
+			fmt.Sprintf("All %d Nodes run configuration %s and are Ready.", selected, a.appliedHash))
 	}
 
 	// Degraded
@@ -175,7 +141,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 	case o.paused && !done:
 		set(hotelv1alpha1.ConditionPaused, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused, fmt.Sprintf(
 			"spec.rollout.paused holds back configuration %s; Nodes keep what they run (%s). Set it to false to resume.",
-			orNone(o.desiredHash), orNone(o.appliedHash)))
+			orNone(o.desired.Hash), orNone(a.appliedHash)))
 	case o.paused:
 		set(hotelv1alpha1.ConditionPaused, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete,
 			"spec.rollout.paused is true, but nothing is held back: every Node runs the newest configuration.")
@@ -190,13 +156,13 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, now metav1.
 // configuration: from the node agents' records on the Nodes where the component has an agent, else
 // from the DaemonSet's status. updated and ready never exceed the selected Nodes, and a NotReady
 // Node is never counted ready.
-func rolloutCounts(o observed, selected, notReady int32) (hotelv1alpha1.NodeCounts, bool) {
+func rolloutCounts(o observed, a acted, selected, notReady int32) (hotelv1alpha1.NodeCounts, bool) {
 	c := hotelv1alpha1.NodeCounts{Selected: selected}
 	complete := false
 	if o.nodeAgent {
 		key := hotelv1alpha1.AgentAnnotation(o.component, hotelv1alpha1.AgentAnnotationConfig)
 		for i := range o.nodes {
-			if o.appliedHash == "" || o.nodes[i].Annotations[key] != o.appliedHash {
+			if a.appliedHash == "" || o.nodes[i].Annotations[key] != a.appliedHash {
 				continue
 			}
 			c.Updated++
@@ -205,7 +171,7 @@ func rolloutCounts(o observed, selected, notReady int32) (hotelv1alpha1.NodeCoun
 			}
 		}
 		complete = c.Updated == selected
-	} else if ds := o.daemonSet; ds != nil && !o.daemonSetChanged && ds.Status.ObservedGeneration >= ds.Generation {
+	} else if ds := a.daemonSet; ds != nil && !a.daemonSetChanged && ds.Status.ObservedGeneration >= ds.Generation {
 		// A status that predates the DaemonSet's current spec says nothing about the current rollout.
 		s := ds.Status
 		c.Updated = min(s.UpdatedNumberScheduled, selected)

@@ -82,15 +82,19 @@ func TestAggregateStatus(t *testing.T) {
 	now := metav1.NewTime(time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC))
 	one := intstr.FromInt32(1)
 	tests := []struct {
-		name       string
+		name string
+		// What the reconcile observed, decided and left.
 		o          observed
+		d          decision
+		a          acted
 		wantNodes  hotelv1alpha1.NodeCounts
 		wantConds  map[string]wantCondition
 		wantHealth hotelv1alpha1.NodeConditionCounts
 	}{
 		{
 			name: "selector matches no Node",
-			o:    observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 0, 0), maxUnavailable: one},
+			o:    observed{desired: Config{Hash: "h1"}, maxUnavailable: one},
+			a:    acted{appliedHash: "h1", daemonSet: daemonSet("h1", 0, 0)},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReady:       {metav1.ConditionTrue, hotelv1alpha1.ReasonNoNodesSelected},
 				hotelv1alpha1.ConditionReconciling: {metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected},
@@ -99,7 +103,8 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name:      "one Node, rollout done",
-			o:         observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1), nodes: nodes("a"), maxUnavailable: one},
+			o:         observed{desired: Config{Hash: "h1"}, nodes: nodes("a"), maxUnavailable: one},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReady:        {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
@@ -110,9 +115,9 @@ func TestAggregateStatus(t *testing.T) {
 			},
 		},
 		{
-			name: "DaemonSet just changed: its status is about the old template",
-			o: observed{desiredHash: "h2", appliedHash: "h2", daemonSet: daemonSet("h1", 3, 3), daemonSetChanged: true,
-				nodes: nodes("a", "b", "c"), maxUnavailable: one},
+			name:      "DaemonSet just changed: its status is about the old template",
+			o:         observed{desired: Config{Hash: "h2"}, nodes: nodes("a", "b", "c"), maxUnavailable: one},
+			a:         acted{appliedHash: "h2", daemonSet: daemonSet("h1", 3, 3), daemonSetChanged: true},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 3, Unavailable: 3},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress},
@@ -121,16 +126,17 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name:      "no DaemonSet yet",
-			o:         observed{desiredHash: "h1", appliedHash: "h1", nodes: nodes("a"), maxUnavailable: one},
+			o:         observed{desired: Config{Hash: "h1"}, nodes: nodes("a"), maxUnavailable: one},
+			a:         acted{appliedHash: "h1"},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Unavailable: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress},
 			},
 		},
 		{
-			name: "applying failed: in progress, not ready, not stalled",
-			o: observed{desiredHash: "h2", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1), nodes: nodes("a"), maxUnavailable: one,
-				applyErr: errors.New(`daemonsets.apps "x" is forbidden`)},
+			name:      "applying failed: in progress, not ready, not stalled",
+			o:         observed{desired: Config{Hash: "h2"}, nodes: nodes("a"), maxUnavailable: one},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1), err: errors.New(`daemonsets.apps "x" is forbidden`)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReconciling: {metav1.ConditionTrue, hotelv1alpha1.ReasonApplyFailed},
@@ -140,7 +146,8 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name:      "counters never exceed the selected Nodes",
-			o:         observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 5, 5), nodes: nodes("a", "b"), maxUnavailable: one},
+			o:         observed{desired: Config{Hash: "h1"}, nodes: nodes("a", "b"), maxUnavailable: one},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 5, 5)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReady: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
@@ -148,12 +155,12 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name: "rolled out, but a Node is NotReady and one is under disk pressure",
-			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 3, 3), maxUnavailable: one,
-				nodes: []*corev1.Node{
-					node("a", nil, nil),
-					node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionUnknown}, nil),
-					node("c", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeDiskPressure: corev1.ConditionTrue}, nil),
-				}},
+			o: observed{desired: Config{Hash: "h1"}, maxUnavailable: one, nodes: []*corev1.Node{
+				node("a", nil, nil),
+				node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionUnknown}, nil),
+				node("c", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeDiskPressure: corev1.ConditionTrue}, nil),
+			}},
+			a:          acted{appliedHash: "h1", daemonSet: daemonSet("h1", 3, 3)},
 			wantNodes:  hotelv1alpha1.NodeCounts{Selected: 3, Updated: 3, Ready: 2, Unavailable: 1},
 			wantHealth: hotelv1alpha1.NodeConditionCounts{NotReady: 1, DiskPressure: 1},
 			wantConds: map[string]wantCondition{
@@ -164,12 +171,12 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name: "agent records: Nodes on the current hash count, whatever the DaemonSet says",
-			o: observed{nodeAgent: true, desiredHash: "h2", appliedHash: "h2", daemonSet: daemonSet("h2", 0, 0), maxUnavailable: one,
-				nodes: []*corev1.Node{
-					node("a", nil, appliedAnnotations("h2")),
-					node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionFalse}, appliedAnnotations("h2")),
-					node("c", nil, appliedAnnotations("h1")),
-				}},
+			o: observed{nodeAgent: true, desired: Config{Hash: "h2"}, maxUnavailable: one, nodes: []*corev1.Node{
+				node("a", nil, appliedAnnotations("h2")),
+				node("b", map[corev1.NodeConditionType]corev1.ConditionStatus{corev1.NodeReady: corev1.ConditionFalse}, appliedAnnotations("h2")),
+				node("c", nil, appliedAnnotations("h1")),
+			}},
+			a:          acted{appliedHash: "h2", daemonSet: daemonSet("h2", 0, 0)},
 			wantNodes:  hotelv1alpha1.NodeCounts{Selected: 3, Updated: 2, Ready: 1, Unavailable: 2},
 			wantHealth: hotelv1alpha1.NodeConditionCounts{NotReady: 1},
 			wantConds: map[string]wantCondition{
@@ -178,8 +185,9 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name: "agent records: every Node applied",
-			o: observed{nodeAgent: true, desiredHash: "h2", appliedHash: "h2", maxUnavailable: one,
+			o: observed{nodeAgent: true, desired: Config{Hash: "h2"}, maxUnavailable: one,
 				nodes: []*corev1.Node{node("a", nil, appliedAnnotations("h2")), node("b", nil, appliedAnnotations("h2"))}},
+			a:         acted{appliedHash: "h2"},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionReady: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete},
@@ -187,17 +195,18 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name: "agent records while paused: Nodes on the held-back hash do not count",
-			o: observed{nodeAgent: true, paused: true, desiredHash: "h3", appliedHash: "h2", maxUnavailable: one,
+			o: observed{nodeAgent: true, paused: true, desired: Config{Hash: "h3"}, maxUnavailable: one,
 				nodes: []*corev1.Node{node("a", nil, appliedAnnotations("h2"))}},
+			a:         acted{appliedHash: "h2"},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionPaused: {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused},
 			},
 		},
 		{
-			name: "paused with a newer configuration held back",
-			o: observed{paused: true, desiredHash: "h2", appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2),
-				nodes: nodes("a", "b"), maxUnavailable: one},
+			name:      "paused with a newer configuration held back",
+			o:         observed{paused: true, desired: Config{Hash: "h2"}, nodes: nodes("a", "b"), maxUnavailable: one},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionPaused:      {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused},
@@ -206,9 +215,9 @@ func TestAggregateStatus(t *testing.T) {
 			},
 		},
 		{
-			name: "paused with nothing held back",
-			o: observed{paused: true, desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1),
-				nodes: nodes("a"), maxUnavailable: one},
+			name:      "paused with nothing held back",
+			o:         observed{paused: true, desired: Config{Hash: "h1"}, nodes: nodes("a"), maxUnavailable: one},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionPaused: {metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete},
@@ -216,9 +225,10 @@ func TestAggregateStatus(t *testing.T) {
 			},
 		},
 		{
-			name: "invalid spec: what runs stays, and the object is stalled",
-			o: observed{desiredHash: "", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1), nodes: nodes("a"), maxUnavailable: one,
-				stall: &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: "bad"}},
+			name:      "invalid spec: what runs stays, and the object is stalled",
+			o:         observed{nodes: nodes("a"), maxUnavailable: one},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1)},
+			d:         decision{stall: &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: "bad"}},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 1, Updated: 1, Ready: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionStalled:     {metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec},
@@ -228,8 +238,9 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name: "one degraded Node below a 50% maxUnavailable of 4 Nodes: degraded, not blocked",
-			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2), maxUnavailable: intstr.FromString("50%"),
+			o: observed{desired: Config{Hash: "h1"}, maxUnavailable: intstr.FromString("50%"),
 				nodes: []*corev1.Node{node("a", nil, nil), node("b", nil, degradedAnnotations("healthz timed out")), node("c", nil, nil), node("d", nil, nil)}},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 4, Updated: 2, Ready: 2, Unavailable: 2, Degraded: 1},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionDegraded:    {metav1.ConditionTrue, hotelv1alpha1.ReasonNodesDegraded},
@@ -239,9 +250,10 @@ func TestAggregateStatus(t *testing.T) {
 		},
 		{
 			name: "degraded Nodes reach a 25% maxUnavailable of 8 Nodes (2): blocked",
-			o: observed{desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 4, 4), maxUnavailable: intstr.FromString("25%"),
+			o: observed{desired: Config{Hash: "h1"}, maxUnavailable: intstr.FromString("25%"),
 				nodes: []*corev1.Node{node("a", nil, degradedAnnotations("x")), node("b", nil, degradedAnnotations("y")),
 					node("c", nil, nil), node("d", nil, nil), node("e", nil, nil), node("f", nil, nil), node("g", nil, nil), node("h", nil, nil)}},
+			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 4, 4)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 8, Updated: 4, Ready: 4, Unavailable: 4, Degraded: 2},
 			wantConds: map[string]wantCondition{
 				hotelv1alpha1.ConditionStalled:     {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutBlocked},
@@ -255,9 +267,9 @@ func TestAggregateStatus(t *testing.T) {
 			g := NewWithT(t)
 			tt.o.generation = 4
 			tt.o.component = "kubelet"
-			st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, tt.o, now)
+			st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, tt.o, tt.d, tt.a, now)
 			g.Expect(st.ObservedGeneration).To(Equal(int64(4)))
-			g.Expect(st.ConfigHash).To(Equal(tt.o.appliedHash))
+			g.Expect(st.ConfigHash).To(Equal(tt.a.appliedHash))
 			g.Expect(st.Nodes).To(Equal(tt.wantNodes))
 			g.Expect(st.NodeConditions).To(Equal(tt.wantHealth))
 			g.Expect(st.Conditions).To(HaveLen(6))
@@ -279,14 +291,14 @@ func TestAggregateStatusKeepsTransitionTimes(t *testing.T) {
 	g := NewWithT(t)
 	earlier := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	later := metav1.NewTime(earlier.Add(time.Hour))
-	o := observed{generation: 1, component: "kubelet", desiredHash: "h1", appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1),
-		nodes: nodes("a"), maxUnavailable: intstr.FromInt32(1)}
-	first := aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, earlier)
-	second := aggregateStatus(&first, o, later)
+	o := observed{generation: 1, component: "kubelet", desired: Config{Hash: "h1"}, nodes: nodes("a"), maxUnavailable: intstr.FromInt32(1)}
+	a := acted{appliedHash: "h1", daemonSet: daemonSet("h1", 1, 1)}
+	first := aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, decision{}, a, earlier)
+	second := aggregateStatus(&first, o, decision{}, a, later)
 	g.Expect(second).To(Equal(first), "an unchanged pool must yield an identical status, or every reconcile writes")
 
 	o.nodes[0].Status.Conditions[0].Status = corev1.ConditionFalse
-	third := aggregateStatus(&second, o, later)
+	third := aggregateStatus(&second, o, decision{}, a, later)
 	g.Expect(meta.FindStatusCondition(third.Conditions, hotelv1alpha1.ConditionNodesHealthy).LastTransitionTime).To(Equal(later))
 	g.Expect(meta.FindStatusCondition(third.Conditions, hotelv1alpha1.ConditionStalled).LastTransitionTime).To(Equal(earlier))
 }
@@ -298,6 +310,7 @@ func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
 		ns = append(ns, node(name, nil, degradedAnnotations("failed on "+name)))
 	}
 	st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, observed{component: "kubelet", nodes: ns, maxUnavailable: intstr.FromInt32(1)},
+		decision{}, acted{},
 		metav1.Now())
 	g.Expect(st.Capacity).To(Equal(corev1.ResourceList{
 		corev1.ResourceCPU: resource.MustParse("24"), corev1.ResourceMemory: resource.MustParse("96Gi"),
@@ -313,7 +326,7 @@ func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
 	g.Expect(meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionDegraded).Message).
 		To(ContainSubstring("12 Nodes are Degraded: n01, n02, n03, n04, n05 and 7 more"))
 
-	empty := aggregateStatus(&hotelv1alpha1.PoolStatus{}, observed{maxUnavailable: intstr.FromInt32(1)}, metav1.Now())
+	empty := aggregateStatus(&hotelv1alpha1.PoolStatus{}, observed{maxUnavailable: intstr.FromInt32(1)}, decision{}, acted{}, metav1.Now())
 	g.Expect(empty.Capacity).To(BeNil())
 	g.Expect(empty.DegradedNodes).To(BeNil())
 	g.Expect(empty.NodesReady).To(Equal("0/0"))

@@ -41,34 +41,12 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if _, ok := r.kind.Component.(Referencing); ok {
 		b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.objectsReferencing))
 	}
-	if ex, ok := r.kind.Component.(Exclusive); ok {
+	if r.foreign != nil {
 		// Another DaemonSet that runs the component may start or stop running on any pool.
 		b = b.Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.everyObject),
-			builder.WithPredicates(foreignDaemonSetChange(ex)))
+			builder.WithPredicates(r.foreign.daemonSetChange()))
 	}
 	return b.Complete(r)
-}
-
-// foreignDaemonSetChange lets through the events of DaemonSets that innkeeper does not manage and
-// that run an Exclusive component: their creation, their deletion, and the updates that can change
-// the Nodes they run on or whom they were kept off for (spec, labels, innkeeper's annotations,
-// deletion), not the status updates that their controller makes throughout a rollout.
-func foreignDaemonSetChange(ex Exclusive) predicate.Predicate {
-	foreign := func(o client.Object) bool {
-		ds, ok := o.(*appsv1.DaemonSet)
-		return ok && ds.Labels[LabelManagedBy] != ManagedByValue && ex.Foreign(ds)
-	}
-	return predicate.Funcs{
-		CreateFunc: func(e event.CreateEvent) bool { return foreign(e.Object) },
-		DeleteFunc: func(e event.DeleteEvent) bool { return foreign(e.Object) },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			if !foreign(e.ObjectOld) && !foreign(e.ObjectNew) {
-				return false
-			}
-			return !sameButStatus(e.ObjectOld, e.ObjectNew)
-		},
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	}
 }
 
 // everyObject maps an event to every object of the reconciler's kind, which are few.
@@ -148,12 +126,11 @@ func (r *Reconciler) otherObjects(ctx context.Context, changed client.Object) []
 	return r.peerRequests(ctx, r.gvk.Kind+" "+changed.GetName(), func(p Object) bool { return p.GetName() != changed.GetName() })
 }
 
-// nodeChangePredicate lets through the Node changes that can change a pool's status: labels,
-// condition statuses, capacity, allocatable and this component's agent annotations. Heartbeats,
-// which rewrite condition timestamps every few seconds on every Node, do not pass.
+// nodeChangePredicate lets through the Node changes that can change a pool's status (see
+// NodeChanged), and those that can change where a foreign DaemonSet of an Exclusive component runs.
+// Heartbeats, which rewrite condition timestamps every few seconds on every Node, do not pass.
 func (r *Reconciler) nodeChangePredicate() predicate.Predicate {
 	component := r.kind.Component.Name()
-	_, exclusive := r.kind.Component.(Exclusive)
 	return predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
 			oldNode, okOld := e.ObjectOld.(*corev1.Node)
@@ -161,18 +138,14 @@ func (r *Reconciler) nodeChangePredicate() predicate.Predicate {
 			if !okOld || !okNew {
 				return true
 			}
-			return NodeChanged(oldNode, newNode, component, exclusive)
+			return NodeChanged(oldNode, newNode, component) || r.foreign.nodeChanged(oldNode, newNode)
 		},
 	}
 }
 
-// NodeChanged reports whether a Node update matters to a pool of the component. For an exclusive
-// component, the taints that keep pods off the Node matter too: they decide whether another
-// DaemonSet of the component runs there.
-func NodeChanged(oldNode, newNode *corev1.Node, component string, exclusive bool) bool {
-	if exclusive && !slices.Equal(placementTaints(oldNode), placementTaints(newNode)) {
-		return true
-	}
+// NodeChanged reports whether a Node update matters to the status of a pool of the component:
+// labels, condition statuses, capacity, allocatable and the component's agent annotations.
+func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
 	if !equality.Semantic.DeepEqual(oldNode.Labels, newNode.Labels) ||
 		!equality.Semantic.DeepEqual(oldNode.Status.Capacity, newNode.Status.Capacity) ||
 		!equality.Semantic.DeepEqual(oldNode.Status.Allocatable, newNode.Status.Allocatable) {
@@ -185,18 +158,6 @@ func NodeChanged(oldNode, newNode *corev1.Node, component string, exclusive bool
 		}
 	}
 	return !sameConditionStatuses(oldNode.Status.Conditions, newNode.Status.Conditions)
-}
-
-// placementTaints returns the Node's taints that keep pods off it (NoSchedule, NoExecute), without
-// their times.
-func placementTaints(n *corev1.Node) []corev1.Taint {
-	var out []corev1.Taint
-	for _, t := range n.Spec.Taints {
-		if scheduleBlocking(&t) {
-			out = append(out, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
-		}
-	}
-	return out
 }
 
 // sameConditionStatuses reports whether two lists of Node conditions have the same types and

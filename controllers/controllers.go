@@ -1,0 +1,51 @@
+// Package controllers wires each innkeeper kind to the shared rollout engine (internal/pool). Each
+// kind is a few lines: its component and its RBAC; the engine does the rest.
+package controllers
+
+import (
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// Options are what every controller needs to know about the installation.
+type Options struct {
+	// Options are the engine's: the workload namespace, the rollout pods' scheduling settings
+	// (the zero NodePods gives them neither priority class nor tolerations; pool.DefaultNodePods is
+	// what innkeeper has always rendered), and the manager's Node store.
+	pool.Options
+	// AgentImage is the node agent's image.
+	AgentImage string
+	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
+	AgentServiceAccount string
+	// KubeProxyImage is the image of a Concierge's kube-proxy that names none.
+	KubeProxyImage string
+	// KubeProxyServiceAccount is the ServiceAccount of kube-proxy's pods, bound to system:node-proxier.
+	KubeProxyServiceAccount string
+	// KubeProxyAPIServer is the API server URL kube-proxy uses instead of the kubernetes Service.
+	KubeProxyAPIServer string
+}
+
+// RBAC for the engine, shared by every kind: Nodes to select and report on, Events (which land in the
+// default namespace for a cluster-scoped object), and the workloads it renders, only in its own
+// namespace (a Role; installers rewrite innkeeper-system to their namespace).
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",namespace=innkeeper-system,resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,namespace=innkeeper-system,resources=daemonsets,verbs=get;list;watch;create;update;patch;delete
+
+// Setup registers the controller of every innkeeper kind with mgr.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	for _, kind := range []pool.Kind{floorManager(opts), concierge(opts), roomService(opts)} {
+		r, err := pool.NewReconciler(mgr, kind, opts.Options)
+		if err == nil {
+			err = r.SetupWithManager(mgr)
+		}
+		if err != nil {
+			return fmt.Errorf("set up the %s controller: %w", kind.Component.Name(), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// acted is the rollout as a reconcile's action left it.
+type acted struct {
+	// daemonSet is the object's DaemonSet as observed, nil if there is none or it was removed.
+	daemonSet *appsv1.DaemonSet
+	// daemonSetChanged is true when the action applied a new DaemonSet spec, which the DaemonSet
+	// controller has not observed yet: the DaemonSet's status describes the previous one.
+	daemonSetChanged bool
+	// appliedHash is the configuration the DaemonSet rolls out, "" if there is no DaemonSet.
+	appliedHash string
+	// err, if not nil, is why applying failed this time: said in status, then retried with backoff.
+	err error
+}
+
+// act carries out decision d about obj, then deletes the ConfigMaps that no Node needs any more.
+// A failure to apply is reported in the result, for the status to say; any other error is
+// returned, and the reconcile retried with backoff.
+func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision) (acted, error) {
+	a := acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash}
+	switch d.action {
+	case actRemoveDaemonSet:
+		if err := r.removeDaemonSet(ctx, o.daemonSet); err != nil {
+			return a, err
+		}
+		a.daemonSet, a.appliedHash = nil, ""
+	case actApply:
+		if a.daemonSetChanged, a.err = r.apply(ctx, obj, d.config, o.files, o.daemonSet); a.err == nil {
+			a.appliedHash = d.config.Hash
+		}
+	case actHold:
+		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, true)
+	}
+	if a.err != nil {
+		return a, nil
+	}
+	// Configurations still in use: the one the DaemonSet rolled out before this action (Nodes not
+	// yet updated mount it), the one it rolls out now, the newest, and the ones Nodes report.
+	before := ""
+	if a.daemonSet != nil {
+		before = o.applied.Hash
+	}
+	inUse := append(appliedOnNodes(o.nodes, o.component), before, a.appliedHash, o.desired.Hash)
+	return a, r.pruneConfigMaps(ctx, obj, inUse...)
+}
+
+// apply applies the ConfigMap, then the DaemonSet that names it, each only if it differs from what
+// innkeeper last applied, so that a steady state costs no request. It reports whether the
+// DaemonSet's spec changed.
+func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files map[string]string,
+	current *appsv1.DaemonSet) (bool, error) {
+	cm := desiredConfigMap(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, files)
+	cmHash := specHash(cm)
+	cm.WithAnnotations(map[string]string{AnnotationSpecHash: cmHash})
+	live := &corev1.ConfigMap{}
+	err := r.client.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: cfg.ConfigMapName}, live)
+	switch {
+	case apierrors.IsNotFound(err):
+		live = nil
+	case err != nil:
+		return false, fmt.Errorf("get ConfigMap %s: %w", cfg.ConfigMapName, err)
+	}
+	if live == nil || !r.upToDate("ConfigMap/"+obj.GetName(), live, cm, cmHash) {
+		if err := r.client.Apply(ctx, cm, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+			return false, fmt.Errorf("apply ConfigMap %s: %w", cfg.ConfigMapName, err)
+		}
+	}
+	return r.applyDaemonSet(ctx, obj, cfg, current, false)
+}
+
+// applyDaemonSet applies the DaemonSet that rolls cfg out, or holds it (paused), if it differs from
+// what innkeeper last applied. It reports whether the DaemonSet's spec changed.
+func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config, current *appsv1.DaemonSet, paused bool) (bool, error) {
+	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), r.nodePods, paused)
+	dsHash := specHash(ds)
+	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
+	if current != nil && r.upToDate("DaemonSet/"+obj.GetName(), current, ds, dsHash) {
+		return false, nil
+	}
+	if err := r.client.Apply(ctx, ds, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return false, fmt.Errorf("apply DaemonSet %s: %w", *ds.Name, err)
+	}
+	// The apply answers with the object as stored: a new generation means a new spec to roll out.
+	changed := current == nil || ds.Generation == nil || *ds.Generation != current.Generation
+	if changed {
+		log.FromContext(ctx).Info("Applied DaemonSet", "daemonSet", klog.KRef(r.namespace, *ds.Name), "configHash", cfg.Hash,
+			"paused", paused)
+	}
+	return changed, nil
+}
+
+// removeDaemonSet deletes an object's DaemonSet, if there is one.
+func (r *Reconciler) removeDaemonSet(ctx context.Context, ds *appsv1.DaemonSet) error {
+	if ds == nil {
+		return nil
+	}
+	if err := r.client.Delete(ctx, ds, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("delete DaemonSet %s: %w", ds.Name, err)
+	}
+	log.FromContext(ctx).Info("Removed the DaemonSet of a conflicting pool", "daemonSet", klog.KObj(ds))
+	return nil
+}

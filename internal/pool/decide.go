@@ -1,0 +1,146 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// action is what a reconcile does to an object's workloads.
+type action int
+
+const (
+	// actNone changes nothing: the spec cannot be rolled out and what is rolled out stays, or the
+	// rollout is paused before it has a DaemonSet.
+	actNone action = iota
+	// actApply applies the configuration's ConfigMap and the DaemonSet that rolls it out.
+	actApply
+	// actHold applies the DaemonSet at the configuration it rolls out already, with the OnDelete
+	// strategy, so that the DaemonSet controller replaces no further pod: the rollout is paused.
+	actHold
+	// actRemoveDaemonSet deletes the object's DaemonSet: the pool's Nodes are another's, and two
+	// agents, or two kube-proxies, never manage one Node.
+	actRemoveDaemonSet
+)
+
+func (a action) String() string {
+	switch a {
+	case actNone:
+		return "none"
+	case actApply:
+		return "apply"
+	case actHold:
+		return "hold"
+	case actRemoveDaemonSet:
+		return "remove DaemonSet"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
+// decision is what a reconcile does, decided from what it observed.
+type decision struct {
+	action action
+	// config is the configuration that actApply rolls out, or that actHold holds.
+	config Config
+	// stall, if not nil, is why the rollout cannot progress without a human.
+	stall *stall
+}
+
+// stall is why a rollout cannot progress without a human.
+type stall struct {
+	reason  string
+	message string
+	// retry, if not nil, is a failure that the stall reports and that may clear by itself, such as
+	// taking the pool from another DaemonSet: the reconcile returns it, to be retried with backoff.
+	retry error
+}
+
+// retryErr returns the failure to retry with backoff, nil for none or no stall.
+func (s *stall) retryErr() error {
+	if s == nil {
+		return nil
+	}
+	return s.retry
+}
+
+// decide returns what to do about an object from what was observed. A spec that cannot be rolled
+// out (an invalid selector, missing references, a configuration that does not render) leaves the
+// workloads as they are; a pool whose Nodes another DaemonSet or an older object holds keeps no
+// DaemonSet; otherwise the newest configuration is applied, or, while paused, the configuration
+// the DaemonSet rolls out is held where it is.
+func decide(o observed) decision {
+	if s := specStall(o); s != nil {
+		return decision{action: actNone, stall: s}
+	}
+	if s := poolStall(o); s != nil {
+		if o.daemonSet == nil {
+			return decision{action: actNone, stall: s}
+		}
+		return decision{action: actRemoveDaemonSet, stall: s}
+	}
+	switch {
+	case !o.paused:
+		return decision{action: actApply, config: o.desired}
+	case o.daemonSet != nil && o.applied.Hash != "":
+		return decision{action: actHold, config: o.applied}
+	}
+	return decision{action: actNone}
+}
+
+// specStall returns why the spec cannot be rolled out, nil if it can.
+func specStall(o observed) *stall {
+	switch {
+	case o.selectorErr != nil:
+		return &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
+			"spec.nodeSelector is invalid: %v. Fix it; nothing is rolled out until then.", o.selectorErr)}
+	case len(o.missing) > 0:
+		return &stall{reason: hotelv1alpha1.ReasonReferenceNotFound, message: fmt.Sprintf(
+			"The spec references ConfigMaps that do not exist in namespace %s: %s. Create them; nothing is "+
+				"rolled out until then, and what is rolled out stays as it is.", o.namespace, strings.Join(o.missing, ", "))}
+	case o.renderErr != nil:
+		return invalidSpec(o.component, o.renderErr)
+	}
+	return nil
+}
+
+// poolStall returns why the pool's Nodes are not the object's to roll out to, nil if they are: a
+// DaemonSet innkeeper does not manage runs the component there, or an older object of the kind
+// selects some of them.
+func poolStall(o observed) *stall {
+	if o.foreign != nil {
+		return o.foreign
+	}
+	if c := o.conflict; c != nil {
+		return &stall{reason: hotelv1alpha1.ReasonPoolConflict, message: fmt.Sprintf(
+			"%d selected Nodes (%s) are also selected by %s %q, which is older and keeps them. Change either "+
+				"nodeSelector so that the pools do not overlap; until then nothing is rolled out, and this "+
+				"object's DaemonSet is removed so that two agents never manage one Node (Nodes keep what they run).",
+			len(c.nodes), nameList(c.nodes), o.kind, c.peer)}
+	}
+	return nil
+}
+
+// invalidSpec turns a render error into a stall whose message names the fields.
+func invalidSpec(component string, err error) *stall {
+	var fieldErrs field.ErrorList
+	var agg interface{ Errors() []error }
+	if errors.As(err, &agg) {
+		for _, e := range agg.Errors() {
+			var fe *field.Error
+			if errors.As(e, &fe) {
+				fieldErrs = append(fieldErrs, fe)
+			}
+		}
+	}
+	detail := err.Error()
+	if len(fieldErrs) > 0 {
+		detail = fieldErrs.ToAggregate().Error()
+	}
+	return &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
+		"The %s configuration cannot be rendered: %s. Fix the spec, or the ConfigMaps it references; what is rolled out stays as it is until then.",
+		component, detail)}
+}

@@ -1,0 +1,132 @@
+package pool
+
+import (
+	"errors"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+func TestDecide(t *testing.T) {
+	desired := Config{Hash: "new", ConfigMapName: "fm-kubelet-new"}
+	applied := Config{Hash: "old", ConfigMapName: "fm-kubelet-old"}
+	running := daemonSet("old", 2, 2)
+	unannotated := &appsv1.DaemonSet{}
+	takeOverFailed := errors.New("conflict with kube-system/kube-proxy")
+	foreign := &stall{reason: hotelv1alpha1.ReasonForeignKubeProxy, message: "DaemonSet kube-system/kube-proxy ..."}
+	retried := &stall{reason: hotelv1alpha1.ReasonForeignKubeProxy, message: "Taking ... failed", retry: takeOverFailed}
+	older := &conflict{peer: "general", nodes: []string{"n1", "n2"}}
+	fieldErr := field.ErrorList{field.Invalid(field.NewPath("spec", "kubelet", "maxPods"), -1, "must be at least 0")}.ToAggregate()
+
+	// base is a spec that renders, a DaemonSet that rolls out an older configuration, nobody else
+	// on the pool: each case changes what it is about.
+	base := func(change func(*observed)) observed {
+		o := observed{kind: "FloorManager", namespace: "innkeeper-system", component: "kubelet",
+			desired: desired, daemonSet: running, applied: applied}
+		change(&o)
+		return o
+	}
+	tests := []struct {
+		name        string
+		o           observed
+		want        action
+		wantConfig  Config
+		wantReason  string   // of the stall; "" for none
+		wantMessage []string // in the stall's message
+		wantRetry   error
+	}{
+		{name: "a spec that renders is applied", o: base(func(*observed) {}), want: actApply, wantConfig: desired},
+		{name: "with no DaemonSet yet too", o: base(func(o *observed) { o.daemonSet, o.applied = nil, Config{} }),
+			want: actApply, wantConfig: desired},
+		{name: "the same configuration again: applied (apply compares with what runs)",
+			o: base(func(o *observed) { o.applied = desired }), want: actApply, wantConfig: desired},
+
+		{name: "paused: the DaemonSet is held at what it rolls out", o: base(func(o *observed) { o.paused = true }),
+			want: actHold, wantConfig: applied},
+		{name: "paused before any DaemonSet: nothing", o: base(func(o *observed) {
+			o.paused, o.daemonSet, o.applied = true, nil, Config{}
+		}), want: actNone},
+		{name: "paused, a DaemonSet that names no configuration: nothing", o: base(func(o *observed) {
+			o.paused, o.daemonSet, o.applied = true, unannotated, Config{}
+		}), want: actNone},
+
+		{name: "an invalid selector: what runs stays", o: base(func(o *observed) {
+			o.selectorErr, o.desired = errors.New(`"Has" is not a valid label selector operator`), Config{}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec,
+			wantMessage: []string{"spec.nodeSelector is invalid", `"Has" is not a valid`}},
+		{name: "missing references: what runs stays", o: base(func(o *observed) {
+			o.missing, o.desired = []string{"mirror-ca", "other-ca"}, Config{}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonReferenceNotFound,
+			wantMessage: []string{"in namespace innkeeper-system: mirror-ca, other-ca"}},
+		{name: "a configuration that does not render names the fields", o: base(func(o *observed) {
+			o.renderErr, o.desired = fieldErr, Config{}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec,
+			wantMessage: []string{"The kubelet configuration cannot be rendered", "spec.kubelet.maxPods: Invalid value: -1"}},
+		{name: "a render error without fields is said as is", o: base(func(o *observed) {
+			o.renderErr, o.desired = errors.New("unexpected object"), Config{}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec, wantMessage: []string{"rendered: unexpected object."}},
+		{name: "an invalid selector first, then missing references", o: base(func(o *observed) {
+			o.selectorErr, o.missing = errors.New("bad"), []string{"mirror-ca"}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec},
+		{name: "a spec that cannot be rolled out stays so while paused", o: base(func(o *observed) {
+			o.paused, o.missing = true, []string{"mirror-ca"}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonReferenceNotFound},
+
+		{name: "a foreign DaemonSet on the pool: this one's DaemonSet goes", o: base(func(o *observed) { o.foreign = foreign }),
+			want: actRemoveDaemonSet, wantReason: hotelv1alpha1.ReasonForeignKubeProxy, wantMessage: []string{"kube-system/kube-proxy"}},
+		{name: "a foreign DaemonSet on the pool, no DaemonSet of this one's: nothing", o: base(func(o *observed) {
+			o.foreign, o.daemonSet, o.applied = foreign, nil, Config{}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonForeignKubeProxy},
+		{name: "a failed take-over is retried with backoff", o: base(func(o *observed) { o.foreign = retried }),
+			want: actRemoveDaemonSet, wantReason: hotelv1alpha1.ReasonForeignKubeProxy, wantRetry: takeOverFailed},
+		{name: "an older object's pool overlaps: this one's DaemonSet goes", o: base(func(o *observed) { o.conflict = older }),
+			want: actRemoveDaemonSet, wantReason: hotelv1alpha1.ReasonPoolConflict,
+			wantMessage: []string{`2 selected Nodes (n1, n2) are also selected by FloorManager "general"`}},
+		{name: "an overlap while paused: the DaemonSet goes all the same", o: base(func(o *observed) {
+			o.paused, o.conflict = true, older
+		}), want: actRemoveDaemonSet, wantReason: hotelv1alpha1.ReasonPoolConflict},
+		{name: "an overlap and no DaemonSet: nothing", o: base(func(o *observed) {
+			o.conflict, o.daemonSet, o.applied = older, nil, Config{}
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonPoolConflict},
+		{name: "a foreign DaemonSet is said before an overlap", o: base(func(o *observed) { o.foreign, o.conflict = foreign, older }),
+			want: actRemoveDaemonSet, wantReason: hotelv1alpha1.ReasonForeignKubeProxy},
+		{name: "a spec that cannot be rolled out is said before the pool's holders", o: base(func(o *observed) {
+			o.renderErr, o.foreign, o.conflict = errors.New("bad"), foreign, older
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			d := decide(tt.o)
+			g.Expect(d.action).To(Equal(tt.want), "action %s", d.action)
+			g.Expect(d.config).To(Equal(tt.wantConfig))
+			if tt.wantReason == "" {
+				g.Expect(d.stall).To(BeNil())
+				return
+			}
+			g.Expect(d.stall).NotTo(BeNil())
+			g.Expect(d.stall.reason).To(Equal(tt.wantReason))
+			for _, m := range tt.wantMessage {
+				g.Expect(d.stall.message).To(ContainSubstring(m))
+			}
+			if tt.wantRetry == nil {
+				g.Expect(d.stall.retryErr()).To(Succeed())
+			} else {
+				g.Expect(d.stall.retryErr()).To(MatchError(tt.wantRetry))
+			}
+		})
+	}
+}
+
+func TestStallRetryErr(t *testing.T) {
+	g := NewWithT(t)
+	var none *stall
+	g.Expect(none.retryErr()).To(Succeed(), "no stall, nothing to retry")
+	g.Expect((&stall{reason: "PoolConflict"}).retryErr()).To(Succeed())
+	err := errors.New("conflict")
+	g.Expect((&stall{retry: err}).retryErr()).To(Equal(err))
+}

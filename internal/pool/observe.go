@@ -1,0 +1,169 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// observed is what one reconcile read about an object: its spec as rendered, its pool, its
+// DaemonSet, and whether another DaemonSet or an older object of its kind holds the pool's Nodes.
+// decide and aggregateStatus compute from it alone.
+type observed struct {
+	// kind is the object's kind and namespace the workloads' namespace, as messages name them.
+	kind, namespace string
+	generation      int64
+	paused          bool
+	maxUnavailable  intstr.IntOrString
+	component       string
+	// nodeAgent is true when the component's agent records the applied configuration on each Node.
+	nodeAgent bool
+
+	// selectorErr, if not nil, is why spec.nodeSelector is invalid; nodes are then not read.
+	selectorErr error
+	// nodes are the selected Nodes, the cache's own objects: read them, never modify them.
+	nodes []*corev1.Node
+	// daemonSet is the object's DaemonSet, nil if there is none.
+	daemonSet *appsv1.DaemonSet
+	// applied is the configuration the DaemonSet rolls out, zero if there is no DaemonSet.
+	applied Config
+
+	// missing names the referenced ConfigMaps that do not exist; the spec is then not rendered.
+	missing []string
+	// renderErr, if not nil, is why the spec does not render.
+	renderErr error
+	// files are the rendered configuration's files, and desired identifies it; zero if the spec
+	// does not render.
+	files   map[string]string
+	desired Config
+
+	// The pool's Nodes held by others, observed only for a spec that renders. foreign, if not
+	// nil, says which DaemonSet that innkeeper does not manage runs an Exclusive component on them
+	// (see foreignGuard); conflict, if not nil, which older object of the kind selects some of them.
+	foreign  *stall
+	conflict *conflict
+}
+
+// observe reads what decide and aggregateStatus need about obj. For an Exclusive component it
+// also keeps foreign DaemonSets off the pool when the object asks to take its Nodes over (see
+// foreignGuard): what it observes is the pool after that. An error is transient: the reconcile is
+// retried with backoff.
+func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) {
+	component := r.kind.Component.Name()
+	o := observed{
+		kind:           r.gvk.Kind,
+		namespace:      r.namespace,
+		generation:     obj.GetGeneration(),
+		paused:         obj.PoolSpec().Rollout.Paused,
+		maxUnavailable: maxUnavailable(obj),
+		component:      component,
+		nodeAgent:      r.kind.Component.NodeAgent(),
+	}
+	selector, err := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
+	if err != nil {
+		o.selectorErr = err
+	} else if o.nodes, err = r.nodes.selected(ctx, selector); err != nil {
+		return o, err
+	}
+	if o.daemonSet, err = r.daemonSet(ctx, obj); err != nil {
+		return o, err
+	}
+	if o.daemonSet != nil {
+		if hash := o.daemonSet.Spec.Template.Annotations[AnnotationHash]; hash != "" {
+			o.applied = Config{Hash: hash, ConfigMapName: configMapName(obj, component, hash)}
+		}
+	}
+
+	inputs, missing, err := r.inputs(ctx, obj)
+	if err != nil {
+		return o, err
+	}
+	if o.missing = missing; len(missing) == 0 {
+		if o.files, o.renderErr = r.kind.Component.Render(obj, inputs); o.renderErr == nil {
+			hash := ConfigHash(o.files)
+			o.desired = Config{Hash: hash, ConfigMapName: configMapName(obj, component, hash)}
+		}
+	}
+	if o.selectorErr != nil || len(o.missing) > 0 || o.renderErr != nil {
+		return o, nil
+	}
+
+	peers, err := r.peers(ctx)
+	if err != nil {
+		return o, err
+	}
+	if o.foreign, err = r.foreign.check(ctx, obj, o.nodes, peers); err != nil {
+		return o, err
+	}
+	o.conflict = poolConflict(obj, o.nodes, peers)
+	return o, nil
+}
+
+// daemonSet returns the object's DaemonSet from the cache, nil if there is none.
+func (r *Reconciler) daemonSet(ctx context.Context, obj Object) (*appsv1.DaemonSet, error) {
+	ds := &appsv1.DaemonSet{}
+	key := client.ObjectKey{Namespace: r.namespace, Name: daemonSetName(obj, r.kind.Component.Name())}
+	if err := r.client.Get(ctx, key, ds); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get DaemonSet %s: %w", key, err)
+	}
+	return ds, nil
+}
+
+// inputs reads the ConfigMaps a Referencing component's object references, and names the missing.
+func (r *Reconciler) inputs(ctx context.Context, obj Object) (Inputs, []string, error) {
+	ref, ok := r.kind.Component.(Referencing)
+	if !ok {
+		return Inputs{}, nil, nil
+	}
+	in := Inputs{ConfigMaps: map[string]map[string]string{}}
+	var missing []string
+	for _, name := range ref.References(obj) {
+		if _, done := in.ConfigMaps[name]; done {
+			continue
+		}
+		cm := &corev1.ConfigMap{}
+		err := r.client.Get(ctx, types.NamespacedName{Namespace: r.namespace, Name: name}, cm)
+		switch {
+		case apierrors.IsNotFound(err):
+			missing = append(missing, name)
+		case err != nil:
+			return in, nil, fmt.Errorf("get ConfigMap %s/%s: %w", r.namespace, name, err)
+		default:
+			in.ConfigMaps[name] = cm.Data
+		}
+	}
+	sort.Strings(missing)
+	return in, missing, nil
+}
+
+// peers returns every object of the reconciler's kind, from the cache and not copied: they are
+// only read (selectors, names, ages), and a Node event maps through them for every kind.
+func (r *Reconciler) peers(ctx context.Context) ([]Object, error) {
+	list := r.kind.NewList()
+	if err := r.client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, fmt.Errorf("read %s list: %w", r.gvk.Kind, err)
+	}
+	peers := make([]Object, 0, len(items))
+	for _, item := range items {
+		if p, ok := item.(Object); ok {
+			peers = append(peers, p)
+		}
+	}
+	return peers, nil
+}

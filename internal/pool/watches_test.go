@@ -1,0 +1,86 @@
+package pool
+
+import (
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// kubeletLike is a Component named kubelet that renders nothing.
+type kubeletLike struct{}
+
+func (kubeletLike) Name() string                                     { return "kubelet" }
+func (kubeletLike) NodeAgent() bool                                  { return true }
+func (kubeletLike) Render(Object, Inputs) (map[string]string, error) { return nil, nil }
+func (kubeletLike) PodSpec(Object, Config) *corev1ac.PodSpecApplyConfiguration {
+	return corev1ac.PodSpec()
+}
+
+// The Node updates that reconcile a pool: those NodeChanged reports, and for an exclusive component
+// (a foreign guard), placement taints.
+func TestNodeChanged(t *testing.T) {
+	base := func() *corev1.Node {
+		n := node("a", nil, map[string]string{"other": "x"})
+		n.Labels = map[string]string{"pool": "gpu"}
+		n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		n.Status.Images = []corev1.ContainerImage{{Names: []string{"img"}}}
+		return n
+	}
+	tests := []struct {
+		name   string
+		change func(*corev1.Node)
+		// exclusive is true for a component that another DaemonSet must not run beside (kube-proxy).
+		exclusive bool
+		want      bool
+	}{
+		{name: "heartbeat", change: func(n *corev1.Node) {
+			n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 10, 0, time.UTC))
+		}},
+		{name: "condition message", change: func(n *corev1.Node) { n.Status.Conditions[0].Message = "still fine" }},
+		{name: "images", change: func(n *corev1.Node) { n.Status.Images = nil }},
+		{name: "an annotation of someone else's", change: func(n *corev1.Node) { n.Annotations["other"] = "y" }},
+		{name: "another component's agent annotation", change: func(n *corev1.Node) {
+			n.Annotations[hotelv1alpha1.AgentAnnotation("containerd", "state")] = hotelv1alpha1.AgentStateDegraded
+		}},
+		{name: "label", change: func(n *corev1.Node) { n.Labels["pool"] = "cpu" }, want: true},
+		{name: "condition status", change: func(n *corev1.Node) { n.Status.Conditions[0].Status = corev1.ConditionFalse }, want: true},
+		{name: "new condition", change: func(n *corev1.Node) {
+			n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: corev1.NodePIDPressure, Status: corev1.ConditionTrue})
+		}, want: true},
+		{name: "allocatable", change: func(n *corev1.Node) {
+			n.Status.Allocatable[corev1.ResourcePods] = n.Status.Capacity[corev1.ResourceCPU]
+		}, want: true},
+		{name: "this component's agent state", change: func(n *corev1.Node) {
+			n.Annotations[hotelv1alpha1.AgentAnnotation("kubelet", "state")] = hotelv1alpha1.AgentStateDegraded
+		}, want: true},
+		// A taint decides where another kube-proxy's DaemonSet places its pods.
+		{name: "a taint, for an exclusive component", change: func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+		}, exclusive: true, want: true},
+		{name: "a taint, for another component", change: func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
+		}},
+		{name: "a PreferNoSchedule taint places nothing", change: func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectPreferNoSchedule}}
+		}, exclusive: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			oldNode, newNode := base(), base()
+			tt.change(newNode)
+			r := &Reconciler{kind: Kind{Component: kubeletLike{}}}
+			if tt.exclusive {
+				r.foreign = &foreignGuard{ex: byImage{}}
+			}
+			update := event.UpdateEvent{ObjectOld: oldNode, ObjectNew: newNode}
+			NewWithT(t).Expect(r.nodeChangePredicate().Update(update)).To(Equal(tt.want))
+		})
+	}
+}
