@@ -20,26 +20,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
-)
-
-// Reasons for the Degraded state of containerd's agent.
-const (
-	// ReasonImportMissing: the main config.toml does not import the drop-in directory.
-	ReasonImportMissing = "ImportMissing"
-	// ReasonConfigVersionMismatch: the drop-in's configuration version is not the installed
-	// containerd's.
-	ReasonConfigVersionMismatch = "ConfigVersionMismatch"
-	// ReasonRegistryConfigConflict: the main config.toml configures registries in a way that the
-	// drop-in's registry.config_path would break.
-	ReasonRegistryConfigConflict = "RegistryConfigConflict"
-	// ReasonHostsFileConflict: a registry's hosts.toml exists and was not written by innkeeper.
-	ReasonHostsFileConflict = "HostsFileConflict"
-	// ReasonUnsupportedRuntime: the CRI socket is not containerd's.
-	ReasonUnsupportedRuntime = "UnsupportedRuntime"
-	// ReasonDropInConflict: on containerd 1.x, another imported drop-in sets the CRI section, which
-	// each import replaces whole.
-	ReasonDropInConflict = "DropInConflict"
 )
 
 // Containerd is containerd as the agent manages it: a drop-in in /etc/containerd/conf.d, which the
@@ -219,7 +201,7 @@ func backedUp(path string) (string, bool) {
 func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File) ([]File, error) {
 	version, err := dropInVersion(files)
 	if err != nil {
-		return nil, &DegradedError{Reason: ReasonInvalidConfig, Message: err.Error()}
+		return nil, &DegradedError{Reason: hotelv1alpha1.ReasonInvalidConfig, Message: err.Error()}
 	}
 	runtimeVersion, major, err := c.runtimeVersion(ctx)
 	if err != nil {
@@ -233,7 +215,7 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 	mainPath := filepath.Join(hostRoot, c.ConfigPath)
 	data, err := os.ReadFile(mainPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
+		return nil, &DegradedError{Reason: hotelv1alpha1.ReasonImportMissing, Message: fmt.Sprintf(
 			"%s does not exist, so containerd would not read %s; innkeeper does not write containerd's main "+
 				"configuration. Create it with imports = [%q] and restart containerd",
 			c.ConfigPath, dropInPath, containerd.DropInDir+"/*.toml")}
@@ -243,7 +225,7 @@ func (c *Containerd) Prepare(ctx context.Context, hostRoot string, files []File)
 	}
 	main := map[string]any{}
 	if err := toml.Unmarshal(data, &main); err != nil {
-		return nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
+		return nil, &DegradedError{Reason: hotelv1alpha1.ReasonImportMissing, Message: fmt.Sprintf(
 			"%s is not valid TOML, so innkeeper cannot tell whether it imports %s: %v", c.ConfigPath, containerd.DropInDir, err)}
 	}
 	if err := c.checkVersion(runtimeVersion, major, rootVersion(main), version); err != nil {
@@ -308,12 +290,12 @@ func (c *Containerd) runtimeVersion(ctx context.Context) (string, int, error) {
 		return "", 0, fmt.Errorf("ask containerd its version over the CRI: %w", err)
 	}
 	if v.RuntimeName != "containerd" {
-		return "", 0, &DegradedError{Reason: ReasonUnsupportedRuntime, Message: fmt.Sprintf(
+		return "", 0, &DegradedError{Reason: hotelv1alpha1.ReasonUnsupportedRuntime, Message: fmt.Sprintf(
 			"the CRI runtime on this Node is %s %s, not containerd", v.RuntimeName, v.RuntimeVersion)}
 	}
 	major, err := majorVersion(v.RuntimeVersion)
 	if err != nil {
-		return "", 0, &DegradedError{Reason: ReasonConfigVersionMismatch, Message: err.Error()}
+		return "", 0, &DegradedError{Reason: hotelv1alpha1.ReasonConfigVersionMismatch, Message: err.Error()}
 	}
 	return v.RuntimeVersion, major, nil
 }
@@ -333,16 +315,16 @@ func rootVersion(main map[string]any) int64 {
 func (c *Containerd) checkVersion(runtimeVersion string, major int, root, dropIn int64) error {
 	want := root
 	if major < 2 && root != 2 {
-		return &DegradedError{Reason: ReasonConfigVersionMismatch, Message: fmt.Sprintf(
+		return &DegradedError{Reason: hotelv1alpha1.ReasonConfigVersionMismatch, Message: fmt.Sprintf(
 			"%s is configuration version %d; containerd %s imports drop-ins only into a version 2 configuration: "+
 				"migrate it (containerd config migrate) and restart containerd", c.ConfigPath, root, runtimeVersion)}
 	}
 	if major >= 2 && root < 2 {
-		return &DegradedError{Reason: ReasonConfigVersionMismatch, Message: fmt.Sprintf(
+		return &DegradedError{Reason: hotelv1alpha1.ReasonConfigVersionMismatch, Message: fmt.Sprintf(
 			"%s is configuration version %d, which containerd %s does not read", c.ConfigPath, root, runtimeVersion)}
 	}
 	if dropIn != want {
-		return &DegradedError{Reason: ReasonConfigVersionMismatch, Message: fmt.Sprintf(
+		return &DegradedError{Reason: hotelv1alpha1.ReasonConfigVersionMismatch, Message: fmt.Sprintf(
 			"%s on this Node is configuration version %d (containerd %s), but the RoomService renders version %d: "+
 				"set spec.containerd.configVersion to %d, or give these Nodes their own RoomService",
 			c.ConfigPath, root, runtimeVersion, dropIn, want)}
@@ -417,7 +399,7 @@ func (c *Containerd) imports(hostRoot string, main map[string]any) (others, late
 		add(order[i], doc)
 	}
 	if !found {
-		return nil, nil, &DegradedError{Reason: ReasonImportMissing, Message: fmt.Sprintf(
+		return nil, nil, &DegradedError{Reason: hotelv1alpha1.ReasonImportMissing, Message: fmt.Sprintf(
 			"%s does not import %s, so containerd would not read it; innkeeper does not rewrite containerd's main "+
 				"configuration. Add imports = [%q] to it (containerd reads it at its next restart)",
 			c.ConfigPath, dropInPath, containerd.DropInDir+"/*.toml")}
@@ -449,7 +431,7 @@ func checkLaterDropIns(hostRoot string, later []string, files []File) error {
 		theirs := settings(doc)
 		for _, key := range slices.Sorted(maps.Keys(theirs)) {
 			if mine, ok := own[key]; ok && !reflect.DeepEqual(mine.value, theirs[key].value) {
-				return &DegradedError{Reason: ReasonDropInConflict, Message: fmt.Sprintf(
+				return &DegradedError{Reason: hotelv1alpha1.ReasonDropInConflict, Message: fmt.Sprintf(
 					"%s, which containerd reads after innkeeper's drop-in, sets %s to %s; innkeeper sets %s, and "+
 						"the later file wins. Remove the setting from %s, or make the RoomService agree with it",
 					path, mine.name, tomlValue(theirs[key].value), tomlValue(mine.value), path)}
@@ -554,7 +536,7 @@ func checkOtherDropIns(hostRoot string, imported []string) error {
 			return err
 		}
 		if _, ok := table(doc, "plugins")[v2CRIPlugin]; ok {
-			return &DegradedError{Reason: ReasonDropInConflict, Message: fmt.Sprintf(
+			return &DegradedError{Reason: hotelv1alpha1.ReasonDropInConflict, Message: fmt.Sprintf(
 				"%s also sets [plugins.%q]: containerd 1.x replaces that whole section with each imported file's, "+
 					"so one of the two would be lost. Move its settings into the RoomService (runtimes, registries, ...) "+
 					"or into config.toml, and remove it", path, v2CRIPlugin)}
@@ -581,7 +563,7 @@ func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, major i
 	}
 	registry := table(table(table(main, "plugins"), plugin), "registry")
 	conflict := func(what string) error {
-		return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
+		return &DegradedError{Reason: hotelv1alpha1.ReasonRegistryConfigConflict, Message: fmt.Sprintf(
 			"%s sets plugins.%q.registry.%s, which containerd refuses together with the registry.config_path "+
 				"that the RoomService's registries need: move those settings into the RoomService's registries",
 			c.ConfigPath, plugin, what)}
@@ -604,7 +586,7 @@ func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, major i
 			continue
 		}
 		if !slices.ContainsFunc(containerd.AgentHostDirs, func(d string) bool { return within(dir, d) }) {
-			return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
+			return &DegradedError{Reason: hotelv1alpha1.ReasonRegistryConfigConflict, Message: fmt.Sprintf(
 				"%s reads %s, which the RoomService's registries would replace with %s alone, and which "+
 					"innkeeper's agent cannot see to tell whether that hides anything: set config_path to %s "+
 					"(moving what %s holds there) or remove it",
@@ -618,7 +600,7 @@ func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, major i
 			return fmt.Errorf("read %s: %w", dir, err)
 		}
 		if len(entries) > 0 {
-			return &DegradedError{Reason: ReasonRegistryConfigConflict, Message: fmt.Sprintf(
+			return &DegradedError{Reason: hotelv1alpha1.ReasonRegistryConfigConflict, Message: fmt.Sprintf(
 				"%s reads %s, which holds %s; the RoomService's registries set it to %s alone (containerd 2.1 "+
 					"and later read only one directory there), so containerd would no longer read it: move what "+
 					"it holds into the RoomService's registries, or empty it",
@@ -686,7 +668,7 @@ func checkHostsFiles(hostRoot string, files []File) error {
 }
 
 func hostsConflict(what string) error {
-	return &DegradedError{Reason: ReasonHostsFileConflict, Message: what +
+	return &DegradedError{Reason: hotelv1alpha1.ReasonHostsFileConflict, Message: what +
 		": remove it, or move its settings into the RoomService's registries"}
 }
 

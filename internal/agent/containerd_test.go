@@ -249,7 +249,7 @@ func TestContainerdHealthFailureRestoresEveryFile(t *testing.T) {
 		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://b.example.com"), mirrored("quay.io", "https://q.example.com")}}
 	a := h.agentFor(next, "new", nil)
 	err := a.Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.restarts.Load()).To(Equal(int32(3)), "the first apply, the new drop-in, the restored one")
 	after := h.tree()
 	for path, content := range before {
@@ -279,49 +279,49 @@ func TestContainerdRefusesWhatWouldNotWork(t *testing.T) {
 		{name: "no main config", setUp: func(h *containerdHost) {
 			g := NewWithT(h.t)
 			g.Expect(os.Remove(filepath.Join(h.root, "/etc/containerd/config.toml"))).To(Succeed())
-		}, reason: ReasonImportMissing, message: "/etc/containerd/config.toml does not exist"},
+		}, reason: hotelv1alpha1.ReasonImportMissing, message: "/etc/containerd/config.toml does not exist"},
 		{name: "a main config without imports", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "version = 2\n")
-		}, reason: ReasonImportMissing, message: `Add imports = ["/etc/containerd/conf.d/*.toml"]`},
+		}, reason: hotelv1alpha1.ReasonImportMissing, message: `Add imports = ["/etc/containerd/conf.d/*.toml"]`},
 		{name: "a main config importing another directory", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/extra/*.toml\"]\n")
-		}, reason: ReasonImportMissing, message: "does not import /etc/containerd/conf.d/50-innkeeper.toml"},
+		}, reason: hotelv1alpha1.ReasonImportMissing, message: "does not import /etc/containerd/conf.d/50-innkeeper.toml"},
 		{name: "containerd 2 with a version 3 config.toml given version 2", setUp: func(h *containerdHost) {
 			h.cri.set("containerd", "v2.1.4", true)
 			h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
-		}, reason: ReasonConfigVersionMismatch, message: "is configuration version 3 (containerd v2.1.4), but the RoomService renders version 2"},
+		}, reason: hotelv1alpha1.ReasonConfigVersionMismatch, message: "is configuration version 3 (containerd v2.1.4), but the RoomService renders version 2"},
 		{name: "containerd 1.7 with a version 1 config.toml", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "imports = [\"/etc/containerd/conf.d/*.toml\"]\n")
-		}, reason: ReasonConfigVersionMismatch, message: "imports drop-ins only into a version 2 configuration"},
+		}, reason: hotelv1alpha1.ReasonConfigVersionMismatch, message: "imports drop-ins only into a version 2 configuration"},
 		{name: "another drop-in with a CRI section on containerd 1.7", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/conf.d/99-nvidia.toml", "version = 2\n"+
 				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n")
-		}, reason: ReasonDropInConflict, message: "/etc/containerd/conf.d/99-nvidia.toml also sets"},
+		}, reason: hotelv1alpha1.ReasonDropInConflict, message: "/etc/containerd/conf.d/99-nvidia.toml also sets"},
 		{name: "TLS settings of a registry in the main config", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
 				"[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.example.com\".tls]\ninsecure_skip_verify = true\n")
-		}, reason: ReasonRegistryConfigConflict, message: `configs."r.example.com".tls`},
+		}, reason: hotelv1alpha1.ReasonRegistryConfigConflict, message: `configs."r.example.com".tls`},
 		{name: "an admin's host:port directory, which innkeeper's host_port_ would hide", setUp: func(h *containerdHost) {
 			h.writeHostFile(containerd.CertsDir+"/registry.example.com:5000/hosts.toml", "server = \"https://registry.example.com:5000\"\n")
-		}, reason: ReasonHostsFileConflict, message: "registry.example.com:5000 exists"},
+		}, reason: hotelv1alpha1.ReasonHostsFileConflict, message: "registry.example.com:5000 exists"},
 		{name: "an admin's certificates in the registry's directory", setUp: func(h *containerdHost) {
 			h.writeHostFile(containerd.CertsDir+"/docker.io/ca.crt", "-----BEGIN CERTIFICATE-----\n")
-		}, reason: ReasonHostsFileConflict, message: "holds ca.crt"},
+		}, reason: hotelv1alpha1.ReasonHostsFileConflict, message: "holds ca.crt"},
 		{name: "another runtime", setUp: func(h *containerdHost) {
 			h.cri.set("cri-o", "1.34.0", true)
-		}, reason: ReasonUnsupportedRuntime, message: "cri-o"},
+		}, reason: hotelv1alpha1.ReasonUnsupportedRuntime, message: "cri-o"},
 		{name: "deprecated registry mirrors in the main config", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
 				"[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\nendpoint = [\"https://x.example.com\"]\n")
-		}, reason: ReasonRegistryConfigConflict, message: "registry.mirrors"},
+		}, reason: hotelv1alpha1.ReasonRegistryConfigConflict, message: "registry.mirrors"},
 		{name: "another registry config_path in the main config", setUp: func(h *containerdHost) {
 			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
 				"[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/docker/certs.d\"\n")
 			h.writeHostFile("/etc/docker/certs.d/quay.io/hosts.toml", "server = \"https://quay.io\"\n")
-		}, reason: ReasonRegistryConfigConflict, message: `reads /etc/docker/certs.d, which holds quay.io`},
+		}, reason: hotelv1alpha1.ReasonRegistryConfigConflict, message: `reads /etc/docker/certs.d, which holds quay.io`},
 		{name: "a hosts.toml innkeeper did not write", setUp: func(h *containerdHost) {
 			h.writeHostFile(containerd.CertsDir+"/docker.io/hosts.toml", "server = \"https://registry-1.docker.io\"\n")
-		}, reason: ReasonHostsFileConflict, message: "/etc/containerd/certs.d/docker.io/hosts.toml was not written by innkeeper"},
+		}, reason: hotelv1alpha1.ReasonHostsFileConflict, message: "/etc/containerd/certs.d/docker.io/hosts.toml was not written by innkeeper"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -507,7 +507,7 @@ func TestContainerdRollbackAfterAnInterruptedApplyRestoresRemovedFiles(t *testin
 		h.cri.set("containerd", "v1.7.22", string(h.file(dropInPath)) == string(h.healthyWith))
 		return nil
 	}
-	g.Expect(h.agentFor(next, "new", nil).Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.agentFor(next, "new", nil).Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.tree()).To(Equal(before), "the rollback did not bring back every file")
 }
 
@@ -530,7 +530,7 @@ func TestContainerdWriteFailureRollsBackWhatWasWritten(t *testing.T) {
 	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
 		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://b.example.com"), mirrored("quay.io", "https://q.example.com")}}
 	err := h.agentFor(next, "new", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonApplyFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonAgentApplyFailed)))
 	g.Expect(err).To(MatchError(ContainSubstring("no space left on device")))
 	g.Expect(h.tree()).To(Equal(before), "the hosts files written before the failure stayed")
 	g.Expect(h.restarts.Load()).To(Equal(restarts), "containerd never read the new drop-in: no restart")
@@ -543,7 +543,7 @@ func TestContainerdImportAddedLaterIsApplied(t *testing.T) {
 	h := newContainerdHost(t)
 	h.writeHostFile("/etc/containerd/config.toml", "version = 2\n")
 	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(MatchError(ContainSubstring(ReasonImportMissing)))
+	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonImportMissing)))
 
 	h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
 	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
@@ -576,7 +576,7 @@ func TestContainerdNetworkLostInTheRestartRollsBack(t *testing.T) {
 	}
 	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
 	err := h.agentFor(next, "new", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(err).To(MatchError(ContainSubstring("NetworkReady not ready")))
 	g.Expect(h.file(dropInPath)).To(Equal(healthy))
 }
@@ -620,7 +620,7 @@ func TestContainerdRegistryConfigPath(t *testing.T) {
 			}
 			err := h.agentFor(v3, "one", nil).Apply(context.Background())
 			if tt.message != "" {
-				g.Expect(err).To(MatchError(ContainSubstring(ReasonRegistryConfigConflict)))
+				g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonRegistryConfigConflict)))
 				g.Expect(err).To(MatchError(ContainSubstring(tt.message)))
 				g.Expect(h.file(dropInPath)).To(BeNil())
 				return
@@ -671,7 +671,7 @@ func TestContainerd2LaterDropInsThatUndoInnkeepersSettings(t *testing.T) {
 			}
 			err := h.agentFor(spec, "one", nil).Apply(context.Background())
 			if tt.message != "" {
-				g.Expect(err).To(MatchError(ContainSubstring(ReasonDropInConflict)))
+				g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonDropInConflict)))
 				g.Expect(err).To(MatchError(ContainSubstring(tt.message)))
 				g.Expect(h.file(dropInPath)).To(BeNil())
 				return
@@ -692,7 +692,7 @@ func TestContainerd2WithAVersion2ConfigReadsDockerCertsByDefault(t *testing.T) {
 	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2,
 		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
 	err := h.agentFor(spec, "one", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonRegistryConfigConflict)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonRegistryConfigConflict)))
 	g.Expect(err).To(MatchError(ContainSubstring("containerd 2's default registry.config_path reads /etc/docker/certs.d")))
 }
 
@@ -716,7 +716,7 @@ func TestContainerdResumedApplyStillNeedsTheNetwork(t *testing.T) {
 
 	h.onRestart = breaks
 	err := h.agentFor(next, "new", nil).Apply(context.Background()) // the next pod resumes
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.file(dropInPath)).To(Equal(healthy))
 }
 
@@ -733,6 +733,6 @@ func TestContainerd2NestedImportReadAfterTheDropIn(t *testing.T) {
 	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3, DefaultRuntimeName: ptr.To("nvidia"),
 		Runtimes: []hotelv1alpha1.ContainerdRuntime{{Name: "nvidia", RuntimeType: "io.containerd.runc.v2"}}}
 	err := h.agentFor(spec, "one", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonDropInConflict)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonDropInConflict)))
 	g.Expect(err).To(MatchError(ContainSubstring("/etc/containerd/vendor.toml, which containerd reads after")))
 }
