@@ -26,7 +26,7 @@ import (
 
 // The roles a child process of the benchmark plays.
 const (
-	// roleManager runs innkeeper's manager as main.go builds it (internal/manager.New).
+	// roleManager runs innkeeper's manager as `innkeeper manager` builds it (internal/manager.New).
 	roleManager = "manager"
 	// roleNodeCache runs the memory baseline: a manager whose only cache is of Nodes, untransformed.
 	roleNodeCache = "node-cache"

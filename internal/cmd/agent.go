@@ -1,4 +1,4 @@
-package main
+package cmd
 
 import (
 	"context"
@@ -24,8 +24,9 @@ import (
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 )
 
-// runAgent is `innkeeper agent`: the node agent of a component's DaemonSet pod.
-func runAgent(args []string, stderr io.Writer) int {
+// Agent is `innkeeper agent`: the node agent of a component's DaemonSet pod. It applies its
+// configuration and serves its probes until it is signalled to stop, and returns the exit code.
+func Agent(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("innkeeper agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	component := fs.String("component", kubelet.Name, "The node component to configure: kubelet or containerd.")
