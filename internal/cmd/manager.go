@@ -29,14 +29,17 @@ func Manager(args []string, stderr io.Writer, version string) int {
 		log.Error(err, "Unable to load a kubeconfig")
 		return 1
 	}
-	mgr, err := manager.New(cfg, *opts)
+	// One context for the setup and the run: a signal stops New's requests to the API server as it
+	// stops the manager (and a process sets up the signal handler once only).
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := manager.New(ctx, cfg, *opts)
 	if err != nil {
 		log.Error(err, "Unable to set up the manager")
 		return 1
 	}
 	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection,
 		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")
 		return 1
 	}

@@ -94,7 +94,7 @@ func runChild(role, kubeconfig string, leaderElection bool) error {
 func newChildManager(ctx context.Context, role string, cfg *rest.Config, leaderElection bool) (ctrl.Manager, error) {
 	switch role {
 	case roleManager:
-		return manager.New(cfg, manager.Options{
+		return manager.New(ctx, cfg, manager.Options{
 			Namespace:              manager.DefaultNamespace,
 			MetricsBindAddress:     "0",
 			HealthProbeBindAddress: "0",
