@@ -20,8 +20,8 @@ import (
 
 	"github.com/innkeeper-dev/innkeeper/internal/agent"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
-	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 )
 
 // Agent is `innkeeper agent`: the node agent of a component's DaemonSet pod. It applies its
@@ -29,47 +29,30 @@ import (
 func Agent(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("innkeeper agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	component := fs.String("component", kubelet.Name, "The node component to configure: kubelet or containerd.")
-	configPath := fs.String("config", "", "The rendered configuration, mounted from its ConfigMap: one file, or the directory of all its files.")
-	configHash := fs.String("config-hash", "", "Hash of the configuration, from the pod template; the agent checks the file against it.")
-	hostRoot := fs.String("host-root", "/host", "Where the host's root filesystem is mounted.")
-	healthPort := fs.Int("health-port", kubelet.AgentHealthPort, "Port on 127.0.0.1 for /healthz and /readyz.")
-	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "This Node's name (default: $NODE_NAME).")
-	healthTimeout := fs.Duration("health-timeout", 2*time.Minute, "How long to wait for the component to be healthy after a restart before rolling back.")
-	dropInDir := fs.String("drop-in-dir", kubelet.DropInDir, "The kubelet's --config-dir on the host (the pod mounts only this directory).")
-	healthzURL := fs.String("kubelet-healthz-url", "http://127.0.0.1:10248/healthz", "The kubelet's healthz endpoint.")
-	procRoot := fs.String("proc-root", "/proc", "The host's /proc (the pod shares the host's PID namespace).")
-	containerdConfig := fs.String("containerd-config", "/etc/containerd/config.toml", "containerd's main configuration file on the host, which must import the drop-in directory.")
-	criSocket := fs.String("cri-socket", "/run/containerd/containerd.sock", "containerd's CRI socket, as mounted in the agent's pod.")
-	kubeconfig := fs.String("kubeconfig", "", "Path to a kubeconfig; default: in-cluster.")
+	var flags render.AgentFlags
+	flags.Bind(fs)
 	zapOpts := zap.Options{}
 	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
 		return code
 	}
-	var missing []string
-	for name, v := range map[string]string{"config": *configPath, "config-hash": *configHash, "node-name": *nodeName} {
-		if v == "" {
-			missing = append(missing, "--"+name)
-		}
-	}
-	if len(missing) > 0 || (*component != kubelet.Name && *component != containerd.Name) {
-		fmt.Fprintf(stderr, "innkeeper agent: need --component=kubelet or --component=containerd, and %v\n", missing)
+	if err := flags.Validate(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
 		return 2
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("agent")
 
-	files, err := readConfig(*configPath)
+	files, err := readConfig(flags.Config)
 	if err != nil {
 		log.Error(err, "Cannot read the configuration")
 		return 1
 	}
 	// The files must be the configuration the pod template names, not another one mounted by mistake.
-	if got := pool.ConfigHash(files); got != *configHash {
-		log.Error(nil, "The configuration does not match its hash; refusing to apply it", "want", *configHash, "got", got)
+	if got := pool.ConfigHash(files); got != flags.ConfigHash {
+		log.Error(nil, "The configuration does not match its hash; refusing to apply it", "want", flags.ConfigHash, "got", got)
 		return 1
 	}
-	cfg, err := loadConfig(*kubeconfig)
+	cfg, err := loadConfig(flags.Kubeconfig)
 	if err != nil {
 		log.Error(err, "Unable to load a kubeconfig")
 		return 1
@@ -79,24 +62,24 @@ func Agent(args []string, stderr io.Writer) int {
 		log.Error(err, "Unable to create a Kubernetes client")
 		return 1
 	}
-	reporter := &agent.NodeReporter{Client: client, NodeName: *nodeName, Component: *component}
+	reporter := &agent.NodeReporter{Client: client, NodeName: flags.NodeName, Component: flags.Component}
 	var target agent.Target = &agent.Kubelet{
-		DropInDir:  *dropInDir,
-		HealthzURL: *healthzURL,
+		DropInDir:  flags.DropInDir,
+		HealthzURL: flags.KubeletHealthzURL,
 		Client:     &http.Client{Timeout: 5 * time.Second},
-		Args:       agent.ProcessArgs(*procRoot, "kubelet"),
+		Args:       agent.ProcessArgs(flags.ProcRoot, "kubelet"),
 		Node: func(ctx context.Context) (*corev1.Node, error) {
 			return reporter.Node(ctx)
 		},
 	}
-	if *component == containerd.Name {
-		cri, closeCRI, err := agent.DialCRI(*criSocket)
+	if flags.Component == containerd.Name {
+		cri, closeCRI, err := agent.DialCRI(flags.CRISocket)
 		if err != nil {
 			log.Error(err, "Cannot reach containerd")
 			return 1
 		}
 		defer func() { _ = closeCRI() }()
-		target = &agent.Containerd{ConfigPath: *containerdConfig, CRI: cri}
+		target = &agent.Containerd{ConfigPath: flags.ContainerdConfig, CRI: cri}
 	}
 	config := make(map[string][]byte, len(files))
 	for name, data := range files {
@@ -106,14 +89,14 @@ func Agent(args []string, stderr io.Writer) int {
 		Target:         target,
 		Restarter:      agent.SystemdRestarter{},
 		Reporter:       reporter,
-		HostRoot:       *hostRoot,
+		HostRoot:       flags.HostRoot,
 		Config:         config,
-		Hash:           *configHash,
-		HealthTimeout:  *healthTimeout,
+		Hash:           flags.ConfigHash,
+		HealthTimeout:  flags.HealthTimeout,
 		HealthInterval: 2 * time.Second,
 		Log:            log,
 	}
-	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(*healthPort)))
+	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(flags.HealthPort)))
 	if err != nil {
 		log.Error(err, "Cannot listen for probes")
 		return 1
