@@ -7,19 +7,11 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-
-	"github.com/innkeeper-dev/innkeeper/internal/manager"
-	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/cmd"
 )
 
 const usage = `innkeeper rolls out kubelet, kube-proxy and container-runtime configuration across node pools.
@@ -31,6 +23,10 @@ Usage:
 
 Run "innkeeper manager --help" or "innkeeper agent --help" for their flags.
 `
+
+// version is this build's version, set at build time with -ldflags "-X main.version=v0.1.0" (make
+// build, the Dockerfile). The manager's default --agent-image is its own image at this tag.
+var version = "latest"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
@@ -44,9 +40,9 @@ func run(args []string, stderr io.Writer) int {
 	}
 	switch command {
 	case "manager":
-		return runManager(args, stderr)
+		return cmd.Manager(args, stderr, version)
 	case "agent":
-		return runAgent(args, stderr)
+		return cmd.Agent(args, stderr)
 	case "help":
 		fmt.Fprint(stderr, usage)
 		return 0
@@ -54,112 +50,4 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "innkeeper: unknown command %q\n\n%s", command, usage)
 		return 2
 	}
-}
-
-func runManager(args []string, stderr io.Writer) int {
-	fs, opts, kubeconfig := managerFlags(stderr)
-	zapOpts := zap.Options{}
-	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
-		return code
-	}
-
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	log := ctrl.Log.WithName("setup")
-
-	cfg, err := loadConfig(*kubeconfig)
-	if err != nil {
-		log.Error(err, "Unable to load a kubeconfig")
-		return 1
-	}
-	mgr, err := manager.New(cfg, *opts)
-	if err != nil {
-		log.Error(err, "Unable to set up the manager")
-		return 1
-	}
-	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection,
-		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "The manager stopped with an error")
-		return 1
-	}
-	return 0
-}
-
-// managerFlags returns the manager's flags (without the logging flags, which parseFlags adds), the
-// options they set and the kubeconfig path. The values of --agent-priority-class and
-// --agent-tolerations are checked as they are parsed, so that a bad one stops the manager at once
-// with exit code 2 and the flag's name, not later in a DaemonSet that the API server refuses.
-func managerFlags(stderr io.Writer) (*flag.FlagSet, *manager.Options, *string) {
-	fs := flag.NewFlagSet("innkeeper manager", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	opts := &manager.Options{}
-	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", manager.DefaultNamespace),
-		"Namespace for the ConfigMaps and DaemonSets innkeeper renders, and for the leader-election Lease; $POD_NAMESPACE if set.")
-	fs.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8443",
-		`Address the Prometheus metrics endpoint binds to; "0" disables it.`)
-	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true,
-		"Serve metrics over HTTPS, only to callers the API server authorizes for GET /metrics.")
-	fs.StringVar(&opts.HealthProbeBindAddress, "health-probe-bind-address", ":8081",
-		`Address the /healthz and /readyz endpoints bind to; "0" disables them.`)
-	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,
-		"Elect one active manager among replicas; enable it when running more than one.")
-	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage()),
-		"Image of the node agent that FloorManager and RoomService DaemonSets run; $INNKEEPER_IMAGE if set.")
-	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
-		"ServiceAccount of the node agent's pods, in the workload namespace.")
-	fs.StringVar(&opts.KubeProxyImage, "kube-proxy-image", "",
-		"kube-proxy image of Concierges that name none (default: registry.k8s.io/kube-proxy at the API server's version).")
-	fs.StringVar(&opts.KubeProxyServiceAccount, "kube-proxy-service-account", manager.DefaultKubeProxyServiceAccount,
-		"ServiceAccount of kube-proxy's pods, in the workload namespace, bound to system:node-proxier.")
-	fs.StringVar(&opts.KubeProxyAPIServer, "kube-proxy-api-server", "",
-		"URL at which kube-proxy reaches the API server, such as https://10.0.0.10:6443 (default: the server in kube-public/cluster-info, as kubeadm publishes it).")
-	nodePods := pool.DefaultNodePods()
-	opts.NodePods = &nodePods
-	fs.Var(priorityClassFlag{&nodePods.PriorityClassName}, "agent-priority-class",
-		`Priority class of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy); "" for none.`)
-	fs.Var(tolerationsFlag{&nodePods.Tolerations}, "agent-tolerations",
-		`Tolerations of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy), as a JSON list of Kubernetes tolerations; [] for none.`)
-	kubeconfig := fs.String("kubeconfig", "",
-		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
-	return fs, opts, kubeconfig
-}
-
-// parseFlags binds the logging flags and parses a subcommand's command line. When it returns false,
-// the subcommand exits with the code: 0 after --help, 2 on a bad flag or a stray argument.
-func parseFlags(fs *flag.FlagSet, zapOpts *zap.Options, args []string, stderr io.Writer) (int, bool) {
-	zapOpts.DestWriter = stderr
-	zapOpts.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", fs.Name(), fs.Args())
-		return 2, false
-	}
-	return 0, true
-}
-
-func loadConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	return ctrl.GetConfig()
-}
-
-// version is this build's version, set at build time with -ldflags "-X main.version=v0.1.0".
-var version = "latest"
-
-// defaultImage is the image this build ships in: the agent runs from the manager's own image.
-func defaultImage() string {
-	return "ghcr.io/innkeeper-dev/innkeeper:" + version
-}
-
-func envOr(key, fallback string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return fallback
 }

@@ -3,14 +3,14 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
-func TestRunCommandLine(t *testing.T) {
+// run picks the subcommand; internal/cmd tests each one's flags.
+func TestRunDispatches(t *testing.T) {
 	tests := []struct {
 		name     string
 		args     []string
@@ -19,18 +19,12 @@ func TestRunCommandLine(t *testing.T) {
 	}{
 		{name: "help", args: []string{"help"}, wantCode: 0, wantOut: []string{"innkeeper [manager] [flags]"}},
 		{name: "unknown command", args: []string{"serve"}, wantCode: 2, wantOut: []string{`unknown command "serve"`, "Usage:"}},
-		{name: "manager help", args: []string{"manager", "--help"}, wantCode: 0,
-			wantOut: []string{"-namespace", "-metrics-bind-address", "-health-probe-bind-address", "-leader-elect", "-kubeconfig",
-				"-agent-priority-class", "(default system-node-critical)", "-agent-tolerations", `(default [{"operator":"Exists"}])`}},
-		{name: "flags without the command name", args: []string{"--help"}, wantCode: 0, wantOut: []string{"-leader-elect"}},
-		{name: "unknown flag", args: []string{"manager", "--bogus"}, wantCode: 2, wantOut: []string{"flag provided but not defined: -bogus"}},
-		{name: "stray argument", args: []string{"manager", "extra"}, wantCode: 2, wantOut: []string{`innkeeper manager: unexpected arguments ["extra"]`}},
-		{name: "agent help", args: []string{"agent", "--help"}, wantCode: 0,
-			wantOut: []string{"-config-hash", "-host-root", "-health-timeout", "-drop-in-dir", "-node-name"}},
-		{name: "agent without its configuration", args: []string{"agent", "--node-name=n1"}, wantCode: 2,
-			wantOut: []string{"need --component=kubelet or --component=containerd, and", "--config", "--config-hash"}},
-		{name: "agent for an unknown component", args: []string{"agent", "--component=kube-proxy", "--config=x", "--config-hash=h", "--node-name=n"},
-			wantCode: 2, wantOut: []string{"need --component=kubelet"}},
+		{name: "manager", args: []string{"manager", "--help"}, wantCode: 0, wantOut: []string{"Usage of innkeeper manager:", "-leader-elect"}},
+		{name: "flags without the command name", args: []string{"--help"}, wantCode: 0,
+			wantOut: []string{"Usage of innkeeper manager:", "-leader-elect"}},
+		{name: "a manager flag without the command name", args: []string{"--bogus"}, wantCode: 2,
+			wantOut: []string{"flag provided but not defined: -bogus", "Usage of innkeeper manager:"}},
+		{name: "agent", args: []string{"agent", "--help"}, wantCode: 0, wantOut: []string{"Usage of innkeeper agent:", "-config-hash"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,63 +41,33 @@ func TestRunCommandLine(t *testing.T) {
 	}
 }
 
-// The agent refuses a configuration file that is not the one its pod template names.
-func TestAgentRefusesAConfigurationThatDoesNotMatchItsHash(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "50-innkeeper.conf")
-	if err := os.WriteFile(path, []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	if code := run([]string{"agent", "--config=" + path, "--config-hash=0000000000", "--node-name=n1"}, &out); code != 1 {
-		t.Errorf("run = %d, want 1; output:\n%s", code, out.String())
-	}
-	if !strings.Contains(out.String(), "does not match its hash") {
-		t.Errorf("the agent did not refuse the configuration for its hash:\n%s", out.String())
-	}
-
-	// With the right hash it gets past the check (and stops at the missing kubeconfig).
-	out.Reset()
-	hash := pool.ConfigHash(map[string]string{"50-innkeeper.conf": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n"})
-	t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "missing"))
-	run([]string{"agent", "--config=" + path, "--config-hash=" + hash, "--node-name=n1", "--kubeconfig=/nonexistent"}, &out)
-	if strings.Contains(out.String(), "does not match its hash") {
-		t.Errorf("the agent refused a configuration that matches its hash:\n%s", out.String())
-	}
-}
-
-// TestReadConfigFromAConfigMapVolume reads a configuration as the kubelet mounts a ConfigMap: each
-// key a link into a timestamped directory, beside the "..data" link, which is no key.
-func TestReadConfigFromAConfigMapVolume(t *testing.T) {
-	dir := t.TempDir()
-	data := filepath.Join(dir, "..2026_11_27_16_00_00.123")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"50-innkeeper.toml": "version = 3\n", "docker.io.hosts.toml": "# hosts\n"}
-	for name, content := range want {
-		if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o644); err != nil {
+// The build stamps main.version (make build, the Dockerfile), and the manager's default
+// --agent-image is innkeeper's image at that tag, so that the agents run the manager's version.
+func TestBuildStampsTheAgentImageTag(t *testing.T) {
+	for _, file := range []string{"Makefile", "Dockerfile"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
+		if !strings.Contains(string(data), "-X main.version=") {
+			t.Errorf("%s does not build with -ldflags -X main.version=...", file)
 		}
 	}
-	if err := os.Symlink(filepath.Base(data), filepath.Join(dir, "..data")); err != nil {
-		t.Fatal(err)
+	if testing.Short() {
+		t.Skip("builds innkeeper")
 	}
-	got, err := readConfig(dir)
+	bin := filepath.Join(t.TempDir(), "innkeeper")
+	build := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-stamped", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	help := exec.Command(bin, "manager", "--help")
+	help.Env = append(os.Environ(), "INNKEEPER_IMAGE=")
+	out, err := help.CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("innkeeper manager --help: %v\n%s", err, out)
 	}
-	if len(got) != len(want) || got["50-innkeeper.toml"] != want["50-innkeeper.toml"] ||
-		got["docker.io.hosts.toml"] != want["docker.io.hosts.toml"] {
-		t.Fatalf("readConfig(%s) = %v, want %v", dir, got, want)
-	}
-	if pool.ConfigHash(got) != pool.ConfigHash(want) {
-		t.Fatal("the hash of what was read is not the hash of the ConfigMap")
-	}
-	one, err := readConfig(filepath.Join(dir, "50-innkeeper.toml"))
-	if err != nil || len(one) != 1 || one["50-innkeeper.toml"] != "version = 3\n" {
-		t.Fatalf("readConfig of one file = %v, %v", one, err)
+	if want := `(default "ghcr.io/innkeeper-dev/innkeeper:v0.0.0-stamped")`; !strings.Contains(string(out), want) {
+		t.Errorf("innkeeper manager --help lacks %s:\n%s", want, out)
 	}
 }

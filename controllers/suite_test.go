@@ -73,7 +73,7 @@ var _ = BeforeSuite(func() {
 			testControlPlane + "\n"},
 	})).To(Succeed())
 
-	mgr, err := manager.New(cfg, manager.Options{
+	mgr, err := manager.New(ctx, cfg, manager.Options{
 		Namespace:              testNamespace,
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",

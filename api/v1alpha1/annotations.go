@@ -26,6 +26,68 @@ const (
 	AgentStateDegraded = "Degraded"
 )
 
+// Reasons of an agent's Degraded state, as the Node's hotel.innkeeper.dev/<component>-reason and
+// the object's status.degradedNodes[].reason. The agent's message (-message) names what it found.
+// A configuration that failed on a Node (HealthCheckFailed, RestartFailed) is not tried there again
+// until a new one comes; one the Node refused before anything was written is checked again, after
+// a minute and then at growing intervals up to five minutes, or at once in a new agent pod.
+const (
+	// ReasonHealthCheckFailed: the agent applied the configuration and restarted the component,
+	// which was not healthy within --health-timeout; the agent restored the previous configuration.
+	// Fix the spec (a new configuration rolls out), or fix the Node, then remove the record of the
+	// failure (kubectl annotate node <node> hotel.innkeeper.dev/<component>-state-) and delete the
+	// agent pod. A Degraded state recorded without a reason reads as this one.
+	ReasonHealthCheckFailed = "HealthCheckFailed"
+	// ReasonRestartFailed: systemd failed to restart the component with the configuration; the
+	// agent restored the previous configuration. The message has systemd's error: recover as for
+	// HealthCheckFailed.
+	ReasonRestartFailed = "RestartFailed"
+	// ReasonInvalidConfig: the configuration failed the agent's own check, as strictly as the
+	// component reads it, and nothing was written. Fix the spec; a new agent pod checks again.
+	ReasonInvalidConfig = "InvalidConfig"
+	// ReasonAgentApplyFailed is "ApplyFailed", as the condition reason ReasonApplyFailed, which is
+	// the manager's: here, writing or backing up a file on the Node failed (a full or read-only
+	// disk, say), and what was written was restored. Fix the Node; a new agent pod tries again.
+	ReasonAgentApplyFailed = "ApplyFailed"
+	// ReasonUnhealthy: the component is unhealthy while its files already hold the configuration, so
+	// nothing was changed and nothing is rolled back; the agent checks again and reports Applied once
+	// it is healthy. Fix the component on the Node; the message has the first error.
+	ReasonUnhealthy = "Unhealthy"
+	// ReasonDropInUnsupported: the kubelet does not run with --config-dir set to
+	// /etc/kubernetes/kubelet.conf.d, so it would never read the drop-in, and nothing was written
+	// (innkeeper does not edit the kubelet's main configuration). Add the flag the message names to
+	// the kubelet's flags and restart it.
+	ReasonDropInUnsupported = "DropInUnsupported"
+	// ReasonImportMissing: containerd's main config.toml is missing, is not TOML, or does not import
+	// the drop-in directory, so containerd would not read the drop-in, and nothing was written
+	// (innkeeper never rewrites containerd's main file). Add imports = ["/etc/containerd/conf.d/*.toml"]
+	// to it.
+	ReasonImportMissing = "ImportMissing"
+	// ReasonConfigVersionMismatch: the RoomService's spec.containerd.configVersion is not that of the
+	// Node's config.toml, or containerd 1.x runs a version 1 config.toml, or containerd's version is
+	// unreadable; nothing was written. Set configVersion to the Node's (or give such Nodes their own
+	// RoomService), or migrate config.toml (containerd config migrate).
+	ReasonConfigVersionMismatch = "ConfigVersionMismatch"
+	// ReasonDropInConflict: another file containerd imports would undo innkeeper's drop-in: on
+	// containerd 1.x, one that sets the CRI section, which each import replaces whole; on containerd
+	// 2, one read after innkeeper's that sets one of its settings to another value. Nothing was
+	// written. Remove the setting the message names from that file, or make the RoomService agree.
+	ReasonDropInConflict = "DropInConflict"
+	// ReasonRegistryConfigConflict: config.toml configures registries in a way that the drop-in's
+	// registry.config_path would break (mirrors, or a registry's TLS settings, which containerd
+	// refuses together with it) or hide (another hosts directory that holds anything, or that the
+	// agent cannot see). Nothing was written. Move those settings into the RoomService's registries.
+	ReasonRegistryConfigConflict = "RegistryConfigConflict"
+	// ReasonHostsFileConflict: a registry's files that innkeeper would write would hide an admin's: a
+	// hosts.toml it did not write, Docker-style certificates in the host's directory, or a host:port
+	// directory beside its host_port_ one. Nothing was written. Remove them, or move their settings
+	// into the RoomService's registries.
+	ReasonHostsFileConflict = "HostsFileConflict"
+	// ReasonUnsupportedRuntime: the Node's CRI runtime is not containerd; nothing was written. Select
+	// only Nodes that run containerd.
+	ReasonUnsupportedRuntime = "UnsupportedRuntime"
+)
+
 // AgentAnnotations lists the suffixes of a component's agent annotations.
 var AgentAnnotations = []string{
 	AgentAnnotationConfig, AgentAnnotationTarget, AgentAnnotationState, AgentAnnotationReason, AgentAnnotationMessage,

@@ -52,7 +52,4 @@ const (
 	ReasonNodesDegraded = "NodesDegraded"
 	// ReasonNodesUnhealthy: at least one selected Node is NotReady or under pressure.
 	ReasonNodesUnhealthy = "NodesUnhealthy"
-	// ReasonHealthCheckFailed: a node agent applied the configuration, the component's health check
-	// failed, and the agent restored the previous configuration.
-	ReasonHealthCheckFailed = "HealthCheckFailed"
 )

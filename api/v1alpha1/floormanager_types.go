@@ -298,3 +298,9 @@ type FloorManagerList struct {
 func init() {
 	SchemeBuilder.Register(&FloorManager{}, &FloorManagerList{})
 }
+
+// PoolSpec returns the FloorManager's pool and rollout settings.
+func (f *FloorManager) PoolSpec() *PoolSpec { return &f.Spec.PoolSpec }
+
+// PoolStatus returns the FloorManager's status.
+func (f *FloorManager) PoolStatus() *PoolStatus { return &f.Status.PoolStatus }

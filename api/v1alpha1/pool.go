@@ -9,9 +9,3 @@ type PoolObject interface {
 	// PoolStatus returns the object's status, to read and to write.
 	PoolStatus() *PoolStatus
 }
-
-// PoolSpec returns the FloorManager's pool and rollout settings.
-func (f *FloorManager) PoolSpec() *PoolSpec { return &f.Spec.PoolSpec }
-
-// PoolStatus returns the FloorManager's status.
-func (f *FloorManager) PoolStatus() *PoolStatus { return &f.Status.PoolStatus }

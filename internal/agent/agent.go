@@ -31,25 +31,13 @@ const (
 	StateDegraded = hotelv1alpha1.AgentStateDegraded
 )
 
-// Reasons for the Degraded state, as hotel.innkeeper.dev/<component>-reason.
-const (
-	ReasonHealthCheckFailed = "HealthCheckFailed"
-	ReasonInvalidConfig     = "InvalidConfig"
-	ReasonDropInUnsupported = "DropInUnsupported"
-	ReasonRestartFailed     = "RestartFailed"
-	ReasonApplyFailed       = "ApplyFailed"
-	// ReasonUnhealthy: the component is unhealthy while its files already hold the configuration,
-	// so nothing was changed; the agent checks again until it is healthy.
-	ReasonUnhealthy = "Unhealthy"
-)
-
 // failedOnTheNode tells whether a Degraded reason recorded on the Node means that the component ran
 // the configuration (or was restarted for it) and was unhealthy: such a configuration is never
 // applied on that Node again, whatever restarts the agent. Any other Degraded outcome (a
 // configuration refused before anything was written, an unhealthy component whose files were
 // already right, a write that failed and was undone) is checked again by a new agent pod.
 func failedOnTheNode(reason string) bool {
-	return reason == ReasonHealthCheckFailed || reason == ReasonRestartFailed
+	return reason == hotelv1alpha1.ReasonHealthCheckFailed || reason == hotelv1alpha1.ReasonRestartFailed
 }
 
 // Target is one node component as the agent manages it on the host.
@@ -130,7 +118,7 @@ func (e *DegradedError) Error() string { return e.Reason + ": " + e.Message }
 // component's error changes at every check (a kubelet's "PLEG was last seen active 3m5.1s ago"),
 // so for it the reason alone counts.
 func (e *DegradedError) same(reason, message string) bool {
-	return e.Reason == reason && (e.Message == message || e.Reason == ReasonUnhealthy)
+	return e.Reason == reason && (e.Message == message || e.Reason == hotelv1alpha1.ReasonUnhealthy)
 }
 
 // InconclusiveError is a health check that could not decide, such as the API server being
@@ -236,7 +224,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 	}
 	want, err := a.Target.Files(a.Config)
 	if err != nil {
-		return a.degrade(ctx, report, ReasonInvalidConfig, fmt.Sprintf(
+		return a.degrade(ctx, report, hotelv1alpha1.ReasonInvalidConfig, fmt.Sprintf(
 			"configuration %s is invalid and was not applied: %v", a.Hash, err))
 	}
 	if want, err = a.Target.Prepare(ctx, a.HostRoot, want); err != nil {
@@ -260,14 +248,14 @@ func (a *Agent) Apply(ctx context.Context) error {
 		// healthy for the Node to count as updated. If it is not, this configuration did not make
 		// it so: nothing to roll back, and the agent checks again, once per check after the first.
 		check := a.pollHealthy
-		if report.State == StateDegraded && report.Target == a.Hash && report.Reason == ReasonUnhealthy {
+		if report.State == StateDegraded && report.Target == a.Hash && report.Reason == hotelv1alpha1.ReasonUnhealthy {
 			check = a.Target.Healthy
 		}
 		if err := check(ctx, time.Time{}); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return a.refuse(ctx, report, ReasonUnhealthy, fmt.Sprintf(
+			return a.refuse(ctx, report, hotelv1alpha1.ReasonUnhealthy, fmt.Sprintf(
 				"%s is not healthy: %v. Its files already hold configuration %s, so nothing was changed; checking again",
 				a.Target.Name(), err, a.Hash))
 		}
@@ -288,7 +276,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return a.rollBack(ctx, log, report, c, ReasonRestartFailed, fmt.Sprintf(
+		return a.rollBack(ctx, log, report, c, hotelv1alpha1.ReasonRestartFailed, fmt.Sprintf(
 			"restarting %s failed: %v", a.Target.Unit(), err))
 	}
 	return a.waitHealthy(ctx, log, report, c, restarted)
@@ -364,7 +352,7 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 	for _, f := range c.files {
 		if report.State == StateApplied || !hasBackup(f.Path) {
 			if err := saveBackup(f.Path); err != nil {
-				return a.degrade(ctx, *report, ReasonApplyFailed, fmt.Sprintf("could not back up %s: %v", f.Path, err))
+				return a.degrade(ctx, *report, hotelv1alpha1.ReasonAgentApplyFailed, fmt.Sprintf("could not back up %s: %v", f.Path, err))
 			}
 		}
 	}
@@ -379,7 +367,7 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 			// every file back as it was. The component read none of those it reads at start, unless
 			// an interrupted run restarted it on them.
 			c.restart = c.mayRunUnverified
-			return a.rollBack(ctx, log, *report, c, ReasonApplyFailed, fmt.Sprintf("could not write %s: %v", f.Path, err))
+			return a.rollBack(ctx, log, *report, c, hotelv1alpha1.ReasonAgentApplyFailed, fmt.Sprintf("could not write %s: %v", f.Path, err))
 		}
 		log.Info("Wrote the configuration", "path", f.Path, "removed", f.Data == nil)
 	}
@@ -398,7 +386,7 @@ func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report,
 	}
 	message := fmt.Sprintf("%s did not become healthy within %s with configuration %s: %v",
 		a.Target.Name(), a.HealthTimeout, a.Hash, err)
-	return a.rollBack(ctx, log, report, c, ReasonHealthCheckFailed, message)
+	return a.rollBack(ctx, log, report, c, hotelv1alpha1.ReasonHealthCheckFailed, message)
 }
 
 func (a *Agent) pollHealthy(ctx context.Context, since time.Time) error {

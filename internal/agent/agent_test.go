@@ -227,12 +227,12 @@ func TestARefusedConfigurationKeepsTheLatestHealthyBackup(t *testing.T) {
 	g.Expect(h.agent(newConfig, "b").Apply(context.Background())).To(Succeed())
 
 	bad := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\n")
-	g.Expect(h.agent(bad, "c").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonInvalidConfig)))
+	g.Expect(h.agent(bad, "c").Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonInvalidConfig)))
 
 	failing := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
 	h.healthyOnlyWith(newConfig)
 	err := h.agent(failing, "d").Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.fileContent()).To(Equal(newConfig), "rolled back to an older configuration than the Node ran")
 }
 
@@ -248,14 +248,14 @@ func TestHealthFailureRollsBackByteForByte(t *testing.T) {
 
 	var de *DegradedError
 	g.Expect(errors.As(err, &de)).To(BeTrue(), "got %v", err)
-	g.Expect(de.Reason).To(Equal(ReasonHealthCheckFailed))
+	g.Expect(de.Reason).To(Equal(hotelv1alpha1.ReasonHealthCheckFailed))
 	g.Expect(h.fileContent()).To(Equal(previous))
 	g.Expect(h.restarts.Load()).To(Equal(int32(2)), "once for the new drop-in, once for the restored one")
 	r := h.report()
 	g.Expect(r.State).To(Equal(StateDegraded))
 	g.Expect(r.Config).To(Equal("old"), "a failed configuration is never recorded as applied")
 	g.Expect(r.Target).To(Equal("new"))
-	g.Expect(r.Reason).To(Equal(ReasonHealthCheckFailed))
+	g.Expect(r.Reason).To(Equal(hotelv1alpha1.ReasonHealthCheckFailed))
 	g.Expect(r.Message).To(ContainSubstring("kubelet did not become healthy within 300ms with configuration new"))
 	g.Expect(r.Message).To(ContainSubstring("plugins not ready"))
 	g.Expect(r.Message).To(HaveSuffix("; restored the previous configuration"))
@@ -270,7 +270,7 @@ func TestHealthFailureWithoutPreviousDropInRemovesIt(t *testing.T) {
 		return nil
 	}
 	err := h.agent(newConfig, "new").Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	_, statErr := os.Stat(h.dropIn())
 	g.Expect(os.IsNotExist(statErr)).To(BeTrue(), "the new drop-in is still there")
 }
@@ -308,7 +308,7 @@ func TestRestartFailureRollsBack(t *testing.T) {
 		return nil
 	}
 	err := h.agent(newConfig, "new").Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonRestartFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonRestartFailed)))
 	g.Expect(h.fileContent()).To(Equal(oldConfig))
 	g.Expect(h.report().Message).To(ContainSubstring("Job for kubelet.service failed"))
 }
@@ -331,7 +331,7 @@ func TestDropInUnsupported(t *testing.T) {
 			h.args = tt.args
 			err := h.agent(newConfig, "new").Apply(context.Background())
 			g.Expect(err).To(MatchError(ContainSubstring(tt.want)))
-			g.Expect(h.report().Reason).To(Equal(ReasonDropInUnsupported))
+			g.Expect(h.report().Reason).To(Equal(hotelv1alpha1.ReasonDropInUnsupported))
 			g.Expect(h.fileContent()).To(BeNil(), "the drop-in was written anyway")
 			g.Expect(h.restarts.Load()).To(BeZero())
 		})
@@ -344,7 +344,7 @@ func TestInvalidConfigTouchesNothing(t *testing.T) {
 	h.install(oldConfig, "old")
 	bad := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\n")
 	err := h.agent(bad, "bad").Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonInvalidConfig)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonInvalidConfig)))
 	g.Expect(h.fileContent()).To(Equal(oldConfig))
 	g.Expect(h.restarts.Load()).To(BeZero())
 	g.Expect(h.report().Config).To(Equal("old"))
@@ -393,7 +393,7 @@ func TestInterruptedApplyKeepsTheLastHealthyBackup(t *testing.T) {
 	newer := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
 	h.healthyOnlyWith(oldConfig)
 	err := h.agent(newer, "newer").Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.fileContent()).To(Equal(oldConfig))
 }
 
@@ -529,12 +529,12 @@ func TestAFailedConfigurationIsNotAppliedAgain(t *testing.T) {
 	h := newFakeHost(t)
 	h.install(oldConfig, "old")
 	h.healthyOnlyWith(oldConfig)
-	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	restarts := h.restarts.Load()
 
 	// The agent's container restarts (or the Node reboots) with the same configuration.
 	err := h.agent(newConfig, "new").Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.restarts.Load()).To(Equal(restarts), "the kubelet was taken down again for a configuration known to fail")
 	g.Expect(h.fileContent()).To(Equal(oldConfig))
 }
@@ -565,7 +565,7 @@ func TestAFailureToRecordDegradedDoesNotReapply(t *testing.T) {
 
 	// Run retries: only the record is written again.
 	err = a.Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.restarts.Load()).To(Equal(restarts))
 	g.Expect(h.report().State).To(Equal(StateDegraded))
 	g.Expect(h.fileContent()).To(Equal(oldConfig))
@@ -578,11 +578,11 @@ func TestAnUnverifiedFileNeverBecomesTheBackup(t *testing.T) {
 	g.Expect(saveBackup(h.dropIn())).To(Succeed())
 	// A restore failed earlier: the Node is Degraded and the file still holds the failed drop-in.
 	g.Expect(writeFileAtomic(h.dropIn(), newConfig, 0o644)).To(Succeed())
-	_ = h.Write(context.Background(), Report{Config: "old", Target: "new", State: StateDegraded, Reason: ReasonHealthCheckFailed})
+	_ = h.Write(context.Background(), Report{Config: "old", Target: "new", State: StateDegraded, Reason: hotelv1alpha1.ReasonHealthCheckFailed})
 
 	newer := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 60\n")
 	h.healthyOnlyWith(oldConfig)
-	g.Expect(h.agent(newer, "newer").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.agent(newer, "newer").Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.fileContent()).To(Equal(oldConfig), "the rollback went to the unverified drop-in")
 }
 
@@ -593,7 +593,7 @@ func TestARefusedConfigurationIsTriedInANewPod(t *testing.T) {
 	h := newFakeHost(t)
 	fixed := h.args
 	h.args = []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"}
-	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(ReasonDropInUnsupported)))
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonDropInUnsupported)))
 
 	h.args = fixed
 	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(Succeed())
@@ -634,7 +634,7 @@ func TestARefusedConfigurationIsCheckedAgain(t *testing.T) {
 	}
 	runAgent(t, a)
 	g.Eventually(func() string { return h.report().Reason }, 5*time.Second, 10*time.Millisecond).
-		Should(Equal(ReasonDropInUnsupported))
+		Should(Equal(hotelv1alpha1.ReasonDropInUnsupported))
 	g.Eventually(checks.Load, 5*time.Second, 10*time.Millisecond).Should(BeNumerically(">=", 4), "no check again")
 	h.mu.Lock()
 	g.Expect(h.writes).To(HaveLen(1), "every check recorded the same refusal again")
@@ -658,7 +658,7 @@ func TestAnUnhealthyComponentWithUnchangedFilesRecovers(t *testing.T) {
 	runAgent(t, a)
 	g.Eventually(func() string { return h.report().State }, 5*time.Second, 10*time.Millisecond).
 		Should(Equal(StateDegraded))
-	g.Expect(h.report().Reason).To(Equal(ReasonUnhealthy))
+	g.Expect(h.report().Reason).To(Equal(hotelv1alpha1.ReasonUnhealthy))
 	g.Expect(h.restarts.Load()).To(BeZero())
 
 	h.healthy.Store(true)
@@ -688,7 +688,7 @@ func TestAnUnhealthyComponentIsRecordedOnce(t *testing.T) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	g.Expect(h.writes).To(HaveLen(1), "the Node was rewritten at every check")
-	g.Expect(h.writes[0].Reason).To(Equal(ReasonUnhealthy))
+	g.Expect(h.writes[0].Reason).To(Equal(hotelv1alpha1.ReasonUnhealthy))
 }
 
 func TestRecheckDelayGrows(t *testing.T) {
@@ -705,7 +705,7 @@ func TestRecheckDelayGrows(t *testing.T) {
 func TestRechecksBackOffWhileTheOutcomeStays(t *testing.T) {
 	g := NewWithT(t)
 	var r rechecks
-	refused := &DegradedError{Reason: ReasonDropInUnsupported, Message: "no --config-dir", Recheck: true}
+	refused := &DegradedError{Reason: hotelv1alpha1.ReasonDropInUnsupported, Message: "no --config-dir", Recheck: true}
 	var delays []time.Duration
 	for range 5 {
 		d, _ := r.next(refused, time.Minute)
@@ -714,13 +714,13 @@ func TestRechecksBackOffWhileTheOutcomeStays(t *testing.T) {
 	g.Expect(delays).To(Equal([]time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute}))
 
 	// Another outcome starts over, and says so.
-	other := &DegradedError{Reason: ReasonDropInUnsupported, Message: "reads drop-ins from /etc/kubelet.d", Recheck: true}
+	other := &DegradedError{Reason: hotelv1alpha1.ReasonDropInUnsupported, Message: "reads drop-ins from /etc/kubelet.d", Recheck: true}
 	d, changed := r.next(other, time.Minute)
 	g.Expect(d).To(Equal(time.Minute))
 	g.Expect(changed).To(BeTrue())
 	// An unhealthy component's error changes at every check: the reason alone counts.
-	r.next(&DegradedError{Reason: ReasonUnhealthy, Message: "last seen 3m1s ago"}, time.Minute)
-	d, changed = r.next(&DegradedError{Reason: ReasonUnhealthy, Message: "last seen 3m2s ago"}, time.Minute)
+	r.next(&DegradedError{Reason: hotelv1alpha1.ReasonUnhealthy, Message: "last seen 3m1s ago"}, time.Minute)
+	d, changed = r.next(&DegradedError{Reason: hotelv1alpha1.ReasonUnhealthy, Message: "last seen 3m2s ago"}, time.Minute)
 	g.Expect(d).To(Equal(2 * time.Minute))
 	g.Expect(changed).To(BeFalse())
 }

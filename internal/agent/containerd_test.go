@@ -19,7 +19,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"github.com/pelletier/go-toml/v2"
 	"google.golang.org/grpc"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/klog/v2/ktesting"
@@ -249,7 +248,7 @@ func TestContainerdHealthFailureRestoresEveryFile(t *testing.T) {
 		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://b.example.com"), mirrored("quay.io", "https://q.example.com")}}
 	a := h.agentFor(next, "new", nil)
 	err := a.Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.restarts.Load()).To(Equal(int32(3)), "the first apply, the new drop-in, the restored one")
 	after := h.tree()
 	for path, content := range before {
@@ -264,201 +263,6 @@ func TestContainerdHealthFailureRestoresEveryFile(t *testing.T) {
 	g.Expect(r.Config).To(Equal("old"))
 	g.Expect(r.Message).To(ContainSubstring("RuntimeReady not ready"))
 	g.Expect(a.Ready()).To(BeFalse())
-}
-
-func TestContainerdRefusesWhatWouldNotWork(t *testing.T) {
-	v2 := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
-		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com"),
-			mirrored("registry.example.com:5000", "https://b.example.com")}}
-	tests := []struct {
-		name    string
-		setUp   func(h *containerdHost)
-		reason  string
-		message string
-	}{
-		{name: "no main config", setUp: func(h *containerdHost) {
-			g := NewWithT(h.t)
-			g.Expect(os.Remove(filepath.Join(h.root, "/etc/containerd/config.toml"))).To(Succeed())
-		}, reason: ReasonImportMissing, message: "/etc/containerd/config.toml does not exist"},
-		{name: "a main config without imports", setUp: func(h *containerdHost) {
-			h.writeHostFile("/etc/containerd/config.toml", "version = 2\n")
-		}, reason: ReasonImportMissing, message: `Add imports = ["/etc/containerd/conf.d/*.toml"]`},
-		{name: "a main config importing another directory", setUp: func(h *containerdHost) {
-			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/extra/*.toml\"]\n")
-		}, reason: ReasonImportMissing, message: "does not import /etc/containerd/conf.d/50-innkeeper.toml"},
-		{name: "containerd 2 with a version 3 config.toml given version 2", setUp: func(h *containerdHost) {
-			h.cri.set("containerd", "v2.1.4", true)
-			h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
-		}, reason: ReasonConfigVersionMismatch, message: "is configuration version 3 (containerd v2.1.4), but the RoomService renders version 2"},
-		{name: "containerd 1.7 with a version 1 config.toml", setUp: func(h *containerdHost) {
-			h.writeHostFile("/etc/containerd/config.toml", "imports = [\"/etc/containerd/conf.d/*.toml\"]\n")
-		}, reason: ReasonConfigVersionMismatch, message: "imports drop-ins only into a version 2 configuration"},
-		{name: "another drop-in with a CRI section on containerd 1.7", setUp: func(h *containerdHost) {
-			h.writeHostFile("/etc/containerd/conf.d/99-nvidia.toml", "version = 2\n"+
-				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\nruntime_type = \"io.containerd.runc.v2\"\n")
-		}, reason: ReasonDropInConflict, message: "/etc/containerd/conf.d/99-nvidia.toml also sets"},
-		{name: "TLS settings of a registry in the main config", setUp: func(h *containerdHost) {
-			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
-				"[plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"r.example.com\".tls]\ninsecure_skip_verify = true\n")
-		}, reason: ReasonRegistryConfigConflict, message: `configs."r.example.com".tls`},
-		{name: "an admin's host:port directory, which innkeeper's host_port_ would hide", setUp: func(h *containerdHost) {
-			h.writeHostFile(containerd.CertsDir+"/registry.example.com:5000/hosts.toml", "server = \"https://registry.example.com:5000\"\n")
-		}, reason: ReasonHostsFileConflict, message: "registry.example.com:5000 exists"},
-		{name: "an admin's certificates in the registry's directory", setUp: func(h *containerdHost) {
-			h.writeHostFile(containerd.CertsDir+"/docker.io/ca.crt", "-----BEGIN CERTIFICATE-----\n")
-		}, reason: ReasonHostsFileConflict, message: "holds ca.crt"},
-		{name: "another runtime", setUp: func(h *containerdHost) {
-			h.cri.set("cri-o", "1.34.0", true)
-		}, reason: ReasonUnsupportedRuntime, message: "cri-o"},
-		{name: "deprecated registry mirrors in the main config", setUp: func(h *containerdHost) {
-			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
-				"[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"docker.io\"]\nendpoint = [\"https://x.example.com\"]\n")
-		}, reason: ReasonRegistryConfigConflict, message: "registry.mirrors"},
-		{name: "another registry config_path in the main config", setUp: func(h *containerdHost) {
-			h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
-				"[plugins.\"io.containerd.grpc.v1.cri\".registry]\nconfig_path = \"/etc/docker/certs.d\"\n")
-			h.writeHostFile("/etc/docker/certs.d/quay.io/hosts.toml", "server = \"https://quay.io\"\n")
-		}, reason: ReasonRegistryConfigConflict, message: `reads /etc/docker/certs.d, which holds quay.io`},
-		{name: "a hosts.toml innkeeper did not write", setUp: func(h *containerdHost) {
-			h.writeHostFile(containerd.CertsDir+"/docker.io/hosts.toml", "server = \"https://registry-1.docker.io\"\n")
-		}, reason: ReasonHostsFileConflict, message: "/etc/containerd/certs.d/docker.io/hosts.toml was not written by innkeeper"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g := NewWithT(t)
-			h := newContainerdHost(t)
-			tt.setUp(h)
-			foreign := h.file(containerd.CertsDir + "/docker.io/hosts.toml")
-			err := h.agentFor(v2, "new", nil).Apply(context.Background())
-			g.Expect(err).To(MatchError(ContainSubstring(tt.reason)))
-			g.Expect(err).To(MatchError(ContainSubstring(tt.message)))
-			g.Expect(h.report().Reason).To(Equal(tt.reason))
-			g.Expect(h.file(dropInPath)).To(BeNil(), "the drop-in was written anyway")
-			g.Expect(h.file(containerd.CertsDir + "/docker.io/hosts.toml")).To(Equal(foreign))
-			g.Expect(h.restarts.Load()).To(BeZero())
-		})
-	}
-}
-
-func TestContainerdRegistryMirrorsForOtherHostsAndDefaultTablesAreFine(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	// As `containerd config default` writes it on 1.7: empty registry tables, an empty config_path,
-	// and credentials (auth) for a registry, which containerd allows with config_path.
-	h.writeHostFile("/etc/containerd/config.toml", `version = 2
-imports = ["/etc/containerd/conf.d/*.toml"]
-[plugins."io.containerd.grpc.v1.cri".registry]
-  config_path = ""
-  [plugins."io.containerd.grpc.v1.cri".registry.mirrors]
-  [plugins."io.containerd.grpc.v1.cri".registry.configs]
-    [plugins."io.containerd.grpc.v1.cri".registry.configs."r.example.com".auth]
-      username = "pull"
-`)
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
-}
-
-func TestContainerd2WithAVersion2ConfigTakesVersion2AsRendered(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	// A version 2 config.toml with a CRI section, which containerd 1.x would lose to the drop-in's.
-	h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
-		"[plugins.\"io.containerd.grpc.v1.cri\".cni]\nbin_dir = \"/opt/cni/bin\"\n")
-	h.cri.set("containerd", "2.1.4", true)
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
-	rendered, err := containerd.Render(&spec, nil)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
-	g.Expect(string(h.file(dropInPath))).To(Equal(rendered[containerd.DropInFile]), "containerd 2 merges key by key")
-}
-
-func TestContainerdRelativeImports(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"conf.d/*.toml\"]\n")
-	h.cri.set("containerd", "2.1.4", true)
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3, EnableCDI: ptr.To(true)}
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
-	g.Expect(h.report().State).To(Equal(StateApplied))
-}
-
-// containerd 1.7 replaces config.toml's whole CRI section with the drop-in's: the agent carries the
-// Node's section into the drop-in, so that nothing of it is lost.
-func TestContainerdV2DropInKeepsTheNodesCRISettings(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	h.writeHostFile("/etc/containerd/config.toml", `version = 2
-imports = ["/etc/containerd/conf.d/*.toml"]
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "registry.k8s.io/pause:3.8"
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/opt/cni/bin"
-    conf_dir = "/etc/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-    runtime_type = "io.containerd.runc.v2"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-      SystemdCgroup = true
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "/opt/containerd"
-`)
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
-		MaxConcurrentDownloads: ptr.To[int32](6), Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
-
-	var dropIn struct {
-		Version int64
-		Plugins map[string]struct {
-			SandboxImage           string `toml:"sandbox_image"`
-			MaxConcurrentDownloads int64  `toml:"max_concurrent_downloads"`
-			CNI                    struct {
-				BinDir  string `toml:"bin_dir"`
-				ConfDir string `toml:"conf_dir"`
-			} `toml:"cni"`
-			Containerd struct {
-				Runtimes map[string]struct {
-					RuntimeType string         `toml:"runtime_type"`
-					Options     map[string]any `toml:"options"`
-				} `toml:"runtimes"`
-			} `toml:"containerd"`
-			Registry struct {
-				ConfigPath string `toml:"config_path"`
-			} `toml:"registry"`
-		} `toml:"plugins"`
-	}
-	data := h.file(dropInPath)
-	g.Expect(toml.Unmarshal(data, &dropIn)).To(Succeed(), "%s", data)
-	cri := dropIn.Plugins["io.containerd.grpc.v1.cri"]
-	g.Expect(dropIn.Version).To(Equal(int64(2)))
-	g.Expect(cri.SandboxImage).To(Equal("registry.k8s.io/pause:3.10"), "innkeeper's settings win")
-	g.Expect(cri.MaxConcurrentDownloads).To(Equal(int64(6)))
-	g.Expect(cri.Registry.ConfigPath).To(Equal("/etc/containerd/certs.d"))
-	g.Expect(cri.CNI.BinDir).To(Equal("/opt/cni/bin"), "the Node's CNI settings were lost")
-	g.Expect(cri.CNI.ConfDir).To(Equal("/etc/cni/net.d"))
-	g.Expect(cri.Containerd.Runtimes["runc"].RuntimeType).To(Equal("io.containerd.runc.v2"))
-	g.Expect(cri.Containerd.Runtimes["runc"].Options).To(HaveKeyWithValue("SystemdCgroup", true))
-	g.Expect(dropIn.Plugins).NotTo(HaveKey("io.containerd.internal.v1.opt"), "only the CRI section is carried")
-	g.Expect(string(data)).To(HavePrefix("# Written by innkeeper."))
-
-	// The same configuration on the same Node: the same merged bytes, nothing written or restarted.
-	restarts := h.restarts.Load()
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
-	g.Expect(h.restarts.Load()).To(Equal(restarts))
-	g.Expect(h.file(dropInPath)).To(Equal(data))
-}
-
-func TestContainerdV3DropInIsWrittenAsRendered(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"+
-		"[plugins.\"io.containerd.cri.v1.images\"]\nsnapshotter = \"native\"\n")
-	h.cri.set("containerd", "v2.1.4", true)
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
-	rendered, err := containerd.Render(&spec, nil)
-	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
-	g.Expect(string(h.file(dropInPath))).To(Equal(rendered[containerd.DropInFile]), "containerd 2 merges key by key")
 }
 
 // interruptAtRestart makes the next restart stop the agent, as a SIGTERM would, and returns the
@@ -507,7 +311,7 @@ func TestContainerdRollbackAfterAnInterruptedApplyRestoresRemovedFiles(t *testin
 		h.cri.set("containerd", "v1.7.22", string(h.file(dropInPath)) == string(h.healthyWith))
 		return nil
 	}
-	g.Expect(h.agentFor(next, "new", nil).Apply(context.Background())).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(h.agentFor(next, "new", nil).Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.tree()).To(Equal(before), "the rollback did not bring back every file")
 }
 
@@ -530,25 +334,10 @@ func TestContainerdWriteFailureRollsBackWhatWasWritten(t *testing.T) {
 	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10"),
 		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://b.example.com"), mirrored("quay.io", "https://q.example.com")}}
 	err := h.agentFor(next, "new", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonApplyFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonAgentApplyFailed)))
 	g.Expect(err).To(MatchError(ContainSubstring("no space left on device")))
 	g.Expect(h.tree()).To(Equal(before), "the hosts files written before the failure stayed")
 	g.Expect(h.restarts.Load()).To(Equal(restarts), "containerd never read the new drop-in: no restart")
-}
-
-// ImportMissing is a refusal before anything is written: once the admin adds the imports line, a
-// new agent pod applies the configuration.
-func TestContainerdImportAddedLaterIsApplied(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	h.writeHostFile("/etc/containerd/config.toml", "version = 2\n")
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(MatchError(ContainSubstring(ReasonImportMissing)))
-
-	h.writeHostFile("/etc/containerd/config.toml", "version = 2\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
-	g.Expect(h.agentFor(spec, "one", nil).Apply(context.Background())).To(Succeed())
-	g.Expect(h.report()).To(HaveField("State", StateApplied))
-	g.Expect(h.restarts.Load()).To(Equal(int32(1)))
 }
 
 // A Node whose CNI is not ready yet (one joining the pool before its network add-on runs) reports
@@ -576,124 +365,9 @@ func TestContainerdNetworkLostInTheRestartRollsBack(t *testing.T) {
 	}
 	next := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2, SandboxImage: ptr.To("registry.k8s.io/pause:3.10")}
 	err := h.agentFor(next, "new", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(err).To(MatchError(ContainSubstring("NetworkReady not ready")))
 	g.Expect(h.file(dropInPath)).To(Equal(healthy))
-}
-
-// The drop-in points containerd at /etc/containerd/certs.d alone: containerd 2.1 and later, pulling
-// through the transfer service, takes a config_path list such as containerd 2's default
-// "/etc/containerd/certs.d:/etc/docker/certs.d" for one directory and reads no hosts.toml
-// (containerd#12415). A config.toml that sets another directory is fine while nothing is in it.
-func TestContainerdRegistryConfigPath(t *testing.T) {
-	v3 := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3,
-		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
-	const head = "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n"
-	const registry = "[plugins.\"io.containerd.cri.v1.images\".registry]\n"
-	tests := []struct {
-		name    string
-		main    string
-		other   string // a file under /etc/docker/certs.d
-		message string // of the RegistryConfigConflict; "" if applied
-	}{
-		{name: "no config_path, no /etc/docker/certs.d", main: head},
-		{name: "config_path as containerd's docs advise", main: head + registry + "config_path = \"/etc/containerd/certs.d\"\n",
-			other: "/etc/docker/certs.d/quay.io/ca.crt"},
-		{name: "containerd 2's default list, nothing in /etc/docker/certs.d", main: head + registry +
-			"config_path = \"/etc/containerd/certs.d:/etc/docker/certs.d\"\n"},
-		{name: "containerd 2's default, with Docker certificates in /etc/docker/certs.d", main: head,
-			other: "/etc/docker/certs.d/quay.io/ca.crt", message: "reads /etc/docker/certs.d, which holds quay.io"},
-		{name: "another directory with hosts", main: head + registry + "config_path = \"/etc/containerd/registries\"\n",
-			message: "reads /etc/containerd/registries, which holds docker.io"},
-		{name: "a directory the agent's pod does not mount", main: head + registry + "config_path = \"/etc/registries\"\n",
-			message: "reads /etc/registries, which the RoomService's registries would replace"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g := NewWithT(t)
-			h := newContainerdHost(t)
-			h.cri.set("containerd", "v2.1.4", true)
-			h.writeHostFile("/etc/containerd/config.toml", tt.main)
-			h.writeHostFile("/etc/containerd/registries/docker.io/hosts.toml", "server = \"https://registry-1.docker.io\"\n")
-			if tt.other != "" {
-				h.writeHostFile(tt.other, "-----BEGIN CERTIFICATE-----\n")
-			}
-			err := h.agentFor(v3, "one", nil).Apply(context.Background())
-			if tt.message != "" {
-				g.Expect(err).To(MatchError(ContainSubstring(ReasonRegistryConfigConflict)))
-				g.Expect(err).To(MatchError(ContainSubstring(tt.message)))
-				g.Expect(h.file(dropInPath)).To(BeNil())
-				return
-			}
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(string(h.file(dropInPath))).To(ContainSubstring("config_path = '/etc/containerd/certs.d'\n"))
-		})
-	}
-}
-
-// containerd 2 merges imported files key by key, a later file's value winning: a drop-in read
-// after innkeeper's that sets one of innkeeper's settings otherwise would undo it unseen.
-func TestContainerd2LaterDropInsThatUndoInnkeepersSettings(t *testing.T) {
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3, DefaultRuntimeName: ptr.To("nvidia"), EnableCDI: ptr.To(true),
-		Runtimes: []hotelv1alpha1.ContainerdRuntime{{Name: "nvidia", RuntimeType: "io.containerd.runc.v2",
-			BinaryName: ptr.To("/usr/bin/nvidia-container-runtime")}}}
-	const runtime = "[plugins.\"io.containerd.cri.v1.runtime\".containerd]\n"
-	tests := []struct {
-		name    string
-		files   map[string]string // under /etc/containerd/conf.d
-		message string            // of the DropInConflict; "" if applied
-	}{
-		{name: "a later drop-in with another default runtime",
-			files:   map[string]string{"99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"},
-			message: `/etc/containerd/conf.d/99-nvidia.toml, which containerd reads after innkeeper's drop-in, sets plugins."io.containerd.cri.v1.runtime".containerd.default_runtime_name to "runc"`},
-		{name: "a later conflicting drop-in after one that is not TOML",
-			files:   map[string]string{"60-broken.toml": "[[", "99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"},
-			message: "99-nvidia.toml, which containerd reads after innkeeper's drop-in"},
-		{name: "a later version 2 drop-in, which containerd 2 migrates, with another binary",
-			files: map[string]string{"99-nvidia.toml": "version = 2\n" +
-				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia.options]\nBinaryName = \"/usr/local/bin/nvidia\"\n"},
-			message: `sets plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia.options.BinaryName to "/usr/local/bin/nvidia"`},
-		{name: "a later drop-in that agrees, and adds what innkeeper does not set",
-			files: map[string]string{"99-nvidia.toml": "version = 3\n" + runtime + "default_runtime_name = \"nvidia\"\n" +
-				"[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.nvidia.options]\nSystemdCgroup = true\n" +
-				"[plugins.\"io.containerd.cri.v1.runtime\".containerd.runtimes.kata]\nruntime_type = \"io.containerd.kata.v2\"\n"}},
-		{name: "an earlier drop-in, which innkeeper's overrides",
-			files: map[string]string{"10-base.toml": "version = 3\n" + runtime + "default_runtime_name = \"runc\"\n"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			g := NewWithT(t)
-			h := newContainerdHost(t)
-			h.cri.set("containerd", "v2.1.4", true)
-			h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
-			for name, content := range tt.files {
-				h.writeHostFile(containerd.DropInDir+"/"+name, content)
-			}
-			err := h.agentFor(spec, "one", nil).Apply(context.Background())
-			if tt.message != "" {
-				g.Expect(err).To(MatchError(ContainSubstring(ReasonDropInConflict)))
-				g.Expect(err).To(MatchError(ContainSubstring(tt.message)))
-				g.Expect(h.file(dropInPath)).To(BeNil())
-				return
-			}
-			g.Expect(err).NotTo(HaveOccurred())
-			g.Expect(h.report()).To(HaveField("State", StateApplied))
-		})
-	}
-}
-
-// containerd 2 reading a version 2 config.toml has containerd 2's default config_path, with
-// /etc/docker/certs.d, which the drop-in's config_path would stop containerd reading.
-func TestContainerd2WithAVersion2ConfigReadsDockerCertsByDefault(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	h.cri.set("containerd", "v2.1.4", true)
-	h.writeHostFile("/etc/docker/certs.d/quay.io/hosts.toml", "server = \"https://quay.io\"\n")
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 2,
-		Registries: []hotelv1alpha1.RegistryHost{mirrored("docker.io", "https://a.example.com")}}
-	err := h.agentFor(spec, "one", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonRegistryConfigConflict)))
-	g.Expect(err).To(MatchError(ContainSubstring("containerd 2's default registry.config_path reads /etc/docker/certs.d")))
 }
 
 // An apply interrupted after containerd restarted on the new drop-in, which broke its network: the
@@ -716,23 +390,6 @@ func TestContainerdResumedApplyStillNeedsTheNetwork(t *testing.T) {
 
 	h.onRestart = breaks
 	err := h.agentFor(next, "new", nil).Apply(context.Background()) // the next pod resumes
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonHealthCheckFailed)))
+	g.Expect(err).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
 	g.Expect(h.file(dropInPath)).To(Equal(healthy))
-}
-
-// containerd loads imports breadth first: a file that an earlier drop-in imports is read after
-// innkeeper's drop-in, and wins over it.
-func TestContainerd2NestedImportReadAfterTheDropIn(t *testing.T) {
-	g := NewWithT(t)
-	h := newContainerdHost(t)
-	h.cri.set("containerd", "v2.1.4", true)
-	h.writeHostFile("/etc/containerd/config.toml", "version = 3\nimports = [\"/etc/containerd/conf.d/*.toml\"]\n")
-	h.writeHostFile(containerd.DropInDir+"/10-base.toml", "version = 3\nimports = [\"/etc/containerd/vendor.toml\"]\n")
-	h.writeHostFile("/etc/containerd/vendor.toml", "version = 3\n"+
-		"[plugins.\"io.containerd.cri.v1.runtime\".containerd]\ndefault_runtime_name = \"runc\"\n")
-	spec := hotelv1alpha1.ContainerdSpec{ConfigVersion: 3, DefaultRuntimeName: ptr.To("nvidia"),
-		Runtimes: []hotelv1alpha1.ContainerdRuntime{{Name: "nvidia", RuntimeType: "io.containerd.runc.v2"}}}
-	err := h.agentFor(spec, "one", nil).Apply(context.Background())
-	g.Expect(err).To(MatchError(ContainSubstring(ReasonDropInConflict)))
-	g.Expect(err).To(MatchError(ContainSubstring("/etc/containerd/vendor.toml, which containerd reads after")))
 }

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 )
 
@@ -73,13 +74,13 @@ func (k *Kubelet) checkConfigDir() error {
 	}
 	dir, ok := flagValue(args, "config-dir")
 	if !ok {
-		return &DegradedError{Reason: ReasonDropInUnsupported, Message: fmt.Sprintf(
+		return &DegradedError{Reason: hotelv1alpha1.ReasonDropInUnsupported, Message: fmt.Sprintf(
 			"the kubelet does not run with --config-dir, so it would not read %s; innkeeper does not edit the "+
 				"kubelet's main configuration. Add --config-dir=%s to the kubelet's flags (kubeadm: KUBELET_EXTRA_ARGS)",
 			k.dropInPath(), k.DropInDir)}
 	}
 	if filepath.Clean(dir) != filepath.Clean(k.DropInDir) {
-		return &DegradedError{Reason: ReasonDropInUnsupported, Message: fmt.Sprintf(
+		return &DegradedError{Reason: hotelv1alpha1.ReasonDropInUnsupported, Message: fmt.Sprintf(
 			"the kubelet reads drop-ins from %s, but innkeeper writes them to %s: set the kubelet's --config-dir to %s",
 			dir, k.DropInDir, k.DropInDir)}
 	}

@@ -81,8 +81,9 @@ func Scheme() *runtime.Scheme {
 	return s
 }
 
-// New builds a manager with innkeeper's controllers registered; start it with Start.
-func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
+// New builds a manager with innkeeper's controllers registered; start it with Start. ctx bounds
+// what New asks the API server (its version, kube-public/cluster-info), as it does the manager's run.
+func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 	if opts.Namespace == "" {
 		return nil, errors.New("the workload namespace must be set")
 	}
@@ -103,14 +104,14 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("the node pods' scheduling settings are invalid: %w", err)
 	}
 	if opts.KubeProxyImage == "" {
-		image, err := serverKubeProxyImage(cfg)
+		image, err := serverKubeProxyImage(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
 		opts.KubeProxyImage = image
 	}
 	if opts.KubeProxyAPIServer == "" {
-		server, err := clusterInfoServer(cfg)
+		server, err := clusterInfoServer(ctx, cfg)
 		if err != nil {
 			ctrl.Log.WithName("setup").Info("No API server address for kube-proxy: it will use the kubernetes Service; "+
 				"set --kube-proxy-api-server", "reason", err.Error())
@@ -164,12 +165,12 @@ func New(cfg *rest.Config, opts Options) (ctrl.Manager, error) {
 }
 
 // serverKubeProxyImage returns the upstream kube-proxy image of the API server's version.
-func serverKubeProxyImage(cfg *rest.Config) (string, error) {
+func serverKubeProxyImage(ctx context.Context, cfg *rest.Config) (string, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
 		return "", fmt.Errorf("create a discovery client: %w", err)
 	}
-	v, err := dc.ServerVersion()
+	v, err := dc.ServerVersionWithContext(ctx)
 	if err != nil {
 		return "", fmt.Errorf("read the API server's version for the default kube-proxy image: %w", err)
 	}
@@ -185,13 +186,13 @@ var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+`)
 
 // clusterInfoServer returns the API server URL that kubeadm publishes in kube-public/cluster-info:
 // the control plane's own endpoint, which kube-proxy can reach before any Service route exists.
-func clusterInfoServer(cfg *rest.Config) (string, error) {
+func clusterInfoServer(ctx context.Context, cfg *rest.Config) (string, error) {
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		return "", err
 	}
 	cm := &corev1.ConfigMap{}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespacePublic, Name: "cluster-info"}, cm); err != nil {
 		return "", fmt.Errorf("read kube-public/cluster-info: %w", err)

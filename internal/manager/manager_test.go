@@ -1,6 +1,10 @@
 package manager
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -66,9 +70,29 @@ func TestReleaseVersion(t *testing.T) {
 func TestNewRefusesBadNodePods(t *testing.T) {
 	g := NewWithT(t)
 	bad := pool.NodePods{PriorityClassName: "Node_Critical", Tolerations: []corev1.Toleration{{Operator: "Maybe"}}}
-	_, err := New(&rest.Config{Host: "https://127.0.0.1:1"}, Options{Namespace: "ns", AgentImage: "img", NodePods: &bad})
+	_, err := New(context.Background(), &rest.Config{Host: "https://127.0.0.1:1"}, Options{Namespace: "ns", AgentImage: "img", NodePods: &bad})
 	g.Expect(err).To(MatchError(And(
 		ContainSubstring("the node pods' scheduling settings are invalid"),
 		ContainSubstring(`priorityClassName: Invalid value: "Node_Critical"`),
 		ContainSubstring(`tolerations[0].operator: Unsupported value: "Maybe"`))))
+}
+
+// New asks the API server for its version (the default kube-proxy image) with the caller's
+// context: cancelled, as by a signal, it stops waiting at once.
+func TestNewAsksTheAPIServerWithTheCallersContext(t *testing.T) {
+	g := NewWithT(t)
+	asked := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		<-r.Context().Done() // an API server that does not answer
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-asked; cancel() }()
+	_, err := New(ctx, &rest.Config{Host: srv.URL}, Options{Namespace: "ns", AgentImage: "img"})
+	g.Expect(err).To(MatchError(ContainSubstring("read the API server's version")))
+	g.Expect(errors.Is(err, context.Canceled)).To(BeTrue(), "%v", err)
 }

@@ -26,7 +26,7 @@ import (
 
 // The roles a child process of the benchmark plays.
 const (
-	// roleManager runs innkeeper's manager as main.go builds it (internal/manager.New).
+	// roleManager runs innkeeper's manager as `innkeeper manager` builds it (internal/manager.New).
 	roleManager = "manager"
 	// roleNodeCache runs the memory baseline: a manager whose only cache is of Nodes, untransformed.
 	roleNodeCache = "node-cache"
@@ -94,7 +94,7 @@ func runChild(role, kubeconfig string, leaderElection bool) error {
 func newChildManager(ctx context.Context, role string, cfg *rest.Config, leaderElection bool) (ctrl.Manager, error) {
 	switch role {
 	case roleManager:
-		return manager.New(cfg, manager.Options{
+		return manager.New(ctx, cfg, manager.Options{
 			Namespace:              manager.DefaultNamespace,
 			MetricsBindAddress:     "0",
 			HealthProbeBindAddress: "0",

@@ -22,6 +22,18 @@ const agentConfigDir = "/etc/innkeeper"
 // criSocketDir holds containerd's CRI socket on the Nodes.
 const criSocketDir = "/run/containerd"
 
+// AgentFlags returns the command line of the node agent that applies the configuration of this
+// hash: every file of it, mounted from its ConfigMap, checked with containerd over its CRI socket.
+func AgentFlags(hash string) render.AgentFlags {
+	f := render.DefaultAgentFlags()
+	f.Component = Name
+	f.Config = agentConfigDir
+	f.ConfigHash = hash
+	f.HealthPort = AgentHealthPort
+	f.CRISocket = criSocketDir + "/containerd.sock"
+	return f
+}
+
 // Component renders RoomServices for the rollout engine: the containerd drop-in and the registry
 // hosts files, applied on each Node by the node agent.
 type Component struct {
@@ -82,23 +94,19 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
 		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
 	}
+	flags := AgentFlags(cfg.Hash)
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
 		WithHostNetwork(true).
 		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
 		// The agent finishes or abandons a write within this; no file is ever left half-written.
 		WithTerminationGracePeriodSeconds(30).
-		WithContainers(render.AgentContainer(c.AgentImage, AgentHealthPort,
-			"--component="+Name,
-			"--config="+agentConfigDir,
-			"--config-hash="+cfg.Hash,
-			"--host-root=/host",
-			"--cri-socket="+criSocketDir+"/containerd.sock").
+		WithContainers(render.AgentContainer(c.AgentImage, flags).
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
-				corev1ac.VolumeMount().WithName("containerd-config").WithMountPath("/host"+AgentHostDirs[0]),
+				corev1ac.VolumeMount().WithName("containerd-config").WithMountPath(flags.HostRoot+AgentHostDirs[0]),
 				// Read only: the agent only looks whether the drop-in would hide hosts files there.
-				corev1ac.VolumeMount().WithName("docker-certs").WithMountPath("/host"+DockerCertsDir).WithReadOnly(true),
+				corev1ac.VolumeMount().WithName("docker-certs").WithMountPath(flags.HostRoot+DockerCertsDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("containerd-run").WithMountPath(criSocketDir),
 				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus"),
 			)).

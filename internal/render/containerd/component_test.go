@@ -69,6 +69,10 @@ func TestComponentPodSpec(t *testing.T) {
 	agent := pod.Containers[0]
 	g.Expect(agent.Args).To(ContainElements("agent", "--component=containerd", "--config=/etc/innkeeper",
 		"--config-hash=abc", "--cri-socket=/run/containerd/containerd.sock", fmt.Sprintf("--health-port=%d", AgentHealthPort)))
+	// Byte for byte as every earlier release rendered them: a change would change the pod template,
+	// and so roll every RoomService's DaemonSet.
+	g.Expect(agent.Args).To(Equal([]string{"agent", "--component=containerd", "--config=/etc/innkeeper", "--config-hash=abc",
+		"--host-root=/host", "--cri-socket=/run/containerd/containerd.sock", "--health-port=10289"}))
 	g.Expect(agent.SecurityContext.Privileged).To(Equal(ptr.To(true)))
 	g.Expect(agent.ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(AgentHealthPort))
 	g.Expect(AgentHealthPort).NotTo(Equal(10288), "the kubelet agent's port: a Node may run both agents")

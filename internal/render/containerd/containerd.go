@@ -18,10 +18,12 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
-// Name is the component's name in object names, labels and node annotations.
-const Name = "containerd"
+// Name is the component's name in object names, labels and node annotations, and its agent's
+// --component.
+const Name = render.ContainerdComponent
 
 // DropInFile is the drop-in's name in DropInDir, and its ConfigMap key. containerd imports the
 // files of an imports glob in lexical order, so 50- leaves room for the distribution's own

@@ -11,8 +11,9 @@ import (
 	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
-// Name is the component's name in object names, labels and node annotations.
-const Name = "kubelet"
+// Name is the component's name in object names, labels and node annotations, and its agent's
+// --component.
+const Name = render.KubeletComponent
 
 // AgentHealthPort is the host port of the node agent's /readyz. The agent runs in the host's
 // network namespace, to reach the kubelet's healthz on 127.0.0.1:10248.
@@ -23,6 +24,18 @@ const DropInDir = "/etc/kubernetes/kubelet.conf.d"
 
 // agentConfigDir is where the agent's pod mounts the rendered configuration.
 const agentConfigDir = "/etc/innkeeper"
+
+// AgentFlags returns the command line of the node agent that applies the configuration of this
+// hash: the drop-in, mounted from its ConfigMap, into DropInDir.
+func AgentFlags(hash string) render.AgentFlags {
+	f := render.DefaultAgentFlags()
+	f.Component = Name
+	f.Config = agentConfigDir + "/" + DropInFile
+	f.ConfigHash = hash
+	f.HealthPort = AgentHealthPort
+	f.DropInDir = DropInDir
+	return f
+}
 
 // Component renders FloorManagers for the rollout engine: the kubelet drop-in, applied on each
 // Node by the node agent.
@@ -62,6 +75,7 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
 		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
 	}
+	flags := AgentFlags(cfg.Hash)
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
 		WithHostPID(true).
@@ -69,14 +83,10 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
 		// The agent finishes or abandons a write within this; the file is never left half-written.
 		WithTerminationGracePeriodSeconds(30).
-		WithContainers(render.AgentContainer(c.AgentImage, AgentHealthPort,
-			"--component="+Name,
-			"--config="+agentConfigDir+"/"+DropInFile,
-			"--config-hash="+cfg.Hash,
-			"--host-root=/host").
+		WithContainers(render.AgentContainer(c.AgentImage, flags).
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
-				corev1ac.VolumeMount().WithName("kubelet-drop-ins").WithMountPath("/host"+DropInDir),
+				corev1ac.VolumeMount().WithName("kubelet-drop-ins").WithMountPath(flags.HostRoot+flags.DropInDir),
 				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus"),
 			)).
 		WithVolumes(

@@ -40,6 +40,10 @@ func TestComponentPodSpec(t *testing.T) {
 	agent := pod.Containers[0]
 	g.Expect(agent.Image).To(Equal("registry.example/innkeeper:v1"))
 	g.Expect(agent.Args).To(ContainElements("agent", "--component=kubelet", "--config-hash=abc"))
+	// Byte for byte as every earlier release rendered them: a change would change the pod template,
+	// and so roll every FloorManager's DaemonSet.
+	g.Expect(agent.Args).To(Equal([]string{"agent", "--component=kubelet", "--config=/etc/innkeeper/50-innkeeper.conf",
+		"--config-hash=abc", "--host-root=/host", "--health-port=10288"}))
 	g.Expect(agent.SecurityContext.Privileged).To(Equal(ptr.To(true)))
 	g.Expect(agent.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
 	g.Expect(agent.Resources.Requests).To(HaveKey(corev1.ResourceCPU))

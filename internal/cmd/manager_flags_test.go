@@ -1,4 +1,4 @@
-package main
+package cmd
 
 import (
 	"bytes"
@@ -64,7 +64,7 @@ func TestManagerNodePodsFlags(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			var out bytes.Buffer
-			fs, opts, _ := managerFlags(&out)
+			fs, opts, _ := managerFlags(&out, "latest")
 			err := fs.Parse(tt.args)
 			if tt.wantErr != "" {
 				g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
@@ -81,17 +81,17 @@ func TestManagerNodePodsFlags(t *testing.T) {
 // A bad value stops `innkeeper manager` before it does anything, with exit code 2.
 func TestManagerRefusesBadNodePodsFlags(t *testing.T) {
 	for _, args := range [][]string{
-		{"manager", `--agent-tolerations=[{"operator":"Maybe"}]`},
-		{"manager", `--agent-tolerations=[{"operater":"Exists"}]`},
-		{"manager", "--agent-priority-class=-critical"},
+		{`--agent-tolerations=[{"operator":"Maybe"}]`},
+		{`--agent-tolerations=[{"operater":"Exists"}]`},
+		{"--agent-priority-class=-critical"},
 	} {
 		var out bytes.Buffer
-		if code := run(args, &out); code != 2 {
-			t.Errorf("run(%q) = %d, want 2; output:\n%s", args, code, out.String())
+		if code := Manager(args, &out, "latest"); code != 2 {
+			t.Errorf("Manager(%q) = %d, want 2; output:\n%s", args, code, out.String())
 		}
-		flagName := strings.SplitN(strings.TrimPrefix(args[1], "-"), "=", 2)[0]
+		flagName := strings.SplitN(strings.TrimPrefix(args[0], "-"), "=", 2)[0]
 		if !strings.Contains(out.String(), "for flag "+flagName+": ") {
-			t.Errorf("run(%q) does not name flag %s:\n%s", args, flagName, out.String())
+			t.Errorf("Manager(%q) does not name flag %s:\n%s", args, flagName, out.String())
 		}
 	}
 }
@@ -101,7 +101,7 @@ func TestTolerationsFlagString(t *testing.T) {
 	g.Expect(tolerationsFlag{}.String()).To(BeEmpty())
 	tolerations := pool.DefaultNodePods().Tolerations
 	g.Expect(tolerationsFlag{&tolerations}.String()).To(Equal(`[{"operator":"Exists"}]`))
-	fs, _, _ := managerFlags(io.Discard)
+	fs, _, _ := managerFlags(io.Discard, "latest")
 	g.Expect(fs.Lookup("agent-tolerations").DefValue).To(Equal(`[{"operator":"Exists"}]`))
 	g.Expect(fs.Lookup("agent-priority-class").DefValue).To(Equal("system-node-critical"))
 }

@@ -1,0 +1,91 @@
+package cmd
+
+import (
+	"flag"
+	"io"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/innkeeper-dev/innkeeper/internal/manager"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// Manager is `innkeeper manager`: it runs the controller manager until it is signalled to stop, and
+// returns the exit code. version is this build's version (main's, stamped at build time): the
+// default --agent-image is the manager's own image at that tag.
+func Manager(args []string, stderr io.Writer, version string) int {
+	fs, opts, kubeconfig := managerFlags(stderr, version)
+	zapOpts := zap.Options{}
+	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
+		return code
+	}
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := loadConfig(*kubeconfig)
+	if err != nil {
+		log.Error(err, "Unable to load a kubeconfig")
+		return 1
+	}
+	// One context for the setup and the run: a signal stops New's requests to the API server as it
+	// stops the manager (and a process sets up the signal handler once only).
+	ctx := ctrl.SetupSignalHandler()
+	mgr, err := manager.New(ctx, cfg, *opts)
+	if err != nil {
+		log.Error(err, "Unable to set up the manager")
+		return 1
+	}
+	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection,
+		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations)
+	if err := mgr.Start(ctx); err != nil {
+		log.Error(err, "The manager stopped with an error")
+		return 1
+	}
+	return 0
+}
+
+// managerFlags returns the manager's flags (without the logging flags, which parseFlags adds), the
+// options they set and the kubeconfig path. The values of --agent-priority-class and
+// --agent-tolerations are checked as they are parsed, so that a bad one stops the manager at once
+// with exit code 2 and the flag's name, not later in a DaemonSet that the API server refuses.
+func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Options, *string) {
+	fs := flag.NewFlagSet("innkeeper manager", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts := &manager.Options{}
+	fs.StringVar(&opts.Namespace, "namespace", envOr("POD_NAMESPACE", manager.DefaultNamespace),
+		"Namespace for the ConfigMaps and DaemonSets innkeeper renders, and for the leader-election Lease; $POD_NAMESPACE if set.")
+	fs.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8443",
+		`Address the Prometheus metrics endpoint binds to; "0" disables it.`)
+	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS, only to callers the API server authorizes for GET /metrics.")
+	fs.StringVar(&opts.HealthProbeBindAddress, "health-probe-bind-address", ":8081",
+		`Address the /healthz and /readyz endpoints bind to; "0" disables them.`)
+	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,
+		"Elect one active manager among replicas; enable it when running more than one.")
+	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage(version)),
+		"Image of the node agent that FloorManager and RoomService DaemonSets run; $INNKEEPER_IMAGE if set.")
+	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
+		"ServiceAccount of the node agent's pods, in the workload namespace.")
+	fs.StringVar(&opts.KubeProxyImage, "kube-proxy-image", "",
+		"kube-proxy image of Concierges that name none (default: registry.k8s.io/kube-proxy at the API server's version).")
+	fs.StringVar(&opts.KubeProxyServiceAccount, "kube-proxy-service-account", manager.DefaultKubeProxyServiceAccount,
+		"ServiceAccount of kube-proxy's pods, in the workload namespace, bound to system:node-proxier.")
+	fs.StringVar(&opts.KubeProxyAPIServer, "kube-proxy-api-server", "",
+		"URL at which kube-proxy reaches the API server, such as https://10.0.0.10:6443 (default: the server in kube-public/cluster-info, as kubeadm publishes it).")
+	nodePods := pool.DefaultNodePods()
+	opts.NodePods = &nodePods
+	fs.Var(priorityClassFlag{&nodePods.PriorityClassName}, "agent-priority-class",
+		`Priority class of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy); "" for none.`)
+	fs.Var(tolerationsFlag{&nodePods.Tolerations}, "agent-tolerations",
+		`Tolerations of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy), as a JSON list of Kubernetes tolerations; [] for none.`)
+	kubeconfig := fs.String("kubeconfig", "",
+		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
+	return fs, opts, kubeconfig
+}
+
+// defaultImage is the image of a build of this version: the agent runs from the manager's own image.
+func defaultImage(version string) string {
+	return "ghcr.io/innkeeper-dev/innkeeper:" + version
+}
