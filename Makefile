@@ -7,6 +7,7 @@ KUBECTL ?= kubectl
 # Tools are built from Go modules pinned in hack/tools/go.mod, never downloaded as binaries.
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 
 # The test control plane (kube-apiserver, etcd) is built from Go modules by hack/controlplane.sh into a
 # version-keyed directory outside the clone (default ~/.cache/innkeeper), shared by every clone.
@@ -56,9 +57,14 @@ vet: ## Run go vet, on the end-to-end suite (build tag e2e) too.
 helm: manifests ## Regenerate the chart's CRDs (charts/innkeeper/crds), the manager's RBAC template and the agents' admission policy from config/.
 	go run ./hack/chartgen
 
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml), the end-to-end suite included.
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: verify
-verify: $(CONTROLLER_GEN) ## Fail if generated files (chart included) are stale, gofmt is dirty or a go.mod is untidy.
+verify: $(CONTROLLER_GEN) ## Fail if generated files (chart included) are stale, gofmt is dirty, a go.mod is untidy or golangci-lint finds anything.
 	hack/verify.sh
+	$(MAKE) --no-print-directory lint
 
 ##@ Test
 
@@ -147,5 +153,9 @@ undeploy: ## Remove what deploy installed, CRDs and innkeeper objects included.
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
 
+# golangci-lint has a module of its own: its many dependencies must not move controller-gen's.
+$(GOLANGCI_LINT): hack/tools/lint/go.mod hack/tools/lint/go.sum
+	cd hack/tools/lint && go build -o $(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
 .PHONY: tools
-tools: $(CONTROLLER_GEN) ## Build the pinned development tools into bin/.
+tools: $(CONTROLLER_GEN) $(GOLANGCI_LINT) ## Build the pinned development tools into bin/.

@@ -311,7 +311,7 @@ type ConciergeList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Concierge{}, &ConciergeList{})
+	register(&Concierge{}, &ConciergeList{})
 }
 
 // PoolSpec returns the Concierge's pool and rollout settings.

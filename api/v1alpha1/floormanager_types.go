@@ -296,7 +296,7 @@ type FloorManagerList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&FloorManager{}, &FloorManagerList{})
+	register(&FloorManager{}, &FloorManagerList{})
 }
 
 // PoolSpec returns the FloorManager's pool and rollout settings.

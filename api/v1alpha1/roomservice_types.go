@@ -301,7 +301,7 @@ type RoomServiceList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&RoomService{}, &RoomServiceList{})
+	register(&RoomService{}, &RoomServiceList{})
 }
 
 // PoolSpec returns the RoomService's pool and rollout settings.

@@ -75,7 +75,8 @@ func run(root string) error {
 // agentMatchCondition is the chart's condition for the agent policy: the release knows its
 // namespace and the agent's ServiceAccount, so it matches that one user exactly, where config/
 // (whose namespace kustomize may change) matches the ServiceAccount's name in any namespace.
-const agentMatchCondition = `request.userInfo.username == 'system:serviceaccount:{{ .Release.Namespace }}:{{ include "innkeeper.agentServiceAccountName" . }}'`
+const agentMatchCondition = `request.userInfo.username == ` +
+	`'system:serviceaccount:{{ .Release.Namespace }}:{{ include "innkeeper.agentServiceAccountName" . }}'`
 
 // agentPolicyTemplate turns the ValidatingAdmissionPolicy of config/rbac/agent.yaml, and its
 // binding, into a chart template: the same policy, named after the chart, with the chart's match

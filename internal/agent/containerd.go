@@ -56,7 +56,7 @@ func (c *Containerd) Files(config map[string][]byte) ([]File, error) {
 		switch {
 		case f.Restart:
 			return 2
-		case filepath.Base(f.Path) == "hosts.toml":
+		case filepath.Base(f.Path) == containerd.HostsFile:
 			return 1
 		default:
 			return 0

@@ -207,7 +207,7 @@ func settings(doc map[string]any) map[string]setting {
 			out[strings.Join(p, "\x00")] = setting{name: dotted(p), value: v}
 		}
 	}
-	walk([]string{"plugins"}, table(doc, "plugins"))
+	walk([]string{pluginsTable}, table(doc, pluginsTable))
 	return out
 }
 
@@ -220,14 +220,14 @@ func migrateV2(p []string) []string {
 	rest := p[2:]
 	switch {
 	case rest[0] == "sandbox_image":
-		return []string{"plugins", images, "pinned_images", "sandbox"}
+		return []string{pluginsTable, images, "pinned_images", "sandbox"}
 	case rest[0] == "registry" || rest[0] == "max_concurrent_downloads" || rest[0] == "image_decryption":
-		return append([]string{"plugins", images}, rest...)
+		return append([]string{pluginsTable, images}, rest...)
 	case len(rest) == 2 && rest[0] == "containerd" &&
 		(rest[1] == "snapshotter" || rest[1] == "disable_snapshot_annotations" || rest[1] == "discard_unpacked_layers"):
-		return []string{"plugins", images, rest[1]}
+		return []string{pluginsTable, images, rest[1]}
 	}
-	return append([]string{"plugins", runtime}, rest...)
+	return append([]string{pluginsTable, runtime}, rest...)
 }
 
 // dotted names a setting as containerd's documentation does: plugins."io.containerd.cri.v1.runtime".containerd.default_runtime_name.
@@ -276,7 +276,7 @@ func checkOtherDropIns(hostRoot string, imported []string) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := table(doc, "plugins")[v2CRIPlugin]; ok {
+		if _, ok := table(doc, pluginsTable)[v2CRIPlugin]; ok {
 			return &DegradedError{Reason: hotelv1alpha1.ReasonDropInConflict, Message: fmt.Sprintf(
 				"%s also sets [plugins.%q]: containerd 1.x replaces that whole section with each imported file's, "+
 					"so one of the two would be lost. Move its settings into the RoomService (runtimes, registries, ...) "+
@@ -295,14 +295,14 @@ const containerd2ConfigPath = containerd.CertsDir + ":" + containerd.DockerCerts
 // holds anything: containerd would no longer read it. Empty tables and an empty config_path, as
 // `containerd config default` writes them, are fine.
 func (c *Containerd) checkRegistry(hostRoot string, main map[string]any, major int, version int64, files []File) error {
-	if !slices.ContainsFunc(files, func(f File) bool { return filepath.Base(f.Path) == "hosts.toml" }) {
+	if !slices.ContainsFunc(files, func(f File) bool { return filepath.Base(f.Path) == containerd.HostsFile }) {
 		return nil
 	}
 	plugin := v2CRIPlugin
 	if version == 3 {
 		plugin = "io.containerd.cri.v1.images"
 	}
-	registry := table(table(table(main, "plugins"), plugin), "registry")
+	registry := table(table(table(main, pluginsTable), plugin), "registry")
 	conflict := func(what string) error {
 		return &DegradedError{Reason: hotelv1alpha1.ReasonRegistryConfigConflict, Message: fmt.Sprintf(
 			"%s sets plugins.%q.registry.%s, which containerd refuses together with the registry.config_path "+
@@ -363,7 +363,7 @@ func within(path, dir string) bool {
 // no longer read once innkeeper's host_port_ directory exists.
 func checkHostsFiles(hostRoot string, files []File) error {
 	for _, f := range files {
-		if !underCertsDir(f.Path) || filepath.Base(f.Path) != "hosts.toml" {
+		if !underCertsDir(f.Path) || filepath.Base(f.Path) != containerd.HostsFile {
 			continue
 		}
 		data, exists, err := readFile(filepath.Join(hostRoot, f.Path))

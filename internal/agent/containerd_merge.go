@@ -6,6 +6,9 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
+// pluginsTable is the table of containerd's configuration that holds every plugin's settings.
+const pluginsTable = "plugins"
+
 // v2CRIPlugin is the CRI plugin's section in a version 2 configuration.
 const v2CRIPlugin = "io.containerd.grpc.v1.cri"
 
@@ -20,7 +23,7 @@ const mergedHeader = "# Written by innkeeper. containerd 1.7 replaces a plugin's
 // directories, runtimes, registry settings...), not only the keys innkeeper sets (containerd#5837).
 // Carrying the Node's section keeps every key innkeeper does not set; innkeeper's win.
 func mergeCRISection(main map[string]any, dropIn []byte) ([]byte, error) {
-	base := table(table(main, "plugins"), v2CRIPlugin)
+	base := table(table(main, pluginsTable), v2CRIPlugin)
 	if len(base) == 0 {
 		return dropIn, nil
 	}
@@ -28,10 +31,10 @@ func mergeCRISection(main map[string]any, dropIn []byte) ([]byte, error) {
 	if err := toml.Unmarshal(dropIn, &doc); err != nil {
 		return nil, fmt.Errorf("read the drop-in: %w", err)
 	}
-	plugins := table(doc, "plugins")
+	plugins := table(doc, pluginsTable)
 	if plugins == nil {
 		plugins = map[string]any{}
-		doc["plugins"] = plugins
+		doc[pluginsTable] = plugins
 	}
 	plugins[v2CRIPlugin] = mergeTables(base, table(plugins, v2CRIPlugin))
 	out, err := toml.Marshal(doc)

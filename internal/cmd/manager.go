@@ -73,7 +73,8 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 	fs.StringVar(&opts.KubeProxyServiceAccount, "kube-proxy-service-account", manager.DefaultKubeProxyServiceAccount,
 		"ServiceAccount of kube-proxy's pods, in the workload namespace, bound to system:node-proxier.")
 	fs.StringVar(&opts.KubeProxyAPIServer, "kube-proxy-api-server", "",
-		"URL at which kube-proxy reaches the API server, such as https://10.0.0.10:6443 (default: the server in kube-public/cluster-info, as kubeadm publishes it).")
+		"URL at which kube-proxy reaches the API server, such as https://10.0.0.10:6443 "+
+			"(default: the server in kube-public/cluster-info, as kubeadm publishes it).")
 	nodePods := pool.DefaultNodePods()
 	opts.NodePods = &nodePods
 	fs.Var(priorityClassFlag{&nodePods.PriorityClassName}, "agent-priority-class",

@@ -32,8 +32,8 @@ func TestForeignDaemonSets(t *testing.T) {
 		}
 		return d
 	}
-	nodeWith := func(name string, labels map[string]string, taints ...corev1.Taint) *corev1.Node {
-		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: corev1.NodeSpec{Taints: taints}}
+	nodeWith := func(name string, nodeLabels map[string]string, taints ...corev1.Taint) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nodeLabels}, Spec: corev1.NodeSpec{Taints: taints}}
 	}
 	selected := []*corev1.Node{
 		nodeWith("b", map[string]string{"pool": "gpu"}),
@@ -77,8 +77,8 @@ func TestForeignDaemonSets(t *testing.T) {
 }
 
 func TestExcludingAffinity(t *testing.T) {
-	pool := func(labels map[string]string, exprs ...metav1.LabelSelectorRequirement) metav1.LabelSelector {
-		return metav1.LabelSelector{MatchLabels: labels, MatchExpressions: exprs}
+	pool := func(matchLabels map[string]string, exprs ...metav1.LabelSelectorRequirement) metav1.LabelSelector {
+		return metav1.LabelSelector{MatchLabels: matchLabels, MatchExpressions: exprs}
 	}
 	nodeLabels := []map[string]string{
 		{"pool": "gpu"}, {"pool": "cpu"}, {}, {"pool": "gpu", "zone": "a"}, {"pool": "cpu", "zone": "a"}, {"os": "windows", "pool": "gpu"},

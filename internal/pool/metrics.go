@@ -11,7 +11,13 @@ import (
 var poolNodes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Name: "innkeeper_pool_nodes",
 	Help: "Nodes of an innkeeper object's pool, by rollout state (selected, updated, ready, unavailable, degraded).",
-}, []string{"kind", "name", "state"})
+}, []string{metricLabelKind, metricLabelName, "state"})
+
+// The labels that name an object's series.
+const (
+	metricLabelKind = "kind"
+	metricLabelName = "name"
+)
 
 func init() {
 	metrics.Registry.MustRegister(poolNodes)
@@ -28,5 +34,5 @@ func recordPoolMetrics(kind, name string, c hotelv1alpha1.NodeCounts) {
 
 // forgetPoolMetrics removes a deleted object's series.
 func forgetPoolMetrics(kind, name string) {
-	poolNodes.DeletePartialMatch(prometheus.Labels{"kind": kind, "name": name})
+	poolNodes.DeletePartialMatch(prometheus.Labels{metricLabelKind: kind, metricLabelName: name})
 }

@@ -63,8 +63,8 @@ func (i informersWith) GetInformer(context.Context, client.Object, ...cache.Info
 }
 
 func TestNodeStoreSelected(t *testing.T) {
-	labelled := func(name string, labels map[string]string) *corev1.Node {
-		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	labelled := func(name string, nodeLabels map[string]string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nodeLabels}}
 	}
 	stored := []*corev1.Node{
 		labelled("gpu-a", map[string]string{"pool": "gpu", "zone": "a"}),

@@ -242,7 +242,11 @@ func TestDesiredDaemonSetNodePods(t *testing.T) {
 			}
 			// Other settings are another DaemonSet: the engine sees the change and applies it.
 			isDefault := reflect.DeepEqual(tt.nodePods, DefaultNodePods())
-			g.Expect(specHash(ac) == defaultHash).To(Equal(isDefault))
+			if isDefault {
+				g.Expect(specHash(ac)).To(Equal(defaultHash))
+			} else {
+				g.Expect(specHash(ac)).NotTo(Equal(defaultHash))
+			}
 		})
 	}
 }

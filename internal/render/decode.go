@@ -43,10 +43,10 @@ func Document(apiVersion, kind string, spec any) ([]byte, error) {
 	return yaml.Marshal(doc)
 }
 
-// RenderConfig renders spec as a configuration document of kind and proves, with decode (the
+// Config renders spec as a configuration document of kind and proves, with decode (the
 // component's own strict decoding), that the component will load it: a configuration it would
 // refuse never leaves the manager.
-func RenderConfig(kind schema.GroupVersionKind, spec any, decode func([]byte) error) ([]byte, error) {
+func Config(kind schema.GroupVersionKind, spec any, decode func([]byte) error) ([]byte, error) {
 	out, err := Document(kind.GroupVersion().String(), kind.Kind, spec)
 	if err != nil {
 		return nil, err

@@ -191,10 +191,13 @@ func (b *bench) allReported(ctx context.Context) bool {
 	return true
 }
 
-// waitQuiet waits until a child has sent no request (leader election's aside) and run no
-// reconcile for the quiet period, and returns its stats then.
-func (b *bench) waitQuiet(ctx context.Context, c *childProcess, timeout time.Duration) (processStats, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+// quietTimeout bounds waitQuiet.
+const quietTimeout = time.Minute
+
+// waitQuiet waits, up to quietTimeout, until a child has sent no request (leader election's aside)
+// and run no reconcile for the quiet period, and returns its stats then.
+func (b *bench) waitQuiet(ctx context.Context, c *childProcess) (processStats, error) {
+	ctx, cancel := context.WithTimeout(ctx, quietTimeout)
 	defer cancel()
 	last, err := c.stats(ctx, false)
 	if err != nil {
@@ -204,7 +207,7 @@ func (b *bench) waitQuiet(ctx context.Context, c *childProcess, timeout time.Dur
 	for time.Since(since) < b.opts.quietPeriod {
 		select {
 		case <-ctx.Done():
-			return last, fmt.Errorf("the %s process did not settle within %s", c.role, timeout)
+			return last, fmt.Errorf("the %s process did not settle within %s", c.role, quietTimeout)
 		case <-time.After(250 * time.Millisecond):
 		}
 		s, err := c.stats(ctx, false)

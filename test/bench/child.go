@@ -160,7 +160,9 @@ func (c *childProcess) stop() error {
 		return err
 	case <-time.After(15 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-c.done
+		if err := <-c.done; err != nil {
+			return fmt.Errorf("the %s process did not stop in time and was killed: %w", c.role, err)
+		}
 		return fmt.Errorf("the %s process did not stop in time and was killed", c.role)
 	}
 }

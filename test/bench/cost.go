@@ -87,7 +87,7 @@ func (b *bench) createSmallPool(ctx context.Context) error {
 func (b *bench) poolCost(ctx context.Context, pool string) (PoolCost, error) {
 	pc := PoolCost{Pool: pool, Nodes: b.poolSizes[pool], Flips: b.opts.costSamples}
 	n := nodeRef{name: nodeName(pool, 0), pool: pool}
-	before, err := b.waitQuiet(ctx, b.manager, time.Minute)
+	before, err := b.waitQuiet(ctx, b.manager)
 	if err != nil {
 		return pc, err
 	}
@@ -103,7 +103,7 @@ func (b *bench) poolCost(ctx context.Context, pool string) (PoolCost, error) {
 			return pc, err
 		}
 	}
-	after, err := b.waitQuiet(ctx, b.manager, time.Minute)
+	after, err := b.waitQuiet(ctx, b.manager)
 	if err != nil {
 		return pc, err
 	}

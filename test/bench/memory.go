@@ -62,7 +62,7 @@ func (b *bench) measureMemory(ctx context.Context) (Memory, error) {
 		return m, err
 	}
 	progress("every object reports its pool after %.1fs", time.Since(start).Seconds())
-	if _, err := b.waitQuiet(ctx, b.manager, time.Minute); err != nil {
+	if _, err := b.waitQuiet(ctx, b.manager); err != nil {
 		return m, err
 	}
 	s, err := b.manager.stats(ctx, true)
@@ -91,7 +91,7 @@ func (b *bench) measureNodeCache(ctx context.Context) (processStats, error) {
 	if err := waitSynced(ctx, c, 3*time.Minute); err != nil {
 		return processStats{}, err
 	}
-	if _, err := b.waitQuiet(ctx, c, time.Minute); err != nil {
+	if _, err := b.waitQuiet(ctx, c); err != nil {
 		return processStats{}, err
 	}
 	s, err := c.stats(ctx, true)

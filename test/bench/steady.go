@@ -44,7 +44,7 @@ type SteadyState struct {
 // reconciles and writes meanwhile: a heartbeat changes nothing a pool reports, so both should be 0.
 func (b *bench) measureSteadyState(ctx context.Context) (SteadyState, error) {
 	st := SteadyState{WindowSeconds: b.opts.steady.Seconds(), IntervalSeconds: b.opts.heartbeat.Seconds()}
-	before, err := b.waitQuiet(ctx, b.manager, time.Minute)
+	before, err := b.waitQuiet(ctx, b.manager)
 	if err != nil {
 		return st, err
 	}

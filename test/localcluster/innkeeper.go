@@ -246,7 +246,10 @@ func (ik *Innkeeper) Stop() {
 	wait:
 		for range cap(ik.agentsDone) {
 			select {
-			case <-ik.agentsDone:
+			case err := <-ik.agentsDone:
+				if err != nil {
+					ik.cluster.logf("a simulated agent stopped with an error: %v", err)
+				}
 			case <-timeout:
 				break wait
 			}

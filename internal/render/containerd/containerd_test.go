@@ -3,6 +3,7 @@ package containerd
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,7 +160,7 @@ func TestRenderedFilesParse(t *testing.T) {
 			for key, data := range got {
 				switch {
 				case key == DropInFile:
-					g.Expect(data).To(HavePrefix("version = " + string(rune('0'+tt.spec.ConfigVersion)) + "\n"))
+					g.Expect(data).To(HavePrefix(fmt.Sprintf("version = %d\n", tt.spec.ConfigVersion)))
 					_, _, err := decodeDropIn([]byte(data))
 					g.Expect(err).NotTo(HaveOccurred(), key)
 				case strings.HasSuffix(key, hostsSuffix):
@@ -259,7 +260,7 @@ func TestMinimalDropInHoldsOnlyTheVersion(t *testing.T) {
 		g := NewWithT(t)
 		got, err := Render(&hotelv1alpha1.ContainerdSpec{ConfigVersion: v}, nil)
 		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(got).To(Equal(map[string]string{DropInFile: "version = " + string(rune('0'+v)) + "\n"}))
+		g.Expect(got).To(Equal(map[string]string{DropInFile: fmt.Sprintf("version = %d\n", v)}))
 	}
 }
 

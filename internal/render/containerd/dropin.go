@@ -263,7 +263,10 @@ func configPath(r *registryConfig) string {
 
 // specRuntimes turns runtime tables back into the API's runtimes, sorted by name.
 func specRuntimes(tables map[string]runtimeTable) []hotelv1alpha1.ContainerdRuntime {
-	var runtimes []hotelv1alpha1.ContainerdRuntime
+	if len(tables) == 0 {
+		return nil // as an omitted field decodes
+	}
+	runtimes := make([]hotelv1alpha1.ContainerdRuntime, 0, len(tables))
 	for _, name := range slices.Sorted(maps.Keys(tables)) {
 		t := tables[name]
 		r := hotelv1alpha1.ContainerdRuntime{Name: name, RuntimeType: t.RuntimeType, PodAnnotations: t.PodAnnotations}

@@ -27,9 +27,12 @@ const defaultCAKey = "ca.crt"
 // bundles of one registry host apart, short enough for a readable file name.
 const caHashLen = 10
 
+// HostsFile is the name of a registry host's file in its directory of CertsDir.
+const HostsFile = "hosts.toml"
+
 // Suffixes of the ConfigMap keys other than the drop-in.
 const (
-	hostsSuffix = ".hosts.toml"
+	hostsSuffix = "." + HostsFile
 	caSuffix    = ".ca.crt"
 )
 

@@ -186,13 +186,13 @@ func specMirror(u string, t hostTable) (*hotelv1alpha1.RegistryMirror, error) {
 
 // HostPath returns where the file of a ConfigMap key goes on the Node, and whether containerd must
 // restart to read it (the drop-in only), or an error for a key innkeeper does not render.
-func HostPath(key string) (path string, restart bool, err error) {
+func HostPath(key string) (hostPath string, restart bool, err error) {
 	if key == DropInFile {
 		return DropInDir + "/" + DropInFile, true, nil
 	}
 	if dir, ok := strings.CutSuffix(key, hostsSuffix); ok {
 		if _, ok := hostOfDir(dir); ok {
-			return CertsDir + "/" + dir + "/hosts.toml", false, nil
+			return CertsDir + "/" + dir + "/" + HostsFile, false, nil
 		}
 	}
 	if rest, ok := strings.CutSuffix(key, caSuffix); ok {
@@ -224,7 +224,7 @@ func Managed(p string, data []byte) bool {
 		return false
 	}
 	switch {
-	case name == "hosts.toml":
+	case name == HostsFile:
 		return hasMarker(data)
 	case strings.HasPrefix(name, "innkeeper-ca-") && strings.HasSuffix(name, ".crt"):
 		return true

@@ -102,8 +102,6 @@ func validateRuntimes(spec *hotelv1alpha1.ContainerdSpec, path *field.Path) fiel
 	return errs
 }
 
-func isRunc(r hotelv1alpha1.ContainerdRuntime) bool { return r.RuntimeType == runcType }
-
 func validateRuntime(r *hotelv1alpha1.ContainerdRuntime, p *field.Path) field.ErrorList {
 	errs := checkString(p.Child("name"), &r.Name, 1, 63, dnsLabel)
 	errs = append(errs, checkString(p.Child("runtimeType"), &r.RuntimeType, 0, 128, runtimeTypeRe)...)

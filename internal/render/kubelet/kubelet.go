@@ -42,7 +42,7 @@ func Render(spec *hotelv1alpha1.KubeletSpec) ([]byte, error) {
 	// The API's JSON names and encodings are KubeletConfiguration's, and every optional field is a
 	// pointer or a map with omitempty, so the document holds exactly the fields the spec sets. The
 	// kubelet refuses to start on a drop-in it cannot decode: it must decode strictly first.
-	return render.RenderConfig(kind, spec, func(data []byte) error { _, err := Decode(data); return err })
+	return render.Config(kind, spec, func(data []byte) error { _, err := Decode(data); return err })
 }
 
 // kind is the drop-in's apiVersion and kind.

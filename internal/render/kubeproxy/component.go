@@ -138,8 +138,8 @@ func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecAppl
 			}
 		}
 	}
-	hostPath := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
-		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
+	hostPath := func(name, dir string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
+		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(dir).WithType(t))
 	}
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.ServiceAccount).

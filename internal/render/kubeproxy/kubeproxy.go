@@ -30,7 +30,7 @@ func Render(spec *hotelv1alpha1.KubeProxySpec) ([]byte, error) {
 	if errs := Validate(spec, field.NewPath("spec", "kubeProxy")); len(errs) > 0 {
 		return nil, errs.ToAggregate()
 	}
-	return render.RenderConfig(kind, spec, func(data []byte) error { _, err := Decode(data); return err })
+	return render.Config(kind, spec, func(data []byte) error { _, err := Decode(data); return err })
 }
 
 // kind is the configuration's apiVersion and kind.
