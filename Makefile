@@ -103,6 +103,10 @@ LOCALCLUSTER_COMPONENTS = kube-apiserver etcd kube-controller-manager kube-sched
 localcluster-assets: ## Build the local cluster's binaries if missing (cold: about 15 minutes); print their directory.
 	@$(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS)
 
+.PHONY: realnode-assets
+realnode-assets: ## Build a real node's binaries if missing (kubelet, kube-proxy, containerd, crictl, CNI plugins; cold: about 15 minutes); print their directory.
+	@$(CONTROLPLANE) node
+
 .PHONY: demo
 demo: ## Run innkeeper on a local cluster of fake nodes with the samples until all are Ready (DEMO_WAIT=1: keep it up).
 	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
@@ -122,6 +126,15 @@ build: ## Build the innkeeper binary into bin/.
 .PHONY: run
 run: ## Run the manager against the cluster of the current kubeconfig.
 	go run . manager --metrics-secure=false --metrics-bind-address=:8080 --namespace=innkeeper-system --agent-image=$(IMG)
+
+# Where make image writes the image, and for which architecture it builds it.
+IMAGE_ARCHIVE ?= $(LOCALBIN)/innkeeper-image.tar
+IMAGE_ARCH ?= $(shell go env GOARCH)
+
+.PHONY: image
+image: ## Build the image IMG as the Dockerfile describes it, without Docker, into IMAGE_ARCHIVE (load it with docker load or ctr images import).
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(LOCALBIN)/image/innkeeper .
+	go run ./hack/image --binary=$(LOCALBIN)/image/innkeeper --image=$(IMG) --arch=$(IMAGE_ARCH) --out=$(IMAGE_ARCHIVE)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).

@@ -5,9 +5,12 @@
 #
 #   hack/controlplane.sh                 # kube-apiserver and etcd: what envtest needs
 #   hack/controlplane.sh kubectl ...     # any of: kube-apiserver etcd kube-controller-manager kube-scheduler kubectl kwok helm
+#   hack/controlplane.sh node            # a real node's binaries (test/realnode): kubelet, kube-proxy,
+#                                        # containerd, ctr, containerd-shim-runc-v2, crictl, CNI plugins
 #
 # kwok and helm are versioned apart from Kubernetes: they are cached as kwok-<version> and
-# helm-<version> in the same directory.
+# helm-<version> in the same directory; containerd, cri-tools and the CNI plugins in directories
+# containerd-<version>/, cri-tools-<version>/ and cni-plugins-<version>/, under their own names.
 #
 # Environment:
 #   INNKEEPER_CACHE_DIR   cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/innkeeper)
@@ -20,7 +23,12 @@ k8s_version=$(cd "$here/controlplane/kubernetes" && go list -m -f '{{.Version}}'
 etcd_version=$(cd "$here/controlplane/etcd" && go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)
 kwok_version=$(cd "$here/controlplane/kwok" && go list -m -f '{{.Version}}' sigs.k8s.io/kwok)
 helm_version=$(cd "$here/controlplane/helm" && go list -m -f '{{.Version}}' helm.sh/helm/v3)
-[[ -n "$k8s_version" && -n "$etcd_version" && -n "$kwok_version" && -n "$helm_version" ]] || { echo "controlplane.sh: cannot read versions from hack/controlplane/*/go.mod" >&2; exit 1; }
+containerd_version=$(cd "$here/controlplane/containerd" && go list -m -f '{{.Version}}' github.com/containerd/containerd/v2)
+critools_version=$(cd "$here/controlplane/critools" && go list -m -f '{{.Version}}' sigs.k8s.io/cri-tools)
+cni_version=$(cd "$here/controlplane/cni" && go list -m -f '{{.Version}}' github.com/containernetworking/plugins)
+for v in "$k8s_version" "$etcd_version" "$kwok_version" "$helm_version" "$containerd_version" "$critools_version" "$cni_version"; do
+	[[ -n "$v" ]] || { echo "controlplane.sh: cannot read versions from hack/controlplane/*/go.mod" >&2; exit 1; }
+done
 
 goos=$(go env GOOS)
 goarch=$(go env GOARCH)
@@ -28,7 +36,18 @@ cache_root=${INNKEEPER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/innkeeper}
 dir="$cache_root/controlplane/k8s-${k8s_version}-etcd-${etcd_version}-${goos}-${goarch}"
 mkdir -p "$dir"
 
-components=("$@")
+# What a real node runs: the kubelet and kube-proxy of the control plane's version, containerd
+# with its shim and ctr, crictl, and the CNI plugins a node's pods need (tap, host-local, loopback).
+node_components=(kubelet kube-proxy containerd ctr containerd-shim-runc-v2 crictl cni-tap cni-host-local cni-loopback)
+
+components=()
+for c in "$@"; do
+	if [[ $c == node ]]; then
+		components+=("${node_components[@]}")
+	else
+		components+=("$c")
+	fi
+done
 [[ ${#components[@]} -gt 0 ]] || components=(kube-apiserver etcd)
 
 # One builder at a time per directory: two `make test` runs must not race on the same binary.
@@ -58,11 +77,11 @@ install_kwok_stages() {
 }
 
 build() {
-	local name=$1 module pkg ldflags
+	local name=$1 module pkg ldflags tags=""
 	case "$name" in
 	kwok)
 		module="$here/controlplane/kwok" pkg="sigs.k8s.io/kwok/cmd/kwok" ldflags="-s -w" name="kwok-$kwok_version" ;;
-	kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
+	kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy)
 		module="$here/controlplane/kubernetes" pkg="k8s.io/kubernetes/cmd/$name" ldflags=$k8s_ldflags ;;
 	etcd)
 		module="$here/controlplane/etcd" pkg="." ldflags="-s -w" ;;
@@ -74,6 +93,22 @@ build() {
 			ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
 		done
 		module="$here/controlplane/helm" pkg="helm.sh/helm/v3/cmd/helm" name="helm-$helm_version" ;;
+	containerd | ctr | containerd-shim-runc-v2)
+		# Without the snapshotters a node here cannot use (no btrfs, device-mapper or ZFS), as
+		# containerd's static builds leave them out.
+		tags="no_btrfs no_devmapper no_zfs"
+		ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$containerd_version"
+		module="$here/controlplane/containerd" pkg="github.com/containerd/containerd/v2/cmd/$name"
+		name="containerd-$containerd_version/$name" ;;
+	crictl)
+		ldflags="-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$critools_version"
+		module="$here/controlplane/critools" pkg="sigs.k8s.io/cri-tools/cmd/crictl" name="cri-tools-$critools_version/crictl" ;;
+	cni-tap | cni-host-local | cni-loopback)
+		local plugin=${name#cni-} kind=main
+		[[ $plugin == host-local ]] && kind=ipam
+		ldflags="-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$cni_version"
+		module="$here/controlplane/cni" pkg="github.com/containernetworking/plugins/plugins/$kind/$plugin"
+		name="cni-plugins-$cni_version/$plugin" ;;
 	*)
 		echo "controlplane.sh: unknown component $name" >&2
 		return 1 ;;
@@ -88,8 +123,9 @@ build() {
 	local start=$SECONDS
 	# Build to a temporary name and rename, so an interrupted build never leaves a broken binary behind.
 	local tmp
-	tmp=$(mktemp "$dir/.$name.XXXXXX")
-	if ! (cd "$module" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg"); then
+	mkdir -p "$(dirname "$dir/$name")"
+	tmp=$(mktemp "$(dirname "$dir/$name")/.$(basename "$name").XXXXXX")
+	if ! (cd "$module" && CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp" "$pkg"); then
 		rm -f "$tmp"
 		return 1
 	fi

@@ -48,7 +48,8 @@ if [[ -n "$unformatted" ]]; then
 	status=1
 fi
 
-for mod in . hack/tools hack/tools/lint hack/controlplane/kubernetes hack/controlplane/etcd hack/controlplane/kwok hack/controlplane/helm; do
+for mod in . hack/tools hack/tools/lint hack/controlplane/*/; do
+	mod=${mod%/}
 	if ! (cd "$mod" && go mod tidy -diff >&2); then
 		echo "verify: $mod/go.mod is not tidy (run: cd $mod && go mod tidy)" >&2
 		status=1
