@@ -15,9 +15,11 @@ COPY internal/ internal/
 RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o innkeeper .
 
-# Static binary on distroless: no shell, no package manager, runs as UID 65532.
-FROM gcr.io/distroless/static:nonroot
-WORKDIR /
+# The image `make image` builds without Docker (hack/image), file for file: the static binary and
+# the nonroot user's passwd and group entries; no shell, no package manager, runs as UID 65532.
+FROM scratch
+COPY hack/image/rootfs/ /
 COPY --from=builder /workspace/innkeeper /innkeeper
 USER 65532:65532
+WORKDIR /
 ENTRYPOINT ["/innkeeper"]
