@@ -4,6 +4,7 @@ package controllers
 
 import (
 	"fmt"
+	"reflect"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -44,7 +45,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 			err = r.SetupWithManager(mgr)
 		}
 		if err != nil {
-			return fmt.Errorf("set up the %s controller: %w", kind.Component.Name(), err)
+			return fmt.Errorf("set up the %s controller: %w", reflect.TypeOf(kind.NewObject()).Elem().Name(), err)
 		}
 	}
 	return nil

@@ -47,14 +47,18 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 	if a.err != nil {
 		return a, nil
 	}
-	// Configurations still in use: the one the DaemonSet rolled out before this action (Nodes not
-	// yet updated mount it), the one it rolls out now, the newest, and the ones Nodes report.
+	return a, r.pruneConfigMaps(ctx, obj, configsInUse(o, a)...)
+}
+
+// configsInUse returns the hashes of the configurations whose ConfigMaps must stay after an
+// action: the one the DaemonSet rolled out before it, if the DaemonSet stays (Nodes not yet
+// updated mount it), the one it rolls out now, the newest, and the ones Nodes report they run.
+func configsInUse(o observed, a acted) []string {
 	before := ""
 	if a.daemonSet != nil {
 		before = o.applied.Hash
 	}
-	inUse := append(appliedOnNodes(o.nodes, o.component), before, a.appliedHash, o.desired.Hash)
-	return a, r.pruneConfigMaps(ctx, obj, inUse...)
+	return append(appliedOnNodes(o.nodes, o.component), before, a.appliedHash, o.desired.Hash)
 }
 
 // apply applies the ConfigMap, then the DaemonSet that names it, each only if it differs from what

@@ -14,8 +14,9 @@ import (
 type action int
 
 const (
-	// actNone changes nothing: the spec cannot be rolled out and what is rolled out stays, or the
-	// rollout is paused before it has a DaemonSet.
+	// actNone leaves the DaemonSet as it is, or absent: the spec cannot be rolled out and what is
+	// rolled out stays, the pool is another's and there is no DaemonSet to remove, or the rollout is
+	// paused with no configuration to hold. (Unused ConfigMaps are pruned after any action.)
 	actNone action = iota
 	// actApply applies the configuration's ConfigMap and the DaemonSet that rolls it out.
 	actApply

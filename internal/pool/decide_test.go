@@ -89,6 +89,9 @@ func TestDecide(t *testing.T) {
 		{name: "an overlap while paused: the DaemonSet goes all the same", o: base(func(o *observed) {
 			o.paused, o.conflict = true, older
 		}), want: actRemoveDaemonSet, wantReason: hotelv1alpha1.ReasonPoolConflict},
+		{name: "an overlap and a DaemonSet that names no configuration: it goes too", o: base(func(o *observed) {
+			o.conflict, o.daemonSet, o.applied = older, unannotated, Config{}
+		}), want: actRemoveDaemonSet, wantReason: hotelv1alpha1.ReasonPoolConflict},
 		{name: "an overlap and no DaemonSet: nothing", o: base(func(o *observed) {
 			o.conflict, o.daemonSet, o.applied = older, nil, Config{}
 		}), want: actNone, wantReason: hotelv1alpha1.ReasonPoolConflict},

@@ -47,7 +47,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj Object) error {
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return nil
 	}
-	if err := r.foreign.giveBack(ctx, obj); err != nil {
+	if err := r.foreign.giveBack(ctx, obj, r.peers); err != nil {
 		return err
 	}
 	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {

@@ -47,14 +47,12 @@ const (
 type foreignGuard struct {
 	ex        Exclusive
 	component string
-	// own names the DaemonSet of an object in the engine's namespace: never foreign.
+	// namespace is the engine's: an object's own DaemonSet there is never foreign.
 	namespace string
 	// client reads the cache (other DaemonSets slimmed, see SlimDaemonSet) and writes; apiReader
 	// reads DaemonSets whole and fresh before the guard changes them.
 	client    client.Client
 	apiReader client.Reader
-	// peers lists the objects of the kind.
-	peers func(context.Context) ([]Object, error)
 }
 
 // check returns a stall if a foreign DaemonSet runs the component on some of the selected Nodes,
@@ -176,8 +174,9 @@ func (g *foreignGuard) keepOff(ctx context.Context, key client.ObjectKey, adding
 	return ds, nil
 }
 
-// giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off.
-func (g *foreignGuard) giveBack(ctx context.Context, obj Object) error {
+// giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off; peers lists
+// the objects of the kind, whose pools stay excluded.
+func (g *foreignGuard) giveBack(ctx context.Context, obj Object, peers func(context.Context) ([]Object, error)) error {
 	if g == nil {
 		return nil
 	}
@@ -189,16 +188,19 @@ func (g *foreignGuard) giveBack(ctx context.Context, obj Object) error {
 		return fmt.Errorf("list DaemonSets: %w", err)
 	}
 	dss := list.Items
-	peers, err := g.peers(ctx)
-	if err != nil {
-		return err
-	}
+	var others []Object
 	for i := range dss {
 		if !listed(dss[i].Annotations[AnnotationTakenOverBy], obj.GetName()) {
 			continue
 		}
+		if others == nil {
+			var err error
+			if others, err = peers(ctx); err != nil {
+				return err
+			}
+		}
 		// obj is being deleted: it drops out.
-		if _, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), "", peers); err != nil {
+		if _, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), "", others); err != nil {
 			return err
 		}
 	}

@@ -80,7 +80,7 @@ func TestNilForeignGuard(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(s).To(BeNil())
 	g.Expect(guard.takesOver(fm)).To(BeFalse())
-	g.Expect(guard.giveBack(context.Background(), fm)).To(Succeed())
+	g.Expect(guard.giveBack(context.Background(), fm, nil)).To(Succeed())
 	tainted := node("a", nil, nil)
 	tainted.Spec.Taints = []corev1.Taint{{Key: "dedicated", Effect: corev1.TaintEffectNoSchedule}}
 	g.Expect(guard.nodeChanged(node("a", nil, nil), tainted)).To(BeFalse())

@@ -17,7 +17,7 @@ import (
 
 // observed is what one reconcile read about an object: its spec as rendered, its pool, its
 // DaemonSet, and whether another DaemonSet or an older object of its kind holds the pool's Nodes.
-// decide and aggregateStatus compute from it alone.
+// decide computes from it alone; aggregateStatus from it, the decision and what the action left.
 type observed struct {
 	// kind is the object's kind and namespace the workloads' namespace, as messages name them.
 	kind, namespace string
@@ -53,10 +53,10 @@ type observed struct {
 	conflict *conflict
 }
 
-// observe reads what decide and aggregateStatus need about obj. For an Exclusive component it
-// also keeps foreign DaemonSets off the pool when the object asks to take its Nodes over (see
-// foreignGuard): what it observes is the pool after that. An error is transient: the reconcile is
-// retried with backoff.
+// observe reads what decide and aggregateStatus need about obj. It writes only in one case: an
+// Exclusive component's object that asks to take its pool over (kube-proxy's spec.takeOver) first
+// keeps the foreign DaemonSets off the pool (see foreignGuard.check), so that the decision, in the
+// same reconcile, sees the pool free. An error is transient: the reconcile is retried with backoff.
 func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) {
 	component := r.kind.Component.Name()
 	o := observed{

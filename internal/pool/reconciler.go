@@ -81,7 +81,7 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, opts Options) (*Reconciler, erro
 	}
 	if ex, ok := kind.Component.(Exclusive); ok {
 		r.foreign = &foreignGuard{ex: ex, component: kind.Component.Name(), namespace: opts.Namespace,
-			client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), peers: r.peers}
+			client: mgr.GetClient(), apiReader: mgr.GetAPIReader()}
 	}
 	return r, nil
 }

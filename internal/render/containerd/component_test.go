@@ -15,6 +15,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
 func roomServiceWithCAs(refs ...*hotelv1alpha1.ConfigMapKeyReference) *hotelv1alpha1.RoomService {
@@ -132,4 +133,10 @@ func TestDialTimeoutNeedsConfigVersion3(t *testing.T) {
 	spec.ConfigVersion = 3
 	_, err = Render(&spec, nil)
 	g.Expect(err).NotTo(HaveOccurred())
+}
+
+// The agent's default CRI socket, which render cannot take from this package (it imports render),
+// is where this package mounts it.
+func TestAgentDefaultSocketIsContainerds(t *testing.T) {
+	NewWithT(t).Expect(render.DefaultAgentFlags().CRISocket).To(Equal(criSocketDir + "/containerd.sock"))
 }

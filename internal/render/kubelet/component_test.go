@@ -11,6 +11,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
 func TestComponentRender(t *testing.T) {
@@ -68,4 +69,14 @@ func TestComponentPodSpec(t *testing.T) {
 		}
 		g.Expect(found).To(BeTrue(), "mount %s has no volume", m.Name)
 	}
+}
+
+// The agent's defaults, which render cannot take from this package (it imports render), are this
+// package's: a difference would add a flag to every DaemonSet, and roll every Node again.
+func TestAgentDefaultsAreTheKubelets(t *testing.T) {
+	g := NewWithT(t)
+	d := render.DefaultAgentFlags()
+	g.Expect(d.DropInDir).To(Equal(DropInDir))
+	g.Expect(d.HealthPort).To(Equal(AgentHealthPort))
+	g.Expect(d.Component).To(Equal(Name))
 }
