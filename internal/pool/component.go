@@ -8,8 +8,9 @@
 // reads the object's pool, DaemonSet and peers (and, for a Concierge that asks, first takes its
 // pool from other kube-proxies); decide (decide.go), a pure function, says what to do with the
 // workloads; act (apply.go, prune.go) does it; report (status.go, a pure aggregation, and
-// report.go) writes the status. Rendering (render.go) and conflicts (selection.go) are pure too. Deletion is finalize.go; the watches and their predicates,
-// watches.go; what only an Exclusive component needs, foreign.go.
+// report.go) writes the status. Rendering (render.go) and conflicts (selection.go) are pure too.
+// Deletion is finalize.go; the watches and their predicates, watches.go; what only an Exclusive
+// component needs, foreign.go.
 package pool
 
 import (
