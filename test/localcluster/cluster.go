@@ -11,6 +11,8 @@ package localcluster
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"net"
@@ -34,8 +36,16 @@ type Options struct {
 	// BinDir holds etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok-*
 	// (and kwok-*-stages/), and helm-* for InstallChart, as `hack/controlplane.sh ...` builds them.
 	BinDir string
-	// Pools are the fake Nodes to register.
+	// Pools are the fake Nodes to register. With none, kwok is not started.
 	Pools []Pool
+	// BindAddress is the address the API server listens on, 127.0.0.1 when empty.
+	BindAddress string
+	// AdvertiseAddress is the API server's address for clients, and the endpoint of the kubernetes
+	// Service: BindAddress when empty (127.0.0.1: then the Service has no endpoint). Real nodes
+	// (test/realnode), which have network namespaces of their own, reach it at a bridge's address.
+	AdvertiseAddress string
+	// APIServerPort is the API server's port; a free one when 0.
+	APIServerPort int
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -50,11 +60,20 @@ type Cluster struct {
 	Kubectl string
 	// Helm is the path of helm, if BinDir has one.
 	Helm string
+	// Server is the API server's URL, at its advertised address.
+	Server string
+	// CACert is the path of the cluster CA's certificate, which signs the API server's serving
+	// certificate and the client certificates it trusts (see IssueClientCert).
+	CACert string
 
 	dir   string
 	log   io.Writer
 	mu    sync.Mutex
 	procs []*process
+	certs *pki
+	// fakeNodes is true when kwok plays the Nodes' kubelets: innkeeper's node agents are then
+	// simulated (see SimulateAgents).
+	fakeNodes bool
 }
 
 // process is one control-plane binary the cluster started.
@@ -88,9 +107,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		}
 		return p, nil
 	}
-	kwok, err := kwokBinary(opts.BinDir)
-	if err != nil {
-		return nil, err
+	kwok := ""
+	if len(opts.Pools) > 0 {
+		if kwok, err = kwokBinary(opts.BinDir); err != nil {
+			return nil, err
+		}
 	}
 	if helms, _ := filepath.Glob(filepath.Join(opts.BinDir, "helm-v*")); len(helms) > 0 {
 		c.Helm = helms[0]
@@ -101,15 +122,37 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	certs, err := newPKI(dir)
+	bind, advertise := opts.BindAddress, opts.AdvertiseAddress
+	if bind == "" {
+		bind = "127.0.0.1"
+	}
+	if advertise == "" {
+		advertise = bind
+	}
+	var serving []net.IP
+	if ip := net.ParseIP(advertise); ip == nil {
+		return nil, fmt.Errorf("advertise address %q is not an IP address", advertise)
+	} else if !ip.IsLoopback() {
+		serving = append(serving, ip)
+	}
+	certs, err := newPKI(dir, serving)
 	if err != nil {
 		return nil, err
 	}
+	c.certs, c.CACert = certs, certs.caCert
 	ports, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
 	etcdPort, peerPort, apiPort, kcmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	if opts.APIServerPort != 0 {
+		apiPort = opts.APIServerPort
+	}
+	// A loopback advertise address cannot be an endpoint of the kubernetes Service.
+	endpointReconciler := "lease"
+	if net.ParseIP(advertise).IsLoopback() {
+		endpointReconciler = "none"
+	}
 
 	c.logf("starting etcd on 127.0.0.1:%d", etcdPort)
 	etcdURL := fmt.Sprintf("http://127.0.0.1:%d", etcdPort)
@@ -126,23 +169,27 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 
-	c.logf("starting kube-apiserver on 127.0.0.1:%d", apiPort)
+	c.logf("starting kube-apiserver on %s:%d", bind, apiPort)
 	if err := c.start("kube-apiserver", binaries["kube-apiserver"],
 		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
-		// A loopback advertise address cannot be an endpoint of the kubernetes Service.
-		"--endpoint-reconciler-type=none",
+		"--bind-address="+bind, "--advertise-address="+advertise, "--secure-port="+strconv.Itoa(apiPort),
+		"--endpoint-reconciler-type="+endpointReconciler,
 		"--tls-cert-file="+certs.servingCert, "--tls-private-key-file="+certs.servingKey,
 		"--client-ca-file="+certs.caCert,
+		"--kubelet-client-certificate="+certs.kubeletClientCert, "--kubelet-client-key="+certs.kubeletClientKey,
+		"--kubelet-certificate-authority="+certs.caCert,
+		// Real nodes' hostnames resolve nowhere; their InternalIP is their address.
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+certs.saPub, "--service-account-signing-key-file="+certs.saKey,
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range="+serviceCIDR,
 		"--authorization-mode=Node,RBAC",
 		"--allow-privileged=true"); err != nil {
 		return nil, err
 	}
 	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
-	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
+	server := fmt.Sprintf("https://%s", net.JoinHostPort(advertise, strconv.Itoa(apiPort)))
+	c.Server = server
 	if err := writeKubeconfig(c.Kubeconfig, server, certs.caCert,
 		&clientcmdapi.AuthInfo{ClientCertificate: certs.adminCert, ClientKey: certs.adminKey}); err != nil {
 		return nil, err
@@ -182,6 +229,10 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		}
 	}
 
+	if kwok == "" {
+		return c, nil
+	}
+	c.fakeNodes = true
 	c.logf("starting kwok")
 	stages, err := filepath.Glob(filepath.Join(kwok+"-stages", "*.yaml"))
 	if err != nil || len(stages) == 0 {
@@ -196,6 +247,32 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// The Services' cluster IPs, and the kubernetes Service's, the first of them.
+const (
+	serviceCIDR         = "10.96.0.0/16"
+	kubernetesServiceIP = "10.96.0.1"
+)
+
+// IssueClientCert issues a client certificate, signed by the cluster CA, for user cn in groups
+// orgs, such as a kubelet's (system:node:<name> in system:nodes). It returns the paths of the
+// certificate and its key, named after name.
+func (c *Cluster) IssueClientCert(name, cn string, orgs ...string) (certPath, keyPath string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.certs.issue(name, clientCert(cn, orgs...))
+}
+
+// IssueServingCert issues a serving certificate, signed by the cluster CA, for the IP addresses and
+// DNS names given, such as a kubelet's. It returns the paths of the certificate and its key.
+func (c *Cluster) IssueServingCert(name string, ips []net.IP, dnsNames ...string) (certPath, keyPath string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.certs.issue(name, &x509.Certificate{
+		Subject: pkix.Name{CommonName: name}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: ips, DNSNames: dnsNames,
+	})
 }
 
 // kwokBinary returns the path of the kwok build in binDir (kwok-<version>).

@@ -92,11 +92,13 @@ func (c *Cluster) InstallChart(ctx context.Context, root string, values ...strin
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build: %w: %s", err, out)
 	}
-	agentsCtx, cancel := context.WithCancel(context.Background())
-	ik.cancelAgents, ik.agentsDone = cancel, make(chan error, 2)
-	// The agents stand in for kubelet-side pods: they keep the admin's credentials.
-	go func() { ik.agentsDone <- SimulateAgents(agentsCtx, cs, Namespace, kubelet.Name) }()
-	go func() { ik.agentsDone <- SimulateAgents(agentsCtx, cs, Namespace, containerd.Name) }()
+	if c.fakeNodes {
+		agentsCtx, cancel := context.WithCancel(context.Background())
+		ik.cancelAgents, ik.agentsDone = cancel, make(chan error, 2)
+		// The agents stand in for kubelet-side pods: they keep the admin's credentials.
+		go func() { ik.agentsDone <- SimulateAgents(agentsCtx, cs, Namespace, kubelet.Name) }()
+		go func() { ik.agentsDone <- SimulateAgents(agentsCtx, cs, Namespace, containerd.Name) }()
+	}
 	if err := ik.StartManager(ctx); err != nil {
 		return nil, err
 	}

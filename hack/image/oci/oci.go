@@ -34,6 +34,8 @@ type File struct {
 	Mode int64
 	// Dir says that the entry is a directory; Data is then ignored.
 	Dir bool
+	// Link, if not empty, makes the entry a symbolic link to it; Data is then ignored.
+	Link string
 	// Data is a file's content.
 	Data []byte
 }
@@ -120,12 +122,15 @@ func (im Image) layer() ([]byte, error) {
 	for _, p := range paths {
 		f := entries[p]
 		h := &tar.Header{Name: strings.TrimPrefix(p, "/"), Mode: f.Mode, ModTime: epoch, Format: tar.FormatPAX}
-		if f.Dir {
+		switch {
+		case f.Dir:
 			h.Typeflag, h.Name = tar.TypeDir, h.Name+"/"
 			if h.Mode == 0 {
 				h.Mode = 0o755
 			}
-		} else {
+		case f.Link != "":
+			h.Typeflag, h.Linkname, h.Mode = tar.TypeSymlink, f.Link, 0o777
+		default:
 			h.Typeflag, h.Size = tar.TypeReg, int64(len(f.Data))
 			if h.Mode == 0 {
 				h.Mode = 0o644
@@ -134,7 +139,7 @@ func (im Image) layer() ([]byte, error) {
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, err
 		}
-		if !f.Dir {
+		if h.Typeflag == tar.TypeReg {
 			if _, err := tw.Write(f.Data); err != nil {
 				return nil, err
 			}
