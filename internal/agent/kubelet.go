@@ -88,7 +88,8 @@ func (k *Kubelet) checkConfigDir() error {
 }
 
 // Healthy returns nil when the kubelet's healthz answers ok and its Node is Ready with a heartbeat
-// after since: the Ready condition from before a restart says nothing about the kubelet after it.
+// from the second of since on: the Ready condition from before a restart says nothing about the
+// kubelet after it.
 func (k *Kubelet) Healthy(ctx context.Context, since time.Time) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.HealthzURL, nil)
 	if err != nil {
@@ -115,13 +116,13 @@ func (k *Kubelet) Healthy(ctx context.Context, since time.Time) error {
 		if c.Status != corev1.ConditionTrue {
 			return fmt.Errorf("the Node is not Ready: %s", c.Message)
 		}
-		// Heartbeats have a resolution of one second: one stamped in the second of the restart may
-		// come from the kubelet before it. Only a later second proves the new kubelet reported.
-		after := since.Truncate(time.Second)
-		if after.Before(since) {
-			after = after.Add(time.Second)
-		}
-		if !since.IsZero() && c.LastHeartbeatTime.Time.Before(after) {
+		// Heartbeats have a resolution of one second. The new kubelet posts the Node's status as it
+		// starts, often within the second of its restart, and after that only on a change or every
+		// nodeStatusReportFrequency (5 minutes): a heartbeat from that second on is the new
+		// kubelet's. (One the old kubelet posted in that same second would pass too; but healthz,
+		// which only the new kubelet answers, has passed by then.) Waiting for a later second
+		// rolled healthy kubelets back on real nodes.
+		if !since.IsZero() && c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
 			return fmt.Errorf("the kubelet has not reported the Node Ready since its restart at %s", since.Format(time.RFC3339))
 		}
 		return nil
