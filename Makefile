@@ -51,7 +51,7 @@ fmt: ## Run gofmt on the code.
 
 .PHONY: vet
 vet: ## Run go vet, on the end-to-end suite (build tag e2e) too.
-	go vet -tags e2e ./...
+	go vet -tags e2e,realnode ./...
 
 .PHONY: helm
 helm: manifests ## Regenerate the chart's CRDs (charts/innkeeper/crds), the manager's RBAC template and the agents' admission policy from config/.
@@ -103,6 +103,17 @@ LOCALCLUSTER_COMPONENTS = kube-apiserver etcd kube-controller-manager kube-sched
 localcluster-assets: ## Build the local cluster's binaries if missing (cold: about 15 minutes); print their directory.
 	@$(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS)
 
+# The tag under which test-node builds innkeeper's image and imports it into the real nodes.
+REALNODE_IMAGE_TAG ?= v0.0.0-realnode
+
+.PHONY: test-node
+test-node: ## Run the real-node suite (test/realnode): innkeeper's agents on real kubelets, containerd and systemd in systemd-nspawn nodes (root; installs systemd-container and debootstrap if missing).
+	rootfs="$$(hack/realnode.sh)"; \
+	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS) node)"; \
+	$(MAKE) --no-print-directory image VERSION=$(REALNODE_IMAGE_TAG) IMAGE_ARCHIVE=$(LOCALBIN)/realnode/innkeeper-image.tar; \
+	LOCALCLUSTER_BIN="$$assets" REALNODE_ROOTFS="$$rootfs" INNKEEPER_IMAGE_ARCHIVE=$(LOCALBIN)/realnode/innkeeper-image.tar \
+	INNKEEPER_IMAGE_TAG=$(REALNODE_IMAGE_TAG) go test -tags realnode ./test/realnode/... -count=1 -timeout 40m $(GO_TEST_FLAGS)
+
 .PHONY: realnode-assets
 realnode-assets: ## Build a real node's binaries if missing (kubelet, kube-proxy, containerd, crictl, CNI plugins; cold: about 15 minutes); print their directory.
 	@$(CONTROLPLANE) node
@@ -134,6 +145,7 @@ IMAGE_ARCH ?= $(shell go env GOARCH)
 .PHONY: image
 image: ## Build the image IMG as the Dockerfile describes it, without Docker, into IMAGE_ARCHIVE (load it with docker load or ctr images import).
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) go build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(LOCALBIN)/image/innkeeper .
+	mkdir -p "$$(dirname $(IMAGE_ARCHIVE))"
 	go run ./hack/image --binary=$(LOCALBIN)/image/innkeeper --image=$(IMG) --arch=$(IMAGE_ARCH) --out=$(IMAGE_ARCHIVE)
 
 .PHONY: docker-build

@@ -122,17 +122,12 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 	}
-	bind, advertise := opts.BindAddress, opts.AdvertiseAddress
-	if bind == "" {
-		bind = "127.0.0.1"
-	}
-	if advertise == "" {
-		advertise = bind
+	bind, advertise, err := apiServerAddresses(opts)
+	if err != nil {
+		return nil, err
 	}
 	var serving []net.IP
-	if ip := net.ParseIP(advertise); ip == nil {
-		return nil, fmt.Errorf("advertise address %q is not an IP address", advertise)
-	} else if !ip.IsLoopback() {
+	if ip := net.ParseIP(advertise); !ip.IsLoopback() {
 		serving = append(serving, ip)
 	}
 	certs, err := newPKI(dir, serving)
@@ -229,24 +224,28 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		}
 	}
 
-	if kwok == "" {
-		return c, nil
-	}
-	c.fakeNodes = true
-	c.logf("starting kwok")
-	stages, err := filepath.Glob(filepath.Join(kwok+"-stages", "*.yaml"))
-	if err != nil || len(stages) == 0 {
-		return nil, fmt.Errorf("no kwok stages in %s-stages: rebuild with hack/controlplane.sh kwok", kwok)
-	}
-	if err := c.start("kwok", kwok, "--kubeconfig="+c.Kubeconfig,
-		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector="+kwokNodeAnnotation+"=fake",
-		"--node-lease-duration-seconds=40", "--config="+strings.Join(stages, ",")); err != nil {
-		return nil, err
-	}
-	if err := c.registerNodes(ctx, opts.Pools); err != nil {
-		return nil, err
+	if kwok != "" {
+		if err := c.startKwok(ctx, kwok, opts.Pools); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
+}
+
+// apiServerAddresses returns the address the API server binds and the one it advertises, as
+// opts give them or by default.
+func apiServerAddresses(opts Options) (bind, advertise string, err error) {
+	bind, advertise = opts.BindAddress, opts.AdvertiseAddress
+	if bind == "" {
+		bind = "127.0.0.1"
+	}
+	if advertise == "" {
+		advertise = bind
+	}
+	if net.ParseIP(advertise) == nil {
+		return "", "", fmt.Errorf("advertise address %q is not an IP address", advertise)
+	}
+	return bind, advertise, nil
 }
 
 // The Services' cluster IPs, and the kubernetes Service's, the first of them.
@@ -273,6 +272,22 @@ func (c *Cluster) IssueServingCert(name string, ips []net.IP, dnsNames ...string
 		Subject: pkix.Name{CommonName: name}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses: ips, DNSNames: dnsNames,
 	})
+}
+
+// startKwok starts kwok, which plays the kubelets of the fake Nodes of pools, and registers them.
+func (c *Cluster) startKwok(ctx context.Context, kwok string, pools []Pool) error {
+	c.fakeNodes = true
+	c.logf("starting kwok")
+	stages, err := filepath.Glob(filepath.Join(kwok+"-stages", "*.yaml"))
+	if err != nil || len(stages) == 0 {
+		return fmt.Errorf("no kwok stages in %s-stages: rebuild with hack/controlplane.sh kwok", kwok)
+	}
+	if err := c.start("kwok", kwok, "--kubeconfig="+c.Kubeconfig,
+		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector="+kwokNodeAnnotation+"=fake",
+		"--node-lease-duration-seconds=40", "--config="+strings.Join(stages, ",")); err != nil {
+		return err
+	}
+	return c.registerNodes(ctx, pools)
 }
 
 // kwokBinary returns the path of the kwok build in binDir (kwok-<version>).
