@@ -292,6 +292,32 @@ func (c *Cluster) Stop() {
 	}
 }
 
+// Leftovers returns what a stopped cluster left on the machine, which must be nothing: the run's
+// cgroups and the processes in them, overlay mounts of its nodes, its directory. Call it after Stop.
+func (c *Cluster) Leftovers() []string {
+	var left []string
+	roots, err := hierarchies()
+	if err != nil {
+		return []string{err.Error()}
+	}
+	for _, root := range roots {
+		run := filepath.Join(root, cgroupRoot, strconv.Itoa(os.Getpid()))
+		if _, err := os.Stat(run); err == nil {
+			left = append(left, "cgroup "+run)
+		}
+	}
+	if mounts, err := os.ReadFile("/proc/self/mountinfo"); err == nil && c.dir != "" &&
+		strings.Contains(string(mounts), c.dir) {
+		left = append(left, "mounts below "+c.dir)
+	}
+	if c.dir != "" {
+		if _, err := os.Stat(c.dir); err == nil {
+			left = append(left, "directory "+c.dir)
+		}
+	}
+	return left
+}
+
 // removeCgroupRun removes this run's cgroup (the parent of its nodes') in every hierarchy, and
 // innkeeper-realnode itself when no other run uses it.
 func removeCgroupRun() error {

@@ -86,6 +86,10 @@ var _ = BeforeSuite(func() {
 		Log:    GinkgoWriter,
 	})
 	Expect(err).NotTo(HaveOccurred())
+	// Cleanups run last in, first out: this one, registered first, runs after Stop.
+	DeferCleanup(func() {
+		Expect(cluster.Leftovers()).To(BeEmpty(), "stopping the cluster left these behind")
+	})
 	DeferCleanup(cluster.Stop)
 	AddReportEntry("cluster started (control plane, 2 nodes booted, images imported, Nodes Ready)",
 		time.Since(start).Round(100*time.Millisecond).String())
