@@ -1,6 +1,7 @@
 # Image the manager and the node agent run from (one image, two subcommands). VERSION is also
-# compiled into the binary, as the default --agent-image's tag.
-VERSION ?= latest
+# compiled into the binary, as the default --agent-image's tag. It defaults to the chart's
+# appVersion, so that the chart's default image is the one make image builds.
+VERSION ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/innkeeper/Chart.yaml)
 IMG ?= ghcr.io/innkeeper-dev/innkeeper:$(VERSION)
 KUBECTL ?= kubectl
 
@@ -30,6 +31,10 @@ SHELL = /usr/bin/env bash -o pipefail
 all: build
 
 ##@ General
+
+.PHONY: version
+version: ## Print the version make image and make build stamp (the chart's appVersion unless VERSION is set).
+	@echo $(VERSION)
 
 .PHONY: help
 help: ## Show this help.

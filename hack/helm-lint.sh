@@ -32,6 +32,8 @@ expect_not() {
 	local file=$1 pattern=$2
 	! grep -qE -- "$pattern" "$out/$file" || fail "$file: unexpected '$pattern'"
 }
+# The default image is the one make image builds: the chart's appVersion is the Makefile's VERSION.
+expect default.yaml "        image: \"ghcr.io/innkeeper-dev/innkeeper:$(make -s --no-print-directory version)\""
 expect default.yaml "  replicas: 2"
 expect default.yaml "        - --leader-elect=true"
 expect default.yaml "        - --agent-service-account=innkeeper-agent"

@@ -58,6 +58,8 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		"Namespace for the ConfigMaps and DaemonSets innkeeper renders, and for the leader-election Lease; $POD_NAMESPACE if set.")
 	fs.StringVar(&opts.MetricsBindAddress, "metrics-bind-address", ":8443",
 		`Address the Prometheus metrics endpoint binds to; "0" disables it.`)
+	fs.BoolVar(&opts.EnableHTTP2, "enable-http2", false,
+		"Let the metrics server speak HTTP/2; off, it offers HTTP/1.1 only (HTTP/2 rapid-reset, CVE-2023-44487).")
 	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true,
 		"Serve metrics over HTTPS, only to callers the API server authorizes for GET /metrics.")
 	fs.StringVar(&opts.HealthProbeBindAddress, "health-probe-bind-address", ":8081",

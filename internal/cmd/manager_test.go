@@ -14,7 +14,7 @@ func TestManagerCommandLine(t *testing.T) {
 		wantOut  []string
 	}{
 		{name: "help", args: []string{"--help"}, wantCode: 0,
-			wantOut: []string{"-namespace", "-metrics-bind-address", "-health-probe-bind-address", "-leader-elect", "-kubeconfig",
+			wantOut: []string{"-namespace", "-metrics-bind-address", "-health-probe-bind-address", "-leader-elect", "-kubeconfig", "-enable-http2",
 				"-agent-priority-class", "(default system-node-critical)", "-agent-tolerations", `(default [{"operator":"Exists"}])`}},
 		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantOut: []string{"flag provided but not defined: -bogus"}},
 		{name: "stray argument", args: []string{"extra"}, wantCode: 2, wantOut: []string{`innkeeper manager: unexpected arguments ["extra"]`}},

@@ -5,6 +5,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"regexp"
@@ -44,6 +45,10 @@ type Options struct {
 	// MetricsSecure serves metrics over HTTPS and only to callers that the API server authenticates
 	// and authorizes for GET /metrics.
 	MetricsSecure bool
+	// EnableHTTP2 lets the metrics server speak HTTP/2. Off by default: HTTP/2's stream reset and
+	// rapid-reset attacks (CVE-2023-44487, CVE-2023-39325) cost a server far more than HTTP/1.1 does,
+	// and Prometheus needs nothing more.
+	EnableHTTP2 bool
 	// HealthProbeBindAddress serves /healthz and /readyz; "0" disables them.
 	HealthProbeBindAddress string
 	// LeaderElection makes replicas elect one active manager.
@@ -118,13 +123,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		}
 		opts.KubeProxyAPIServer = server
 	}
-	metrics := metricsserver.Options{
-		BindAddress:   opts.MetricsBindAddress,
-		SecureServing: opts.MetricsSecure,
-	}
-	if opts.MetricsSecure {
-		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
+	metrics := metricsServerOptions(opts)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Cache:                   pool.CacheOptions(opts.Namespace),
@@ -163,6 +162,25 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	return mgr, nil
 }
+
+// metricsServerOptions returns the metrics server's options: its address, HTTPS with the API
+// server's authentication and authorization when secure, and HTTP/1.1 only unless HTTP/2 is enabled.
+func metricsServerOptions(opts Options) metricsserver.Options {
+	metrics := metricsserver.Options{
+		BindAddress:   opts.MetricsBindAddress,
+		SecureServing: opts.MetricsSecure,
+	}
+	if opts.MetricsSecure {
+		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	if !opts.EnableHTTP2 {
+		metrics.TLSOpts = append(metrics.TLSOpts, disableHTTP2)
+	}
+	return metrics
+}
+
+// disableHTTP2 makes a TLS server offer HTTP/1.1 only (see Options.EnableHTTP2).
+func disableHTTP2(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 
 // serverKubeProxyImage returns the upstream kube-proxy image of the API server's version.
 func serverKubeProxyImage(ctx context.Context, cfg *rest.Config) (string, error) {

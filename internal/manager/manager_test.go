@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -95,4 +96,19 @@ func TestNewAsksTheAPIServerWithTheCallersContext(t *testing.T) {
 	_, err := New(ctx, &rest.Config{Host: srv.URL}, Options{Namespace: "ns", AgentImage: "img"})
 	g.Expect(err).To(MatchError(ContainSubstring("read the API server's version")))
 	g.Expect(errors.Is(err, context.Canceled)).To(BeTrue(), "%v", err)
+}
+
+// HTTP/2 is off on the metrics server unless asked for (CVE-2023-44487).
+func TestMetricsServerHTTP2(t *testing.T) {
+	g := NewWithT(t)
+	offered := func(o Options) []string {
+		c := &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+		for _, f := range metricsServerOptions(o).TLSOpts {
+			f(c)
+		}
+		return c.NextProtos
+	}
+	g.Expect(offered(Options{MetricsSecure: true})).To(Equal([]string{"http/1.1"}))
+	g.Expect(offered(Options{MetricsSecure: true, EnableHTTP2: true})).To(Equal([]string{"h2", "http/1.1"}))
+	g.Expect(metricsServerOptions(Options{MetricsSecure: true}).FilterProvider).NotTo(BeNil(), "secure metrics are authorized")
 }
