@@ -24,7 +24,7 @@ import (
 func concierge(opts Options) pool.Kind {
 	return pool.Kind{
 		Component: kubeproxy.Component{DefaultImage: opts.KubeProxyImage, ServiceAccount: opts.KubeProxyServiceAccount,
-			APIServer: opts.KubeProxyAPIServer},
+			APIServer: opts.KubeProxyAPIServer, Resources: opts.KubeProxyResources},
 		NewObject: func() pool.Object { return &hotelv1alpha1.Concierge{} },
 		NewList:   func() client.ObjectList { return &hotelv1alpha1.ConciergeList{} },
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
@@ -21,6 +22,10 @@ type Options struct {
 	AgentImage string
 	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
 	AgentServiceAccount string
+	// AgentResources are the node agent's container resources; nil for the default.
+	AgentResources *corev1.ResourceRequirements
+	// KubeProxyResources are kube-proxy's container resources; nil for the default.
+	KubeProxyResources *corev1.ResourceRequirements
 	// KubeProxyImage is the image of a Concierge's kube-proxy that names none.
 	KubeProxyImage string
 	// KubeProxyServiceAccount is the ServiceAccount of kube-proxy's pods, bound to system:node-proxier.

@@ -34,6 +34,13 @@ expect_not() {
 }
 # The default image is the one make image builds: the chart's appVersion is the Makefile's VERSION.
 expect default.yaml "        image: \"ghcr.io/innkeeper-dev/innkeeper:$(make -s --no-print-directory version)\""
+# The rollout pods' pull secrets and resources reach the manager, defaults included (empty: none).
+expect default.yaml '        - "--agent-resources={\"limits\":{\"memory\":\"128Mi\"},\"requests\":{\"cpu\":\"10m\",\"memory\":\"32Mi\"}}"'
+expect default.yaml '        - "--kube-proxy-resources={\"requests\":{\"cpu\":\"100m\",\"memory\":\"64Mi\"}}"'
+expect default.yaml '        - "--image-pull-secrets="'
+expect nondefault.yaml '        - "--image-pull-secrets=registry-example,kube-proxy-mirror"'
+expect nondefault.yaml '        - "--agent-resources={\"limits\":{\"memory\":\"256Mi\"},\"requests\":{\"cpu\":\"20m\",\"memory\":\"48Mi\"}}"'
+expect nondefault.yaml '        - "--kube-proxy-resources={\"limits\":{\"memory\":\"512Mi\"},\"requests\":{\"cpu\":1,\"memory\":\"128Mi\"}}"'
 expect default.yaml "  replicas: 2"
 expect default.yaml "        - --leader-elect=true"
 expect default.yaml "        - --agent-service-account=innkeeper-agent"
@@ -101,6 +108,9 @@ reject() {
 	grep -qF -- "$want" <<<"$msg" || fail "values $* failed without naming $want: $msg"
 	echo "helm-lint: rejected as expected: $* -> $(grep -F -- "$want" <<<"$msg" | head -1 | sed 's/^[- ]*//')"
 }
+reject "/agent/resources" --set agent.resources.request.cpu=10m
+reject "/kubeProxy/resources" --set kubeProxy.resources.claims[0].name=gpu
+reject "/imagePullSecrets/0/name" --set imagePullSecrets[0].name=My_Registry
 reject "/manager/replicas" --set manager.replicas=two
 reject "/manager/replicas" --set manager.replicas=-1
 reject "/image/pullPolicy" --set image.pullPolicy=Sometimes

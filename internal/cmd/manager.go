@@ -83,6 +83,12 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		`Priority class of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy); "" for none.`)
 	fs.Var(tolerationsFlag{&nodePods.Tolerations}, "agent-tolerations",
 		`Tolerations of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy), as a JSON list of Kubernetes tolerations; [] for none.`)
+	fs.Var(secretNamesFlag{&nodePods.ImagePullSecrets}, "image-pull-secrets",
+		`Secrets, in the workload namespace and comma-separated, with which the pods of every DaemonSet innkeeper renders pull their images; "" for none.`)
+	fs.Var(resourcesFlag{&opts.AgentResources}, "agent-resources",
+		`Resources of the node agent's container, as JSON, such as {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}} (the default).`)
+	fs.Var(resourcesFlag{&opts.KubeProxyResources}, "kube-proxy-resources",
+		`Resources of kube-proxy's container, as JSON (default {"requests":{"cpu":"100m","memory":"64Mi"}}).`)
 	kubeconfig := fs.String("kubeconfig", "",
 		"Path to a kubeconfig; default: $KUBECONFIG, then the in-cluster config, then ~/.kube/config.")
 	return fs, opts, kubeconfig

@@ -80,3 +80,81 @@ func parseTolerations(s string) ([]corev1.Toleration, error) {
 	}
 	return tolerations, nil
 }
+
+// secretNamesFlag is --image-pull-secrets: Secret names, comma-separated; "" for none.
+type secretNamesFlag struct{ names *[]string }
+
+func (f secretNamesFlag) String() string {
+	if f.names == nil {
+		return ""
+	}
+	return strings.Join(*f.names, ",")
+}
+
+func (f secretNamesFlag) Set(s string) error {
+	var names []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	if errs := pool.ValidateSecretNames(names, field.NewPath("imagePullSecrets")); len(errs) > 0 {
+		return errors.New(errs[0].Error())
+	}
+	*f.names = names
+	return nil
+}
+
+// resourcesFlag is --agent-resources or --kube-proxy-resources: a container's resources as JSON,
+// {"requests": {...}, "limits": {...}}.
+type resourcesFlag struct{ resources **corev1.ResourceRequirements }
+
+func (f resourcesFlag) String() string {
+	if f.resources == nil || *f.resources == nil {
+		return ""
+	}
+	data, err := json.Marshal(*f.resources)
+	if err != nil {
+		return err.Error()
+	}
+	return string(data)
+}
+
+func (f resourcesFlag) Set(s string) error {
+	r, err := parseResources(s)
+	if err != nil {
+		return err
+	}
+	*f.resources = r
+	return nil
+}
+
+// parseResources reads a container's resources from JSON, strictly (an unknown field is refused),
+// and checks what the API server would: no request above its limit, no negative quantity.
+func parseResources(s string) (*corev1.ResourceRequirements, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	r := &corev1.ResourceRequirements{}
+	if err := dec.Decode(r); err != nil {
+		return nil, fmt.Errorf(`want a container's resources as JSON, such as {"requests":{"cpu":"10m"}}: %w`, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("more data after the resources")
+	}
+	if len(r.Claims) > 0 {
+		return nil, errors.New("claims are not supported: only requests and limits")
+	}
+	for _, list := range []corev1.ResourceList{r.Requests, r.Limits} {
+		for name, q := range list {
+			if q.Sign() < 0 {
+				return nil, fmt.Errorf("%s: %s is negative", name, q.String())
+			}
+		}
+	}
+	for name, req := range r.Requests {
+		if limit, ok := r.Limits[name]; ok && req.Cmp(limit) > 0 {
+			return nil, fmt.Errorf("the %s request %s is above its limit %s", name, req.String(), limit.String())
+		}
+	}
+	return r, nil
+}

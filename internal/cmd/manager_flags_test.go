@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
@@ -104,4 +105,75 @@ func TestTolerationsFlagString(t *testing.T) {
 	fs, _, _ := managerFlags(io.Discard, "latest")
 	g.Expect(fs.Lookup("agent-tolerations").DefValue).To(Equal(`[{"operator":"Exists"}]`))
 	g.Expect(fs.Lookup("agent-priority-class").DefValue).To(Equal("system-node-critical"))
+}
+
+func TestManagerImagePullSecretsFlag(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string
+		wantErr string
+	}{
+		{name: "none by default"},
+		{name: "several, spaces trimmed", args: []string{"--image-pull-secrets=ghcr, mirror.example.com"}, want: []string{"ghcr", "mirror.example.com"}},
+		{name: `"" for none`, args: []string{"--image-pull-secrets="}},
+		{name: "not a Secret's name", args: []string{"--image-pull-secrets=ghcr,My_Registry"},
+			wantErr: `-image-pull-secrets: imagePullSecrets[1]: Invalid value: "My_Registry"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			fs, opts, _ := managerFlags(io.Discard, "latest")
+			err := fs.Parse(tt.args)
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(opts.NodePods.ImagePullSecrets).To(Equal(tt.want))
+		})
+	}
+}
+
+func TestManagerResourcesFlags(t *testing.T) {
+	tests := []struct {
+		name          string
+		args          []string
+		wantAgent     *corev1.ResourceRequirements
+		wantKubeProxy *corev1.ResourceRequirements
+		wantErr       string
+	}{
+		{name: "defaults: nil, the components' own"},
+		{name: "both", args: []string{`--agent-resources={"requests":{"cpu":"20m"},"limits":{"memory":"256Mi"}}`,
+			`--kube-proxy-resources={"requests":{"cpu":"200m","memory":"128Mi"}}`},
+			wantAgent: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("20m")},
+				Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}},
+			wantKubeProxy: &corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("128Mi")}}},
+		{name: "{} for none", args: []string{`--agent-resources={}`}, wantAgent: &corev1.ResourceRequirements{}},
+		{name: "an unknown field", args: []string{`--agent-resources={"request":{"cpu":"10m"}}`},
+			wantErr: `-agent-resources: want a container's resources as JSON, such as {"requests":{"cpu":"10m"}}: json: unknown field "request"`},
+		{name: "not a quantity", args: []string{`--agent-resources={"requests":{"cpu":"ten"}}`},
+			wantErr: "-agent-resources: want a container's resources as JSON"},
+		{name: "a request above its limit", args: []string{`--kube-proxy-resources={"requests":{"memory":"1Gi"},"limits":{"memory":"512Mi"}}`},
+			wantErr: "-kube-proxy-resources: the memory request 1Gi is above its limit 512Mi"},
+		{name: "a negative quantity", args: []string{`--agent-resources={"requests":{"cpu":"-1"}}`},
+			wantErr: "-agent-resources: cpu: -1 is negative"},
+		{name: "claims", args: []string{`--agent-resources={"claims":[{"name":"gpu"}]}`},
+			wantErr: "-agent-resources: claims are not supported"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			fs, opts, _ := managerFlags(io.Discard, "latest")
+			err := fs.Parse(tt.args)
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(opts.AgentResources).To(Equal(tt.wantAgent))
+			g.Expect(opts.KubeProxyResources).To(Equal(tt.wantKubeProxy))
+		})
+	}
 }

@@ -57,6 +57,11 @@ type Options struct {
 	AgentImage string
 	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
 	AgentServiceAccount string
+	// AgentResources are the node agent's container resources; nil means
+	// render.DefaultAgentResources.
+	AgentResources *corev1.ResourceRequirements
+	// KubeProxyResources are kube-proxy's container resources; nil means kubeproxy.DefaultResources.
+	KubeProxyResources *corev1.ResourceRequirements
 	// KubeProxyImage is the kube-proxy image of Concierges that name none; by default
 	// registry.k8s.io/kube-proxy at the API server's version.
 	KubeProxyImage string
@@ -147,6 +152,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		},
 		AgentImage:              opts.AgentImage,
 		AgentServiceAccount:     opts.AgentServiceAccount,
+		AgentResources:          opts.AgentResources,
+		KubeProxyResources:      opts.KubeProxyResources,
 		KubeProxyImage:          opts.KubeProxyImage,
 		KubeProxyServiceAccount: opts.KubeProxyServiceAccount,
 		KubeProxyAPIServer:      opts.KubeProxyAPIServer,

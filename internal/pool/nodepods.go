@@ -21,6 +21,9 @@ type NodePods struct {
 	PriorityClassName string
 	// Tolerations are the pods' tolerations, in order; none if empty.
 	Tolerations []corev1.Toleration
+	// ImagePullSecrets name the Secrets, in the workload namespace, with which the pods' images are
+	// pulled (the agent's, a Concierge's kube-proxy); none if empty.
+	ImagePullSecrets []string
 }
 
 // DefaultNodePods returns the settings innkeeper has always rendered: a priority class that lets
@@ -34,11 +37,24 @@ func DefaultNodePods() NodePods {
 }
 
 // Validate checks the settings as the API server checks a pod's: a priority class that is a DNS
-// subdomain, and tolerations whose key, operator, value, effect and tolerationSeconds agree.
+// subdomain, tolerations whose key, operator, value, effect and tolerationSeconds agree, and
+// image pull secrets named as Secrets are.
 func (p NodePods) Validate() error {
 	errs := ValidatePriorityClassName(p.PriorityClassName, field.NewPath("priorityClassName"))
 	errs = append(errs, ValidateTolerations(p.Tolerations, field.NewPath("tolerations"))...)
+	errs = append(errs, ValidateSecretNames(p.ImagePullSecrets, field.NewPath("imagePullSecrets"))...)
 	return errs.ToAggregate()
+}
+
+// ValidateSecretNames checks names of Secrets: DNS subdomains.
+func ValidateSecretNames(names []string, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, name := range names {
+		for _, msg := range apivalidation.NameIsDNSSubdomain(name, false) {
+			errs = append(errs, field.Invalid(path.Index(i), name, msg))
+		}
+	}
+	return errs
 }
 
 // ValidatePriorityClassName checks a pod's priority class name; empty means none and is valid.

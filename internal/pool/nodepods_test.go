@@ -79,6 +79,9 @@ func TestNodePodsValidate(t *testing.T) {
 		{name: "a bad toleration", nodePods: NodePods{PriorityClassName: PriorityClass,
 			Tolerations: []corev1.Toleration{{Operator: "Maybe"}}},
 			wantErr: `tolerations[0].operator: Unsupported value: "Maybe"`},
+		{name: "pull secrets", nodePods: NodePods{ImagePullSecrets: []string{"ghcr", "mirror.example.com"}}},
+		{name: "a pull secret that is no Secret's name", nodePods: NodePods{ImagePullSecrets: []string{"ghcr", "My_Registry"}},
+			wantErr: `imagePullSecrets[1]: Invalid value: "My_Registry"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -117,9 +117,12 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 			WithConfigMap(corev1ac.ConfigMapVolumeSource().WithName(cfg.ConfigMapName))).
 		WithTolerations(tolerationApplyConfigurations(nodePods.Tolerations)...)
 	// Unset rather than empty: with no priority class, innkeeper owns none, and server-side apply
-	// removes the one it applied before.
+	// removes the one it applied before. The same for pull secrets.
 	if nodePods.PriorityClassName != "" {
 		pod = pod.WithPriorityClassName(nodePods.PriorityClassName)
+	}
+	for _, name := range nodePods.ImagePullSecrets {
+		pod = pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(name))
 	}
 	if affinity := nodeAffinity(&obj.PoolSpec().NodeSelector); affinity != nil {
 		pod = pod.WithAffinity(affinity)

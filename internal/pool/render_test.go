@@ -214,6 +214,8 @@ func TestDesiredDaemonSetNodePods(t *testing.T) {
 		{name: "no tolerations: the field is left unset", nodePods: NodePods{PriorityClassName: PriorityClass, Tolerations: []corev1.Toleration{}},
 			wantJSON: `{"priorityClassName":"system-node-critical"}`},
 		{name: "neither", wantJSON: `{}`},
+		{name: "image pull secrets, in order", nodePods: NodePods{ImagePullSecrets: []string{"mirror", "ghcr"}},
+			wantJSON: `{"imagePullSecrets":[{"name":"mirror"},{"name":"ghcr"}]}`},
 	}
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
@@ -225,6 +227,7 @@ func TestDesiredDaemonSetNodePods(t *testing.T) {
 			var fields struct {
 				Tolerations       json.RawMessage `json:"tolerations,omitempty"`
 				PriorityClassName *string         `json:"priorityClassName,omitempty"`
+				ImagePullSecrets  json.RawMessage `json:"imagePullSecrets,omitempty"`
 			}
 			roundTrip(g, ac.Spec.Template.Spec, &fields)
 			got, err := json.Marshal(fields)

@@ -177,7 +177,7 @@ func agentArg(name, value string) string { return "--" + name + "=" + value }
 // mounts with the component's own directories); the Node's name from the downward API; Ready once
 // its /readyz on the host's loopback says the configuration is applied, which is what paces the
 // DaemonSet's rollout.
-func AgentContainer(image string, flags AgentFlags) *corev1ac.ContainerApplyConfiguration {
+func AgentContainer(image string, flags AgentFlags, resources corev1.ResourceRequirements) *corev1ac.ContainerApplyConfiguration {
 	return corev1ac.Container().
 		WithName("agent").
 		WithImage(image).
@@ -193,12 +193,28 @@ func AgentContainer(image string, flags AgentFlags) *corev1ac.ContainerApplyConf
 				WithPort(intstr.FromInt32(int32(flags.HealthPort)))).
 			WithPeriodSeconds(5).
 			WithFailureThreshold(3)).
-		WithResources(corev1ac.ResourceRequirements().
-			WithRequests(corev1.ResourceList{
-				corev1.ResourceCPU:    resource.MustParse("10m"),
-				corev1.ResourceMemory: resource.MustParse("32Mi"),
-			}).
-			WithLimits(corev1.ResourceList{
-				corev1.ResourceMemory: resource.MustParse("128Mi"),
-			}))
+		WithResources(Resources(resources))
+}
+
+// DefaultAgentResources are the node agent's resources unless the installation sets others: a
+// small request, so that it is scheduled on a full Node, and a memory limit well above what it
+// uses (about 20 MiB).
+func DefaultAgentResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")},
+	}
+}
+
+// Resources returns r as an apply configuration that sets only what r sets: with none, no
+// resources.
+func Resources(r corev1.ResourceRequirements) *corev1ac.ResourceRequirementsApplyConfiguration {
+	ac := corev1ac.ResourceRequirements()
+	if len(r.Requests) > 0 {
+		ac.WithRequests(r.Requests)
+	}
+	if len(r.Limits) > 0 {
+		ac.WithLimits(r.Limits)
+	}
+	return ac
 }

@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"encoding/json"
 	"flag"
 	"io"
 	"reflect"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/innkeeper-dev/innkeeper/internal/render"
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
@@ -94,7 +97,7 @@ func TestAgentFlagsBind(t *testing.T) {
 	got, err := parseAgentFlags(kubelet.AgentFlags("7f9c2a1e").Args())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(got.NodeName).To(Equal("node-7"))
-	g.Expect(render.AgentContainer("img", kubelet.AgentFlags("7f9c2a1e")).Env).To(
+	g.Expect(render.AgentContainer("img", kubelet.AgentFlags("7f9c2a1e"), render.DefaultAgentResources()).Env).To(
 		ContainElement(HaveField("Name", HaveValue(Equal("NODE_NAME")))))
 }
 
@@ -125,4 +128,20 @@ func TestAgentFlagsValidate(t *testing.T) {
 			g.Expect(f.Validate()).To(MatchError(tt.wantErr))
 		})
 	}
+}
+
+// The agent's resources: the defaults render exactly what every earlier release did (a change would
+// roll every DaemonSet); the installation's replace them; none renders none.
+func TestAgentContainerResources(t *testing.T) {
+	g := NewWithT(t)
+	rendered := func(r corev1.ResourceRequirements) string {
+		data, err := json.Marshal(render.AgentContainer("img", kubelet.AgentFlags("h"), r).Resources)
+		g.Expect(err).NotTo(HaveOccurred())
+		return string(data)
+	}
+	g.Expect(rendered(render.DefaultAgentResources())).To(MatchJSON(
+		`{"limits":{"memory":"128Mi"},"requests":{"cpu":"10m","memory":"32Mi"}}`))
+	g.Expect(rendered(corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}})).
+		To(MatchJSON(`{"requests":{"cpu":"50m"}}`))
+	g.Expect(rendered(corev1.ResourceRequirements{})).To(MatchJSON(`{}`))
 }

@@ -147,13 +147,14 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		mustHelm("upgrade", localcluster.Release, chartDir, "--namespace", localcluster.Namespace, "--reset-then-reuse-values",
 			"--wait", "--timeout=2m", "--set", "manager.podLabels.team=hotel",
 			"--set", "manager.resources.limits.memory=256Mi", "--set", "kubeProxy.image="+image,
-			"--set", "agent.priorityClassName=system-cluster-critical", "--set-json", "agent.tolerations="+tolerationsJSON)
+			"--set", "agent.priorityClassName=system-cluster-critical", "--set-json", "agent.tolerations="+tolerationsJSON,
+			"--set", "imagePullSecrets[0].name=regcred", "--set", "kubeProxy.resources.requests.cpu=250m")
 		DeferCleanup(func() {
 			mustHelm("rollback", localcluster.Release, "--namespace", localcluster.Namespace, "--wait", "--timeout=2m")
 			Expect(innkeeper.StartManager(ctx)).To(Succeed())
 			Expect(innkeeper.Args).NotTo(ContainElement(HavePrefix("--kube-proxy-image=")))
 			Expect(innkeeper.Args).To(ContainElements("--agent-priority-class=system-node-critical",
-				`--agent-tolerations=[{"operator":"Exists"}]`))
+				`--agent-tolerations=[{"operator":"Exists"}]`, "--image-pull-secrets="))
 		})
 
 		d := managerDeployment()
@@ -187,6 +188,10 @@ spec:
 			g.Expect(pod.Containers[0].Image).To(Equal(image))
 			g.Expect(pod.PriorityClassName).To(Equal("system-cluster-critical"))
 			g.Expect(pod.Tolerations).To(Equal(tolerations))
+			// Every pod innkeeper renders pulls with the chart's secrets, with the chart's resources.
+			g.Expect(pod.ImagePullSecrets).To(Equal([]corev1.LocalObjectReference{{Name: "regcred"}}))
+			g.Expect(pod.Containers[0].Resources.Requests.Cpu().String()).To(Equal("250m"))
+			g.Expect(pod.Containers[0].Resources.Requests.Memory().String()).To(Equal("64Mi"))
 		}).WithTimeout(timeout).Should(Succeed())
 		mustKubectl("", "wait", "--for=condition=Ready", "concierge/chart-upgrade", "--timeout=90s")
 	})

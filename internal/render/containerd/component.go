@@ -41,6 +41,8 @@ type Component struct {
 	AgentImage string
 	// AgentServiceAccount is the ServiceAccount the agent runs as: it may read and annotate its Node.
 	AgentServiceAccount string
+	// AgentResources are the agent container's resources; nil means render.DefaultAgentResources.
+	AgentResources *corev1.ResourceRequirements
 }
 
 var (
@@ -101,7 +103,7 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
 		// The agent finishes or abandons a write within this; no file is ever left half-written.
 		WithTerminationGracePeriodSeconds(30).
-		WithContainers(render.AgentContainer(c.AgentImage, flags).
+		WithContainers(render.AgentContainer(c.AgentImage, flags, agentResources(c.AgentResources)).
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("containerd-config").WithMountPath(flags.HostRoot+AgentHostDirs[0]),
@@ -116,4 +118,12 @@ func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecAppl
 			hostDir("containerd-run", criSocketDir, corev1.HostPathDirectory),
 			hostDir("dbus", "/run/dbus", corev1.HostPathDirectory),
 		)
+}
+
+// agentResources returns the agent's resources: r, or render.DefaultAgentResources when nil.
+func agentResources(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
+	if r == nil {
+		return render.DefaultAgentResources()
+	}
+	return *r
 }

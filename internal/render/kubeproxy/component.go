@@ -15,6 +15,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
 // Name is the component's name in object names and labels.
@@ -33,6 +34,16 @@ type Component struct {
 	// APIServer is the URL kube-proxy reaches the API server at, such as https://10.0.0.10:6443.
 	// Empty: the kubernetes Service, which has no route on a Node until a kube-proxy programs one.
 	APIServer string
+	// Resources are kube-proxy's container resources; nil means DefaultResources.
+	Resources *corev1.ResourceRequirements
+}
+
+// DefaultResources are kube-proxy's resources unless the installation sets others: kubeadm's
+// request, no limit (a throttled kube-proxy delays every Service's rules).
+func DefaultResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+	}}
 }
 
 var (
@@ -159,11 +170,7 @@ func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecAppl
 					WithPort(intstr.FromInt32(healthzPort))).
 				WithPeriodSeconds(10).
 				WithFailureThreshold(3)).
-			WithResources(corev1ac.ResourceRequirements().
-				WithRequests(corev1.ResourceList{
-					corev1.ResourceCPU:    resource.MustParse("100m"),
-					corev1.ResourceMemory: resource.MustParse("64Mi"),
-				})).
+			WithResources(render.Resources(c.resources())).
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(configDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("xtables-lock").WithMountPath("/run/xtables.lock"),
@@ -173,4 +180,12 @@ func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecAppl
 			hostPath("xtables-lock", "/run/xtables.lock", corev1.HostPathFileOrCreate),
 			hostPath("lib-modules", "/lib/modules", ""),
 		)
+}
+
+// resources returns kube-proxy's resources: c.Resources, or DefaultResources when nil.
+func (c Component) resources() corev1.ResourceRequirements {
+	if c.Resources == nil {
+		return DefaultResources()
+	}
+	return *c.Resources
 }

@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -58,4 +59,21 @@ func TestComponentPodSpecFollowsTheSpec(t *testing.T) {
 	pod := podSpec(g, Component{DefaultImage: "registry.k8s.io/kube-proxy:v1.37.2"}, cg)
 	g.Expect(pod.Containers[0].Image).To(Equal("mirror.example/kube-proxy:v1.37.1"))
 	g.Expect(pod.Containers[0].ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(12256))
+}
+
+// kube-proxy's resources: the default is what every earlier release rendered; the installation's
+// replace it.
+func TestComponentResources(t *testing.T) {
+	g := NewWithT(t)
+	resources := func(c Component) corev1.ResourceRequirements {
+		data, err := json.Marshal(c.PodSpec(&hotelv1alpha1.Concierge{}, pool.Config{Hash: "h", ConfigMapName: "cg-kube-proxy-h"}))
+		g.Expect(err).NotTo(HaveOccurred())
+		var pod corev1.PodSpec
+		g.Expect(json.Unmarshal(data, &pod)).To(Succeed())
+		return pod.Containers[0].Resources
+	}
+	g.Expect(resources(Component{DefaultImage: "kp"})).To(Equal(corev1.ResourceRequirements{Requests: corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi")}}))
+	custom := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
+	g.Expect(resources(Component{DefaultImage: "kp", Resources: &custom})).To(Equal(custom))
 }
