@@ -66,6 +66,13 @@ expect nondefault.yaml '        - "--agent-tolerations=[{\"effect\":\"NoSchedule
 expect nondefault.yaml "      serviceAccountName: platform-innkeeper"
 expect nondefault.yaml "      request.userInfo.username == 'system:serviceaccount:ops:hotel-agent'"
 expect nondefault.yaml "kind: ServiceMonitor"
+# A metrics certificate from a Secret: mounted, passed, and what the ServiceMonitor verifies against.
+expect nondefault.yaml "        - --metrics-cert-path=/etc/innkeeper/metrics-certs"
+expect nondefault.yaml "          secretName: innkeeper-metrics-tls"
+expect nondefault.yaml "          name: innkeeper-metrics-tls"
+expect nondefault.yaml "      serverName: hotel-metrics.ops.svc"
+expect_not nondefault.yaml "insecureSkipVerify"
+expect_not default.yaml "metrics-cert"
 expect nondefault.yaml "  maxUnavailable: 50%"
 expect nondefault.yaml "      topologySpreadConstraints:"
 count() {
@@ -84,6 +91,14 @@ expect insecure.yaml "        - --metrics-secure=false"
 expect insecure.yaml "          containerPort: 8080"
 expect insecure.yaml "    targetPort: metrics"
 expect insecure.yaml "  - name: http"
+# A ServiceMonitor without a metrics certificate cannot verify the self-signed one; a tlsConfig
+# of the user's own is used as given.
+"$helm" template innkeeper "$chart" --set metrics.serviceMonitor.enabled=true >"$out/monitor.yaml"
+"$helm" template innkeeper "$chart" --set metrics.serviceMonitor.enabled=true --set metrics.certSecret=tls \
+	--set metrics.serviceMonitor.tlsConfig.serverName=metrics.example.com >"$out/monitor-tls.yaml"
+expect monitor.yaml "      insecureSkipVerify: true"
+expect monitor-tls.yaml "      serverName: metrics.example.com"
+expect_not monitor-tls.yaml "insecureSkipVerify|ca.crt"
 # A single replica without leader election is fine.
 "$helm" template innkeeper "$chart" --set manager.leaderElection=false --set manager.replicas=1 >"$out/single.yaml"
 expect single.yaml "        - --leader-elect=false"
@@ -133,5 +148,7 @@ reject "/serviceAccount/name" --set serviceAccount.create=false --set serviceAcc
 reject "/manager/priorityClassName" --set manager.priorityClassName=Bad_Name
 reject "manager.leaderElection=false needs manager.replicas of 0 or 1" --set manager.leaderElection=false
 reject "metrics.port and manager.healthProbePort must differ" --set metrics.port=8081
+reject "metrics.certSecret needs metrics.enabled and metrics.secure" --set metrics.secure=false --set metrics.certSecret=tls
+reject "/metrics/certSecret" --set metrics.certSecret=Bad_Name
 
 echo "helm-lint: the chart lints and renders with default and non-default values; bad values are rejected"

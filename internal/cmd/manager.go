@@ -62,6 +62,10 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		"Let the metrics server speak HTTP/2; off, it offers HTTP/1.1 only (HTTP/2 rapid-reset, CVE-2023-44487).")
 	fs.BoolVar(&opts.MetricsSecure, "metrics-secure", true,
 		"Serve metrics over HTTPS, only to callers the API server authorizes for GET /metrics.")
+	fs.StringVar(&opts.MetricsCertDir, "metrics-cert-path", "",
+		"Directory of the metrics server's certificate and key, reloaded when they change (default: a self-signed certificate generated at start).")
+	fs.StringVar(&opts.MetricsCertName, "metrics-cert-name", "tls.crt", "The metrics server's certificate file in --metrics-cert-path.")
+	fs.StringVar(&opts.MetricsKeyName, "metrics-cert-key", "tls.key", "The metrics server's key file in --metrics-cert-path.")
 	fs.StringVar(&opts.HealthProbeBindAddress, "health-probe-bind-address", ":8081",
 		`Address the /healthz and /readyz endpoints bind to; "0" disables them.`)
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,

@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -45,6 +47,10 @@ type Options struct {
 	// MetricsSecure serves metrics over HTTPS and only to callers that the API server authenticates
 	// and authorizes for GET /metrics.
 	MetricsSecure bool
+	// MetricsCertDir holds the metrics server's certificate and key (MetricsCertName and
+	// MetricsKeyName, tls.crt and tls.key when empty), reloaded when they change; empty: a
+	// self-signed certificate generated at start.
+	MetricsCertDir, MetricsCertName, MetricsKeyName string
 	// EnableHTTP2 lets the metrics server speak HTTP/2. Off by default: HTTP/2's stream reset and
 	// rapid-reset attacks (CVE-2023-44487, CVE-2023-39325) cost a server far more than HTTP/1.1 does,
 	// and Prometheus needs nothing more.
@@ -113,6 +119,16 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := nodePods.Validate(); err != nil {
 		return nil, fmt.Errorf("the node pods' scheduling settings are invalid: %w", err)
 	}
+	metrics := metricsServerOptions(opts)
+	if opts.MetricsSecure && metrics.CertDir != "" {
+		// controller-runtime falls back to a self-signed certificate when the files are missing:
+		// a certificate the user gave must not be lost to a wrong path without a word.
+		for _, f := range []string{metrics.CertName, metrics.KeyName} {
+			if _, err := os.Stat(filepath.Join(metrics.CertDir, f)); err != nil {
+				return nil, fmt.Errorf("the metrics certificate: %w", err)
+			}
+		}
+	}
 	if opts.KubeProxyImage == "" {
 		image, err := serverKubeProxyImage(ctx, cfg)
 		if err != nil {
@@ -128,7 +144,6 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		}
 		opts.KubeProxyAPIServer = server
 	}
-	metrics := metricsServerOptions(opts)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  Scheme(),
 		Cache:                   pool.CacheOptions(opts.Namespace),
@@ -176,6 +191,15 @@ func metricsServerOptions(opts Options) metricsserver.Options {
 	metrics := metricsserver.Options{
 		BindAddress:   opts.MetricsBindAddress,
 		SecureServing: opts.MetricsSecure,
+	}
+	if opts.MetricsCertDir != "" {
+		metrics.CertDir, metrics.CertName, metrics.KeyName = opts.MetricsCertDir, opts.MetricsCertName, opts.MetricsKeyName
+		if metrics.CertName == "" {
+			metrics.CertName = "tls.crt"
+		}
+		if metrics.KeyName == "" {
+			metrics.KeyName = "tls.key"
+		}
 	}
 	if opts.MetricsSecure {
 		metrics.FilterProvider = filters.WithAuthenticationAndAuthorization

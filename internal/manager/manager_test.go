@@ -3,14 +3,21 @@ package manager
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
+	certutil "k8s.io/client-go/util/cert"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
@@ -111,4 +118,45 @@ func TestMetricsServerHTTP2(t *testing.T) {
 	g.Expect(offered(Options{MetricsSecure: true})).To(Equal([]string{"http/1.1"}))
 	g.Expect(offered(Options{MetricsSecure: true, EnableHTTP2: true})).To(Equal([]string{"h2", "http/1.1"}))
 	g.Expect(metricsServerOptions(Options{MetricsSecure: true}).FilterProvider).NotTo(BeNil(), "secure metrics are authorized")
+}
+
+// A metrics certificate the user gives is the one the metrics server serves; one that is not
+// where the flags say is an error at start, not a silent self-signed fallback.
+func TestMetricsCertificate(t *testing.T) {
+	g := NewWithT(t)
+	dir := t.TempDir()
+	_, err := New(context.Background(), &rest.Config{Host: "https://127.0.0.1:1"},
+		Options{Namespace: "ns", AgentImage: "img", MetricsSecure: true, MetricsCertDir: dir})
+	g.Expect(err).To(MatchError(And(ContainSubstring("the metrics certificate"), ContainSubstring(filepath.Join(dir, "tls.crt")))))
+
+	certPEM, keyPEM, err := certutil.GenerateSelfSignedCertKey("innkeeper-metrics.innkeeper-system.svc", nil, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(os.WriteFile(filepath.Join(dir, "serving.crt"), certPEM, 0o600)).To(Succeed())
+	g.Expect(os.WriteFile(filepath.Join(dir, "serving.key"), keyPEM, 0o600)).To(Succeed())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	g.Expect(err).NotTo(HaveOccurred())
+	addr := l.Addr().String()
+	g.Expect(l.Close()).To(Succeed())
+
+	opts := metricsServerOptions(Options{MetricsSecure: true, MetricsBindAddress: addr,
+		MetricsCertDir: dir, MetricsCertName: "serving.crt", MetricsKeyName: "serving.key"})
+	opts.FilterProvider = nil // authorization needs an API server; the certificate is what is tested
+	srv, err := metricsserver.NewServer(opts, &rest.Config{}, http.DefaultClient)
+	g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- srv.Start(ctx) }()
+
+	roots := x509.NewCertPool()
+	g.Expect(roots.AppendCertsFromPEM(certPEM)).To(BeTrue())
+	g.Eventually(func() error {
+		conn, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "innkeeper-metrics.innkeeper-system.svc", MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}).WithTimeout(10*time.Second).WithPolling(50*time.Millisecond).Should(Succeed(), "the metrics server serves the given certificate")
+	cancel()
+	g.Eventually(done).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
 }
