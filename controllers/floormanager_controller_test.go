@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"fmt"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -338,6 +339,7 @@ var _ = Describe("FloorManager controller", func() {
 	It("reports progress, readiness, node health and the pool's resources", func() {
 		poolName, nodes := createPool(3)
 		name := uniqueName("fm")
+		rollouts := metricValue("innkeeper_rollout_duration_seconds", map[string]string{"kind": "FloorManager"})
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{PodPidsLimit: ptr.To[int64](2048)}))
 		daemonSetOf(name)
 
@@ -364,6 +366,17 @@ var _ = Describe("FloorManager controller", func() {
 		result, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(result.Status).To(Equal(kstatus.CurrentStatus), result.Message)
+
+		By("the metrics an SRE alerts on")
+		series := map[string]string{"kind": "FloorManager", "name": name}
+		Expect(metricValue("innkeeper_object_condition", series, "type", "Ready", "status", "true")).To(Equal(1.0))
+		Expect(metricValue("innkeeper_object_condition", series, "type", "Ready", "status", "false")).To(Equal(0.0))
+		Expect(metricValue("innkeeper_object_condition", series, "type", "Stalled", "status", "false")).To(Equal(1.0))
+		Expect(metricValue("innkeeper_pool_nodes", series, "state", "updated")).To(Equal(3.0))
+		// Observed once the status write returns, which may be after the test reads the status.
+		Eventually(func() float64 {
+			return metricValue("innkeeper_rollout_duration_seconds", map[string]string{"kind": "FloorManager"})
+		}).WithTimeout(timeout).Should(BeNumerically(">", rollouts), "the completed rollout is timed")
 
 		By("Nodes under pressure or NotReady")
 		setNodeCondition(nodes[0].Name, corev1.NodeMemoryPressure, corev1.ConditionTrue)
@@ -615,6 +628,42 @@ var _ = Describe("FloorManager controller", func() {
 		Eventually(func() bool { return poolSeries(name) }).WithTimeout(timeout).Should(BeFalse())
 	})
 })
+
+// metricValue returns the value of the series of the manager's metric name that has labels (a
+// map, and more as name, value pairs): a gauge's or counter's value, a histogram's count of
+// observations, summed over the series that match; 0 if none does.
+func metricValue(name string, labels map[string]string, more ...string) float64 {
+	GinkgoHelper()
+	want := maps.Clone(labels)
+	for i := 0; i+1 < len(more); i += 2 {
+		want[more[i]] = more[i+1]
+	}
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	sum := 0.0
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			for k, v := range want {
+				if labelValue(m, k) != v {
+					continue series
+				}
+			}
+			switch {
+			case m.GetHistogram() != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			default:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
 
 // poolSeries reports whether innkeeper_pool_nodes has series for a FloorManager.
 func poolSeries(name string) bool {

@@ -34,6 +34,7 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 	switch d.action {
 	case actRemoveDaemonSet:
 		if err := r.removeDaemonSet(ctx, o.daemonSet); err != nil {
+			recordApplyError(r.gvk.Kind, err)
 			return a, err
 		}
 		a.daemonSet, a.appliedHash = nil, ""
@@ -45,6 +46,7 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, true)
 	}
 	if a.err != nil {
+		recordApplyError(r.gvk.Kind, a.err)
 		return a, nil
 	}
 	return a, r.pruneConfigMaps(ctx, obj, configsInUse(o, a)...)

@@ -20,8 +20,30 @@ func (r *Reconciler) report(ctx context.Context, obj Object, status hotelv1alpha
 	// Recorded before the write, whose update event may come back before the write returns (see
 	// notOwnStatusWrite).
 	r.computed.Store(obj.GetName(), *status.DeepCopy())
-	recordPoolMetrics(r.gvk.Kind, obj.GetName(), status.Nodes)
-	return r.writeStatus(ctx, obj, status)
+	recordPoolMetrics(r.gvk.Kind, obj.GetName(), status)
+	previous := obj.PoolStatus().DeepCopy() // writeStatus sets obj's status
+	if err := r.writeStatus(ctx, obj, status); err != nil {
+		return err
+	}
+	r.timeRollout(obj.GetName(), previous, &status)
+	return nil
+}
+
+// timeRollout observes in innkeeper_rollout_duration_seconds a rollout that status, just written,
+// completes: once per rollout, though a reconcile may read a stale previous status again.
+func (r *Reconciler) timeRollout(name string, previous, status *hotelv1alpha1.PoolStatus) {
+	if meta.IsStatusConditionTrue(status.Conditions, hotelv1alpha1.ConditionReconciling) {
+		r.timed.Delete(name) // a new rollout, even of the same configuration onto more Nodes
+		return
+	}
+	seconds, ok := rolloutCompleted(previous, status)
+	if !ok {
+		return
+	}
+	if last, seen := r.timed.Swap(name, status.ConfigHash); seen && last == status.ConfigHash {
+		return
+	}
+	rolloutDuration.WithLabelValues(r.gvk.Kind).Observe(seconds)
 }
 
 // forget drops what the reconciler keeps about a deleted object: its metrics, its last computed
@@ -29,6 +51,7 @@ func (r *Reconciler) report(ctx context.Context, obj Object, status hotelv1alpha
 func (r *Reconciler) forget(name string) {
 	forgetPoolMetrics(r.gvk.Kind, name)
 	r.computed.Delete(name)
+	r.timed.Delete(name)
 	r.verified.Delete("ConfigMap/" + name)
 	r.verified.Delete("DaemonSet/" + name)
 }

@@ -1,0 +1,124 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+func condition(t string, s metav1.ConditionStatus, reason string, at time.Time) metav1.Condition {
+	return metav1.Condition{Type: t, Status: s, Reason: reason, LastTransitionTime: metav1.NewTime(at)}
+}
+
+func TestRolloutCompleted(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	reconciling := func(s metav1.ConditionStatus, at time.Time) metav1.Condition {
+		return condition(hotelv1alpha1.ConditionReconciling, s, hotelv1alpha1.ReasonRolloutInProgress, at)
+	}
+	ready := func(s metav1.ConditionStatus, reason string, at time.Time) metav1.Condition {
+		return condition(hotelv1alpha1.ConditionReady, s, reason, at)
+	}
+	tests := []struct {
+		name           string
+		previous, next []metav1.Condition
+		want           float64
+		ok             bool
+	}{
+		{name: "a rollout that completes is timed from Reconciling turning True",
+			previous: []metav1.Condition{reconciling(metav1.ConditionTrue, t0), ready(metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress, t0)},
+			next:     []metav1.Condition{ready(metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete, t0.Add(95*time.Second))},
+			want:     95, ok: true},
+		{name: "Ready already: no rollout",
+			previous: []metav1.Condition{reconciling(metav1.ConditionFalse, t0), ready(metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete, t0)},
+			next:     []metav1.Condition{ready(metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete, t0)}},
+		{name: "still rolling out",
+			previous: []metav1.Condition{reconciling(metav1.ConditionTrue, t0)},
+			next:     []metav1.Condition{reconciling(metav1.ConditionTrue, t0), ready(metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress, t0)}},
+		{name: "an empty pool is not a completed rollout",
+			previous: []metav1.Condition{reconciling(metav1.ConditionTrue, t0)},
+			next:     []metav1.Condition{ready(metav1.ConditionTrue, hotelv1alpha1.ReasonNoNodesSelected, t0.Add(time.Second))}},
+		{name: "rolled out but Nodes not Ready: not yet",
+			previous: []metav1.Condition{reconciling(metav1.ConditionTrue, t0)},
+			next:     []metav1.Condition{ready(metav1.ConditionFalse, hotelv1alpha1.ReasonNodesUnhealthy, t0.Add(time.Second))}},
+		{name: "no earlier status", next: []metav1.Condition{ready(metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete, t0)}},
+		{name: "clocks that disagree never give a negative duration",
+			previous: []metav1.Condition{reconciling(metav1.ConditionTrue, t0)},
+			next:     []metav1.Condition{ready(metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete, t0.Add(-time.Second))},
+			want:     0, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			got, ok := rolloutCompleted(&hotelv1alpha1.PoolStatus{Conditions: tt.previous}, &hotelv1alpha1.PoolStatus{Conditions: tt.next})
+			g.Expect(ok).To(Equal(tt.ok))
+			g.Expect(got).To(Equal(tt.want))
+		})
+	}
+}
+
+// A rollout is observed once, though a reconcile reads a stale status again, and again when the
+// same configuration rolls out anew (onto Nodes that joined the pool).
+func TestTimeRolloutOncePerRollout(t *testing.T) {
+	g := NewWithT(t)
+	kind := fmt.Sprintf("TimeRollout%d", time.Now().UnixNano())
+	r := &Reconciler{gvk: schema.GroupVersionKind{Kind: kind}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rolling := &hotelv1alpha1.PoolStatus{ConfigHash: "a", Conditions: []metav1.Condition{
+		condition(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress, t0)}}
+	done := &hotelv1alpha1.PoolStatus{ConfigHash: "a", Conditions: []metav1.Condition{
+		condition(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete, t0.Add(time.Minute)),
+		condition(hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete, t0.Add(time.Minute))}}
+	count := func() uint64 {
+		m := &dto.Metric{}
+		g.Expect(rolloutDuration.WithLabelValues(kind).(prometheus.Metric).Write(m)).To(Succeed())
+		return m.GetHistogram().GetSampleCount()
+	}
+	r.timeRollout("fm", rolling, done)
+	g.Expect(count()).To(BeEquivalentTo(1))
+	r.timeRollout("fm", rolling, done) // a stale read of the status before
+	g.Expect(count()).To(BeEquivalentTo(1))
+	r.timeRollout("fm", done, rolling) // the pool grows: a new rollout of the same configuration
+	r.timeRollout("fm", rolling, done)
+	g.Expect(count()).To(BeEquivalentTo(2))
+}
+
+// Each condition has one series per status, 1 for the status it has; a deleted object's series go.
+func TestRecordPoolMetrics(t *testing.T) {
+	g := NewWithT(t)
+	kind := fmt.Sprintf("RecordPoolMetrics%d", time.Now().UnixNano())
+	st := hotelv1alpha1.PoolStatus{Nodes: hotelv1alpha1.NodeCounts{Selected: 3, Updated: 2, Ready: 2, Degraded: 1},
+		Conditions: []metav1.Condition{
+			{Type: hotelv1alpha1.ConditionReady, Status: metav1.ConditionFalse},
+			{Type: hotelv1alpha1.ConditionStalled, Status: metav1.ConditionTrue},
+		}}
+	recordPoolMetrics(kind, "fm", st)
+	g.Expect(testutil.ToFloat64(objectCondition.WithLabelValues(kind, "fm", "Ready", "false"))).To(Equal(1.0))
+	g.Expect(testutil.ToFloat64(objectCondition.WithLabelValues(kind, "fm", "Ready", "true"))).To(Equal(0.0))
+	g.Expect(testutil.ToFloat64(objectCondition.WithLabelValues(kind, "fm", "Stalled", "true"))).To(Equal(1.0))
+	g.Expect(testutil.ToFloat64(poolNodes.WithLabelValues(kind, "fm", "degraded"))).To(Equal(1.0))
+
+	forgetPoolMetrics(kind, "fm")
+	g.Expect(objectCondition.DeletePartialMatch(prometheus.Labels{metricLabelKind: kind})).To(BeZero())
+	g.Expect(poolNodes.DeletePartialMatch(prometheus.Labels{metricLabelKind: kind})).To(BeZero())
+}
+
+func TestRecordApplyError(t *testing.T) {
+	g := NewWithT(t)
+	kind := fmt.Sprintf("RecordApplyError%d", time.Now().UnixNano())
+	forbidden := apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "daemonsets"}, "ds", errors.New("no"))
+	recordApplyError(kind, fmt.Errorf("apply DaemonSet ds: %w", forbidden))
+	recordApplyError(kind, errors.New("connection refused"))
+	g.Expect(testutil.ToFloat64(applyErrors.WithLabelValues(kind, "Forbidden"))).To(Equal(1.0))
+	g.Expect(testutil.ToFloat64(applyErrors.WithLabelValues(kind, "Unknown"))).To(Equal(1.0))
+}
