@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
@@ -172,7 +173,10 @@ type Agent struct {
 	// RecheckInterval is how soon a configuration the Node refused (a *DegradedError with
 	// Recheck) is checked again, growing to 5 times it while nothing changes; default one minute.
 	RecheckInterval time.Duration
-	Log             logr.Logger
+	// Events, if not nil, records on the Node each configuration applied and each failure, with
+	// its rollback.
+	Events Events
+	Log    logr.Logger
 
 	mu    sync.Mutex
 	ready bool
@@ -431,23 +435,23 @@ func (a *Agent) rollBack(ctx context.Context, log logr.Logger, report Report, c 
 	// In the reverse order of writing: a hosts.toml goes back before the CA file it names.
 	for _, f := range slices.Backward(c.files) {
 		if err := restoreBackup(f.Path); err != nil {
-			return a.degrade(ctx, report, reason, message+fmt.Sprintf("; restoring the previous configuration failed too: %v", err))
+			return a.rolledBack(ctx, report, reason, message+fmt.Sprintf("; restoring the previous configuration failed too: %v", err))
 		}
 	}
 	a.tidy(log, c)
 	if !c.restart {
-		return a.degrade(ctx, report, reason, message+"; restored the previous configuration")
+		return a.rolledBack(ctx, report, reason, message+"; restored the previous configuration")
 	}
 	restarted := time.Now()
 	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
-		return a.degrade(ctx, report, reason, message+fmt.Sprintf(
+		return a.rolledBack(ctx, report, reason, message+fmt.Sprintf(
 			"; restored the previous configuration, but restarting %s on it failed: %v", a.Target.Unit(), err))
 	}
 	if err := a.pollHealthy(ctx, restarted); err != nil {
-		return a.degrade(ctx, report, reason, message+fmt.Sprintf(
+		return a.rolledBack(ctx, report, reason, message+fmt.Sprintf(
 			"; restored the previous configuration, but %s is not healthy on it either: %v", a.Target.Name(), err))
 	}
-	return a.degrade(ctx, report, reason, message+"; restored the previous configuration")
+	return a.rolledBack(ctx, report, reason, message+"; restored the previous configuration")
 }
 
 func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report, c change) error {
@@ -469,6 +473,7 @@ func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report, c 
 			return fmt.Errorf("record Applied on the Node: %w", err)
 		}
 		log.Info("Configuration applied and healthy")
+		a.event(ctx, corev1.EventTypeNormal, EventReasonApplied, EventActionApply, report.Message)
 	}
 	a.setReady(true)
 	return nil
@@ -495,18 +500,25 @@ func (a *Agent) tidy(log logr.Logger, c change) {
 // never recorded as applied.
 func (a *Agent) degrade(ctx context.Context, report Report, reason, message string) error {
 	a.failed = &DegradedError{Reason: reason, Message: message}
-	return a.record(ctx, report, a.failed)
+	return a.record(ctx, report, a.failed, EventActionApply)
+}
+
+// rolledBack is degrade for a configuration that was rolled back.
+func (a *Agent) rolledBack(ctx context.Context, report Report, reason, message string) error {
+	a.failed = &DegradedError{Reason: reason, Message: message}
+	return a.record(ctx, report, a.failed, EventActionRollBack)
 }
 
 // refuse reports Degraded on the Node for a configuration that was not applied, with nothing
 // written: the agent checks again (Recheck).
 func (a *Agent) refuse(ctx context.Context, report Report, reason, message string) error {
-	return a.record(ctx, report, &DegradedError{Reason: reason, Message: message, Recheck: true})
+	return a.record(ctx, report, &DegradedError{Reason: reason, Message: message, Recheck: true}, EventActionCheck)
 }
 
 // record writes a Degraded outcome on the Node, unless the Node already records it (a refusal
 // checked again writes nothing; an Unhealthy component keeps its first error), and returns it.
-func (a *Agent) record(ctx context.Context, report Report, de *DegradedError) error {
+// What it writes is also a Warning Event on the Node, for action.
+func (a *Agent) record(ctx context.Context, report Report, de *DegradedError, action string) error {
 	if report.State == StateDegraded && report.Target == a.Hash && de.same(report.Reason, report.Message) {
 		return de
 	}
@@ -514,5 +526,13 @@ func (a *Agent) record(ctx context.Context, report Report, de *DegradedError) er
 	if err := a.Reporter.Write(ctx, report); err != nil {
 		return fmt.Errorf("record Degraded (%s: %s) on the Node: %w", de.Reason, de.Message, err)
 	}
+	a.event(ctx, corev1.EventTypeWarning, de.Reason, action, fmt.Sprintf("%s: %s", a.Target.Name(), de.Message))
 	return de
+}
+
+// event records an Event on the Node, if the agent has Events.
+func (a *Agent) event(ctx context.Context, eventType, reason, action, note string) {
+	if a.Events != nil {
+		a.Events.Event(ctx, eventType, reason, action, note)
+	}
 }

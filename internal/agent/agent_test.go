@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,6 +46,19 @@ type fakeHost struct {
 	annotations map[string]string
 	heartbeat   time.Time // the Node's Ready heartbeat
 	writes      []Report
+	events      []string // "type reason action: note"
+}
+
+func (h *fakeHost) Event(_ context.Context, eventType, reason, action, note string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, fmt.Sprintf("%s %s %s: %s", eventType, reason, action, note))
+}
+
+func (h *fakeHost) recorded() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.events)
 }
 
 func newFakeHost(t *testing.T) *fakeHost {
@@ -125,6 +139,7 @@ func (h *fakeHost) agent(config []byte, hash string) *Agent {
 		},
 		Restarter:      h,
 		Reporter:       h,
+		Events:         h,
 		HostRoot:       h.root,
 		Config:         map[string][]byte{"50-innkeeper.conf": config},
 		Hash:           hash,
@@ -729,4 +744,32 @@ func TestRechecksBackOffWhileTheOutcomeStays(t *testing.T) {
 	d, changed = r.next(&DegradedError{Reason: hotelv1alpha1.ReasonUnhealthy, Message: "last seen 3m2s ago"}, time.Minute)
 	g.Expect(d).To(Equal(2 * time.Minute))
 	g.Expect(changed).To(BeFalse())
+}
+
+// What the agent records on the Node is also an Event there, once: an apply, a rollback with its
+// reason, a refusal; nothing when nothing changed.
+func TestEventsOnTheNode(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	g.Expect(h.agent(oldConfig, "old").Apply(context.Background())).To(Succeed())
+	g.Expect(h.recorded()).To(Equal([]string{"Normal ConfigurationApplied Apply: Configuration old is applied and kubelet is healthy."}))
+
+	g.Expect(h.agent(oldConfig, "old").Apply(context.Background())).To(Succeed())
+	g.Expect(h.recorded()).To(HaveLen(1), "an agent that changed nothing recorded an Event")
+
+	h.healthyOnlyWith(oldConfig)
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonHealthCheckFailed)))
+	g.Expect(h.recorded()).To(HaveLen(2))
+	g.Expect(h.recorded()[1]).To(And(HavePrefix("Warning HealthCheckFailed RollBack: kubelet: kubelet did not become healthy"),
+		HaveSuffix("; restored the previous configuration")))
+
+	h.mu.Lock()
+	h.args = []string{"/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"}
+	h.mu.Unlock()
+	refused := h.agent(newConfig, "newer")
+	for range 2 {
+		g.Expect(refused.Apply(context.Background())).To(MatchError(ContainSubstring(hotelv1alpha1.ReasonDropInUnsupported)))
+	}
+	g.Expect(h.recorded()).To(HaveLen(3), "a refusal checked again is recorded once")
+	g.Expect(h.recorded()[2]).To(HavePrefix("Warning DropInUnsupported Check: kubelet: "))
 }

@@ -89,6 +89,7 @@ func Agent(args []string, stderr io.Writer) int {
 		Target:         target,
 		Restarter:      agent.SystemdRestarter{},
 		Reporter:       reporter,
+		Events:         &agent.NodeEvents{Client: client, NodeName: flags.NodeName, Component: flags.Component, Log: log},
 		HostRoot:       flags.HostRoot,
 		Config:         config,
 		Hash:           flags.ConfigHash,

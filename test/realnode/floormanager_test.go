@@ -11,12 +11,14 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/agent"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 	"github.com/innkeeper-dev/innkeeper/test/localcluster"
 	"github.com/innkeeper-dev/innkeeper/test/realnode"
@@ -130,6 +132,9 @@ var _ = Describe("FloorManager on real nodes", func() {
 			config, state := kubeletAgent(n)
 			Expect(config).To(Equal(fm.Status.ConfigHash))
 			Expect(state).To(Equal(hotelv1alpha1.AgentStateApplied))
+			Expect(agentEvents(name)).To(ContainElement(And(HaveField("Type", corev1.EventTypeNormal),
+				HaveField("Reason", agent.EventReasonApplied), HaveField("Action", agent.EventActionApply),
+				HaveField("Note", ContainSubstring(fm.Status.ConfigHash)))), "no Event on %s for the configuration it applied", name)
 		}
 
 		By("a new agent pod with the same configuration restarts nothing")
@@ -217,6 +222,9 @@ var _ = Describe("FloorManager on real nodes", func() {
 		Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
 		Expect(stalled.Reason).To(Equal(hotelv1alpha1.ReasonRolloutBlocked))
 		Expect(condition(bad, hotelv1alpha1.ConditionDegraded).Status).To(Equal(metav1.ConditionTrue))
+		Expect(agentEvents(degraded)).To(ContainElement(And(HaveField("Type", corev1.EventTypeWarning),
+			HaveField("Reason", hotelv1alpha1.ReasonHealthCheckFailed), HaveField("Action", agent.EventActionRollBack),
+			HaveField("Note", ContainSubstring("restored the previous configuration")))), "no Event on %s for the rollback", degraded)
 
 		for _, n := range cluster.Nodes {
 			Expect(fileOn(n, dropIn)).To(Equal(previous[n.Name]),
@@ -279,4 +287,18 @@ func nodeIsReady(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// agentEvents returns the Events innkeeper's agents recorded about a Node.
+func agentEvents(nodeName string) []eventsv1.Event {
+	GinkgoHelper()
+	list, err := clientset.EventsV1().Events(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.ReportingController == agent.ReportingController && e.Regarding.Kind == "Node" && e.Regarding.Name == nodeName {
+			out = append(out, e)
+		}
+	}
+	return out
 }
