@@ -112,6 +112,18 @@ expect digest.yaml "        image: \"[fd00::1]:5000/innkeeper:v0.1.0@sha256:$(pr
 count default.yaml "kind: ServiceAccount" 3
 count nondefault.yaml "kind: ServiceAccount" 2
 
+# The alerts and the dashboard: rendered into the namespace the user names, every expression parses as
+# Prometheus parses it and selects only metrics that exist (innkeeper's own names are checked against
+# the code by internal/pool's TestChartMonitoringNamesTheManagersMetrics).
+"$helm" template innkeeper "$chart" --namespace ops --set metrics.prometheusRule.enabled=true \
+	--set metrics.grafanaDashboard.enabled=true --set metrics.grafanaDashboard.namespace=grafana >"$out/monitoring.yaml"
+expect monitoring.yaml "kind: PrometheusRule"
+expect monitoring.yaml '      expr: absent(up{job="innkeeper-metrics", namespace="ops"} == 1)'
+expect monitoring.yaml "  namespace: grafana"
+expect monitoring.yaml '    grafana_dashboard: "1"'
+expect_not default.yaml "PrometheusRule|grafana_dashboard"
+(cd hack/promcheck && go run . --metrics='innkeeper_*,controller_runtime_*,workqueue_*,up') <"$out/monitoring.yaml"
+
 # Bad values must fail with a message that names them.
 reject() {
 	local want=$1
@@ -148,6 +160,8 @@ reject "/serviceAccount/name" --set serviceAccount.create=false --set serviceAcc
 reject "/manager/priorityClassName" --set manager.priorityClassName=Bad_Name
 reject "manager.leaderElection=false needs manager.replicas of 0 or 1" --set manager.leaderElection=false
 reject "metrics.port and manager.healthProbePort must differ" --set metrics.port=8081
+reject "metrics.prometheusRule and metrics.grafanaDashboard need metrics.enabled" --set metrics.enabled=false --set metrics.prometheusRule.enabled=true
+reject "/metrics/prometheusRule/stalledFor" --set metrics.prometheusRule.stalledFor=10min
 reject "metrics.certSecret needs metrics.enabled and metrics.secure" --set metrics.secure=false --set metrics.certSecret=tls
 reject "/metrics/certSecret" --set metrics.certSecret=Bad_Name
 

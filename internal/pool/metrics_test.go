@@ -3,6 +3,9 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +124,48 @@ func TestRecordApplyError(t *testing.T) {
 	recordApplyError(kind, errors.New("connection refused"))
 	g.Expect(testutil.ToFloat64(applyErrors.WithLabelValues(kind, "Forbidden"))).To(Equal(1.0))
 	g.Expect(testutil.ToFloat64(applyErrors.WithLabelValues(kind, "Unknown"))).To(Equal(1.0))
+}
+
+// The chart's alerts and dashboard name the manager's metrics as the code does: a metric renamed
+// here must be renamed there (hack/promcheck checks that their PromQL parses).
+func TestChartMonitoringNamesTheManagersMetrics(t *testing.T) {
+	g := NewWithT(t)
+	reg := prometheus.NewPedanticRegistry()
+	g.Expect(reg.Register(poolNodes)).To(Succeed())
+	g.Expect(reg.Register(objectCondition)).To(Succeed())
+	g.Expect(reg.Register(rolloutDuration)).To(Succeed())
+	g.Expect(reg.Register(applyErrors)).To(Succeed())
+	kind := fmt.Sprintf("ChartMonitoring%d", time.Now().UnixNano())
+	recordPoolMetrics(kind, "x", hotelv1alpha1.PoolStatus{Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue}}})
+	rolloutDuration.WithLabelValues(kind).Observe(1)
+	applyErrors.WithLabelValues(kind, "Unknown").Inc()
+	defer forgetPoolMetrics(kind, "x")
+	families, err := reg.Gather()
+	g.Expect(err).NotTo(HaveOccurred())
+	exported := map[string]bool{}
+	for _, f := range families {
+		exported[f.GetName()] = true
+	}
+
+	name := regexp.MustCompile(`\binnkeeper_[a-z_]+\b`)
+	used := map[string]bool{}
+	for _, file := range []string{"../../charts/innkeeper/templates/monitoring.yaml", "../../charts/innkeeper/files/dashboard.json"} {
+		data, err := os.ReadFile(file)
+		g.Expect(err).NotTo(HaveOccurred())
+		for _, m := range name.FindAllString(string(data), -1) {
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if base, ok := strings.CutSuffix(m, suffix); ok && exported[base] {
+					m = base
+				}
+			}
+			used[m] = true
+		}
+	}
+	g.Expect(used).NotTo(BeEmpty())
+	for m := range used {
+		g.Expect(exported).To(HaveKey(m), "the chart's monitoring names %s, which the manager does not export", m)
+	}
+	for m := range exported {
+		g.Expect(used).To(HaveKey(m), "no alert or dashboard panel uses %s", m)
+	}
 }
