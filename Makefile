@@ -93,6 +93,15 @@ helm-lint: ## Lint and render the chart with default and non-default values; che
 	assets="$$($(CONTROLPLANE) helm)"; \
 	hack/helm-lint.sh "$$(ls "$$assets"/helm-v* | head -n 1)"
 
+.PHONY: helm-package
+helm-package: ## Package the chart into bin/innkeeper-<chart version>.tgz; refused unless VERSION is its appVersion, the image tag make image builds.
+	@app="$$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/innkeeper/Chart.yaml)"; \
+	if [[ "$(VERSION)" != "$$app" ]]; then \
+		echo "helm-package: VERSION=$(VERSION) is not the chart's appVersion $$app: the chart would default to an image this release does not build; set appVersion in charts/innkeeper/Chart.yaml" >&2; exit 1; \
+	fi
+	assets="$$($(CONTROLPLANE) helm)"; \
+	"$$(ls "$$assets"/helm-v* | head -n 1)" package charts/innkeeper --destination $(LOCALBIN)
+
 .PHONY: fuzz
 fuzz: ## Fuzz the kubelet drop-in check and the registry hosts renderer for FUZZTIME (default 30000x: executions) each; the seed corpora run in every go test.
 	go test ./internal/render/kubelet/ -run '^$$' -fuzz '^FuzzValidateDropIn$$' -fuzztime $(FUZZTIME)
