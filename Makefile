@@ -103,9 +103,12 @@ helm-package: ## Package the chart into bin/innkeeper-<chart version>.tgz; refus
 	"$$(ls "$$assets"/helm-v* | head -n 1)" package charts/innkeeper --destination $(LOCALBIN)
 
 .PHONY: fuzz
-fuzz: ## Fuzz the kubelet drop-in check and the registry hosts renderer for FUZZTIME (default 30000x: executions) each; the seed corpora run in every go test.
+fuzz: ## Fuzz every parser of host or user input for FUZZTIME (default 30000x: executions) each; the seed corpora run in every go test.
 	go test ./internal/render/kubelet/ -run '^$$' -fuzz '^FuzzValidateDropIn$$' -fuzztime $(FUZZTIME)
 	go test ./internal/render/containerd/ -run '^$$' -fuzz '^FuzzRenderRegistries$$' -fuzztime $(FUZZTIME)
+	go test ./internal/render/kubeproxy/ -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME)
+	go test ./internal/agent/ -run '^$$' -fuzz '^FuzzMergeCRISection$$' -fuzztime $(FUZZTIME)
+	go test ./internal/agent/ -run '^$$' -fuzz '^FuzzContainerdHostChecks$$' -fuzztime $(FUZZTIME)
 
 ##@ Local cluster
 
