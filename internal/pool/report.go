@@ -24,10 +24,11 @@ func (r *Reconciler) report(ctx context.Context, obj Object, status hotelv1alpha
 	return r.writeStatus(ctx, obj, status)
 }
 
-// forget drops what the reconciler keeps about a deleted object: its metrics, its last computed
-// status and its workloads found up to date.
+// forget drops what the reconciler keeps about a deleted object: its metrics, its last decoded
+// version, its last computed status and its workloads found up to date.
 func (r *Reconciler) forget(name string) {
 	forgetPoolMetrics(r.gvk.Kind, name)
+	r.decoded.Delete(name)
 	r.computed.Delete(name)
 	r.verified.Delete("ConfigMap/" + name)
 	r.verified.Delete("DaemonSet/" + name)
