@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubeproxy"
@@ -26,6 +24,5 @@ func concierge(opts Options) pool.Kind {
 		Component: kubeproxy.Component{DefaultImage: opts.KubeProxyImage, ServiceAccount: opts.KubeProxyServiceAccount,
 			APIServer: opts.KubeProxyAPIServer, Resources: opts.KubeProxyResources},
 		NewObject: func() pool.Object { return &hotelv1alpha1.Concierge{} },
-		NewList:   func() client.ObjectList { return &hotelv1alpha1.ConciergeList{} },
 	}
 }

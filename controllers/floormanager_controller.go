@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
@@ -18,6 +16,5 @@ func floorManager(opts Options) pool.Kind {
 		Component: kubelet.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.AgentServiceAccount,
 			AgentResources: opts.AgentResources},
 		NewObject: func() pool.Object { return &hotelv1alpha1.FloorManager{} },
-		NewList:   func() client.ObjectList { return &hotelv1alpha1.FloorManagerList{} },
 	}
 }

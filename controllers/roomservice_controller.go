@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
@@ -18,6 +16,5 @@ func roomService(opts Options) pool.Kind {
 		Component: containerd.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.AgentServiceAccount,
 			AgentResources: opts.AgentResources},
 		NewObject: func() pool.Object { return &hotelv1alpha1.RoomService{} },
-		NewList:   func() client.ObjectList { return &hotelv1alpha1.RoomServiceList{} },
 	}
 }

@@ -34,6 +34,12 @@ const (
 	ReasonPoolConflict = "PoolConflict"
 	// ReasonInvalidSpec: the spec passed admission but cannot be rendered into a valid configuration.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonUndecodable: the object is stored, but the manager cannot read it into its Go type: a value
+	// the API's types cannot hold, such as a duration past about 292 years, stored before a schema
+	// change or written around admission. The condition's message names the field. Nothing is rolled
+	// out for the object and what it rolled out is left as it is; every other object is reconciled
+	// as usual. Correct or remove the field (kubectl edit) and the object is reconciled again.
+	ReasonUndecodable = "Undecodable"
 	// ReasonReferenceNotFound: the spec references a ConfigMap (such as a registry's CA bundle) that
 	// does not exist in innkeeper's namespace.
 	ReasonReferenceNotFound = "ReferenceNotFound"

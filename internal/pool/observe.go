@@ -8,8 +8,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -148,20 +148,19 @@ func (r *Reconciler) inputs(ctx context.Context, obj Object) (Inputs, []string, 
 	return in, missing, nil
 }
 
-// peers returns every object of the reconciler's kind, from the cache and not copied: they are
-// only read (selectors, names, ages), and a Node event maps through them for every kind.
+// peers returns every object of the reconciler's kind from the cache, decoded once per version
+// and shared: they are only read (selectors, names, ages), and a Node event maps through them for
+// every kind. An object that does not decode is there with its metadata and pool alone, so that it
+// keeps its Nodes; if even those do not decode, it is left out (decode logs it).
 func (r *Reconciler) peers(ctx context.Context) ([]Object, error) {
-	list := r.kind.NewList()
-	if err := r.client.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(r.gvk.GroupVersion().WithKind(r.gvk.Kind + "List"))
+	if err := r.objects.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
 	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, fmt.Errorf("read %s list: %w", r.gvk.Kind, err)
-	}
-	peers := make([]Object, 0, len(items))
-	for _, item := range items {
-		if p, ok := item.(Object); ok {
+	peers := make([]Object, 0, len(list.Items))
+	for i := range list.Items {
+		if p := r.decode(ctx, &list.Items[i]).peer; p != nil {
 			peers = append(peers, p)
 		}
 	}

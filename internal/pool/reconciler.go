@@ -22,8 +22,6 @@ type Kind struct {
 	Component Component
 	// NewObject returns an empty object of the kind.
 	NewObject func() Object
-	// NewList returns an empty list of the kind.
-	NewList func() client.ObjectList
 }
 
 // Options are what the reconcilers of one installation share.
@@ -40,7 +38,9 @@ type Options struct {
 // Reconciler reconciles the objects of one kind: it renders, applies and reports. Build it with
 // NewReconciler and register it with SetupWithManager.
 type Reconciler struct {
-	client    client.Client
+	client client.Client
+	// objects reads the objects of the kind, unstructured, from the manager's cache (see decode.go).
+	objects   client.Reader
 	nodes     *NodeStore
 	kind      Kind
 	gvk       schema.GroupVersionKind
@@ -53,6 +53,8 @@ type Reconciler struct {
 	now      func() metav1.Time
 	// verified remembers the live DaemonSets and ConfigMaps found up to date (see upToDate).
 	verified sync.Map
+	// decoded holds, by object name, the last version of each object that the engine decoded.
+	decoded sync.Map
 	// computed holds, by object name, the status the last reconcile computed: an update that only
 	// brings the object's status to it needs no reconcile (see notOwnStatusWrite).
 	computed sync.Map
@@ -73,6 +75,7 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, opts Options) (*Reconciler, erro
 	}
 	r := &Reconciler{
 		client:    mgr.GetClient(),
+		objects:   mgr.GetCache(),
 		nodes:     opts.Nodes,
 		kind:      kind,
 		gvk:       gvk,
@@ -92,16 +95,23 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, opts Options) (*Reconciler, erro
 
 // Reconcile brings one object's ConfigMap and DaemonSet to what its spec renders and writes what
 // it observed into its status: it observes the object's pool and workloads, decides what to do (a
-// pure function of what it observed), acts, and reports. A deleted object is finalized instead.
+// pure function of what it observed), acts, and reports. A deleted object is finalized instead. One
+// that does not decode, deleted or not, is reported Stalled and left alone until it changes (see
+// reportUndecodable): what it rolled out stays, and its pool stays its own (see peers).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	obj := r.kind.NewObject()
-	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+	cached := r.newUnstructured()
+	if err := r.objects.Get(ctx, req.NamespacedName, cached, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.Name)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get %s %s: %w", r.gvk.Kind, req.Name, err)
 	}
+	d := r.decode(ctx, cached)
+	if d.err != nil {
+		return ctrl.Result{}, r.reportUndecodable(ctx, cached, d.err)
+	}
+	obj := d.obj.DeepCopyObject().(Object)
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, obj)
 	}

@@ -46,10 +46,11 @@ func (r *Reconciler) timeRollout(name string, previous, status *hotelv1alpha1.Po
 	rolloutDuration.WithLabelValues(r.gvk.Kind).Observe(seconds)
 }
 
-// forget drops what the reconciler keeps about a deleted object: its metrics, its last computed
-// status and its workloads found up to date.
+// forget drops what the reconciler keeps about a deleted object: its metrics, its last decoded
+// version, its last computed status and its workloads found up to date.
 func (r *Reconciler) forget(name string) {
 	forgetPoolMetrics(r.gvk.Kind, name)
+	r.decoded.Delete(name)
 	r.computed.Delete(name)
 	r.timed.Delete(name)
 	r.verified.Delete("ConfigMap/" + name)

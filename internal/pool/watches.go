@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -31,10 +32,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// is corrected by the reconcile its own update event triggers. A reconcile that finds the
 		// status right writes nothing, so this costs no request at steady state; and the event of
 		// the reconciler's own status write, which holds exactly what it computed, is skipped.
-		For(r.kind.NewObject(), builder.WithPredicates(r.notOwnStatusWrite())).
+		// The objects are watched unstructured, as the engine reads them (see decode.go).
+		For(r.newUnstructured(), builder.WithPredicates(r.notOwnStatusWrite())).
 		Owns(&appsv1.DaemonSet{}).
 		Owns(&corev1.ConfigMap{}).
-		Watches(r.kind.NewObject(), handler.EnqueueRequestsFromMapFunc(r.otherObjects),
+		Watches(r.newUnstructured(), handler.EnqueueRequestsFromMapFunc(r.otherObjects),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.objectsSelecting),
 			builder.WithPredicates(r.nodeChangePredicate()))
@@ -89,15 +91,20 @@ func (r *Reconciler) objectsReferencing(ctx context.Context, cm client.Object) [
 // at the cost of listing the pool's Nodes once more for every change. A status that anyone else
 // wrote, or that a reconcile working from a stale cache computed differently since, still causes
 // a reconcile, which puts it right.
+// An object that does not decode always passes: its reconcile reports it.
 func (r *Reconciler) notOwnStatusWrite() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-		oldObj, okOld := e.ObjectOld.(Object)
-		newObj, okNew := e.ObjectNew.(Object)
-		if !okOld || !okNew || !sameButStatus(oldObj, newObj) {
+		newObj, ok := e.ObjectNew.(*unstructured.Unstructured)
+		if !ok || e.ObjectOld == nil || !sameButStatus(e.ObjectOld, newObj) {
 			return true
 		}
 		computed, ok := r.computed.Load(newObj.GetName())
-		return !ok || !equality.Semantic.DeepEqual(*newObj.PoolStatus(), computed.(hotelv1alpha1.PoolStatus))
+		if !ok {
+			return true
+		}
+		// Decoded once per version: the reconcile it lets through reads the same decoded object.
+		d := r.decode(context.Background(), newObj)
+		return d.obj == nil || !equality.Semantic.DeepEqual(*d.obj.PoolStatus(), computed.(hotelv1alpha1.PoolStatus))
 	}}
 }
 

@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
@@ -81,6 +83,55 @@ func TestNodeChanged(t *testing.T) {
 			}
 			update := event.UpdateEvent{ObjectOld: oldNode, ObjectNew: newNode}
 			NewWithT(t).Expect(r.nodeChangePredicate().Update(update)).To(Equal(tt.want))
+		})
+	}
+}
+
+// The update event of the reconciler's own status write queues no reconcile; any other update of
+// an object does, and so does any update of an object that does not decode, whose reconcile
+// reports it.
+func TestNotOwnStatusWrite(t *testing.T) {
+	computed := hotelv1alpha1.PoolStatus{ObservedGeneration: 1, ConfigHash: "abc",
+		Conditions: []metav1.Condition{{Type: hotelv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+			Reason: hotelv1alpha1.ReasonAsExpected, LastTransitionTime: metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}}}
+	version := func(rv string, generation int64, period string, status hotelv1alpha1.PoolStatus) *unstructured.Unstructured {
+		fm := &hotelv1alpha1.FloorManager{ObjectMeta: metav1.ObjectMeta{Name: "a", ResourceVersion: rv, Generation: generation},
+			Status: hotelv1alpha1.FloorManagerStatus{PoolStatus: status}}
+		content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(fm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if period != "" {
+			content["spec"] = map[string]any{"kubelet": map[string]any{"evictionPressureTransitionPeriod": period}}
+		}
+		return &unstructured.Unstructured{Object: content}
+	}
+	other := *computed.DeepCopy()
+	other.ConfigHash = "def"
+	tests := []struct {
+		name       string
+		old, new   *unstructured.Unstructured
+		noComputed bool
+		want       bool
+	}{
+		{name: "the reconciler's own status write", old: version("1", 1, "", hotelv1alpha1.PoolStatus{}),
+			new: version("2", 1, "", computed)},
+		{name: "a status someone else wrote", old: version("1", 1, "", computed), new: version("2", 1, "", other), want: true},
+		{name: "a new spec", old: version("1", 1, "", computed), new: version("2", 2, "", computed), want: true},
+		{name: "a status written before the manager started", old: version("1", 1, "", hotelv1alpha1.PoolStatus{}),
+			new: version("2", 1, "", computed), noComputed: true, want: true},
+		{name: "a status write to an object that does not decode", old: version("1", 1, "2562048h", hotelv1alpha1.PoolStatus{}),
+			new: version("2", 1, "2562048h", computed), want: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Reconciler{kind: Kind{NewObject: func() Object { return &hotelv1alpha1.FloorManager{} }},
+				gvk: hotelv1alpha1.GroupVersion.WithKind("FloorManager")}
+			if !tt.noComputed {
+				r.computed.Store("a", computed)
+			}
+			update := event.UpdateEvent{ObjectOld: tt.old, ObjectNew: tt.new}
+			NewWithT(t).Expect(r.notOwnStatusWrite().Update(update)).To(Equal(tt.want))
 		})
 	}
 }
