@@ -541,6 +541,40 @@ var _ = Describe("FloorManager controller", func() {
 		}).WithTimeout(timeout).Should(BeTrue())
 	})
 
+	It("removes what others add to its DaemonSet's pod template, and keeps what the API server defaults", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		ds := daemonSetOf(name)
+		want := ds.Spec.Template.DeepCopy()
+		Expect(want.Spec.Containers[0].TerminationMessagePath).NotTo(BeEmpty(), "a field the API server defaults")
+
+		By("a sidecar, an env var, a volume and hostIPC, as kubectl edit adds them")
+		ds.Spec.Template.Spec.Containers = append(ds.Spec.Template.Spec.Containers,
+			corev1.Container{Name: "sidecar", Image: "busybox", VolumeMounts: []corev1.VolumeMount{{Name: "etc", MountPath: "/etc-host"}}})
+		ds.Spec.Template.Spec.Containers[0].Env = append(ds.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "INJECTED", Value: "1"})
+		ds.Spec.Template.Spec.Volumes = append(ds.Spec.Template.Spec.Volumes,
+			corev1.Volume{Name: "etc", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/etc"}}})
+		ds.Spec.Template.Spec.HostIPC = true
+		Expect(k8sClient.Update(ctx, ds, client.FieldOwner("kubectl-edit"))).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			g.Expect(daemonSetOf(name).Spec.Template).To(Equal(*want))
+		}).WithTimeout(timeout).Should(Succeed(), "the pod template is not innkeeper's as it was")
+		Eventually(func(g Gomega) {
+			events := &eventsv1.EventList{}
+			g.Expect(k8sClient.List(ctx, events, client.InNamespace("default"))).To(Succeed())
+			var notes []string
+			for _, e := range events.Items {
+				if e.Regarding.Name == name && e.Type == corev1.EventTypeWarning && e.Reason == hotelv1alpha1.ReasonForeignFieldsRemoved {
+					notes = append(notes, e.Note)
+				}
+			}
+			g.Expect(notes).To(ContainElement(And(ContainSubstring("containers[name=sidecar] (set by kubectl-edit)"),
+				ContainSubstring("env[name=INJECTED]"), ContainSubstring("volumes[name=etc]"), ContainSubstring("hostIPC"))))
+		}).WithTimeout(timeout).Should(Succeed())
+	})
+
 	It("puts back a status changed by anyone else, so that a stale cache never leaves it wrong", func() {
 		poolName, nodes := createPool(1)
 		name := uniqueName("fm")

@@ -50,6 +50,10 @@ const (
 	// ReasonApplyFailed: the API server refused to apply the rendered ConfigMap or DaemonSet; the
 	// manager retries with backoff.
 	ReasonApplyFailed = "ApplyFailed"
+	// ReasonForeignFieldsRemoved (an Event's reason only): innkeeper removed from one of its
+	// DaemonSets what others had added to the pod template (a container, a volume, hostIPC...),
+	// which would have run with the node agent's privileges on every Node of the pool.
+	ReasonForeignFieldsRemoved = "ForeignFieldsRemoved"
 	// ReasonAsExpected: the condition is in its normal state.
 	ReasonAsExpected = "AsExpected"
 	// ReasonNodesDegraded: at least one Node's agent reports Degraded: it rolled back a configuration

@@ -2,15 +2,21 @@ package pool
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
 // acted is the rollout as a reconcile's action left it.
@@ -93,7 +99,16 @@ func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config,
 	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), r.nodePods, paused)
 	dsHash := specHash(ds)
 	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
-	if current != nil && r.upToDate("DaemonSet/"+obj.GetName(), current, ds, dsHash) {
+	key := "DaemonSet/" + obj.GetName()
+	if current != nil && !r.isVerified(key, current, dsHash) {
+		removed, err := r.removeForeignFields(ctx, obj, current)
+		if err != nil || removed {
+			// The patch changed the pod template: a rollout, and an event that brings the next
+			// reconcile, which applies whatever else differs.
+			return removed, err
+		}
+	}
+	if current != nil && r.upToDate(key, current, ds, dsHash) {
 		return false, nil
 	}
 	if err := r.client.Apply(ctx, ds, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
@@ -118,4 +133,35 @@ func (r *Reconciler) removeDaemonSet(ctx context.Context, ds *appsv1.DaemonSet) 
 	}
 	log.FromContext(ctx).Info("Removed the DaemonSet of a conflicting pool", "daemonSet", klog.KObj(ds))
 	return nil
+}
+
+// removeForeignFields removes from innkeeper's DaemonSet what others added to its pod template
+// (see foreignTemplateFields), with a JSON patch that fails if the DaemonSet changed since it was
+// read, and says so in a Warning Event on the object. It reports whether it removed anything.
+func (r *Reconciler) removeForeignFields(ctx context.Context, obj Object, ds *appsv1.DaemonSet) (bool, error) {
+	foreign, err := foreignTemplateFields(ds, FieldOwner)
+	if err != nil || len(foreign) == 0 {
+		return false, err
+	}
+	ops := []map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": ds.ResourceVersion}}
+	described := make([]string, 0, len(foreign))
+	for _, f := range foreign {
+		ops = append(ops, map[string]any{"op": "remove", "path": f.pointer})
+		described = append(described, fmt.Sprintf("%s (set by %s)", f.path, f.manager))
+	}
+	patch, err := json.Marshal(ops)
+	if err != nil {
+		return false, err
+	}
+	if err := r.client.Patch(ctx, ds, client.RawPatch(types.JSONPatchType, patch)); err != nil {
+		return false, fmt.Errorf("remove from DaemonSet %s what innkeeper did not render: %w", ds.Name, err)
+	}
+	slices.Reverse(described) // in the order of the pod template
+	message := fmt.Sprintf("Removed from DaemonSet %s/%s what innkeeper did not render, which its pods would run with "+
+		"on every Node of the pool: %s. innkeeper owns the whole pod template of the DaemonSets it renders.",
+		ds.Namespace, ds.Name, strings.Join(described, ", "))
+	log.FromContext(ctx).Info("Removed fields others added to a DaemonSet's pod template", "daemonSet", klog.KObj(ds),
+		"fields", described)
+	r.recorder.Eventf(obj, ds, corev1.EventTypeWarning, hotelv1alpha1.ReasonForeignFieldsRemoved, "RemoveForeignFields", "%s", message)
+	return true, nil
 }

@@ -18,9 +18,9 @@ import (
 // managed fields, which are most of a Node's size and which no pool status uses, and DaemonSets:
 // innkeeper's whole, every other one slimmed to what tells whether it runs a component on a pool's
 // Nodes (see SlimDaemonSet), so that a Concierge finds another kube-proxy from the cache, and hears
-// of one at once, instead of listing the cluster's DaemonSets at every reconcile. No object keeps
-// its managed fields: the engine never reads them, and on a server-side-applied DaemonSet they are a
-// good part of its size.
+// of one at once, instead of listing the cluster's DaemonSets at every reconcile. No object but
+// innkeeper's own DaemonSets keeps its managed fields: the engine reads no others', and on a
+// server-side-applied object they are a good part of its size.
 func CacheOptions(namespace string) cache.Options {
 	inNamespace := map[string]cache.Config{namespace: {}}
 	return cache.Options{
@@ -44,10 +44,12 @@ func SlimDaemonSet(obj any) (any, error) {
 	if !ok {
 		return obj, nil // deletion tombstones pass through unchanged
 	}
-	ds.ManagedFields = nil
 	if ds.Labels[LabelManagedBy] == ManagedByValue {
+		// Its managed fields tell what others added to its pod template (see foreignTemplateFields);
+		// innkeeper's DaemonSets are one per object, so they cost little.
 		return ds, nil
 	}
+	ds.ManagedFields = nil
 	pod := ds.Spec.Template.Spec
 	slim := &appsv1.DaemonSet{
 		TypeMeta: ds.TypeMeta,

@@ -46,6 +46,13 @@ func (r *Reconciler) upToDate(key string, live client.Object, desired any, hash 
 	return true
 }
 
+// isVerified reports whether live, at its resourceVersion, was already found to hold what
+// innkeeper applies under hash (and nothing else in its pod template, for a DaemonSet).
+func (r *Reconciler) isVerified(key string, live client.Object, hash string) bool {
+	v, ok := r.verified.Load(key)
+	return ok && v.(verification) == verification{uid: live.GetUID(), resourceVersion: live.GetResourceVersion(), hash: hash}
+}
+
 // verification is an object's state found up to date: its identity, version, and the spec-hash
 // of what innkeeper applies.
 type verification struct {
