@@ -456,6 +456,29 @@ var _ = Describe("FloorManager controller", func() {
 		Expect(getFloorManager(newer).Status.ConfigHash).To(BeEmpty())
 	})
 
+	It("does not report a pool that selects no Node Ready, nor in progress, nor stalled", func() {
+		poolName := uniqueName("no-such-pool")
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected)
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected)
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		Expect(condition(name, hotelv1alpha1.ConditionReady).Message).To(ContainSubstring("Label Nodes"))
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(getFloorManager(name))
+		Expect(err).NotTo(HaveOccurred())
+		result, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+		Expect(err).NotTo(HaveOccurred())
+		// kstatus reads Ready=False as in progress, so that a wait on it (Flux, kpt) does not pass
+		// either, and says why.
+		Expect(result.Status).To(Equal(kstatus.InProgressStatus))
+		Expect(result.Message).To(ContainSubstring("selects no Node"))
+
+		By("labelling a Node into the pool")
+		createNode(poolName+"-node-0", map[string]string{poolKey: poolName})
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress)
+	})
+
 	It("drops the node affinity when the selector widens to every Node", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("fm")
