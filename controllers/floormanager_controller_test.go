@@ -193,6 +193,14 @@ func expectCondition(name, t string, s metav1.ConditionStatus, reason string) {
 	expectConditionOf(&hotelv1alpha1.FloorManager{ObjectMeta: metav1.ObjectMeta{Name: name}}, t, s, reason)
 }
 
+// conditionOf returns the condition t of an innkeeper object of any kind (named by obj), nil if it has none.
+func conditionOf(obj pool.Object, t string) *metav1.Condition {
+	GinkgoHelper()
+	live := obj.DeepCopyObject().(pool.Object)
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), live)).To(Succeed())
+	return meta.FindStatusCondition(live.PoolStatus().Conditions, t)
+}
+
 // expectConditionOf waits until the condition t of an innkeeper object of any kind (named by obj)
 // has status s and reason, for its current generation.
 func expectConditionOf(obj pool.Object, t string, s metav1.ConditionStatus, reason string) {

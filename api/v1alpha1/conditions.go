@@ -31,7 +31,8 @@ const (
 	ReasonNotPaused = "NotPaused"
 	// ReasonNoNodesSelected: the nodeSelector selects no Node, so the object is not Ready.
 	ReasonNoNodesSelected = "NoNodesSelected"
-	// ReasonPoolConflict: an older object of the same kind selects some of the same Nodes.
+	// ReasonPoolConflict: an older object of the same kind, not itself stalled by a pool conflict,
+	// selects some of the same Nodes.
 	ReasonPoolConflict = "PoolConflict"
 	// ReasonInvalidSpec: the spec passed admission but cannot be rendered into a valid configuration.
 	ReasonInvalidSpec = "InvalidSpec"
