@@ -78,6 +78,23 @@ func agentPods(name string) []corev1.Pod {
 	return live
 }
 
+// scheduledAgentPods waits until a FloorManager has n agent pods that are not being deleted, each
+// bound to a Node, and returns them. The DaemonSet controller creates a pod before the scheduler
+// binds it: until then its spec.nodeName is empty, and whatever reads it (a Node to patch, a token
+// bound to the pod that names its Node) fails, now and then.
+func scheduledAgentPods(name string, n int) []corev1.Pod {
+	GinkgoHelper()
+	var pods []corev1.Pod
+	Eventually(func(g Gomega) {
+		pods = agentPods(name)
+		g.Expect(pods).To(HaveLen(n))
+		for _, p := range pods {
+			g.Expect(p.Spec.NodeName).NotTo(BeEmpty(), "pod %s is not scheduled yet", p.Name)
+		}
+	}).WithTimeout(timeout).Should(Succeed())
+	return pods
+}
+
 // readyPodNodes returns the Nodes on which a FloorManager has a Ready agent pod, sorted, and the
 // template hashes of those pods by Node.
 func readyPodNodes(name string) ([]string, map[string]string) {
