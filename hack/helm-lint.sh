@@ -34,6 +34,10 @@ expect_not() {
 }
 expect default.yaml "  replicas: 2"
 expect default.yaml "        - --leader-elect=true"
+expect default.yaml "        - --leader-elect-lease-duration=5s"
+expect default.yaml "        - --leader-elect-renew-deadline=3s"
+expect default.yaml "        - --leader-elect-retry-period=1s"
+expect default.yaml "              fieldPath: metadata.name"
 expect default.yaml "        - --agent-service-account=innkeeper-agent"
 expect default.yaml "        - --kube-proxy-service-account=innkeeper-kube-proxy"
 # The node pods' scheduling is always passed, defaults included: "" and [] must reach the manager.
@@ -48,6 +52,9 @@ expect_not default.yaml "kind: ServiceMonitor"
 expect default.yaml "kind: PodDisruptionBudget"
 expect default.yaml "  maxUnavailable: 1"
 expect nondefault.yaml "  replicas: 3"
+expect nondefault.yaml "        - --leader-elect-lease-duration=15s"
+expect nondefault.yaml "        - --leader-elect-renew-deadline=10s"
+expect nondefault.yaml "        - --leader-elect-retry-period=2s"
 expect nondefault.yaml "        image: \"registry.example.com/platform/innkeeper:v0.1.0\""
 expect nondefault.yaml "        - --agent-image=registry.example.com/platform/innkeeper-agent:v0.1.0-agent"
 expect nondefault.yaml "        - --kube-proxy-image=registry.k8s.io/kube-proxy:v1.37.2"
@@ -79,6 +86,7 @@ expect insecure.yaml "  - name: http"
 "$helm" template innkeeper "$chart" --set manager.leaderElection=false --set manager.replicas=1 >"$out/single.yaml"
 expect single.yaml "        - --leader-elect=false"
 expect single.yaml "    type: Recreate"
+expect_not single.yaml "--leader-elect-lease-duration"
 expect_not default.yaml "type: Recreate"
 # An image pinned by digest, from a registry named by its IPv6 address.
 "$helm" template innkeeper "$chart" --set 'image.repository=[fd00::1]:5000/innkeeper' \
@@ -121,5 +129,10 @@ reject "/serviceAccount/name" --set serviceAccount.create=false --set serviceAcc
 reject "/manager/priorityClassName" --set manager.priorityClassName=Bad_Name
 reject "manager.leaderElection=false needs manager.replicas of 0 or 1" --set manager.leaderElection=false
 reject "metrics.port and manager.healthProbePort must differ" --set metrics.port=8081
+reject "/manager/leaderElectionTiming/leaseDurationSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=5s
+reject "/manager/leaderElectionTiming/retryPeriodSeconds" --set manager.leaderElectionTiming.retryPeriodSeconds=0
+reject "leaseDurationSeconds must be more than renewDeadlineSeconds + retryPeriodSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=4
+reject "renewDeadlineSeconds must be more than 1.2 × retryPeriodSeconds" --set manager.leaderElectionTiming.retryPeriodSeconds=3 \
+	--set manager.leaderElectionTiming.leaseDurationSeconds=10
 
 echo "helm-lint: the chart lints and renders with default and non-default values; bad values are rejected"
