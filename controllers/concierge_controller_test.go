@@ -208,6 +208,44 @@ var _ = Describe("Concierge controller", func() {
 		expectConditionOf(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
 	})
 
+	It("lets only a Concierge that holds its pool stall a newer one: one that an older one stalls holds nothing", func() {
+		p1, p1Nodes := createPool(1)
+		p2, _ := createPool(1)
+		// Names in the order of creation: objects created in the same second are ordered by name.
+		a := createConcierge(uniqueName("cg-a"), p1, hotelv1alpha1.KubeProxySpec{})
+		b := createConcierge(uniqueName("cg-b"), "", hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) {
+			s.NodeSelector = metav1.LabelSelector{} // every Node: p1's too, which a keeps
+		})
+		c := createConcierge(uniqueName("cg-c"), p2, hotelv1alpha1.KubeProxySpec{})
+
+		expectConditionOf(b, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
+		Expect(conditionOf(b, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring(a.Name))
+		expectConditionOf(a, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		expectConditionOf(c, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		kubeProxyDaemonSet(a.Name)
+		kubeProxyDaemonSet(c.Name)
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: b.Name + "-kube-proxy"}, &appsv1.DaemonSet{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a stalled Concierge runs kube-proxy: %v", err)
+
+		By("p1's only Node leaving it: b holds every Node, p2's too, and c gives way")
+		Eventually(func() error {
+			n := &corev1.Node{}
+			if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(p1Nodes[0]), n); err != nil {
+				return err
+			}
+			n.Labels[poolKey] = uniqueName("elsewhere")
+			return k8sClient.Update(ctx, n)
+		}).WithTimeout(timeout).Should(Succeed())
+		expectConditionOf(b, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		expectConditionOf(c, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
+		Expect(conditionOf(c, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring(b.Name))
+		Eventually(func() bool {
+			err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: c.Name + "-kube-proxy"}, &appsv1.DaemonSet{})
+			return apierrors.IsNotFound(err)
+		}).WithTimeout(timeout).Should(BeTrue(), "two kube-proxies would run on p2's Node")
+		expectConditionOf(a, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected)
+	})
+
 	It("leaves kube-proxy running when a Concierge with deletionPolicy Orphan is deleted", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("cg")

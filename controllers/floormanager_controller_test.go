@@ -194,6 +194,14 @@ func expectCondition(name, t string, s metav1.ConditionStatus, reason string) {
 	expectConditionOf(&hotelv1alpha1.FloorManager{ObjectMeta: metav1.ObjectMeta{Name: name}}, t, s, reason)
 }
 
+// conditionOf returns the condition t of an innkeeper object of any kind (named by obj), nil if it has none.
+func conditionOf(obj pool.Object, t string) *metav1.Condition {
+	GinkgoHelper()
+	live := obj.DeepCopyObject().(pool.Object)
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), live)).To(Succeed())
+	return meta.FindStatusCondition(live.PoolStatus().Conditions, t)
+}
+
 // expectConditionOf waits until the condition t of an innkeeper object of any kind (named by obj)
 // has status s and reason, for its current generation.
 func expectConditionOf(obj pool.Object, t string, s metav1.ConditionStatus, reason string) {
@@ -467,6 +475,29 @@ var _ = Describe("FloorManager controller", func() {
 			return apierrors.IsNotFound(err)
 		}).WithTimeout(timeout).Should(BeTrue(), "two DaemonSets would manage the same Node")
 		Expect(getFloorManager(newer).Status.ConfigHash).To(BeEmpty())
+	})
+
+	It("does not report a pool that selects no Node Ready, nor in progress, nor stalled", func() {
+		poolName := uniqueName("no-such-pool")
+		name := uniqueName("fm")
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected)
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected)
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		Expect(condition(name, hotelv1alpha1.ConditionReady).Message).To(ContainSubstring("Label Nodes"))
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(getFloorManager(name))
+		Expect(err).NotTo(HaveOccurred())
+		result, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+		Expect(err).NotTo(HaveOccurred())
+		// kstatus reads Ready=False as in progress, so that a wait on it (Flux, kpt) does not pass
+		// either, and says why.
+		Expect(result.Status).To(Equal(kstatus.InProgressStatus))
+		Expect(result.Message).To(ContainSubstring("selects no Node"))
+
+		By("labelling a Node into the pool")
+		createNode(poolName+"-node-0", map[string]string{poolKey: poolName})
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress)
 	})
 
 	It("drops the node affinity when the selector widens to every Node", func() {

@@ -43,6 +43,10 @@ expect nondefault.yaml '        - "--agent-resources={\"limits\":{\"memory\":\"2
 expect nondefault.yaml '        - "--kube-proxy-resources={\"limits\":{\"memory\":\"512Mi\"},\"requests\":{\"cpu\":1,\"memory\":\"128Mi\"}}"'
 expect default.yaml "  replicas: 2"
 expect default.yaml "        - --leader-elect=true"
+expect default.yaml "        - --leader-elect-lease-duration=5s"
+expect default.yaml "        - --leader-elect-renew-deadline=3s"
+expect default.yaml "        - --leader-elect-retry-period=1s"
+expect default.yaml "              fieldPath: metadata.name"
 expect default.yaml "        - --agent-service-account=innkeeper-agent"
 expect default.yaml "        - --kube-proxy-service-account=innkeeper-kube-proxy"
 # The node pods' scheduling is always passed, defaults included: "" and [] must reach the manager.
@@ -57,6 +61,9 @@ expect_not default.yaml "kind: ServiceMonitor"
 expect default.yaml "kind: PodDisruptionBudget"
 expect default.yaml "  maxUnavailable: 1"
 expect nondefault.yaml "  replicas: 3"
+expect nondefault.yaml "        - --leader-elect-lease-duration=15s"
+expect nondefault.yaml "        - --leader-elect-renew-deadline=10s"
+expect nondefault.yaml "        - --leader-elect-retry-period=2s"
 expect nondefault.yaml "        image: \"registry.example.com/platform/innkeeper:v0.1.0\""
 expect nondefault.yaml "        - --agent-image=registry.example.com/platform/innkeeper-agent:v0.1.0-agent"
 expect nondefault.yaml "        - --kube-proxy-image=registry.k8s.io/kube-proxy:v1.37.2"
@@ -103,6 +110,7 @@ expect_not monitor-tls.yaml "insecureSkipVerify|ca.crt"
 "$helm" template innkeeper "$chart" --set manager.leaderElection=false --set manager.replicas=1 >"$out/single.yaml"
 expect single.yaml "        - --leader-elect=false"
 expect single.yaml "    type: Recreate"
+expect_not single.yaml "--leader-elect-lease-duration"
 expect_not default.yaml "type: Recreate"
 # An image pinned by digest, from a registry named by its IPv6 address.
 "$helm" template innkeeper "$chart" --set 'image.repository=[fd00::1]:5000/innkeeper' \
@@ -164,5 +172,10 @@ reject "metrics.prometheusRule and metrics.grafanaDashboard need metrics.enabled
 reject "/metrics/prometheusRule/stalledFor" --set metrics.prometheusRule.stalledFor=10min
 reject "metrics.certSecret needs metrics.enabled and metrics.secure" --set metrics.secure=false --set metrics.certSecret=tls
 reject "/metrics/certSecret" --set metrics.certSecret=Bad_Name
+reject "/manager/leaderElectionTiming/leaseDurationSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=5s
+reject "/manager/leaderElectionTiming/retryPeriodSeconds" --set manager.leaderElectionTiming.retryPeriodSeconds=0
+reject "leaseDurationSeconds must be more than renewDeadlineSeconds + retryPeriodSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=4
+reject "renewDeadlineSeconds must be more than 1.2 × retryPeriodSeconds" --set manager.leaderElectionTiming.retryPeriodSeconds=3 \
+	--set manager.leaderElectionTiming.leaseDurationSeconds=10
 
 echo "helm-lint: the chart lints and renders with default and non-default values; bad values are rejected"

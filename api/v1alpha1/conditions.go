@@ -4,7 +4,8 @@ package v1alpha1
 // Ready is the summary, Reconciling and Stalled are abnormal-true, so that `kubectl wait
 // --for=condition=Ready`, Argo CD and Flux read an innkeeper object's health without special cases.
 const (
-	// ConditionReady is True when every selected Node runs the current configuration and is Ready.
+	// ConditionReady is True when every selected Node runs the current configuration and is Ready,
+	// and at least one Node is selected: a pool of no Node is not Ready (ReasonNoNodesSelected).
 	ConditionReady = "Ready"
 	// ConditionReconciling is True while a rollout is in progress.
 	ConditionReconciling = "Reconciling"
@@ -28,9 +29,10 @@ const (
 	ReasonRolloutPaused = "RolloutPaused"
 	// ReasonNotPaused: spec.rollout.paused is false.
 	ReasonNotPaused = "NotPaused"
-	// ReasonNoNodesSelected: the nodeSelector selects no Node.
+	// ReasonNoNodesSelected: the nodeSelector selects no Node, so the object is not Ready.
 	ReasonNoNodesSelected = "NoNodesSelected"
-	// ReasonPoolConflict: an older object of the same kind selects some of the same Nodes.
+	// ReasonPoolConflict: an older object of the same kind, not itself stalled by a pool conflict,
+	// selects some of the same Nodes.
 	ReasonPoolConflict = "PoolConflict"
 	// ReasonInvalidSpec: the spec passed admission but cannot be rendered into a valid configuration.
 	ReasonInvalidSpec = "InvalidSpec"

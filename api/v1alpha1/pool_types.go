@@ -12,7 +12,8 @@ type PoolSpec struct {
 	// nodeSelector selects the Nodes of the pool by their labels. It is required; an empty
 	// selector ({}) selects every Node of the cluster. A Node may belong to at most one pool of
 	// each kind: where two objects of one kind select the same Node, the older object keeps it
-	// and the newer one stalls with reason PoolConflict until the overlap is gone.
+	// and the newer one stalls with reason PoolConflict until the overlap is gone. An object so
+	// stalled keeps no Node, so it stalls no newer object in turn.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="nodeSelector.matchExpressions[].operator must be one of In, NotIn, Exists, DoesNotExist"
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="nodeSelector.matchExpressions[].values must be non-empty for In and NotIn and empty for Exists and DoesNotExist"

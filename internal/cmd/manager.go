@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"flag"
+	"fmt"
 	"io"
+	"os"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -19,6 +21,13 @@ func Manager(args []string, stderr io.Writer, version string) int {
 	zapOpts := zap.Options{}
 	if code, ok := parseFlags(fs, &zapOpts, args, stderr); !ok {
 		return code
+	}
+	// The three durations are checked together, once all are parsed.
+	if err := opts.LeaderElectionTiming.Validate(); err != nil {
+		t := opts.LeaderElectionTiming
+		fmt.Fprintf(stderr, "%s: invalid leader-election timing (--leader-elect-lease-duration=%s, --leader-elect-renew-deadline=%s, "+
+			"--leader-elect-retry-period=%s): %v\n", fs.Name(), t.LeaseDuration, t.RenewDeadline, t.RetryPeriod, err)
+		return 2
 	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
@@ -38,6 +47,8 @@ func Manager(args []string, stderr io.Writer, version string) int {
 		return 1
 	}
 	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection,
+		"leaderElectionIdentity", opts.LeaderElectionIdentity, "leaseDuration", opts.LeaderElectionTiming.LeaseDuration.String(),
+		"renewDeadline", opts.LeaderElectionTiming.RenewDeadline.String(), "retryPeriod", opts.LeaderElectionTiming.RetryPeriod.String(),
 		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")
@@ -70,6 +81,18 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		`Address the /healthz and /readyz endpoints bind to; "0" disables them.`)
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false,
 		"Elect one active manager among replicas; enable it when running more than one.")
+	fs.StringVar(&opts.LeaderElectionIdentity, "leader-elect-identity", os.Getenv("POD_NAME"),
+		"This replica's name in the leader-election Lease, unique among replicas; $POD_NAME if set, so that a manager "+
+			"restarted in its pod takes its Lease back at once. Empty: a new name for every process, which waits out the Lease of the previous one.")
+	timing := manager.DefaultLeaderElectionTiming()
+	opts.LeaderElectionTiming = &timing
+	fs.DurationVar(&timing.LeaseDuration, "leader-elect-lease-duration", timing.LeaseDuration,
+		"How long after a standby last saw the Lease renewed it may take over (whole seconds): "+
+			"how long a leader that dies without releasing it keeps the standbys waiting.")
+	fs.DurationVar(&timing.RenewDeadline, "leader-elect-renew-deadline", timing.RenewDeadline,
+		"How long the leader keeps trying to renew the Lease before it stops leading and exits; less than the lease duration minus the retry period.")
+	fs.DurationVar(&timing.RetryPeriod, "leader-elect-retry-period", timing.RetryPeriod,
+		"How often the leader renews the Lease and a standby tries to take it; less than the renew deadline / 1.2.")
 	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage(version)),
 		"Image of the node agent that FloorManager and RoomService DaemonSets run; $INNKEEPER_IMAGE if set.")
 	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,

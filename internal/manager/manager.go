@@ -59,6 +59,13 @@ type Options struct {
 	HealthProbeBindAddress string
 	// LeaderElection makes replicas elect one active manager.
 	LeaderElection bool
+	// LeaderElectionIdentity names this replica in the leader-election Lease; it must be unique
+	// among the replicas that run at once. A pod's name is: a replica restarted in its pod then
+	// takes the Lease its previous process held at once. Empty: a new identity for every process,
+	// which waits out a Lease its previous process held.
+	LeaderElectionIdentity string
+	// LeaderElectionTiming times the leader election; nil means DefaultLeaderElectionTiming.
+	LeaderElectionTiming *LeaderElectionTiming
 	// AgentImage is the node agent's image, by default the manager's own.
 	AgentImage string
 	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
@@ -129,6 +136,12 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			}
 		}
 	}
+	// Before the manager reaches for the cluster, so that a bad timing fails at once.
+	var mo ctrl.Options
+	leaseEvents, err := leaderElection(&mo, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
 	if opts.KubeProxyImage == "" {
 		image, err := serverKubeProxyImage(ctx, cfg)
 		if err != nil {
@@ -144,20 +157,15 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 		}
 		opts.KubeProxyAPIServer = server
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  Scheme(),
-		Cache:                   pool.CacheOptions(opts.Namespace),
-		Metrics:                 metrics,
-		HealthProbeBindAddress:  opts.HealthProbeBindAddress,
-		LeaderElection:          opts.LeaderElection,
-		LeaderElectionID:        LeaderElectionID,
-		LeaderElectionNamespace: opts.Namespace,
-		// A new leader starts only after the old one has stopped: two managers never apply at once.
-		LeaderElectionReleaseOnCancel: true,
-	})
+	mo.Scheme = Scheme()
+	mo.Cache = pool.CacheOptions(opts.Namespace)
+	mo.Metrics = metrics
+	mo.HealthProbeBindAddress = opts.HealthProbeBindAddress
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
+	leaseEvents.use(mgr.GetEventRecorder("innkeeper"))
 	ctrlOpts := controllers.Options{
 		Options: pool.Options{
 			Namespace: opts.Namespace,

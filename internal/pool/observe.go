@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,7 +49,7 @@ type observed struct {
 
 	// The pool's Nodes held by others, observed only for a spec that renders. foreign, if not
 	// nil, says which DaemonSet that innkeeper does not manage runs an Exclusive component on them
-	// (see foreignGuard); conflict, if not nil, which older object of the kind selects some of them.
+	// (see foreignGuard); conflict, if not nil, which older object of the kind holds some of them.
 	foreign  *stall
 	conflict *conflict
 }
@@ -104,8 +105,10 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 	if o.foreign, err = r.foreign.check(ctx, obj, o.nodes, peers); err != nil {
 		return o, err
 	}
-	o.conflict = poolConflict(obj, o.nodes, peers)
-	return o, nil
+	o.conflict, err = poolConflict(obj, o.nodes, peers, func(sel labels.Selector) ([]*corev1.Node, error) {
+		return r.nodes.selected(ctx, sel)
+	})
+	return o, err
 }
 
 // daemonSet returns the object's DaemonSet from the cache, nil if there is none.

@@ -88,9 +88,15 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonApplyFailed, msg)
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonApplyFailed, msg)
 	case selected == 0 && (rolledOut || o.paused):
-		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected, "There is nothing to roll out.")
-		set(hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonNoNodesSelected,
-			"The nodeSelector selects no Node: there is nothing to roll out. Label Nodes to add them to the pool.")
+		// Not Ready: no Node runs the configuration, and a Ready object would let kubectl wait
+		// (and kstatus, which reads Ready=False as in progress) pass on a selector with a typo.
+		// Not Reconciling, as no rollout is going on, and not Stalled: a pool may have no Node on
+		// purpose (scaled to zero), and Nodes that join it get the configuration.
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected,
+			"There is nothing to roll out: the nodeSelector selects no Node.")
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected,
+			"The nodeSelector selects no Node, so no Node runs the configuration. Label Nodes to add them to the "+
+				"pool, or fix spec.nodeSelector if it does not say what you meant; Nodes that join get the configuration.")
 	case !done && o.paused:
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused, "The rollout is paused.")
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused,

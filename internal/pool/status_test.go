@@ -92,13 +92,27 @@ func TestAggregateStatus(t *testing.T) {
 		wantHealth hotelv1alpha1.NodeConditionCounts
 	}{
 		{
-			name: "selector matches no Node",
+			// Not Ready, so that kubectl wait --for=condition=Ready does not pass on a selector
+			// with a typo; not in progress and not stalled, as kstatus reads a pool that may
+			// simply have no Node yet.
+			name: "selector matches no Node: not Ready, not Reconciling, not Stalled",
 			o:    observed{desired: Config{Hash: "h1"}, maxUnavailable: one},
 			a:    acted{appliedHash: "h1", daemonSet: daemonSet("h1", 0, 0)},
 			wantConds: map[string]wantCondition{
-				hotelv1alpha1.ConditionReady:       {metav1.ConditionTrue, hotelv1alpha1.ReasonNoNodesSelected},
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected},
 				hotelv1alpha1.ConditionReconciling: {metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected},
 				hotelv1alpha1.ConditionStalled:     {metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected},
+			},
+		},
+		{
+			name: "selector matches no Node while paused: not Ready",
+			o:    observed{paused: true, desired: Config{Hash: "h2"}, maxUnavailable: one},
+			a:    acted{appliedHash: "h1", daemonSet: daemonSet("h1", 0, 0)},
+			wantConds: map[string]wantCondition{
+				hotelv1alpha1.ConditionReady:       {metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected},
+				hotelv1alpha1.ConditionReconciling: {metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected},
+				hotelv1alpha1.ConditionStalled:     {metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected},
+				hotelv1alpha1.ConditionPaused:      {metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused},
 			},
 		},
 		{
@@ -301,6 +315,17 @@ func TestAggregateStatusKeepsTransitionTimes(t *testing.T) {
 	third := aggregateStatus(&second, o, decision{}, a, later)
 	g.Expect(meta.FindStatusCondition(third.Conditions, hotelv1alpha1.ConditionNodesHealthy).LastTransitionTime).To(Equal(later))
 	g.Expect(meta.FindStatusCondition(third.Conditions, hotelv1alpha1.ConditionStalled).LastTransitionTime).To(Equal(earlier))
+}
+
+func TestAggregateStatusTellsWhatToDoAboutAnEmptyPool(t *testing.T) {
+	g := NewWithT(t)
+	o := observed{generation: 1, component: "kubelet", desired: Config{Hash: "h1"}, maxUnavailable: intstr.FromInt32(1)}
+	st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, decision{}, acted{appliedHash: "h1", daemonSet: daemonSet("h1", 0, 0)}, metav1.Now())
+	ready := meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReady)
+	g.Expect(ready.Message).To(ContainSubstring("selects no Node"))
+	g.Expect(ready.Message).To(ContainSubstring("Label Nodes"))
+	g.Expect(ready.Message).To(ContainSubstring("spec.nodeSelector"))
+	g.Expect(st.NodesReady).To(Equal("0/0"))
 }
 
 func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {

@@ -39,7 +39,11 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(r.newUnstructured(), handler.EnqueueRequestsFromMapFunc(r.otherObjects),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.objectsSelecting),
-			builder.WithPredicates(r.nodeChangePredicate()))
+			builder.WithPredicates(r.nodeChangePredicate())).
+		// A Node joining or leaving a pool can also change which objects hold their pools, and so
+		// whether a newer object, which need not select it, is stalled (see poolConflict).
+		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.objectsFromOldestSelecting),
+			builder.WithPredicates(poolMembershipChange()))
 	if _, ok := r.kind.Component.(Referencing); ok {
 		b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.objectsReferencing))
 	}
@@ -127,8 +131,66 @@ func (r *Reconciler) objectsSelecting(ctx context.Context, node client.Object) [
 	})
 }
 
+// objectsFromOldestSelecting maps a Node that joins or leaves a pool to the objects whose pool
+// conflict it can change (see claimsAffectedBy). The handler calls it with the Node's old and new
+// versions, so the objects of the pool it leaves count too.
+func (r *Reconciler) objectsFromOldestSelecting(ctx context.Context, node client.Object) []reconcile.Request {
+	peers, err := r.peers(ctx)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Cannot map a change to the objects it concerns", "changed", "Node "+node.GetName())
+		return nil
+	}
+	affected := claimsAffectedBy(node.GetLabels(), peers)
+	reqs := make([]reconcile.Request, 0, len(affected))
+	for _, p := range affected {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+	}
+	return reqs
+}
+
+// claimsAffectedBy returns the objects among peers whose pool conflict a Node with nodeLabels can
+// change by joining or leaving their pools: the oldest object that selects it and every newer one.
+// Whether an object holds its pool depends only on older objects (see poolConflict), so an object
+// older than every one selecting the Node cannot change; a newer one can, even if it does not
+// select the Node, when an object that selects it starts or stops holding. None if no object
+// selects the Node.
+func claimsAffectedBy(nodeLabels map[string]string, peers []Object) []Object {
+	var oldest Object
+	for _, p := range peers {
+		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
+		if err == nil && sel.Matches(labels.Set(nodeLabels)) && (oldest == nil || olderThan(p, oldest)) {
+			oldest = p
+		}
+	}
+	if oldest == nil {
+		return nil
+	}
+	var affected []Object
+	for _, p := range peers {
+		if !olderThan(p, oldest) {
+			affected = append(affected, p)
+		}
+	}
+	return affected
+}
+
+// poolMembershipChange lets through the Node events that can add a Node to a pool or remove it
+// from one: a Node created or deleted, and a change of its labels. Heartbeats and every other
+// update do not pass.
+func poolMembershipChange() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			return e.ObjectOld == nil || e.ObjectNew == nil || !maps.Equal(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+		},
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
 // otherObjects maps a change to one object (a new selector, a deletion) to every other object of its
-// kind: the change may create or resolve a pool conflict with any of them. Objects of a kind are few.
+// kind: the change may create or resolve a pool conflict with any of them, directly or through the
+// objects it stalls or frees. Objects of a kind are few. Only changes of the generation (the spec,
+// and the start of a deletion) pass: who holds a pool is computed from specs and Nodes, never
+// from another object's status (see poolConflict).
 func (r *Reconciler) otherObjects(ctx context.Context, changed client.Object) []reconcile.Request {
 	return r.peerRequests(ctx, r.gvk.Kind+" "+changed.GetName(), func(p Object) bool { return p.GetName() != changed.GetName() })
 }

@@ -135,3 +135,60 @@ func TestNotOwnStatusWrite(t *testing.T) {
 		})
 	}
 }
+
+// A Node joining or leaving a pool reconciles the oldest object that selects it and every newer
+// one: a newer object's conflict can change through an object that starts or stops holding.
+func TestClaimsAffectedBy(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	byPool := func(name string) metav1.LabelSelector {
+		return metav1.LabelSelector{MatchLabels: map[string]string{"pool": name}}
+	}
+	peers := []Object{
+		floorManager("gpu-newest", t0.Add(3*time.Minute), byPool("gpu")),
+		floorManager("cpu", t0, byPool("cpu")),
+		floorManager("everything", t0.Add(time.Minute), metav1.LabelSelector{}),
+		floorManager("arm", t0.Add(2*time.Minute), byPool("arm")),
+	}
+	names := func(objs []Object) []string {
+		var n []string
+		for _, o := range objs {
+			n = append(n, o.GetName())
+		}
+		return n
+	}
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   []string
+	}{
+		{name: "the oldest pool's Node", labels: map[string]string{"pool": "cpu"},
+			want: []string{"gpu-newest", "cpu", "everything", "arm"}},
+		{name: "a Node only newer objects select", labels: map[string]string{"pool": "gpu"},
+			want: []string{"gpu-newest", "everything", "arm"}},
+		{name: "an unlabeled Node, which only an empty selector selects", labels: nil, want: []string{"gpu-newest", "everything", "arm"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			NewWithT(t).Expect(names(claimsAffectedBy(tt.labels, peers))).To(Equal(tt.want))
+		})
+	}
+	NewWithT(t).Expect(claimsAffectedBy(map[string]string{"pool": "gpu"}, peers[:2])).To(Equal(peers[:1]),
+		"an object older than every one that selects the Node is not affected")
+	NewWithT(t).Expect(claimsAffectedBy(map[string]string{"pool": "gpu"}, peers[1:2])).To(BeEmpty(), "no object selects it")
+}
+
+func TestPoolMembershipChange(t *testing.T) {
+	g := NewWithT(t)
+	labeled := func(l map[string]string) *corev1.Node {
+		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: l}}
+	}
+	p := poolMembershipChange()
+	g.Expect(p.Create(event.CreateEvent{Object: labeled(nil)})).To(BeTrue())
+	g.Expect(p.Delete(event.DeleteEvent{Object: labeled(nil)})).To(BeTrue())
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: labeled(map[string]string{"pool": "gpu"}),
+		ObjectNew: labeled(map[string]string{"pool": "cpu"})})).To(BeTrue(), "a label change")
+	heartbeat := labeled(map[string]string{"pool": "gpu"})
+	heartbeat.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	g.Expect(p.Update(event.UpdateEvent{ObjectOld: labeled(map[string]string{"pool": "gpu"}),
+		ObjectNew: heartbeat})).To(BeFalse(), "anything but labels")
+}

@@ -45,6 +45,7 @@ func e2ePools() []localcluster.Pool {
 		localcluster.Pool{Name: "moving", Nodes: 2},
 		localcluster.Pool{Name: "pressure", Nodes: 2},
 		localcluster.Pool{Name: "chart", Nodes: 2},
+		localcluster.Pool{Name: "generation", Nodes: 2},
 	)
 }
 

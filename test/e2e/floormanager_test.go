@@ -17,6 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -76,6 +79,23 @@ func agentPods(name string) []corev1.Pod {
 		}
 	}
 	return live
+}
+
+// scheduledAgentPods waits until a FloorManager has n agent pods that are not being deleted, each
+// bound to a Node, and returns them. The DaemonSet controller creates a pod before the scheduler
+// binds it: until then its spec.nodeName is empty, and whatever reads it (a Node to patch, a token
+// bound to the pod that names its Node) fails, now and then.
+func scheduledAgentPods(name string, n int) []corev1.Pod {
+	GinkgoHelper()
+	var pods []corev1.Pod
+	Eventually(func(g Gomega) {
+		pods = agentPods(name)
+		g.Expect(pods).To(HaveLen(n))
+		for _, p := range pods {
+			g.Expect(p.Spec.NodeName).NotTo(BeEmpty(), "pod %s is not scheduled yet", p.Name)
+		}
+	}).WithTimeout(timeout).Should(Succeed())
+	return pods
 }
 
 // readyPodNodes returns the Nodes on which a FloorManager has a Ready agent pod, sorted, and the
@@ -268,6 +288,58 @@ var _ = Describe("FloorManager on a local cluster", func() {
 			return condition("pressure", hotelv1alpha1.ConditionNodesHealthy).Status
 		}).
 			WithTimeout(timeout).Should(Equal(metav1.ConditionTrue))
+	})
+
+	// The README's waits, on a change the manager has not seen: it is down, and the status still
+	// says Ready=True for the older generation.
+	It("waits with kubectl wait --for=condition=Ready for the current generation, not a Ready left from an older one", func() {
+		const name = "generation"
+		mustKubectl(floorManagerYAML(name, name, "1", 100), "apply", "-f", "-")
+		DeferCleanup(deleteFM, name)
+		waitReady(name)
+		before := getFM(name)
+
+		By("a spec change while the manager is down")
+		innkeeper.StopManager()
+		restarted := false
+		DeferCleanup(func() {
+			if !restarted {
+				Expect(innkeeper.StartManager(ctx)).To(Succeed())
+			}
+		})
+		mustKubectl(floorManagerYAML(name, name, "1", 90), "apply", "-f", "-")
+		stale := getFM(name)
+		Expect(stale.Generation).To(Equal(before.Generation + 1))
+		ready := meta.FindStatusCondition(stale.Status.Conditions, hotelv1alpha1.ConditionReady)
+		Expect(ready).NotTo(BeNil())
+		Expect(ready.Status).To(Equal(metav1.ConditionTrue), "Ready is the older generation's")
+		Expect(ready.ObservedGeneration).To(Equal(before.Generation))
+
+		// Nothing can change while the manager is down: a short timeout proves as much as a long one.
+		out, err := kubectl("", "wait", "--for=condition=Ready", "floormanager/"+name, "--timeout=3s")
+		Expect(err).To(HaveOccurred(), "kubectl wait passed on the older generation's Ready: %s", out)
+		Expect(out).To(ContainSubstring("timed out"))
+		// What the README warns against: a jsonpath wait reads the older generation's Ready and passes.
+		mustKubectl("", "wait", `--for=jsonpath={.status.conditions[?(@.type=="Ready")].status}=True`,
+			"floormanager/"+name, "--timeout=3s")
+		// The README's command for scripts shows the two generations side by side.
+		out = mustKubectl("", "get", "floormanager/"+name, "-o",
+			`jsonpath={.metadata.generation} {.status.conditions[?(@.type=="Ready")].observedGeneration} {.status.conditions[?(@.type=="Ready")].status}`)
+		Expect(out).To(Equal(fmt.Sprintf("%d %d True", stale.Generation, before.Generation)))
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(stale)
+		Expect(err).NotTo(HaveOccurred())
+		result, err := kstatus.Compute(&unstructured.Unstructured{Object: u})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(result.Status).To(Equal(kstatus.InProgressStatus), "kstatus: %s", result.Message)
+
+		By("the manager back")
+		Expect(innkeeper.StartManager(ctx)).To(Succeed())
+		restarted = true
+		waitReady(name)
+		after := getFM(name)
+		ready = meta.FindStatusCondition(after.Status.Conditions, hotelv1alpha1.ConditionReady)
+		Expect(ready.ObservedGeneration).To(Equal(after.Generation))
+		Expect(after.Status.ConfigHash).NotTo(Equal(before.Status.ConfigHash), "Ready for the new configuration")
 	})
 
 	It("stalls an overlapping pool and rejects an invalid spec at kubectl apply", func() {

@@ -99,8 +99,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		})
 		nodes := nodesOfPool(chartPool)
 		Expect(nodes).To(HaveLen(2))
-		Eventually(func() int { return len(agentPods("chart-agent")) }).WithTimeout(timeout).Should(Equal(2))
-		pod := agentPods("chart-agent")[0]
+		pod := scheduledAgentPods("chart-agent", 2)[0]
 		own, other := pod.Spec.NodeName, nodes[0]
 		if other == own {
 			other = nodes[1]

@@ -184,8 +184,12 @@ func (c *Cluster) waitLeader(ctx context.Context, cs kubernetes.Interface) error
 	}
 }
 
+// managerPodName is the pod name the local manager gets from the downward API: one name for every
+// start, as a manager restarted in its pod keeps its pod's name (and so its leader-election identity).
+const managerPodName = managerProcess + "-local"
+
 // managerContainer returns the manager's container of the chart's Deployment and its environment
-// as the kubelet would set it: values, and the pod's namespace from the downward API.
+// as the kubelet would set it: values, and the pod's namespace and name from the downward API.
 func managerContainer(deploy *appsv1.Deployment) (*corev1.Container, []string, error) {
 	for i := range deploy.Spec.Template.Spec.Containers {
 		ctr := &deploy.Spec.Template.Spec.Containers[i]
@@ -199,6 +203,8 @@ func managerContainer(deploy *appsv1.Deployment) (*corev1.Container, []string, e
 				env = append(env, e.Name+"="+e.Value)
 			case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
 				env = append(env, e.Name+"="+deploy.Namespace)
+			case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
+				env = append(env, e.Name+"="+managerPodName)
 			default:
 				return nil, nil, fmt.Errorf("the manager's environment variable %s comes from a source the local cluster does not provide", e.Name)
 			}
