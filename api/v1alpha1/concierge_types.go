@@ -128,6 +128,7 @@ type KubeProxySpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="configSyncPeriod must be above 0"
 	ConfigSyncPeriod *metav1.Duration `json:"configSyncPeriod,omitempty"`
 
@@ -165,11 +166,13 @@ type Conntrack struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPEstablishedTimeout *metav1.Duration `json:"tcpEstablishedTimeout,omitempty"`
 	// tcpCloseWaitTimeout is how long a TCP connection in CLOSE_WAIT is tracked, such as "1h".
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPCloseWaitTimeout *metav1.Duration `json:"tcpCloseWaitTimeout,omitempty"`
 	// tcpBeLiberal makes conntrack accept out-of-window TCP packets instead of marking them INVALID.
 	// +optional
@@ -178,11 +181,13 @@ type Conntrack struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	UDPTimeout *metav1.Duration `json:"udpTimeout,omitempty"`
 	// udpStreamTimeout is how long a UDP stream is tracked, such as "2m".
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	UDPStreamTimeout *metav1.Duration `json:"udpStreamTimeout,omitempty"`
 }
 
@@ -205,12 +210,14 @@ type IPTables struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0"
 	SyncPeriod *metav1.Duration `json:"syncPeriod,omitempty"`
 	// minSyncPeriod is the shortest time between two resyncs, such as "1s"; at most syncPeriod.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	MinSyncPeriod *metav1.Duration `json:"minSyncPeriod,omitempty"`
 }
 
@@ -234,16 +241,19 @@ type IPVS struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPTimeout *metav1.Duration `json:"tcpTimeout,omitempty"`
 	// tcpFinTimeout is the IPVS timeout of TCP sessions after FIN, such as "120s"; 0 keeps the kernel's.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPFinTimeout *metav1.Duration `json:"tcpFinTimeout,omitempty"`
 	// udpTimeout is the IPVS timeout of UDP packets, such as "300s"; 0 keeps the kernel's.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	UDPTimeout *metav1.Duration `json:"udpTimeout,omitempty"`
 }
 
@@ -260,12 +270,14 @@ type NFTables struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0"
 	SyncPeriod *metav1.Duration `json:"syncPeriod,omitempty"`
 	// minSyncPeriod is the shortest time between two resyncs, such as "1s"; at most syncPeriod.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	MinSyncPeriod *metav1.Duration `json:"minSyncPeriod,omitempty"`
 }
 

@@ -97,6 +97,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	EvictionPressureTransitionPeriod *metav1.Duration `json:"evictionPressureTransitionPeriod,omitempty"`
 
 	// evictionMaxPodGracePeriod is the longest termination grace period, in seconds, that the
@@ -125,6 +126,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	ImageMinimumGCAge *metav1.Duration `json:"imageMinimumGCAge,omitempty"`
 
 	// imageMaximumGCAge is how long an image may stay unused before the kubelet garbage-collects
@@ -133,6 +135,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	ImageMaximumGCAge *metav1.Duration `json:"imageMaximumGCAge,omitempty"`
 
 	// serializeImagePulls, when true (the kubelet's default), makes the kubelet pull one image at a
@@ -195,6 +198,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('1s')",message="shutdownGracePeriod must be 0 or at least 1s"
 	ShutdownGracePeriod *metav1.Duration `json:"shutdownGracePeriod,omitempty"`
 
@@ -203,6 +207,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('1s')",message="shutdownGracePeriodCriticalPods must be 0 or at least 1s"
 	ShutdownGracePeriodCriticalPods *metav1.Duration `json:"shutdownGracePeriodCriticalPods,omitempty"`
 
@@ -233,6 +238,7 @@ type MinimumReclaim string
 //
 // +kubebuilder:validation:MaxLength=32
 // +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 90s or 1m30s"
+// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 type GracePeriod string
 
 // ReservedResources is an amount of node resources held back from pods.

@@ -217,6 +217,7 @@ type RegistryMirror struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="dialTimeout must be above 0"
 	DialTimeout *metav1.Duration `json:"dialTimeout,omitempty"`
 }

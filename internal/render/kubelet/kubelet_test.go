@@ -186,6 +186,10 @@ func TestValidate(t *testing.T) {
 			wantErr: "must be 0 (no maximum) or greater than imageMinimumGCAge"},
 		{name: "a lower-case feature gate", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"tracing": true}},
 			wantErr: "must be a CamelCase feature gate name"},
+		{name: "a soft grace period that overflows int64", spec: hotelv1alpha1.KubeletSpec{
+			EvictionSoft:            map[string]hotelv1alpha1.Threshold{"memory.available": "1Gi"},
+			EvictionSoftGracePeriod: map[string]hotelv1alpha1.GracePeriod{"memory.available": "2562048h"}},
+			wantErr: "spec.kubelet.evictionSoftGracePeriod[memory.available]: Invalid value: \"2562048h\": must be a duration"},
 		{name: "low alone at the default high",
 			spec:    hotelv1alpha1.KubeletSpec{ImageGCLowThresholdPercent: ptr.To[int32](85)},
 			wantErr: "spec.kubelet.imageGCLowThresholdPercent: Invalid value: 85: must be below the kubelet's default imageGCHighThresholdPercent (85)"},

@@ -1,0 +1,63 @@
+package controllers_test
+
+import (
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Admission parity (#15): an object the API server admits must render a configuration its
+// component takes. Each table below holds the cases of one class of gap: the invalid object is
+// rejected with a message naming the field, and its valid neighbour is admitted.
+
+// expectRejected submits obj and expects the API server to refuse it with an error naming field
+// and containing message.
+func expectRejected(obj *unstructured.Unstructured, field, message string) {
+	GinkgoHelper()
+	err := k8sClient.Create(ctx, obj, createOpts...)
+	Expect(err).To(HaveOccurred(), "the API server accepted %v", obj.Object["spec"])
+	Expect(apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)).To(BeTrue(), "unexpected error kind: %v", err)
+	Expect(err.Error()).To(ContainSubstring(field))
+	Expect(err.Error()).To(ContainSubstring(message))
+}
+
+// builders maps a kind to the function that builds one of its objects from a YAML spec.
+var builders = map[string]func(name, specYAML string) *unstructured.Unstructured{
+	"FloorManager": floorManager, "Concierge": concierge, "RoomService": roomService,
+}
+
+var _ = Describe("Admission parity", func() {
+	// Class 3: a duration that overflows Go's int64 nanoseconds matches the duration pattern, but
+	// no Go program can decode it (the manager's own decoding included).
+	DescribeTable("a duration that overflows int64 is rejected on every duration field; the longest that fits is admitted",
+		func(kind, specTemplate, field string) {
+			build := builders[kind]
+			expectRejected(build("overflow", strings.ReplaceAll(specTemplate, "D", "2562048h")), field, "must be a duration of at most 2562047h")
+			Expect(k8sClient.Create(ctx, build("longest", strings.ReplaceAll(specTemplate, "D", "2562047h")), createOpts...)).To(Succeed())
+		},
+		Entry(nil, "FloorManager", `{kubelet: {evictionPressureTransitionPeriod: D}}`, "spec.kubelet.evictionPressureTransitionPeriod"),
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: D}}`, "spec.kubelet.imageMinimumGCAge"),
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 1m, imageMaximumGCAge: D}}`, "spec.kubelet.imageMaximumGCAge"),
+		Entry(nil, "FloorManager", `{kubelet: {shutdownGracePeriod: D}}`, "spec.kubelet.shutdownGracePeriod"),
+		Entry(nil, "FloorManager", `{kubelet: {shutdownGracePeriod: D, shutdownGracePeriodCriticalPods: D}}`, "spec.kubelet.shutdownGracePeriodCriticalPods"),
+		Entry(nil, "FloorManager", `{kubelet: {evictionSoft: {memory.available: 1Gi}, evictionSoftGracePeriod: {memory.available: D}}}`,
+			"spec.kubelet.evictionSoftGracePeriod[memory.available]"),
+		Entry(nil, "Concierge", `{kubeProxy: {configSyncPeriod: D}}`, "spec.kubeProxy.configSyncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {tcpEstablishedTimeout: D}}}`, "spec.kubeProxy.conntrack.tcpEstablishedTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {tcpCloseWaitTimeout: D}}}`, "spec.kubeProxy.conntrack.tcpCloseWaitTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {udpTimeout: D}}}`, "spec.kubeProxy.conntrack.udpTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {udpStreamTimeout: D}}}`, "spec.kubeProxy.conntrack.udpStreamTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {syncPeriod: D}}}`, "spec.kubeProxy.iptables.syncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {syncPeriod: D, minSyncPeriod: D}}}`, "spec.kubeProxy.iptables.minSyncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: ipvs, ipvs: {tcpTimeout: D}}}`, "spec.kubeProxy.ipvs.tcpTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: ipvs, ipvs: {tcpFinTimeout: D}}}`, "spec.kubeProxy.ipvs.tcpFinTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: ipvs, ipvs: {udpTimeout: D}}}`, "spec.kubeProxy.ipvs.udpTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {syncPeriod: D}}}`, "spec.kubeProxy.nftables.syncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {syncPeriod: D, minSyncPeriod: D}}}`, "spec.kubeProxy.nftables.minSyncPeriod"),
+		Entry(nil, "RoomService", `{containerd: {configVersion: 3, registries: [{host: docker.io, mirrors: [{url: "https://a.example", dialTimeout: D}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].dialTimeout"),
+	)
+})
