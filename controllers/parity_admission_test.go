@@ -60,4 +60,29 @@ var _ = Describe("Admission parity", func() {
 		Entry(nil, "RoomService", `{containerd: {configVersion: 3, registries: [{host: docker.io, mirrors: [{url: "https://a.example", dialTimeout: D}]}]}}`,
 			"spec.containerd.registries[0].mirrors[0].dialTimeout"),
 	)
+
+	// Class 6: the Concierge's image lands in every pod of the pool; admission refuses what can
+	// smuggle arguments or paths, the renderer parses the rest as the kubelet does.
+	DescribeTable("a Concierge image that is no image reference is rejected",
+		func(image string) {
+			cg := concierge("bad-image", `{kubeProxy: {}}`)
+			Expect(unstructured.SetNestedField(cg.Object, image, "spec", "image")).To(Succeed())
+			expectRejected(cg, "spec.image", "image must be an image reference")
+		},
+		Entry("with arguments after it", "registry.k8s.io/kube-proxy:v1.37.2 --v=10"),
+		Entry("with a line break", "registry.k8s.io/kube-proxy:v1.37.2\nrm -rf /"),
+		Entry("a path", "../../etc/passwd"),
+		Entry("a path inside", "registry.k8s.io/../kube-proxy:v1"),
+	)
+	DescribeTable("a Concierge image reference is admitted",
+		func(image string) {
+			cg := concierge("good-image", `{kubeProxy: {}}`)
+			Expect(unstructured.SetNestedField(cg.Object, image, "spec", "image")).To(Succeed())
+			Expect(k8sClient.Create(ctx, cg, createOpts...)).To(Succeed())
+		},
+		Entry("a tag", "registry.k8s.io/kube-proxy:v1.37.2"),
+		Entry("a short name", "kube-proxy:v1.37.2"),
+		Entry("a registry port and a digest", "mirror.example:5000/k8s/kube-proxy:v1.37.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+		Entry("an IPv6 registry", "[fd00::1]:5000/kube-proxy:v1.37.2"),
+	)
 })

@@ -27,10 +27,13 @@ type ConciergeSpec struct {
 	KubeProxy KubeProxySpec `json:"kubeProxy"`
 
 	// image is the kube-proxy image, such as registry.k8s.io/kube-proxy:v1.37.2. By default, the
-	// image of the API server's version.
+	// image of the API server's version. Admission refuses spaces, line breaks and path elements
+	// such as ../; the manager parses the rest as the kubelet does and reports InvalidSpec for what
+	// is no image reference.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9\\\\[][-a-zA-Z0-9._:/@\\\\[\\\\]]*$') && !self.contains('/.') && !self.contains('./')",message="image must be an image reference such as registry.k8s.io/kube-proxy:v1.37.2: no spaces, line breaks or path elements such as ../"
 	Image *string `json:"image,omitempty"`
 
 	// takeOver lets innkeeper take the pool's Nodes from a kube-proxy DaemonSet it does not manage,

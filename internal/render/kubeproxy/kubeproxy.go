@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kubeproxyconfigv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
@@ -119,6 +120,19 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 	}
 	errs = append(errs, validateDetectLocal(spec, path)...)
 	return errs
+}
+
+// ValidateImage checks a Concierge's image as the kubelet and containerd parse it
+// (github.com/distribution/reference, whose grammar both use): a reference such as
+// registry.k8s.io/kube-proxy:v1.37.2, kube-proxy:v1.37.2 (docker.io/library) or one pinned by
+// digest. Admission only screens out spaces and path tricks; the grammar is checked here, before the
+// image reaches a pod template.
+func ValidateImage(image string, path *field.Path) field.ErrorList {
+	if _, err := reference.ParseNormalizedNamed(image); err != nil {
+		return field.ErrorList{field.Invalid(path, image,
+			fmt.Sprintf("must be an image reference such as registry.k8s.io/kube-proxy:v1.37.2: %v", err))}
+	}
+	return nil
 }
 
 // validateDetectLocal checks that each detectLocalMode has what it reads.
