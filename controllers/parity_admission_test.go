@@ -85,4 +85,29 @@ var _ = Describe("Admission parity", func() {
 		Entry("a registry port and a digest", "mirror.example:5000/k8s/kube-proxy:v1.37.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
 		Entry("an IPv6 registry", "[fd00::1]:5000/kube-proxy:v1.37.2"),
 	)
+
+	// Class 4: what the kubelet checks only when it starts.
+	DescribeTable("a FloorManager the kubelet would refuse at start is rejected",
+		func(specYAML, field, message string) {
+			expectRejected(floorManager("start-up", specYAML), field, message)
+		},
+		Entry("a fractional containerLogMaxSize", `{kubelet: {containerLogMaxSize: "1.5"}}`,
+			"spec.kubelet.containerLogMaxSize", "whole number of bytes"),
+		Entry("a containerLogMaxSize in millibytes", `{kubelet: {containerLogMaxSize: 500m}}`,
+			"spec.kubelet.containerLogMaxSize", "whole number of bytes"),
+		Entry("a containerLogMaxSize with a fraction of a binary unit", `{kubelet: {containerLogMaxSize: 1.5Ki}}`,
+			"spec.kubelet.containerLogMaxSize", "whole number of bytes"),
+		Entry("a containerLogMaxSize longer than any quantity", `{kubelet: {containerLogMaxSize: "`+strings.Repeat("1", 33)+`"}}`,
+			"spec.kubelet.containerLogMaxSize", "Too long"),
+		Entry("a static CPU manager whose reservation rounds to 0 millicores",
+			`{kubelet: {cpuManagerPolicy: static, kubeReserved: {cpu: 1u}, systemReserved: {cpu: 499u}}}`,
+			"spec.kubelet", "cpuManagerPolicy static needs a CPU reservation"),
+	)
+	DescribeTable("its neighbour the kubelet starts with is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, floorManager("start-up", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a whole containerLogMaxSize", `{kubelet: {containerLogMaxSize: "1.5M"}}`),
+		Entry("a static CPU manager whose reservation rounds to 1 millicore", `{kubelet: {cpuManagerPolicy: static, systemReserved: {cpu: 500u}}}`),
+	)
 })

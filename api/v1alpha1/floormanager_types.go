@@ -30,7 +30,7 @@ type FloorManagerSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.shutdownGracePeriodCriticalPods) || duration(self.shutdownGracePeriodCriticalPods) <= duration(has(self.shutdownGracePeriod) ? self.shutdownGracePeriod : '0s')",message="shutdownGracePeriodCriticalPods must not exceed shutdownGracePeriod"
 // +kubebuilder:validation:XValidation:rule="!has(self.evictionSoft) || self.evictionSoft.all(s, has(self.evictionSoftGracePeriod) && s in self.evictionSoftGracePeriod)",message="every evictionSoft signal needs an evictionSoftGracePeriod entry"
 // +kubebuilder:validation:XValidation:rule="!has(self.evictionSoftGracePeriod) || self.evictionSoftGracePeriod.all(s, has(self.evictionSoft) && s in self.evictionSoft)",message="every evictionSoftGracePeriod entry needs an evictionSoft threshold for the same signal"
-// +kubebuilder:validation:XValidation:rule="!has(self.cpuManagerPolicy) || self.cpuManagerPolicy != 'static' || (has(self.kubeReserved) && has(self.kubeReserved.cpu) && quantity(string(self.kubeReserved.cpu)).isGreaterThan(quantity('0'))) || (has(self.systemReserved) && has(self.systemReserved.cpu) && quantity(string(self.systemReserved.cpu)).isGreaterThan(quantity('0')))",message="cpuManagerPolicy static needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu above 0"
+// +kubebuilder:validation:XValidation:rule="!has(self.cpuManagerPolicy) || self.cpuManagerPolicy != 'static' || (has(self.kubeReserved) && has(self.kubeReserved.cpu) && quantity(string(self.kubeReserved.cpu)).isGreaterThan(quantity('499u'))) || (has(self.systemReserved) && has(self.systemReserved.cpu) && quantity(string(self.systemReserved.cpu)).isGreaterThan(quantity('499u')))",message="cpuManagerPolicy static needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu to at least 1m (the kubelet rounds each to whole millicores)"
 type KubeletSpec struct {
 	// maxPods is the largest number of pods that can run on the node.
 	// The kubelet's default is 110.
@@ -162,9 +162,11 @@ type KubeletSpec struct {
 	RegistryBurst *int32 `json:"registryBurst,omitempty"`
 
 	// containerLogMaxSize is the size a container log file may reach before the kubelet rotates
-	// it, as a quantity such as "10Mi". The kubelet's default is 10Mi.
+	// it, as a whole number of bytes such as "10Mi". The kubelet's default is 10Mi.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="containerLogMaxSize must be a positive quantity such as 10Mi"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(self) || quantity(self).isInteger()",message="containerLogMaxSize must be a whole number of bytes written without a fraction of a binary unit, such as 10Mi, 1500k or 1.5M: the kubelet refuses to start on 1.5, 500m or 1.5Ki"
 	ContainerLogMaxSize *string `json:"containerLogMaxSize,omitempty"`
 
 	// containerLogMaxFiles is the number of log files, the current one included, that the kubelet

@@ -142,9 +142,18 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 			"greater than 1 needs serializeImagePulls: false"))
 	}
 	if spec.ContainerLogMaxSize != nil {
-		if q, err := resource.ParseQuantity(*spec.ContainerLogMaxSize); err != nil || q.Sign() <= 0 {
+		// The kubelet reads it as a whole number of bytes when it starts
+		// (pkg/kubelet/logs/container_log_manager.go, parseMaxSize: Quantity.AsInt64).
+		q, err := resource.ParseQuantity(*spec.ContainerLogMaxSize)
+		_, whole := q.AsInt64()
+		switch {
+		case err != nil || q.Sign() <= 0:
 			errs = append(errs, field.Invalid(path.Child("containerLogMaxSize"), *spec.ContainerLogMaxSize,
 				"must be a positive quantity such as 10Mi"))
+		case !whole:
+			errs = append(errs, field.Invalid(path.Child("containerLogMaxSize"), *spec.ContainerLogMaxSize,
+				"must be a whole number of bytes written without a fraction of a binary unit, such as 10Mi, 1500k or 1.5M: "+
+					"the kubelet refuses to start on 1.5, 500m or 1.5Ki"))
 		}
 	}
 	enum := func(name string, v *string, allowed ...string) {
@@ -155,9 +164,10 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 	enum("cpuManagerPolicy", spec.CPUManagerPolicy, "none", "static")
 	enum("topologyManagerPolicy", spec.TopologyManagerPolicy, "none", "best-effort", "restricted", "single-numa-node")
 	enum("topologyManagerScope", spec.TopologyManagerScope, "container", "pod")
-	if spec.CPUManagerPolicy != nil && *spec.CPUManagerPolicy == "static" && !reservesCPU(spec.KubeReserved) && !reservesCPU(spec.SystemReserved) {
+	if spec.CPUManagerPolicy != nil && *spec.CPUManagerPolicy == "static" &&
+		reservedMilliCPU(spec.KubeReserved)+reservedMilliCPU(spec.SystemReserved) == 0 {
 		errs = append(errs, field.Invalid(path.Child("cpuManagerPolicy"), "static",
-			"needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu above 0"))
+			"needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu to at least 1m (the kubelet rounds each to whole millicores)"))
 	}
 	for name, r := range map[string]*hotelv1alpha1.ReservedResources{"kubeReserved": spec.KubeReserved, "systemReserved": spec.SystemReserved} {
 		if r == nil {
@@ -177,8 +187,13 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 	return errs
 }
 
-func reservesCPU(r *hotelv1alpha1.ReservedResources) bool {
-	return r != nil && r.CPU != nil && r.CPU.Sign() > 0
+// reservedMilliCPU is the CPU reservation as the kubelet reads it at start
+// (cmd/kubelet/app/server.go, parseResourceList): rounded to whole millicores, half up.
+func reservedMilliCPU(r *hotelv1alpha1.ReservedResources) int64 {
+	if r == nil || r.CPU == nil || r.CPU.Sign() <= 0 {
+		return 0
+	}
+	return (r.CPU.ScaledValue(resource.Micro) + 500) / 1000
 }
 
 // validateEviction checks eviction maps as the kubelet parses them (pkg/kubelet/eviction/helpers.go):
