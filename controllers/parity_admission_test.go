@@ -110,4 +110,26 @@ var _ = Describe("Admission parity", func() {
 		Entry("a whole containerLogMaxSize", `{kubelet: {containerLogMaxSize: "1.5M"}}`),
 		Entry("a static CPU manager whose reservation rounds to 1 millicore", `{kubelet: {cpuManagerPolicy: static, systemReserved: {cpu: 500u}}}`),
 	)
+
+	// Class 2: the component replaces an explicit zero with its default; admission checks what
+	// it will run.
+	DescribeTable("a zero that the component's default turns invalid is rejected",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("zero", specYAML), field, message)
+		},
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 0s, imageMaximumGCAge: 2m}}`,
+			"spec.kubelet", "imageMaximumGCAge must be 0 (no maximum) or greater than imageMinimumGCAge"),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {minSyncPeriod: 0s, syncPeriod: 500ms}}}`,
+			"spec.kubeProxy.iptables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 500ms}}}`,
+			"spec.kubeProxy.nftables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
+	)
+	DescribeTable("its neighbour is admitted",
+		func(kind, specYAML string) {
+			Expect(k8sClient.Create(ctx, builders[kind]("zero", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 0s, imageMaximumGCAge: 3m}}`),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
+	)
 })

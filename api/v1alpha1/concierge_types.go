@@ -196,7 +196,7 @@ type Conntrack struct {
 
 // IPTables holds the settings of the iptables mode.
 //
-// +kubebuilder:validation:XValidation:rule="duration(has(self.minSyncPeriod) ? self.minSyncPeriod : '1s') <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (default 1s) must not exceed syncPeriod (default 30s)"
+// +kubebuilder:validation:XValidation:rule="(has(self.minSyncPeriod) && duration(self.minSyncPeriod) != duration('0s') ? duration(self.minSyncPeriod) : duration('1s')) <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod (default 30s): kube-proxy replaces a 0 with its default"
 type IPTables struct {
 	// masqueradeBit is the fwmark bit, 0 to 31, that marks packets to masquerade. Default 14.
 	// +optional
@@ -262,7 +262,7 @@ type IPVS struct {
 
 // NFTables holds the settings of the nftables mode.
 //
-// +kubebuilder:validation:XValidation:rule="duration(has(self.minSyncPeriod) ? self.minSyncPeriod : '1s') <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (default 1s) must not exceed syncPeriod (default 30s)"
+// +kubebuilder:validation:XValidation:rule="(has(self.minSyncPeriod) && duration(self.minSyncPeriod) != duration('0s') ? duration(self.minSyncPeriod) : duration('1s')) <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod (default 30s): kube-proxy replaces a 0 with its default"
 type NFTables struct {
 	// masqueradeBit is the fwmark bit, 0 to 31, that marks packets to masquerade. Default 14.
 	// +optional

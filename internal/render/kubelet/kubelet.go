@@ -294,15 +294,24 @@ func validateDurations(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.
 			"must not exceed shutdownGracePeriod"))
 	}
 	if maxAge := spec.ImageMaximumGCAge; maxAge != nil && maxAge.Duration != 0 &&
-		maxAge.Duration <= durationOr(spec.ImageMinimumGCAge, defaultImageMinimumGCAge) {
+		maxAge.Duration <= defaultIfZero(spec.ImageMinimumGCAge, defaultImageMinimumGCAge) {
 		errs = append(errs, field.Invalid(path.Child("imageMaximumGCAge"), maxAge.Duration.String(),
-			"must be 0 (no maximum) or greater than imageMinimumGCAge (default 2m)"))
+			"must be 0 (no maximum) or greater than imageMinimumGCAge (0 or unset: the kubelet's default, 2m)"))
 	}
 	return errs
 }
 
-// defaultImageMinimumGCAge is the kubelet's default imageMinimumGCAge.
+// defaultImageMinimumGCAge is the kubelet's default imageMinimumGCAge, which it also puts in place
+// of an explicit 0 (kubernetes pkg/kubelet/apis/config/v1beta1/defaults.go, SetDefaults_KubeletConfiguration).
 const defaultImageMinimumGCAge = 2 * time.Minute
+
+// defaultIfZero is d as the kubelet runs it after its defaulting: fallback when unset or 0.
+func defaultIfZero(d *metav1.Duration, fallback time.Duration) time.Duration {
+	if d == nil || d.Duration == 0 {
+		return fallback
+	}
+	return d.Duration
+}
 
 func durationOr(d *metav1.Duration, fallback time.Duration) time.Duration {
 	if d == nil {

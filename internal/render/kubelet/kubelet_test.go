@@ -203,6 +203,11 @@ func TestValidate(t *testing.T) {
 			wantErr: "needs a CPU reservation"},
 		{name: "static CPU manager whose reserved CPU rounds to 1 millicore", spec: hotelv1alpha1.KubeletSpec{
 			CPUManagerPolicy: ptr.To("static"), SystemReserved: &hotelv1alpha1.ReservedResources{CPU: quantity("500u")}}},
+		{name: "a zero imageMinimumGCAge, which the kubelet turns into 2m, above imageMaximumGCAge", spec: hotelv1alpha1.KubeletSpec{
+			ImageMinimumGCAge: duration("0s"), ImageMaximumGCAge: duration("2m")},
+			wantErr: "spec.kubelet.imageMaximumGCAge: Invalid value: \"2m0s\": must be 0 (no maximum) or greater than imageMinimumGCAge"},
+		{name: "a zero imageMinimumGCAge below imageMaximumGCAge", spec: hotelv1alpha1.KubeletSpec{
+			ImageMinimumGCAge: duration("0s"), ImageMaximumGCAge: duration("3m")}},
 		{name: "low alone at the default high",
 			spec:    hotelv1alpha1.KubeletSpec{ImageGCLowThresholdPercent: ptr.To[int32](85)},
 			wantErr: "spec.kubelet.imageGCLowThresholdPercent: Invalid value: 85: must be below the kubelet's default imageGCHighThresholdPercent (85)"},

@@ -166,7 +166,9 @@ func validateDetectLocal(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) fi
 	return errs
 }
 
-// kube-proxy's defaults for the sync periods of the iptables and nftables modes.
+// kube-proxy's defaults for the sync periods of the iptables and nftables modes, which it also puts
+// in place of an explicit 0 (kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go,
+// SetDefaults_KubeProxyConfiguration).
 const (
 	defaultSyncPeriod    = 30 * time.Second
 	defaultMinSyncPeriod = time.Second
@@ -188,12 +190,16 @@ func validateSync(path *field.Path, bit *int32, sync, minSync *metav1.Duration) 
 	if sync != nil {
 		syncOr = sync.Duration
 	}
-	if minSync != nil {
+	if minSync != nil && minSync.Duration != 0 {
 		minOr = minSync.Duration
 	}
 	if minOr > syncOr {
-		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), minOr.String(),
-			fmt.Sprintf("must not exceed syncPeriod (%s; kube-proxy's defaults are 1s and 30s)", syncOr)))
+		shown := minOr.String()
+		if minSync != nil {
+			shown = minSync.Duration.String()
+		}
+		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), shown,
+			fmt.Sprintf("must not exceed syncPeriod (%s; kube-proxy's defaults, which also replace 0, are 1s and 30s)", syncOr)))
 	}
 	return errs
 }
