@@ -132,4 +132,30 @@ var _ = Describe("Admission parity", func() {
 		Entry(nil, "Concierge", `{kubeProxy: {iptables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
 		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
 	)
+
+	// Class 7: smaller gaps, each of which the renderer caught only later or reported badly.
+	DescribeTable("a smaller gap is rejected, naming the field and the bad key",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("gap", specYAML), field, message)
+		},
+		Entry("an evictionHard key that is no signal", "FloorManager", `{kubelet: {evictionHard: {memory.free: 1Gi, memory.available: 1Gi}}}`,
+			"spec.kubelet.evictionHard", "evictionHard keys must be eviction signals, not memory.free"),
+		Entry("an evictionSoftGracePeriod key that is no signal", "FloorManager", `{kubelet: {evictionSoftGracePeriod: {disk: 1m}}}`,
+			"spec.kubelet.evictionSoftGracePeriod", "evictionSoftGracePeriod keys must be eviction signals, not disk"),
+		Entry("a maxPods beyond int32", "FloorManager", `{kubelet: {maxPods: 99999999999}}`,
+			"spec.kubelet.maxPods", ""),
+	)
+	It("reports an unknown matchExpressions operator without the unrelated values rule", func() {
+		err := k8sClient.Create(ctx, floorManager("gap", `{nodeSelector: {matchExpressions: [{key: pool, operator: Has, values: [a]}]}, kubelet: {}}`), createOpts...)
+		Expect(err).To(MatchError(ContainSubstring("operator must be one of In, NotIn, Exists, DoesNotExist")))
+		Expect(err.Error()).NotTo(ContainSubstring("values must be non-empty"))
+	})
+	DescribeTable("its neighbour is admitted",
+		func(kind, specYAML string) {
+			Expect(k8sClient.Create(ctx, builders[kind]("gap", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("an evictionHard of known signals", "FloorManager", `{kubelet: {evictionHard: {memory.available: 1Gi, pid.available: "5%"}}}`),
+		Entry("an operator with values", "FloorManager", `{nodeSelector: {matchExpressions: [{key: pool, operator: In, values: [a]}]}, kubelet: {}}`),
+		Entry("the largest maxPods", "FloorManager", `{kubelet: {maxPods: 2147483647}}`),
+	)
 })

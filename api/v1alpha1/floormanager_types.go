@@ -67,7 +67,7 @@ type KubeletSpec struct {
 	// thresholds signal by signal: a drop-in cannot remove a signal, but "0%" switches one off.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionHard keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionHard keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionHard map[string]Threshold `json:"evictionHard,omitempty"`
 
 	// evictionSoft maps eviction signals to thresholds at which the kubelet evicts pods once the
@@ -75,21 +75,21 @@ type KubeletSpec struct {
 	// are as for evictionHard; every signal here needs an evictionSoftGracePeriod entry.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionSoft keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionSoft keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionSoft map[string]Threshold `json:"evictionSoft,omitempty"`
 
 	// evictionSoftGracePeriod maps each evictionSoft signal to how long the signal must stay past
 	// its threshold before the kubelet evicts, as a duration such as "90s" or "1m30s".
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionSoftGracePeriod keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionSoftGracePeriod keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionSoftGracePeriod map[string]GracePeriod `json:"evictionSoftGracePeriod,omitempty"`
 
 	// evictionMinimumReclaim maps eviction signals to the least the kubelet reclaims once it
 	// starts evicting for that signal, as a quantity or a percentage.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionMinimumReclaim keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionMinimumReclaim keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionMinimumReclaim map[string]MinimumReclaim `json:"evictionMinimumReclaim,omitempty"`
 
 	// evictionPressureTransitionPeriod is how long the kubelet waits before it clears a node
