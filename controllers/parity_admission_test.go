@@ -158,4 +158,17 @@ var _ = Describe("Admission parity", func() {
 		Entry("an operator with values", "FloorManager", `{nodeSelector: {matchExpressions: [{key: pool, operator: In, values: [a]}]}, kubelet: {}}`),
 		Entry("the largest maxPods", "FloorManager", `{kubelet: {maxPods: 2147483647}}`),
 	)
+
+	// Class 1: feature gates. The gate table is checked when rendering (InvalidSpec); admission
+	// refuses what it can without the table.
+	DescribeTable("AllAlpha and AllBeta are rejected",
+		func(kind, specYAML, field string) {
+			expectRejected(builders[kind]("gates", specYAML), field, "featureGates must not hold AllAlpha or AllBeta")
+		},
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {AllAlpha: true}}}`, "spec.kubelet.featureGates"),
+		Entry(nil, "Concierge", `{kubeProxy: {featureGates: {AllBeta: false}}}`, "spec.kubeProxy.featureGates"),
+	)
+	It("admits named gates", func() {
+		Expect(k8sClient.Create(ctx, floorManager("gates", `{kubelet: {featureGates: {MemoryQoS: false}}}`), createOpts...)).To(Succeed())
+	})
 })

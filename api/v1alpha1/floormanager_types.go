@@ -214,11 +214,13 @@ type KubeletSpec struct {
 	ShutdownGracePeriodCriticalPods *metav1.Duration `json:"shutdownGracePeriodCriticalPods,omitempty"`
 
 	// featureGates turns kubelet feature gates on or off by their CamelCase names, for example
-	// {"KubeletTracing": true}. A gate that the Nodes' kubelet version does not know makes the
-	// kubelet refuse to start: check the gate exists in that version.
+	// {"MemoryQoS": false}. A gate that the Nodes' kubelet version does not know makes the kubelet
+	// refuse to start. innkeeper checks the gates against Kubernetes v1.37's table when it renders
+	// (unknown gates, gates locked to their default, gates whose dependencies are off: InvalidSpec).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(g, g.matches('^[A-Z][A-Za-z0-9]*$'))",message="featureGates names must be CamelCase, such as KubeletTracing"
+	// +kubebuilder:validation:XValidation:rule="!('AllAlpha' in self) && !('AllBeta' in self)",message="featureGates must not hold AllAlpha or AllBeta: innkeeper refuses them (the component takes them) because they switch on gates no check can follow; name the gates you want"
 	FeatureGates map[string]bool `json:"featureGates,omitempty"`
 }
 

@@ -18,6 +18,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
+	"github.com/innkeeper-dev/innkeeper/internal/render/featuregates"
 )
 
 // DropInFile is the name of the drop-in in the kubelet's --config-dir. Drop-ins apply in
@@ -67,6 +68,7 @@ func Validate(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList
 	errs = append(errs, validateRanges(spec, path)...)
 	errs = append(errs, validateEviction(spec, path)...)
 	errs = append(errs, validateDurations(spec, path)...)
+	errs = append(errs, validateFeatureGates(spec, path)...)
 	high, low := spec.ImageGCHighThresholdPercent, spec.ImageGCLowThresholdPercent
 	switch {
 	case high != nil && low != nil && *low >= *high:
@@ -183,6 +185,20 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 		if !featureGate.MatchString(gate) {
 			errs = append(errs, field.Invalid(path.Child("featureGates").Key(gate), gate, "must be a CamelCase feature gate name"))
 		}
+	}
+	return errs
+}
+
+// validateFeatureGates checks featureGates against the table of the Kubernetes version innkeeper
+// targets, and the settings the kubelet refuses without their gate
+// (pkg/kubelet/apis/config/validation).
+func validateFeatureGates(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
+	errs := featuregates.Validate(spec.FeatureGates, path.Child("featureGates"))
+	const gracefulShutdown = "GracefulNodeShutdown"
+	if !featuregates.Enabled(spec.FeatureGates, gracefulShutdown) &&
+		(durationOr(spec.ShutdownGracePeriod, 0) > 0 || durationOr(spec.ShutdownGracePeriodCriticalPods, 0) > 0) {
+		errs = append(errs, field.Invalid(path.Child("featureGates").Key(gracefulShutdown), false,
+			"is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set: the kubelet refuses both without the gate"))
 	}
 	return errs
 }

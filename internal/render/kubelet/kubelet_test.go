@@ -208,6 +208,13 @@ func TestValidate(t *testing.T) {
 			wantErr: "spec.kubelet.imageMaximumGCAge: Invalid value: \"2m0s\": must be 0 (no maximum) or greater than imageMinimumGCAge"},
 		{name: "a zero imageMinimumGCAge below imageMaximumGCAge", spec: hotelv1alpha1.KubeletSpec{
 			ImageMinimumGCAge: duration("0s"), ImageMaximumGCAge: duration("3m")}},
+		{name: "an unknown feature gate", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"NoSuchGate": true}},
+			wantErr: "spec.kubelet.featureGates[NoSuchGate]: Invalid value: true: is no feature gate of Kubernetes"},
+		{name: "a feature gate locked to its default", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"ImageMaximumGCAge": false}},
+			wantErr: "is locked to true"},
+		{name: "a shutdown grace period without its gate", spec: hotelv1alpha1.KubeletSpec{ShutdownGracePeriod: duration("30s"),
+			FeatureGates: map[string]bool{"GracefulNodeShutdown": false, "GracefulNodeShutdownBasedOnPodPriority": false, "WindowsGracefulNodeShutdown": false}},
+			wantErr: "spec.kubelet.featureGates[GracefulNodeShutdown]: Invalid value: false: is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set"},
 		{name: "low alone at the default high",
 			spec:    hotelv1alpha1.KubeletSpec{ImageGCLowThresholdPercent: ptr.To[int32](85)},
 			wantErr: "spec.kubelet.imageGCLowThresholdPercent: Invalid value: 85: must be below the kubelet's default imageGCHighThresholdPercent (85)"},

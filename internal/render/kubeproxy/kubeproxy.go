@@ -15,6 +15,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
+	"github.com/innkeeper-dev/innkeeper/internal/render/featuregates"
 )
 
 // ConfigFile is the name of the configuration in its ConfigMap, as kubeadm names it.
@@ -119,6 +120,7 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 		errs = append(errs, field.Invalid(path.Child("configSyncPeriod"), d.Duration.String(), "must be above 0"))
 	}
 	errs = append(errs, validateDetectLocal(spec, path)...)
+	errs = append(errs, featuregates.Validate(spec.FeatureGates, path.Child("featureGates"))...)
 	return errs
 }
 

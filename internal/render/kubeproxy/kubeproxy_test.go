@@ -102,6 +102,8 @@ func TestValidate(t *testing.T) {
 			SyncPeriod: duration(500 * time.Millisecond), MinSyncPeriod: duration(0)}}, wantErr: "spec.kubeProxy.iptables.minSyncPeriod: Invalid value: \"0s\""},
 		{name: "a zero nftables minSyncPeriod above syncPeriod", spec: hotelv1alpha1.KubeProxySpec{Mode: ptr.To("nftables"), NFTables: &hotelv1alpha1.NFTables{
 			SyncPeriod: duration(500 * time.Millisecond), MinSyncPeriod: duration(0)}}, wantErr: "spec.kubeProxy.nftables.minSyncPeriod"},
+		{name: "an unknown feature gate", spec: hotelv1alpha1.KubeProxySpec{FeatureGates: map[string]bool{"NoSuchGate": true}},
+			wantErr: "spec.kubeProxy.featureGates[NoSuchGate]"},
 		{name: "a zero minSyncPeriod with a syncPeriod of 1s", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
 			SyncPeriod: duration(time.Second), MinSyncPeriod: duration(0)}}},
 	}
