@@ -171,4 +171,23 @@ var _ = Describe("Admission parity", func() {
 	It("admits named gates", func() {
 		Expect(k8sClient.Create(ctx, floorManager("gates", `{kubelet: {featureGates: {MemoryQoS: false}}}`), createOpts...)).To(Succeed())
 	})
+
+	// Class 5: containerd settings the Node's containerd drops or cannot load.
+	DescribeTable("a containerd setting the Node's containerd cannot honour is rejected",
+		func(specYAML, field, message string) {
+			expectRejected(roomService("containerd", specYAML), field, message)
+		},
+		Entry("containerd 1.7 runtimes without runc or a default", `{containerd: {configVersion: 2, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2}]}}`,
+			"spec.containerd.runtimes", "runtimes need a runtime named runc, a defaultRuntimeName or systemdCgroup"),
+		Entry("CDI off on containerd 2.x", `{containerd: {configVersion: 3, enableCDI: false}}`,
+			"spec.containerd.enableCDI", "containerd 2.x always enables CDI"),
+	)
+	DescribeTable("its neighbour is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, roomService("containerd", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("containerd 1.7 runtimes with a default", `{containerd: {configVersion: 2, defaultRuntimeName: kata, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2}]}}`),
+		Entry("containerd 1.7 runtimes with runc", `{containerd: {configVersion: 2, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2}, {name: runc, runtimeType: io.containerd.runc.v2}]}}`),
+		Entry("CDI off on containerd 1.7", `{containerd: {configVersion: 2, enableCDI: false}}`),
+	)
 })
