@@ -190,4 +190,13 @@ var _ = Describe("Admission parity", func() {
 		Entry("containerd 1.7 runtimes with runc", `{containerd: {configVersion: 2, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2}, {name: runc, runtimeType: io.containerd.runc.v2}]}}`),
 		Entry("CDI off on containerd 1.7", `{containerd: {configVersion: 2, enableCDI: false}}`),
 	)
+
+	// Class 8: refusals of what the component takes and a user has a reason for.
+	DescribeTable("what the component accepts is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, floorManager("relaxed", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a soft grace period whose threshold is the Node's own (the kubelet ignores one without)",
+			`{kubelet: {evictionSoftGracePeriod: {memory.available: 1m}}}`),
+	)
 })

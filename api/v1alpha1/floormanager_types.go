@@ -29,7 +29,6 @@ type FloorManagerSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.maxParallelImagePulls) || self.maxParallelImagePulls <= 1 || (has(self.serializeImagePulls) && !self.serializeImagePulls)",message="maxParallelImagePulls greater than 1 needs serializeImagePulls: false"
 // +kubebuilder:validation:XValidation:rule="!has(self.shutdownGracePeriodCriticalPods) || duration(self.shutdownGracePeriodCriticalPods) <= duration(has(self.shutdownGracePeriod) ? self.shutdownGracePeriod : '0s')",message="shutdownGracePeriodCriticalPods must not exceed shutdownGracePeriod"
 // +kubebuilder:validation:XValidation:rule="!has(self.evictionSoft) || self.evictionSoft.all(s, has(self.evictionSoftGracePeriod) && s in self.evictionSoftGracePeriod)",message="every evictionSoft signal needs an evictionSoftGracePeriod entry"
-// +kubebuilder:validation:XValidation:rule="!has(self.evictionSoftGracePeriod) || self.evictionSoftGracePeriod.all(s, has(self.evictionSoft) && s in self.evictionSoft)",message="every evictionSoftGracePeriod entry needs an evictionSoft threshold for the same signal"
 // +kubebuilder:validation:XValidation:rule="!has(self.cpuManagerPolicy) || self.cpuManagerPolicy != 'static' || (has(self.kubeReserved) && has(self.kubeReserved.cpu) && quantity(string(self.kubeReserved.cpu)).isGreaterThan(quantity('499u'))) || (has(self.systemReserved) && has(self.systemReserved.cpu) && quantity(string(self.systemReserved.cpu)).isGreaterThan(quantity('499u')))",message="cpuManagerPolicy static needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu to at least 1m (the kubelet rounds each to whole millicores)"
 type KubeletSpec struct {
 	// maxPods is the largest number of pods that can run on the node.
@@ -80,6 +79,8 @@ type KubeletSpec struct {
 
 	// evictionSoftGracePeriod maps each evictionSoft signal to how long the signal must stay past
 	// its threshold before the kubelet evicts, as a duration such as "90s" or "1m30s".
+	// An entry without an evictionSoft threshold here is allowed: the kubelet ignores it, and the
+	// threshold may come from the Node's own configuration.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
 	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionSoftGracePeriod keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"

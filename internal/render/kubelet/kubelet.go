@@ -247,10 +247,6 @@ func validateEviction(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.E
 		}
 	}
 	for _, k := range sortedKeys(spec.EvictionSoftGracePeriod) {
-		if _, ok := spec.EvictionSoft[k]; !ok {
-			errs = append(errs, field.Invalid(path.Child("evictionSoftGracePeriod").Key(k), string(spec.EvictionSoftGracePeriod[k]),
-				"has no evictionSoft threshold for the same signal"))
-		}
 		if d, err := time.ParseDuration(string(spec.EvictionSoftGracePeriod[k])); err != nil || d < 0 {
 			errs = append(errs, field.Invalid(path.Child("evictionSoftGracePeriod").Key(k), string(spec.EvictionSoftGracePeriod[k]),
 				"must be a duration such as 90s or 1m30s"))

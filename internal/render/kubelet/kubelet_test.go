@@ -215,6 +215,8 @@ func TestValidate(t *testing.T) {
 		{name: "a shutdown grace period without its gate", spec: hotelv1alpha1.KubeletSpec{ShutdownGracePeriod: duration("30s"),
 			FeatureGates: map[string]bool{"GracefulNodeShutdown": false, "GracefulNodeShutdownBasedOnPodPriority": false, "WindowsGracefulNodeShutdown": false}},
 			wantErr: "spec.kubelet.featureGates[GracefulNodeShutdown]: Invalid value: false: is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set"},
+		{name: "a grace period without a soft threshold, which the kubelet ignores", spec: hotelv1alpha1.KubeletSpec{
+			EvictionSoftGracePeriod: map[string]hotelv1alpha1.GracePeriod{"memory.available": "1m"}}},
 		{name: "low alone at the default high",
 			spec:    hotelv1alpha1.KubeletSpec{ImageGCLowThresholdPercent: ptr.To[int32](85)},
 			wantErr: "spec.kubelet.imageGCLowThresholdPercent: Invalid value: 85: must be below the kubelet's default imageGCHighThresholdPercent (85)"},
