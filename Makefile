@@ -47,8 +47,9 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the manager's ClusterRole 
 	$(CONTROLLER_GEN) rbac:roleName=innkeeper-manager crd paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods for the API types.
+generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods for the API types and the feature-gate table (from k8s.io/kubernetes, in hack/featuregates).
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+	cd hack/featuregates && go run . -out ../../internal/render/featuregates/zz_generated_gates.go
 
 .PHONY: fmt
 fmt: ## Run gofmt on the code.

@@ -27,10 +27,13 @@ type ConciergeSpec struct {
 	KubeProxy KubeProxySpec `json:"kubeProxy"`
 
 	// image is the kube-proxy image, such as registry.k8s.io/kube-proxy:v1.37.2. By default, the
-	// image of the API server's version.
+	// image of the API server's version. Admission refuses spaces, line breaks and path elements
+	// such as ../; the manager parses the rest as the kubelet does and reports InvalidSpec for what
+	// is no image reference.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9\\\\[][-a-zA-Z0-9._:/@\\\\[\\\\]]*$') && !self.contains('/.') && !self.contains('./')",message="image must be an image reference such as registry.k8s.io/kube-proxy:v1.37.2: no spaces, line breaks or path elements such as ../"
 	Image *string `json:"image,omitempty"`
 
 	// takeOver lets innkeeper take the pool's Nodes from a kube-proxy DaemonSet it does not manage,
@@ -128,6 +131,7 @@ type KubeProxySpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="configSyncPeriod must be above 0"
 	ConfigSyncPeriod *metav1.Duration `json:"configSyncPeriod,omitempty"`
 
@@ -135,6 +139,7 @@ type KubeProxySpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(g, g.matches('^[A-Z][A-Za-z0-9]*$'))",message="featureGates names must be CamelCase"
+	// +kubebuilder:validation:XValidation:rule="!('AllAlpha' in self) && !('AllBeta' in self)",message="featureGates must not hold AllAlpha or AllBeta: innkeeper refuses them (the component takes them) because they switch on gates no check can follow; name the gates you want"
 	FeatureGates map[string]bool `json:"featureGates,omitempty"`
 }
 
@@ -165,11 +170,13 @@ type Conntrack struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPEstablishedTimeout *metav1.Duration `json:"tcpEstablishedTimeout,omitempty"`
 	// tcpCloseWaitTimeout is how long a TCP connection in CLOSE_WAIT is tracked, such as "1h".
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPCloseWaitTimeout *metav1.Duration `json:"tcpCloseWaitTimeout,omitempty"`
 	// tcpBeLiberal makes conntrack accept out-of-window TCP packets instead of marking them INVALID.
 	// +optional
@@ -178,17 +185,19 @@ type Conntrack struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	UDPTimeout *metav1.Duration `json:"udpTimeout,omitempty"`
 	// udpStreamTimeout is how long a UDP stream is tracked, such as "2m".
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	UDPStreamTimeout *metav1.Duration `json:"udpStreamTimeout,omitempty"`
 }
 
 // IPTables holds the settings of the iptables mode.
 //
-// +kubebuilder:validation:XValidation:rule="duration(has(self.minSyncPeriod) ? self.minSyncPeriod : '1s') <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (default 1s) must not exceed syncPeriod (default 30s)"
+// +kubebuilder:validation:XValidation:rule="(has(self.minSyncPeriod) && duration(self.minSyncPeriod) != duration('0s') ? duration(self.minSyncPeriod) : duration('1s')) <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod (default 30s): kube-proxy replaces a 0 with its default"
 type IPTables struct {
 	// masqueradeBit is the fwmark bit, 0 to 31, that marks packets to masquerade. Default 14.
 	// +optional
@@ -205,12 +214,14 @@ type IPTables struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0"
 	SyncPeriod *metav1.Duration `json:"syncPeriod,omitempty"`
 	// minSyncPeriod is the shortest time between two resyncs, such as "1s"; at most syncPeriod.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	MinSyncPeriod *metav1.Duration `json:"minSyncPeriod,omitempty"`
 }
 
@@ -234,22 +245,25 @@ type IPVS struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPTimeout *metav1.Duration `json:"tcpTimeout,omitempty"`
 	// tcpFinTimeout is the IPVS timeout of TCP sessions after FIN, such as "120s"; 0 keeps the kernel's.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	TCPFinTimeout *metav1.Duration `json:"tcpFinTimeout,omitempty"`
 	// udpTimeout is the IPVS timeout of UDP packets, such as "300s"; 0 keeps the kernel's.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	UDPTimeout *metav1.Duration `json:"udpTimeout,omitempty"`
 }
 
 // NFTables holds the settings of the nftables mode.
 //
-// +kubebuilder:validation:XValidation:rule="duration(has(self.minSyncPeriod) ? self.minSyncPeriod : '1s') <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (default 1s) must not exceed syncPeriod (default 30s)"
+// +kubebuilder:validation:XValidation:rule="(has(self.minSyncPeriod) && duration(self.minSyncPeriod) != duration('0s') ? duration(self.minSyncPeriod) : duration('1s')) <= duration(has(self.syncPeriod) ? self.syncPeriod : '30s')",message="minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod (default 30s): kube-proxy replaces a 0 with its default"
 type NFTables struct {
 	// masqueradeBit is the fwmark bit, 0 to 31, that marks packets to masquerade. Default 14.
 	// +optional
@@ -260,12 +274,14 @@ type NFTables struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0"
 	SyncPeriod *metav1.Duration `json:"syncPeriod,omitempty"`
 	// minSyncPeriod is the shortest time between two resyncs, such as "1s"; at most syncPeriod.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	MinSyncPeriod *metav1.Duration `json:"minSyncPeriod,omitempty"`
 }
 

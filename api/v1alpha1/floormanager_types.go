@@ -25,12 +25,11 @@ type FloorManagerSpec struct {
 // configuration the kubelet would refuse at start never reaches a node.
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.imageGCHighThresholdPercent) || !has(self.imageGCLowThresholdPercent) || self.imageGCLowThresholdPercent < self.imageGCHighThresholdPercent",message="imageGCLowThresholdPercent must be lower than imageGCHighThresholdPercent"
-// +kubebuilder:validation:XValidation:rule="!has(self.imageMaximumGCAge) || duration(self.imageMaximumGCAge) == duration('0s') || duration(self.imageMaximumGCAge) > duration(has(self.imageMinimumGCAge) ? self.imageMinimumGCAge : '2m')",message="imageMaximumGCAge must be 0 (no maximum) or greater than imageMinimumGCAge (default 2m)"
+// +kubebuilder:validation:XValidation:rule="!has(self.imageMaximumGCAge) || duration(self.imageMaximumGCAge) == duration('0s') || duration(self.imageMaximumGCAge) > (has(self.imageMinimumGCAge) && duration(self.imageMinimumGCAge) != duration('0s') ? duration(self.imageMinimumGCAge) : duration('2m'))",message="imageMaximumGCAge must be 0 (no maximum) or greater than imageMinimumGCAge (0 or unset: the kubelet's default, 2m)"
 // +kubebuilder:validation:XValidation:rule="!has(self.maxParallelImagePulls) || self.maxParallelImagePulls <= 1 || (has(self.serializeImagePulls) && !self.serializeImagePulls)",message="maxParallelImagePulls greater than 1 needs serializeImagePulls: false"
 // +kubebuilder:validation:XValidation:rule="!has(self.shutdownGracePeriodCriticalPods) || duration(self.shutdownGracePeriodCriticalPods) <= duration(has(self.shutdownGracePeriod) ? self.shutdownGracePeriod : '0s')",message="shutdownGracePeriodCriticalPods must not exceed shutdownGracePeriod"
 // +kubebuilder:validation:XValidation:rule="!has(self.evictionSoft) || self.evictionSoft.all(s, has(self.evictionSoftGracePeriod) && s in self.evictionSoftGracePeriod)",message="every evictionSoft signal needs an evictionSoftGracePeriod entry"
-// +kubebuilder:validation:XValidation:rule="!has(self.evictionSoftGracePeriod) || self.evictionSoftGracePeriod.all(s, has(self.evictionSoft) && s in self.evictionSoft)",message="every evictionSoftGracePeriod entry needs an evictionSoft threshold for the same signal"
-// +kubebuilder:validation:XValidation:rule="!has(self.cpuManagerPolicy) || self.cpuManagerPolicy != 'static' || (has(self.kubeReserved) && has(self.kubeReserved.cpu) && quantity(string(self.kubeReserved.cpu)).isGreaterThan(quantity('0'))) || (has(self.systemReserved) && has(self.systemReserved.cpu) && quantity(string(self.systemReserved.cpu)).isGreaterThan(quantity('0')))",message="cpuManagerPolicy static needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu above 0"
+// +kubebuilder:validation:XValidation:rule="!has(self.cpuManagerPolicy) || self.cpuManagerPolicy != 'static' || (has(self.kubeReserved) && has(self.kubeReserved.cpu) && quantity(string(self.kubeReserved.cpu)).isGreaterThan(quantity('499u'))) || (has(self.systemReserved) && has(self.systemReserved.cpu) && quantity(string(self.systemReserved.cpu)).isGreaterThan(quantity('499u')))",message="cpuManagerPolicy static needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu to at least 1m (the kubelet rounds each to whole millicores)"
 type KubeletSpec struct {
 	// maxPods is the largest number of pods that can run on the node.
 	// The kubelet's default is 110.
@@ -67,7 +66,7 @@ type KubeletSpec struct {
 	// thresholds signal by signal: a drop-in cannot remove a signal, but "0%" switches one off.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionHard keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionHard keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionHard map[string]Threshold `json:"evictionHard,omitempty"`
 
 	// evictionSoft maps eviction signals to thresholds at which the kubelet evicts pods once the
@@ -75,21 +74,23 @@ type KubeletSpec struct {
 	// are as for evictionHard; every signal here needs an evictionSoftGracePeriod entry.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionSoft keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionSoft keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionSoft map[string]Threshold `json:"evictionSoft,omitempty"`
 
 	// evictionSoftGracePeriod maps each evictionSoft signal to how long the signal must stay past
 	// its threshold before the kubelet evicts, as a duration such as "90s" or "1m30s".
+	// An entry without an evictionSoft threshold here is allowed: the kubelet ignores it, and the
+	// threshold may come from the Node's own configuration.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionSoftGracePeriod keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionSoftGracePeriod keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionSoftGracePeriod map[string]GracePeriod `json:"evictionSoftGracePeriod,omitempty"`
 
 	// evictionMinimumReclaim maps eviction signals to the least the kubelet reclaims once it
 	// starts evicting for that signal, as a quantity or a percentage.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
-	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",message="evictionMinimumReclaim keys must be eviction signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available"
+	// +kubebuilder:validation:XValidation:rule="self.all(s, s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available'])",messageExpression="'evictionMinimumReclaim keys must be eviction signals, not ' + self.filter(s, !(s in ['memory.available', 'nodefs.available', 'nodefs.inodesFree', 'imagefs.available', 'imagefs.inodesFree', 'containerfs.available', 'containerfs.inodesFree', 'pid.available']))[0] + ' (signals: memory.available, nodefs.available, nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available, containerfs.inodesFree, pid.available)'"
 	EvictionMinimumReclaim map[string]MinimumReclaim `json:"evictionMinimumReclaim,omitempty"`
 
 	// evictionPressureTransitionPeriod is how long the kubelet waits before it clears a node
@@ -97,6 +98,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	EvictionPressureTransitionPeriod *metav1.Duration `json:"evictionPressureTransitionPeriod,omitempty"`
 
 	// evictionMaxPodGracePeriod is the longest termination grace period, in seconds, that the
@@ -125,6 +127,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	ImageMinimumGCAge *metav1.Duration `json:"imageMinimumGCAge,omitempty"`
 
 	// imageMaximumGCAge is how long an image may stay unused before the kubelet garbage-collects
@@ -133,6 +136,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	ImageMaximumGCAge *metav1.Duration `json:"imageMaximumGCAge,omitempty"`
 
 	// serializeImagePulls, when true (the kubelet's default), makes the kubelet pull one image at a
@@ -159,9 +163,11 @@ type KubeletSpec struct {
 	RegistryBurst *int32 `json:"registryBurst,omitempty"`
 
 	// containerLogMaxSize is the size a container log file may reach before the kubelet rotates
-	// it, as a quantity such as "10Mi". The kubelet's default is 10Mi.
+	// it, as a whole number of bytes such as "10Mi". The kubelet's default is 10Mi.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule="isQuantity(self) && quantity(self).isGreaterThan(quantity('0'))",message="containerLogMaxSize must be a positive quantity such as 10Mi"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(self) || quantity(self).isInteger()",message="containerLogMaxSize must be a whole number of bytes written without a fraction of a binary unit, such as 10Mi, 1500k or 1.5M: the kubelet refuses to start on 1.5, 500m or 1.5Ki"
 	ContainerLogMaxSize *string `json:"containerLogMaxSize,omitempty"`
 
 	// containerLogMaxFiles is the number of log files, the current one included, that the kubelet
@@ -195,6 +201,7 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('1s')",message="shutdownGracePeriod must be 0 or at least 1s"
 	ShutdownGracePeriod *metav1.Duration `json:"shutdownGracePeriod,omitempty"`
 
@@ -203,15 +210,18 @@ type KubeletSpec struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || duration(self) >= duration('1s')",message="shutdownGracePeriodCriticalPods must be 0 or at least 1s"
 	ShutdownGracePeriodCriticalPods *metav1.Duration `json:"shutdownGracePeriodCriticalPods,omitempty"`
 
 	// featureGates turns kubelet feature gates on or off by their CamelCase names, for example
-	// {"KubeletTracing": true}. A gate that the Nodes' kubelet version does not know makes the
-	// kubelet refuse to start: check the gate exists in that version.
+	// {"MemoryQoS": false}. A gate that the Nodes' kubelet version does not know makes the kubelet
+	// refuse to start. innkeeper checks the gates against Kubernetes v1.37's table when it renders
+	// (unknown gates, gates locked to their default, gates whose dependencies are off: InvalidSpec).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(g, g.matches('^[A-Z][A-Za-z0-9]*$'))",message="featureGates names must be CamelCase, such as KubeletTracing"
+	// +kubebuilder:validation:XValidation:rule="!('AllAlpha' in self) && !('AllBeta' in self)",message="featureGates must not hold AllAlpha or AllBeta: innkeeper refuses them (the component takes them) because they switch on gates no check can follow; name the gates you want"
 	FeatureGates map[string]bool `json:"featureGates,omitempty"`
 }
 
@@ -233,6 +243,7 @@ type MinimumReclaim string
 //
 // +kubebuilder:validation:MaxLength=32
 // +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$')",message="must be a duration such as 90s or 1m30s"
+// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$') || duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 type GracePeriod string
 
 // ReservedResources is an amount of node resources held back from pods.

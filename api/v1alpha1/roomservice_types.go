@@ -21,6 +21,8 @@ type RoomServiceSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.defaultRuntimeName) || (has(self.runtimes) && self.runtimes.exists(r, r.name == self.defaultRuntimeName))",message="defaultRuntimeName must name one of runtimes",fieldPath=".defaultRuntimeName"
 // +kubebuilder:validation:XValidation:rule="!has(self.systemdCgroup) || !has(self.runtimes) || self.runtimes.all(r, r.name != 'runc' || r.runtimeType == 'io.containerd.runc.v2')",message="systemdCgroup also sets SystemdCgroup on the runtime named runc, which must then be of type io.containerd.runc.v2",fieldPath=".runtimes"
 // +kubebuilder:validation:XValidation:rule="self.configVersion != 2 || !has(self.registries) || self.registries.all(r, !has(r.mirrors) || r.mirrors.all(m, !has(m.dialTimeout)))",message="dialTimeout needs containerd 2.1 or later (configVersion 3): containerd 1.7 ignores it",fieldPath=".registries"
+// +kubebuilder:validation:XValidation:rule="self.configVersion != 2 || !has(self.runtimes) || size(self.runtimes) == 0 || has(self.defaultRuntimeName) || has(self.systemdCgroup) || self.runtimes.exists(r, r.name == 'runc')",message="with configVersion 2, runtimes need a runtime named runc, a defaultRuntimeName or systemdCgroup (which adds runc): where config.toml has no CRI section, containerd 1.7 takes the drop-in's runtimes in place of its own, and its default runtime runc would be gone",fieldPath=".runtimes"
+// +kubebuilder:validation:XValidation:rule="self.configVersion != 3 || !has(self.enableCDI) || self.enableCDI",message="enableCDI: false needs configVersion 2: containerd 2.x always enables CDI and ignores it",fieldPath=".enableCDI"
 type ContainerdSpec struct {
 	// configVersion is the version of containerd's configuration format the drop-in is written in:
 	// that of the Nodes' config.toml, 2 (containerd 1.7, or 2.x with a config.toml not migrated;
@@ -75,7 +77,8 @@ type ContainerdSpec struct {
 	Snapshotter *string `json:"snapshotter,omitempty"`
 
 	// enableCDI turns on the Container Device Interface, through which device plugins hand devices
-	// to containers (on by default in containerd 2.x).
+	// to containers. containerd 2.x (configVersion 3) always has it on and ignores this setting, so
+	// false is refused there.
 	// +optional
 	EnableCDI *bool `json:"enableCDI,omitempty"`
 
@@ -217,6 +220,7 @@ type RegistryMirror struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="dialTimeout must be above 0"
 	DialTimeout *metav1.Duration `json:"dialTimeout,omitempty"`
 }

@@ -56,6 +56,21 @@ func Validate(spec *hotelv1alpha1.ContainerdSpec, path *field.Path) field.ErrorL
 	}
 	errs = append(errs, validateRuntimes(spec, path)...)
 	errs = append(errs, validateRegistries(spec.Registries, path.Child("registries"))...)
+	if spec.ConfigVersion == 2 && len(spec.Runtimes) > 0 && spec.DefaultRuntimeName == nil && spec.SystemdCgroup == nil &&
+		!slices.ContainsFunc(spec.Runtimes, func(r hotelv1alpha1.ContainerdRuntime) bool { return r.Name == defaultRuncName }) {
+		// containerd 1.7 decodes an imported CRI section over its defaults, and the runtimes map
+		// replaces its own: without a CRI section in config.toml, default_runtime_name "runc"
+		// names nothing and the CRI plugin does not load.
+		errs = append(errs, field.Required(path.Child("runtimes").Key(defaultRuncName), fmt.Sprintf(
+			"with configVersion 2, runtimes need a runtime named %s, a defaultRuntimeName or systemdCgroup (which adds %s): "+
+				"where config.toml has no CRI section, containerd 1.7 takes the drop-in's runtimes in place of its own, "+
+				"and its default runtime %s would be gone",
+			defaultRuncName, defaultRuncName, defaultRuncName)))
+	}
+	if spec.ConfigVersion == 3 && spec.EnableCDI != nil && !*spec.EnableCDI {
+		errs = append(errs, field.Invalid(path.Child("enableCDI"), false,
+			"enableCDI: false needs configVersion 2: containerd 2.x always enables CDI and ignores it"))
+	}
 	if spec.ConfigVersion == 2 {
 		for i, r := range spec.Registries {
 			for j, m := range r.Mirrors {

@@ -18,6 +18,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
+	"github.com/innkeeper-dev/innkeeper/internal/render/featuregates"
 )
 
 // DropInFile is the name of the drop-in in the kubelet's --config-dir. Drop-ins apply in
@@ -67,6 +68,7 @@ func Validate(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList
 	errs = append(errs, validateRanges(spec, path)...)
 	errs = append(errs, validateEviction(spec, path)...)
 	errs = append(errs, validateDurations(spec, path)...)
+	errs = append(errs, validateFeatureGates(spec, path)...)
 	high, low := spec.ImageGCHighThresholdPercent, spec.ImageGCLowThresholdPercent
 	switch {
 	case high != nil && low != nil && *low >= *high:
@@ -142,9 +144,18 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 			"greater than 1 needs serializeImagePulls: false"))
 	}
 	if spec.ContainerLogMaxSize != nil {
-		if q, err := resource.ParseQuantity(*spec.ContainerLogMaxSize); err != nil || q.Sign() <= 0 {
+		// The kubelet reads it as a whole number of bytes when it starts
+		// (pkg/kubelet/logs/container_log_manager.go, parseMaxSize: Quantity.AsInt64).
+		q, err := resource.ParseQuantity(*spec.ContainerLogMaxSize)
+		_, whole := q.AsInt64()
+		switch {
+		case err != nil || q.Sign() <= 0:
 			errs = append(errs, field.Invalid(path.Child("containerLogMaxSize"), *spec.ContainerLogMaxSize,
 				"must be a positive quantity such as 10Mi"))
+		case !whole:
+			errs = append(errs, field.Invalid(path.Child("containerLogMaxSize"), *spec.ContainerLogMaxSize,
+				"must be a whole number of bytes written without a fraction of a binary unit, such as 10Mi, 1500k or 1.5M: "+
+					"the kubelet refuses to start on 1.5, 500m or 1.5Ki"))
 		}
 	}
 	enum := func(name string, v *string, allowed ...string) {
@@ -155,9 +166,10 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 	enum("cpuManagerPolicy", spec.CPUManagerPolicy, "none", "static")
 	enum("topologyManagerPolicy", spec.TopologyManagerPolicy, "none", "best-effort", "restricted", "single-numa-node")
 	enum("topologyManagerScope", spec.TopologyManagerScope, "container", "pod")
-	if spec.CPUManagerPolicy != nil && *spec.CPUManagerPolicy == "static" && !reservesCPU(spec.KubeReserved) && !reservesCPU(spec.SystemReserved) {
+	if spec.CPUManagerPolicy != nil && *spec.CPUManagerPolicy == "static" &&
+		reservedMilliCPU(spec.KubeReserved)+reservedMilliCPU(spec.SystemReserved) == 0 {
 		errs = append(errs, field.Invalid(path.Child("cpuManagerPolicy"), "static",
-			"needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu above 0"))
+			"needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu to at least 1m (the kubelet rounds each to whole millicores)"))
 	}
 	for name, r := range map[string]*hotelv1alpha1.ReservedResources{"kubeReserved": spec.KubeReserved, "systemReserved": spec.SystemReserved} {
 		if r == nil {
@@ -177,8 +189,27 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 	return errs
 }
 
-func reservesCPU(r *hotelv1alpha1.ReservedResources) bool {
-	return r != nil && r.CPU != nil && r.CPU.Sign() > 0
+// validateFeatureGates checks featureGates against the table of the Kubernetes version innkeeper
+// targets, and the settings the kubelet refuses without their gate
+// (pkg/kubelet/apis/config/validation).
+func validateFeatureGates(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
+	errs := featuregates.Validate(spec.FeatureGates, path.Child("featureGates"))
+	const gracefulShutdown = "GracefulNodeShutdown"
+	if !featuregates.Enabled(spec.FeatureGates, gracefulShutdown) &&
+		(durationOr(spec.ShutdownGracePeriod, 0) > 0 || durationOr(spec.ShutdownGracePeriodCriticalPods, 0) > 0) {
+		errs = append(errs, field.Invalid(path.Child("featureGates").Key(gracefulShutdown), false,
+			"is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set: the kubelet refuses both without the gate"))
+	}
+	return errs
+}
+
+// reservedMilliCPU is the CPU reservation as the kubelet reads it at start
+// (cmd/kubelet/app/server.go, parseResourceList): rounded to whole millicores, half up.
+func reservedMilliCPU(r *hotelv1alpha1.ReservedResources) int64 {
+	if r == nil || r.CPU == nil || r.CPU.Sign() <= 0 {
+		return 0
+	}
+	return (r.CPU.ScaledValue(resource.Micro) + 500) / 1000
 }
 
 // validateEviction checks eviction maps as the kubelet parses them (pkg/kubelet/eviction/helpers.go):
@@ -216,10 +247,6 @@ func validateEviction(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.E
 		}
 	}
 	for _, k := range sortedKeys(spec.EvictionSoftGracePeriod) {
-		if _, ok := spec.EvictionSoft[k]; !ok {
-			errs = append(errs, field.Invalid(path.Child("evictionSoftGracePeriod").Key(k), string(spec.EvictionSoftGracePeriod[k]),
-				"has no evictionSoft threshold for the same signal"))
-		}
 		if d, err := time.ParseDuration(string(spec.EvictionSoftGracePeriod[k])); err != nil || d < 0 {
 			errs = append(errs, field.Invalid(path.Child("evictionSoftGracePeriod").Key(k), string(spec.EvictionSoftGracePeriod[k]),
 				"must be a duration such as 90s or 1m30s"))
@@ -279,15 +306,24 @@ func validateDurations(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.
 			"must not exceed shutdownGracePeriod"))
 	}
 	if maxAge := spec.ImageMaximumGCAge; maxAge != nil && maxAge.Duration != 0 &&
-		maxAge.Duration <= durationOr(spec.ImageMinimumGCAge, defaultImageMinimumGCAge) {
+		maxAge.Duration <= defaultIfZero(spec.ImageMinimumGCAge, defaultImageMinimumGCAge) {
 		errs = append(errs, field.Invalid(path.Child("imageMaximumGCAge"), maxAge.Duration.String(),
-			"must be 0 (no maximum) or greater than imageMinimumGCAge (default 2m)"))
+			"must be 0 (no maximum) or greater than imageMinimumGCAge (0 or unset: the kubelet's default, 2m)"))
 	}
 	return errs
 }
 
-// defaultImageMinimumGCAge is the kubelet's default imageMinimumGCAge.
+// defaultImageMinimumGCAge is the kubelet's default imageMinimumGCAge, which it also puts in place
+// of an explicit 0 (kubernetes pkg/kubelet/apis/config/v1beta1/defaults.go, SetDefaults_KubeletConfiguration).
 const defaultImageMinimumGCAge = 2 * time.Minute
+
+// defaultIfZero is d as the kubelet runs it after its defaulting: fallback when unset or 0.
+func defaultIfZero(d *metav1.Duration, fallback time.Duration) time.Duration {
+	if d == nil || d.Duration == 0 {
+		return fallback
+	}
+	return d.Duration
+}
 
 func durationOr(d *metav1.Duration, fallback time.Duration) time.Duration {
 	if d == nil {

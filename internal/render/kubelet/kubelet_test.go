@@ -186,6 +186,37 @@ func TestValidate(t *testing.T) {
 			wantErr: "must be 0 (no maximum) or greater than imageMinimumGCAge"},
 		{name: "a lower-case feature gate", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"tracing": true}},
 			wantErr: "must be a CamelCase feature gate name"},
+		{name: "a soft grace period that overflows int64", spec: hotelv1alpha1.KubeletSpec{
+			EvictionSoft:            map[string]hotelv1alpha1.Threshold{"memory.available": "1Gi"},
+			EvictionSoftGracePeriod: map[string]hotelv1alpha1.GracePeriod{"memory.available": "2562048h"}},
+			wantErr: "spec.kubelet.evictionSoftGracePeriod[memory.available]: Invalid value: \"2562048h\": must be a duration"},
+		{name: "a fractional containerLogMaxSize", spec: hotelv1alpha1.KubeletSpec{ContainerLogMaxSize: ptr.To("1.5")},
+			wantErr: "spec.kubelet.containerLogMaxSize: Invalid value: \"1.5\": must be a whole number of bytes"},
+		{name: "a containerLogMaxSize in millibytes", spec: hotelv1alpha1.KubeletSpec{ContainerLogMaxSize: ptr.To("500m")},
+			wantErr: "must be a whole number of bytes"},
+		{name: "a fraction of a binary unit, which the kubelet refuses", spec: hotelv1alpha1.KubeletSpec{ContainerLogMaxSize: ptr.To("1.5Ki")},
+			wantErr: "must be a whole number of bytes"},
+		{name: "a whole containerLogMaxSize", spec: hotelv1alpha1.KubeletSpec{ContainerLogMaxSize: ptr.To("1.5M")}},
+		{name: "static CPU manager whose reserved CPU rounds to 0 millicores", spec: hotelv1alpha1.KubeletSpec{
+			CPUManagerPolicy: ptr.To("static"), KubeReserved: &hotelv1alpha1.ReservedResources{CPU: quantity("1u")},
+			SystemReserved: &hotelv1alpha1.ReservedResources{CPU: quantity("499u")}},
+			wantErr: "needs a CPU reservation"},
+		{name: "static CPU manager whose reserved CPU rounds to 1 millicore", spec: hotelv1alpha1.KubeletSpec{
+			CPUManagerPolicy: ptr.To("static"), SystemReserved: &hotelv1alpha1.ReservedResources{CPU: quantity("500u")}}},
+		{name: "a zero imageMinimumGCAge, which the kubelet turns into 2m, above imageMaximumGCAge", spec: hotelv1alpha1.KubeletSpec{
+			ImageMinimumGCAge: duration("0s"), ImageMaximumGCAge: duration("2m")},
+			wantErr: "spec.kubelet.imageMaximumGCAge: Invalid value: \"2m0s\": must be 0 (no maximum) or greater than imageMinimumGCAge"},
+		{name: "a zero imageMinimumGCAge below imageMaximumGCAge", spec: hotelv1alpha1.KubeletSpec{
+			ImageMinimumGCAge: duration("0s"), ImageMaximumGCAge: duration("3m")}},
+		{name: "an unknown feature gate", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"NoSuchGate": true}},
+			wantErr: "spec.kubelet.featureGates[NoSuchGate]: Invalid value: true: is no feature gate of Kubernetes"},
+		{name: "a feature gate locked to its default", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"ImageMaximumGCAge": false}},
+			wantErr: "is locked to true"},
+		{name: "a shutdown grace period without its gate", spec: hotelv1alpha1.KubeletSpec{ShutdownGracePeriod: duration("30s"),
+			FeatureGates: map[string]bool{"GracefulNodeShutdown": false, "GracefulNodeShutdownBasedOnPodPriority": false, "WindowsGracefulNodeShutdown": false}},
+			wantErr: "spec.kubelet.featureGates[GracefulNodeShutdown]: Invalid value: false: is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set"},
+		{name: "a grace period without a soft threshold, which the kubelet ignores", spec: hotelv1alpha1.KubeletSpec{
+			EvictionSoftGracePeriod: map[string]hotelv1alpha1.GracePeriod{"memory.available": "1m"}}},
 		{name: "low alone at the default high",
 			spec:    hotelv1alpha1.KubeletSpec{ImageGCLowThresholdPercent: ptr.To[int32](85)},
 			wantErr: "spec.kubelet.imageGCLowThresholdPercent: Invalid value: 85: must be below the kubelet's default imageGCHighThresholdPercent (85)"},

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -98,6 +99,11 @@ func (Component) Render(obj pool.Object, _ pool.Inputs) (map[string]string, erro
 	cg, err := concierge(obj)
 	if err != nil {
 		return nil, err
+	}
+	if cg.Spec.Image != nil {
+		if errs := ValidateImage(*cg.Spec.Image, field.NewPath("spec", "image")); len(errs) > 0 {
+			return nil, errs.ToAggregate()
+		}
 	}
 	data, err := Render(&cg.Spec.KubeProxy)
 	if err != nil {

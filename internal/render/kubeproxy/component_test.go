@@ -77,3 +77,31 @@ func TestComponentResources(t *testing.T) {
 	custom := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")}}
 	g.Expect(resources(Component{DefaultImage: "kp", Resources: &custom})).To(Equal(custom))
 }
+
+// The image goes into every pod of the pool: one that is no image reference must stop at render
+// time (InvalidSpec), before any Node's kube-proxy is replaced by a pod that cannot pull (#15).
+func TestComponentRenderChecksTheImage(t *testing.T) {
+	for image, wantErr := range map[string]string{
+		"registry.k8s.io/kube-proxy:v1.37.2":                          "",
+		"mirror.example:5000/k8s/kube-proxy:v1.37.2@sha256:" + sha256: "",
+		"kube-proxy:v1.37.2":                                          "",
+		"registry.k8s.io/kube-proxy:v1.37.2 --v=10":                   "spec.image: Invalid value",
+		"registry.k8s.io/kube-proxy:v1.37.2\n":                        "spec.image: Invalid value",
+		"../../etc/passwd":                                            "spec.image: Invalid value",
+		"Registry.k8s.io/Kube-Proxy:v1":                               "spec.image: Invalid value",
+		"registry.k8s.io/kube-proxy@sha256:abc":                       "spec.image: Invalid value",
+	} {
+		t.Run(image, func(t *testing.T) {
+			g := NewWithT(t)
+			cg := &hotelv1alpha1.Concierge{Spec: hotelv1alpha1.ConciergeSpec{Image: ptr.To(image)}}
+			_, err := Component{}.Render(cg, pool.Inputs{})
+			if wantErr == "" {
+				g.Expect(err).NotTo(HaveOccurred())
+				return
+			}
+			g.Expect(err).To(MatchError(ContainSubstring(wantErr)))
+		})
+	}
+}
+
+const sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

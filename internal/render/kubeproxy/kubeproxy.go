@@ -8,12 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distribution/reference"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	kubeproxyconfigv1alpha1 "k8s.io/kube-proxy/config/v1alpha1"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
+	"github.com/innkeeper-dev/innkeeper/internal/render/featuregates"
 )
 
 // ConfigFile is the name of the configuration in its ConfigMap, as kubeadm names it.
@@ -118,7 +120,21 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 		errs = append(errs, field.Invalid(path.Child("configSyncPeriod"), d.Duration.String(), "must be above 0"))
 	}
 	errs = append(errs, validateDetectLocal(spec, path)...)
+	errs = append(errs, featuregates.Validate(spec.FeatureGates, path.Child("featureGates"))...)
 	return errs
+}
+
+// ValidateImage checks a Concierge's image as the kubelet and containerd parse it
+// (github.com/distribution/reference, whose grammar both use): a reference such as
+// registry.k8s.io/kube-proxy:v1.37.2, kube-proxy:v1.37.2 (docker.io/library) or one pinned by
+// digest. Admission only screens out spaces and path tricks; the grammar is checked here, before the
+// image reaches a pod template.
+func ValidateImage(image string, path *field.Path) field.ErrorList {
+	if _, err := reference.ParseNormalizedNamed(image); err != nil {
+		return field.ErrorList{field.Invalid(path, image,
+			fmt.Sprintf("must be an image reference such as registry.k8s.io/kube-proxy:v1.37.2: %v", err))}
+	}
+	return nil
 }
 
 // validateDetectLocal checks that each detectLocalMode has what it reads.
@@ -152,7 +168,9 @@ func validateDetectLocal(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) fi
 	return errs
 }
 
-// kube-proxy's defaults for the sync periods of the iptables and nftables modes.
+// kube-proxy's defaults for the sync periods of the iptables and nftables modes, which it also puts
+// in place of an explicit 0 (kubernetes pkg/proxy/apis/config/v1alpha1/defaults.go,
+// SetDefaults_KubeProxyConfiguration).
 const (
 	defaultSyncPeriod    = 30 * time.Second
 	defaultMinSyncPeriod = time.Second
@@ -174,12 +192,16 @@ func validateSync(path *field.Path, bit *int32, sync, minSync *metav1.Duration) 
 	if sync != nil {
 		syncOr = sync.Duration
 	}
-	if minSync != nil {
+	if minSync != nil && minSync.Duration != 0 {
 		minOr = minSync.Duration
 	}
 	if minOr > syncOr {
-		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), minOr.String(),
-			fmt.Sprintf("must not exceed syncPeriod (%s; kube-proxy's defaults are 1s and 30s)", syncOr)))
+		shown := minOr.String()
+		if minSync != nil {
+			shown = minSync.Duration.String()
+		}
+		errs = append(errs, field.Invalid(path.Child("minSyncPeriod"), shown,
+			fmt.Sprintf("must not exceed syncPeriod (%s; kube-proxy's defaults, which also replace 0, are 1s and 30s)", syncOr)))
 	}
 	return errs
 }

@@ -98,6 +98,14 @@ func TestValidate(t *testing.T) {
 			MinSyncPeriod: duration(time.Minute)}}, wantErr: "must not exceed syncPeriod (30s"},
 		{name: "syncPeriod alone below the default minSyncPeriod", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
 			SyncPeriod: duration(500 * time.Millisecond)}}, wantErr: "must not exceed syncPeriod (500ms"},
+		{name: "a zero minSyncPeriod, which kube-proxy turns into 1s, above syncPeriod", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
+			SyncPeriod: duration(500 * time.Millisecond), MinSyncPeriod: duration(0)}}, wantErr: "spec.kubeProxy.iptables.minSyncPeriod: Invalid value: \"0s\""},
+		{name: "a zero nftables minSyncPeriod above syncPeriod", spec: hotelv1alpha1.KubeProxySpec{Mode: ptr.To("nftables"), NFTables: &hotelv1alpha1.NFTables{
+			SyncPeriod: duration(500 * time.Millisecond), MinSyncPeriod: duration(0)}}, wantErr: "spec.kubeProxy.nftables.minSyncPeriod"},
+		{name: "an unknown feature gate", spec: hotelv1alpha1.KubeProxySpec{FeatureGates: map[string]bool{"NoSuchGate": true}},
+			wantErr: "spec.kubeProxy.featureGates[NoSuchGate]"},
+		{name: "a zero minSyncPeriod with a syncPeriod of 1s", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
+			SyncPeriod: duration(time.Second), MinSyncPeriod: duration(0)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

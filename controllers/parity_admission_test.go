@@ -1,0 +1,202 @@
+package controllers_test
+
+import (
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+)
+
+// Admission parity (#15): an object the API server admits must render a configuration its
+// component takes. Each table below holds the cases of one class of gap: the invalid object is
+// rejected with a message naming the field, and its valid neighbour is admitted.
+
+// expectRejected submits obj and expects the API server to refuse it with an error naming field
+// and containing message.
+func expectRejected(obj *unstructured.Unstructured, field, message string) {
+	GinkgoHelper()
+	err := k8sClient.Create(ctx, obj, createOpts...)
+	Expect(err).To(HaveOccurred(), "the API server accepted %v", obj.Object["spec"])
+	Expect(apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)).To(BeTrue(), "unexpected error kind: %v", err)
+	Expect(err.Error()).To(ContainSubstring(field))
+	Expect(err.Error()).To(ContainSubstring(message))
+}
+
+// builders maps a kind to the function that builds one of its objects from a YAML spec.
+var builders = map[string]func(name, specYAML string) *unstructured.Unstructured{
+	"FloorManager": floorManager, "Concierge": concierge, "RoomService": roomService,
+}
+
+var _ = Describe("Admission parity", func() {
+	// Class 3: a duration that overflows Go's int64 nanoseconds matches the duration pattern, but
+	// no Go program can decode it (the manager's own decoding included).
+	DescribeTable("a duration that overflows int64 is rejected on every duration field; the longest that fits is admitted",
+		func(kind, specTemplate, field string) {
+			build := builders[kind]
+			expectRejected(build("overflow", strings.ReplaceAll(specTemplate, "D", "2562048h")), field, "must be a duration of at most 2562047h")
+			Expect(k8sClient.Create(ctx, build("longest", strings.ReplaceAll(specTemplate, "D", "2562047h")), createOpts...)).To(Succeed())
+		},
+		Entry(nil, "FloorManager", `{kubelet: {evictionPressureTransitionPeriod: D}}`, "spec.kubelet.evictionPressureTransitionPeriod"),
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: D}}`, "spec.kubelet.imageMinimumGCAge"),
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 1m, imageMaximumGCAge: D}}`, "spec.kubelet.imageMaximumGCAge"),
+		Entry(nil, "FloorManager", `{kubelet: {shutdownGracePeriod: D}}`, "spec.kubelet.shutdownGracePeriod"),
+		Entry(nil, "FloorManager", `{kubelet: {shutdownGracePeriod: D, shutdownGracePeriodCriticalPods: D}}`, "spec.kubelet.shutdownGracePeriodCriticalPods"),
+		Entry(nil, "FloorManager", `{kubelet: {evictionSoft: {memory.available: 1Gi}, evictionSoftGracePeriod: {memory.available: D}}}`,
+			"spec.kubelet.evictionSoftGracePeriod[memory.available]"),
+		Entry(nil, "Concierge", `{kubeProxy: {configSyncPeriod: D}}`, "spec.kubeProxy.configSyncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {tcpEstablishedTimeout: D}}}`, "spec.kubeProxy.conntrack.tcpEstablishedTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {tcpCloseWaitTimeout: D}}}`, "spec.kubeProxy.conntrack.tcpCloseWaitTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {udpTimeout: D}}}`, "spec.kubeProxy.conntrack.udpTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {conntrack: {udpStreamTimeout: D}}}`, "spec.kubeProxy.conntrack.udpStreamTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {syncPeriod: D}}}`, "spec.kubeProxy.iptables.syncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {syncPeriod: D, minSyncPeriod: D}}}`, "spec.kubeProxy.iptables.minSyncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: ipvs, ipvs: {tcpTimeout: D}}}`, "spec.kubeProxy.ipvs.tcpTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: ipvs, ipvs: {tcpFinTimeout: D}}}`, "spec.kubeProxy.ipvs.tcpFinTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: ipvs, ipvs: {udpTimeout: D}}}`, "spec.kubeProxy.ipvs.udpTimeout"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {syncPeriod: D}}}`, "spec.kubeProxy.nftables.syncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {syncPeriod: D, minSyncPeriod: D}}}`, "spec.kubeProxy.nftables.minSyncPeriod"),
+		Entry(nil, "RoomService", `{containerd: {configVersion: 3, registries: [{host: docker.io, mirrors: [{url: "https://a.example", dialTimeout: D}]}]}}`,
+			"spec.containerd.registries[0].mirrors[0].dialTimeout"),
+	)
+
+	// Class 6: the Concierge's image lands in every pod of the pool; admission refuses what can
+	// smuggle arguments or paths, the renderer parses the rest as the kubelet does.
+	DescribeTable("a Concierge image that is no image reference is rejected",
+		func(image string) {
+			cg := concierge("bad-image", `{kubeProxy: {}}`)
+			Expect(unstructured.SetNestedField(cg.Object, image, "spec", "image")).To(Succeed())
+			expectRejected(cg, "spec.image", "image must be an image reference")
+		},
+		Entry("with arguments after it", "registry.k8s.io/kube-proxy:v1.37.2 --v=10"),
+		Entry("with a line break", "registry.k8s.io/kube-proxy:v1.37.2\nrm -rf /"),
+		Entry("a path", "../../etc/passwd"),
+		Entry("a path inside", "registry.k8s.io/../kube-proxy:v1"),
+	)
+	DescribeTable("a Concierge image reference is admitted",
+		func(image string) {
+			cg := concierge("good-image", `{kubeProxy: {}}`)
+			Expect(unstructured.SetNestedField(cg.Object, image, "spec", "image")).To(Succeed())
+			Expect(k8sClient.Create(ctx, cg, createOpts...)).To(Succeed())
+		},
+		Entry("a tag", "registry.k8s.io/kube-proxy:v1.37.2"),
+		Entry("a short name", "kube-proxy:v1.37.2"),
+		Entry("a registry port and a digest", "mirror.example:5000/k8s/kube-proxy:v1.37.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+		Entry("an IPv6 registry", "[fd00::1]:5000/kube-proxy:v1.37.2"),
+	)
+
+	// Class 4: what the kubelet checks only when it starts.
+	DescribeTable("a FloorManager the kubelet would refuse at start is rejected",
+		func(specYAML, field, message string) {
+			expectRejected(floorManager("start-up", specYAML), field, message)
+		},
+		Entry("a fractional containerLogMaxSize", `{kubelet: {containerLogMaxSize: "1.5"}}`,
+			"spec.kubelet.containerLogMaxSize", "whole number of bytes"),
+		Entry("a containerLogMaxSize in millibytes", `{kubelet: {containerLogMaxSize: 500m}}`,
+			"spec.kubelet.containerLogMaxSize", "whole number of bytes"),
+		Entry("a containerLogMaxSize with a fraction of a binary unit", `{kubelet: {containerLogMaxSize: 1.5Ki}}`,
+			"spec.kubelet.containerLogMaxSize", "whole number of bytes"),
+		Entry("a containerLogMaxSize longer than any quantity", `{kubelet: {containerLogMaxSize: "`+strings.Repeat("1", 33)+`"}}`,
+			"spec.kubelet.containerLogMaxSize", "Too long"),
+		Entry("a static CPU manager whose reservation rounds to 0 millicores",
+			`{kubelet: {cpuManagerPolicy: static, kubeReserved: {cpu: 1u}, systemReserved: {cpu: 499u}}}`,
+			"spec.kubelet", "cpuManagerPolicy static needs a CPU reservation"),
+	)
+	DescribeTable("its neighbour the kubelet starts with is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, floorManager("start-up", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a whole containerLogMaxSize", `{kubelet: {containerLogMaxSize: "1.5M"}}`),
+		Entry("a static CPU manager whose reservation rounds to 1 millicore", `{kubelet: {cpuManagerPolicy: static, systemReserved: {cpu: 500u}}}`),
+	)
+
+	// Class 2: the component replaces an explicit zero with its default; admission checks what
+	// it will run.
+	DescribeTable("a zero that the component's default turns invalid is rejected",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("zero", specYAML), field, message)
+		},
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 0s, imageMaximumGCAge: 2m}}`,
+			"spec.kubelet", "imageMaximumGCAge must be 0 (no maximum) or greater than imageMinimumGCAge"),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {minSyncPeriod: 0s, syncPeriod: 500ms}}}`,
+			"spec.kubeProxy.iptables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 500ms}}}`,
+			"spec.kubeProxy.nftables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
+	)
+	DescribeTable("its neighbour is admitted",
+		func(kind, specYAML string) {
+			Expect(k8sClient.Create(ctx, builders[kind]("zero", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 0s, imageMaximumGCAge: 3m}}`),
+		Entry(nil, "Concierge", `{kubeProxy: {iptables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
+	)
+
+	// Class 7: smaller gaps, each of which the renderer caught only later or reported badly.
+	DescribeTable("a smaller gap is rejected, naming the field and the bad key",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("gap", specYAML), field, message)
+		},
+		Entry("an evictionHard key that is no signal", "FloorManager", `{kubelet: {evictionHard: {memory.free: 1Gi, memory.available: 1Gi}}}`,
+			"spec.kubelet.evictionHard", "evictionHard keys must be eviction signals, not memory.free"),
+		Entry("an evictionSoftGracePeriod key that is no signal", "FloorManager", `{kubelet: {evictionSoftGracePeriod: {disk: 1m}}}`,
+			"spec.kubelet.evictionSoftGracePeriod", "evictionSoftGracePeriod keys must be eviction signals, not disk"),
+		Entry("a maxPods beyond int32", "FloorManager", `{kubelet: {maxPods: 99999999999}}`,
+			"spec.kubelet.maxPods", ""),
+	)
+	It("reports an unknown matchExpressions operator without the unrelated values rule", func() {
+		err := k8sClient.Create(ctx, floorManager("gap", `{nodeSelector: {matchExpressions: [{key: pool, operator: Has, values: [a]}]}, kubelet: {}}`), createOpts...)
+		Expect(err).To(MatchError(ContainSubstring("operator must be one of In, NotIn, Exists, DoesNotExist")))
+		Expect(err.Error()).NotTo(ContainSubstring("values must be non-empty"))
+	})
+	DescribeTable("its neighbour is admitted",
+		func(kind, specYAML string) {
+			Expect(k8sClient.Create(ctx, builders[kind]("gap", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("an evictionHard of known signals", "FloorManager", `{kubelet: {evictionHard: {memory.available: 1Gi, pid.available: "5%"}}}`),
+		Entry("an operator with values", "FloorManager", `{nodeSelector: {matchExpressions: [{key: pool, operator: In, values: [a]}]}, kubelet: {}}`),
+		Entry("the largest maxPods", "FloorManager", `{kubelet: {maxPods: 2147483647}}`),
+	)
+
+	// Class 1: feature gates. The gate table is checked when rendering (InvalidSpec); admission
+	// refuses what it can without the table.
+	DescribeTable("AllAlpha and AllBeta are rejected",
+		func(kind, specYAML, field string) {
+			expectRejected(builders[kind]("gates", specYAML), field, "featureGates must not hold AllAlpha or AllBeta")
+		},
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {AllAlpha: true}}}`, "spec.kubelet.featureGates"),
+		Entry(nil, "Concierge", `{kubeProxy: {featureGates: {AllBeta: false}}}`, "spec.kubeProxy.featureGates"),
+	)
+	It("admits named gates", func() {
+		Expect(k8sClient.Create(ctx, floorManager("gates", `{kubelet: {featureGates: {MemoryQoS: false}}}`), createOpts...)).To(Succeed())
+	})
+
+	// Class 5: containerd settings the Node's containerd drops or cannot load.
+	DescribeTable("a containerd setting the Node's containerd cannot honour is rejected",
+		func(specYAML, field, message string) {
+			expectRejected(roomService("containerd", specYAML), field, message)
+		},
+		Entry("containerd 1.7 runtimes without runc or a default", `{containerd: {configVersion: 2, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2}]}}`,
+			"spec.containerd.runtimes", "runtimes need a runtime named runc, a defaultRuntimeName or systemdCgroup"),
+		Entry("CDI off on containerd 2.x", `{containerd: {configVersion: 3, enableCDI: false}}`,
+			"spec.containerd.enableCDI", "containerd 2.x always enables CDI"),
+	)
+	DescribeTable("its neighbour is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, roomService("containerd", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("containerd 1.7 runtimes with a default", `{containerd: {configVersion: 2, defaultRuntimeName: kata, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2}]}}`),
+		Entry("containerd 1.7 runtimes with runc", `{containerd: {configVersion: 2, runtimes: [{name: kata, runtimeType: io.containerd.kata.v2}, {name: runc, runtimeType: io.containerd.runc.v2}]}}`),
+		Entry("CDI off on containerd 1.7", `{containerd: {configVersion: 2, enableCDI: false}}`),
+	)
+
+	// Class 8: refusals of what the component takes and a user has a reason for.
+	DescribeTable("what the component accepts is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, floorManager("relaxed", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a soft grace period whose threshold is the Node's own (the kubelet ignores one without)",
+			`{kubelet: {evictionSoftGracePeriod: {memory.available: 1m}}}`),
+	)
+})
