@@ -132,6 +132,14 @@ expect monitoring.yaml '    grafana_dashboard: "1"'
 expect_not default.yaml "PrometheusRule|grafana_dashboard"
 (cd hack/promcheck && go run . --metrics='innkeeper_*,controller_runtime_*,workqueue_*,up') <"$out/monitoring.yaml"
 
+# The agents' PodMonitor authenticates with the token Secret it is given.
+"$helm" template innkeeper "$chart" --set metrics.agentPodMonitor.enabled=true \
+	--set metrics.agentPodMonitor.tokenSecret.name=prometheus-token >"$out/agents.yaml"
+expect agents.yaml "kind: PodMonitor"
+expect agents.yaml "        name: prometheus-token"
+expect agents.yaml "  - port: metrics"
+expect_not default.yaml "kind: PodMonitor"
+
 # Bad values must fail with a message that names them.
 reject() {
 	local want=$1
@@ -172,6 +180,9 @@ reject "metrics.prometheusRule and metrics.grafanaDashboard need metrics.enabled
 reject "/metrics/prometheusRule/stalledFor" --set metrics.prometheusRule.stalledFor=10min
 reject "metrics.certSecret needs metrics.enabled and metrics.secure" --set metrics.secure=false --set metrics.certSecret=tls
 reject "/metrics/certSecret" --set metrics.certSecret=Bad_Name
+reject "/metrics/agentPodMonitor/tokenSecret/name" --set metrics.agentPodMonitor.enabled=true
+reject "metrics.agentPodMonitor.enabled needs metrics.enabled and metrics.secure" --set metrics.secure=false \
+	--set metrics.agentPodMonitor.enabled=true --set metrics.agentPodMonitor.tokenSecret.name=t
 reject "/manager/leaderElectionTiming/leaseDurationSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=5s
 reject "/manager/leaderElectionTiming/retryPeriodSeconds" --set manager.leaderElectionTiming.retryPeriodSeconds=0
 reject "leaseDurationSeconds must be more than renewDeadlineSeconds + retryPeriodSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=4

@@ -216,6 +216,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the agent's state on the Node: %w", err)
 	}
+	recordState(a.Target.Name(), report.State)
 	if a.failed != nil {
 		return a.degrade(ctx, report, a.failed.Reason, a.failed.Message)
 	}
@@ -365,6 +366,7 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 	if err := a.Reporter.Write(ctx, *report); err != nil {
 		return fmt.Errorf("record Applying on the Node: %w", err)
 	}
+	recordState(a.Target.Name(), StateApplying)
 	for _, f := range c.changed {
 		if err := writeHostFile(f.Path, f.Data); err != nil {
 			// The files written so far take effect (a registry's hosts.toml at the next pull): put
@@ -381,7 +383,14 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 // waitHealthy waits for the component to be healthy after a change (and a restart at since; zero:
 // none). If it does not become healthy in time, the backups are restored.
 func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report, c change, since time.Time) error {
+	start := since
+	if start.IsZero() {
+		start = time.Now()
+	}
 	err := a.pollHealthy(ctx, since)
+	if ctx.Err() == nil {
+		observeHealthCheck(a.Target.Name(), start, err == nil)
+	}
 	if err == nil {
 		return a.succeed(ctx, log, report, c)
 	}
@@ -465,6 +474,12 @@ func (a *Agent) succeed(ctx context.Context, log logr.Logger, current Report, c 
 			}
 		}
 	}
+	result := "unchanged"
+	if len(c.changed) > 0 || c.resuming {
+		result = "applied"
+	}
+	applies.WithLabelValues(a.Target.Name(), result).Inc()
+	recordState(a.Target.Name(), StateApplied)
 	// Already recorded: a restarted agent on an unchanged Node writes nothing.
 	if current.State != StateApplied || current.Config != a.Hash || current.Target != a.Hash {
 		report := Report{Config: a.Hash, State: StateApplied, Target: a.Hash,
@@ -505,6 +520,7 @@ func (a *Agent) degrade(ctx context.Context, report Report, reason, message stri
 
 // rolledBack is degrade for a configuration that was rolled back.
 func (a *Agent) rolledBack(ctx context.Context, report Report, reason, message string) error {
+	rollbacks.WithLabelValues(a.Target.Name(), reason).Inc()
 	a.failed = &DegradedError{Reason: reason, Message: message}
 	return a.record(ctx, report, a.failed, EventActionRollBack)
 }
@@ -526,6 +542,8 @@ func (a *Agent) record(ctx context.Context, report Report, de *DegradedError, ac
 	if err := a.Reporter.Write(ctx, report); err != nil {
 		return fmt.Errorf("record Degraded (%s: %s) on the Node: %w", de.Reason, de.Message, err)
 	}
+	applies.WithLabelValues(a.Target.Name(), "degraded").Inc()
+	recordState(a.Target.Name(), StateDegraded)
 	a.event(ctx, corev1.EventTypeWarning, de.Reason, action, fmt.Sprintf("%s: %s", a.Target.Name(), de.Message))
 	return de
 }

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2/ktesting"
@@ -772,4 +775,37 @@ func TestEventsOnTheNode(t *testing.T) {
 	}
 	g.Expect(h.recorded()).To(HaveLen(3), "a refusal checked again is recorded once")
 	g.Expect(h.recorded()[2]).To(HavePrefix("Warning DropInUnsupported Check: kubelet: "))
+}
+
+// The agent counts what it does, for its /metrics: an apply, a configuration already there, a
+// rollback with its reason, and how long the health checks after a change took.
+func TestAgentMetrics(t *testing.T) {
+	g := NewWithT(t)
+	count := func(c *prometheus.CounterVec, labels ...string) float64 {
+		return testutil.ToFloat64(c.WithLabelValues(labels...))
+	}
+	checks := func(result string) uint64 {
+		m := &dto.Metric{}
+		g.Expect(healthCheckDuration.WithLabelValues("kubelet", result).(prometheus.Metric).Write(m)).To(Succeed())
+		return m.GetHistogram().GetSampleCount()
+	}
+	applied, unchanged, degraded := count(applies, "kubelet", "applied"), count(applies, "kubelet", "unchanged"), count(applies, "kubelet", "degraded")
+	rolledBack := count(rollbacks, "kubelet", hotelv1alpha1.ReasonHealthCheckFailed)
+	healthy, unhealthy := checks("healthy"), checks("unhealthy")
+
+	h := newFakeHost(t)
+	g.Expect(h.agent(oldConfig, "old").Apply(context.Background())).To(Succeed())
+	g.Expect(h.agent(oldConfig, "old").Apply(context.Background())).To(Succeed())
+	g.Expect(testutil.ToFloat64(agentState.WithLabelValues("kubelet", StateApplied))).To(Equal(1.0))
+	h.healthyOnlyWith(oldConfig)
+	g.Expect(h.agent(newConfig, "new").Apply(context.Background())).NotTo(Succeed())
+
+	g.Expect(count(applies, "kubelet", "applied") - applied).To(Equal(1.0))
+	g.Expect(count(applies, "kubelet", "unchanged") - unchanged).To(Equal(1.0))
+	g.Expect(count(applies, "kubelet", "degraded") - degraded).To(Equal(1.0))
+	g.Expect(count(rollbacks, "kubelet", hotelv1alpha1.ReasonHealthCheckFailed) - rolledBack).To(Equal(1.0))
+	g.Expect(checks("healthy")-healthy).To(BeEquivalentTo(1), "the first apply's check")
+	g.Expect(checks("unhealthy")-unhealthy).To(BeEquivalentTo(1), "the failed configuration's check")
+	g.Expect(testutil.ToFloat64(agentState.WithLabelValues("kubelet", StateDegraded))).To(Equal(1.0))
+	g.Expect(testutil.ToFloat64(agentState.WithLabelValues("kubelet", StateApplied))).To(Equal(0.0))
 }

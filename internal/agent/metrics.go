@@ -15,22 +15,25 @@ var (
 		Name: "innkeeper_agent_applies_total",
 		Help: "Outcomes of the node agent's applies of its configuration: applied (written, the component " +
 			"healthy), unchanged (already on the host and healthy), degraded (refused, rolled back or failed).",
-	}, []string{"component", "result"})
+	}, []string{labelComponent, "result"})
 	rollbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "innkeeper_agent_rollbacks_total",
 		Help: "Configurations the node agent rolled back on its Node, by reason (HealthCheckFailed, RestartFailed, ApplyFailed).",
-	}, []string{"component", "reason"})
+	}, []string{labelComponent, "reason"})
 	healthCheckDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "innkeeper_agent_health_check_duration_seconds",
 		Help: "Time from a change (the component's restart, or a write that needs none) to the component " +
 			"found healthy, or to the check giving up (result unhealthy).",
 		Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300},
-	}, []string{"component", "result"})
+	}, []string{labelComponent, "result"})
 	agentState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "innkeeper_agent_state",
 		Help: "The state the node agent last recorded on its Node (Applying, Applied, Degraded): 1 for it, 0 for the others.",
-	}, []string{"component", "state"})
+	}, []string{labelComponent, "state"})
 )
+
+// labelComponent names the component an agent configures in its series.
+const labelComponent = "component"
 
 func init() {
 	metrics.Registry.MustRegister(applies, rollbacks, healthCheckDuration, agentState)

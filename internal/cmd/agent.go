@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/innkeeper-dev/innkeeper/internal/agent"
+	"github.com/innkeeper-dev/innkeeper/internal/manager"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
@@ -102,7 +103,21 @@ func Agent(args []string, stderr io.Writer) int {
 		log.Error(err, "Cannot listen for probes")
 		return 1
 	}
-	if err := a.Run(ctrl.SetupSignalHandler(), listener); err != nil {
+	ctx := ctrl.SetupSignalHandler()
+	if flags.MetricsPort > 0 {
+		srv, err := manager.NewAgentMetricsServer(":"+strconv.Itoa(flags.MetricsPort), cfg)
+		if err != nil {
+			log.Error(err, "Cannot serve metrics")
+			return 1
+		}
+		go func() {
+			// Metrics are not worth stopping an apply for: a port taken is logged, and the agent goes on.
+			if err := srv.Start(ctx); err != nil {
+				log.Error(err, "The metrics server stopped", "port", flags.MetricsPort)
+			}
+		}()
+	}
+	if err := a.Run(ctx, listener); err != nil {
 		log.Error(err, "The agent stopped with an error")
 		return 1
 	}

@@ -277,3 +277,15 @@ func ServerOfKubeconfig(data []byte) (string, error) {
 	}
 	return "", fmt.Errorf("the kubeconfig names no single server")
 }
+
+// NewAgentMetricsServer returns a node agent's metrics server on bindAddress, secured as the
+// manager's: HTTPS with a self-signed certificate, only to callers the API server (reached with
+// cfg) authorizes for GET /metrics, HTTP/1.1 only. It serves controller-runtime's registry, where
+// the agent's metrics are.
+func NewAgentMetricsServer(bindAddress string, cfg *rest.Config) (metricsserver.Server, error) {
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("an HTTP client for the API server: %w", err)
+	}
+	return metricsserver.NewServer(metricsServerOptions(Options{MetricsBindAddress: bindAddress, MetricsSecure: true}), cfg, httpClient)
+}

@@ -31,6 +31,7 @@ const (
 	flagConfigHash        = "config-hash"
 	flagHostRoot          = "host-root"
 	flagHealthPort        = "health-port"
+	flagMetricsPort       = "metrics-port"
 	flagNodeName          = "node-name"
 	flagHealthTimeout     = "health-timeout"
 	flagDropInDir         = "drop-in-dir"
@@ -58,6 +59,9 @@ type AgentFlags struct {
 	// HealthPort is the agent's port on 127.0.0.1 for /healthz and /readyz; the pod's readiness
 	// probe asks it.
 	HealthPort int
+	// MetricsPort is the agent's port, on every address of the host, for /metrics over HTTPS, to
+	// callers the API server authorizes for GET /metrics (as the manager's); 0 serves none.
+	MetricsPort int
 	// NodeName is this Node's name; by default $NODE_NAME, which AgentContainer sets.
 	NodeName string
 	// HealthTimeout is how long the agent waits for the component to be healthy after a restart
@@ -105,6 +109,8 @@ func (f *AgentFlags) Bind(fs *flag.FlagSet) {
 		"Hash of the configuration, from the pod template; the agent checks the file against it.")
 	fs.StringVar(&f.HostRoot, flagHostRoot, d.HostRoot, "Where the host's root filesystem is mounted.")
 	fs.IntVar(&f.HealthPort, flagHealthPort, d.HealthPort, "Port on 127.0.0.1 for /healthz and /readyz.")
+	fs.IntVar(&f.MetricsPort, flagMetricsPort, d.MetricsPort,
+		"Port on every address of the host for /metrics, over HTTPS, to callers the API server authorizes for GET /metrics; 0 serves none.")
 	fs.StringVar(&f.NodeName, flagNodeName, os.Getenv(nodeNameEnv), "This Node's name (default: $"+nodeNameEnv+").")
 	fs.DurationVar(&f.HealthTimeout, flagHealthTimeout, d.HealthTimeout,
 		"How long to wait for the component to be healthy after a restart before rolling back.")
@@ -143,6 +149,7 @@ func (f AgentFlags) Args() []string {
 		{flagProcRoot, f.ProcRoot, d.ProcRoot},
 		{flagContainerdConfig, f.ContainerdConfig, d.ContainerdConfig},
 		{flagKubeconfig, f.Kubeconfig, d.Kubeconfig},
+		{flagMetricsPort, strconv.Itoa(f.MetricsPort), strconv.Itoa(d.MetricsPort)},
 	} {
 		if o.value != o.def {
 			args = append(args, agentArg(o.name, o.value))
@@ -178,7 +185,13 @@ func agentArg(name, value string) string { return "--" + name + "=" + value }
 // its /readyz on the host's loopback says the configuration is applied, which is what paces the
 // DaemonSet's rollout.
 func AgentContainer(image string, flags AgentFlags, resources corev1.ResourceRequirements) *corev1ac.ContainerApplyConfiguration {
-	return corev1ac.Container().
+	c := corev1ac.Container()
+	if flags.MetricsPort > 0 {
+		// The pod runs in the host's network: the port is the host's too, named for a PodMonitor.
+		c.WithPorts(corev1ac.ContainerPort().WithName("metrics").WithContainerPort(int32(flags.MetricsPort)).
+			WithProtocol(corev1.ProtocolTCP))
+	}
+	return c.
 		WithName("agent").
 		WithImage(image).
 		WithArgs(append([]string{"agent"}, flags.Args()...)...).

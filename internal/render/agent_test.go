@@ -29,7 +29,7 @@ func parseAgentFlags(args []string) (render.AgentFlags, error) {
 // everyAgentFlag sets every flag to a value other than its default.
 var everyAgentFlag = render.AgentFlags{
 	Component: render.ContainerdComponent, Config: "/etc/innkeeper/config", ConfigHash: "0123abcd", HostRoot: "/rootfs",
-	HealthPort: 10300, NodeName: "node-7", HealthTimeout: 90 * time.Second, DropInDir: "/etc/kubelet.d",
+	HealthPort: 10300, MetricsPort: 10301, NodeName: "node-7", HealthTimeout: 90 * time.Second, DropInDir: "/etc/kubelet.d",
 	KubeletHealthzURL: "http://127.0.0.1:10249/healthz", ProcRoot: "/host/proc", ContainerdConfig: "/etc/containerd/main.toml",
 	CRISocket: "/run/k3s/containerd/containerd.sock", Kubeconfig: "/etc/innkeeper/kubeconfig",
 }
@@ -82,6 +82,7 @@ func TestAgentFlagsBind(t *testing.T) {
 		"config-hash":         "",
 		"host-root":           "/host",
 		"health-port":         "10288",
+		"metrics-port":        "0",
 		"node-name":           "node-7",
 		"health-timeout":      "2m0s",
 		"drop-in-dir":         "/etc/kubernetes/kubelet.conf.d",

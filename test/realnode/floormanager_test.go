@@ -137,6 +137,9 @@ var _ = Describe("FloorManager on real nodes", func() {
 				HaveField("Note", ContainSubstring(fm.Status.ConfigHash)))), "no Event on %s for the configuration it applied", name)
 		}
 
+		By("the agents' metrics, scraped as Prometheus would")
+		expectAgentMetrics(kubelet.AgentMetricsPort)
+
 		By("a new agent pod with the same configuration restarts nothing")
 		Expect(clientset.CoreV1().Pods(localcluster.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{},
 			metav1.ListOptions{LabelSelector: "hotel.innkeeper.dev/pool=limits"})).To(Succeed())

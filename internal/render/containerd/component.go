@@ -16,6 +16,9 @@ import (
 // and a Node may run both.
 const AgentHealthPort = 10289
 
+// AgentMetricsPort is the host port of the containerd agent's /metrics; the kubelet agent's is 10290.
+const AgentMetricsPort = 10291
+
 // agentConfigDir is where the agent's pod mounts the rendered configuration, all its files.
 const agentConfigDir = "/etc/innkeeper"
 
@@ -30,6 +33,7 @@ func AgentFlags(hash string) render.AgentFlags {
 	f.Config = agentConfigDir
 	f.ConfigHash = hash
 	f.HealthPort = AgentHealthPort
+	f.MetricsPort = AgentMetricsPort
 	f.CRISocket = criSocketDir + "/containerd.sock"
 	return f
 }

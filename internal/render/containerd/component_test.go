@@ -70,10 +70,12 @@ func TestComponentPodSpec(t *testing.T) {
 	agent := pod.Containers[0]
 	g.Expect(agent.Args).To(ContainElements("agent", "--component=containerd", "--config=/etc/innkeeper",
 		"--config-hash=abc", "--cri-socket=/run/containerd/containerd.sock", fmt.Sprintf("--health-port=%d", AgentHealthPort)))
-	// Byte for byte as every earlier release rendered them: a change would change the pod template,
-	// and so roll every RoomService's DaemonSet.
+	// Byte for byte as rendered since v0.1.0 added --metrics-port: a change changes the pod
+	// template, and so rolls every RoomService's DaemonSet (the agents then find the files
+	// unchanged and restart nothing, but the pods are all replaced).
 	g.Expect(agent.Args).To(Equal([]string{"agent", "--component=containerd", "--config=/etc/innkeeper", "--config-hash=abc",
-		"--host-root=/host", "--cri-socket=/run/containerd/containerd.sock", "--health-port=10289"}))
+		"--host-root=/host", "--cri-socket=/run/containerd/containerd.sock", "--metrics-port=10291", "--health-port=10289"}))
+	g.Expect(agent.Ports).To(Equal([]corev1.ContainerPort{{Name: "metrics", ContainerPort: 10291, Protocol: corev1.ProtocolTCP}}))
 	g.Expect(agent.SecurityContext.Privileged).To(Equal(ptr.To(true)))
 	g.Expect(agent.ReadinessProbe.HTTPGet.Port.IntValue()).To(Equal(AgentHealthPort))
 	g.Expect(AgentHealthPort).NotTo(Equal(10288), "the kubelet agent's port: a Node may run both agents")

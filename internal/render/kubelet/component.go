@@ -19,6 +19,9 @@ const Name = render.KubeletComponent
 // network namespace, to reach the kubelet's healthz on 127.0.0.1:10248.
 const AgentHealthPort = 10288
 
+// AgentMetricsPort is the host port of the node agent's /metrics.
+const AgentMetricsPort = 10290
+
 // DropInDir is the kubelet's --config-dir on the Nodes, where the agent writes DropInFile.
 const DropInDir = "/etc/kubernetes/kubelet.conf.d"
 
@@ -33,6 +36,7 @@ func AgentFlags(hash string) render.AgentFlags {
 	f.Config = agentConfigDir + "/" + DropInFile
 	f.ConfigHash = hash
 	f.HealthPort = AgentHealthPort
+	f.MetricsPort = AgentMetricsPort
 	f.DropInDir = DropInDir
 	return f
 }

@@ -41,10 +41,12 @@ func TestComponentPodSpec(t *testing.T) {
 	agent := pod.Containers[0]
 	g.Expect(agent.Image).To(Equal("registry.example/innkeeper:v1"))
 	g.Expect(agent.Args).To(ContainElements("agent", "--component=kubelet", "--config-hash=abc"))
-	// Byte for byte as every earlier release rendered them: a change would change the pod template,
-	// and so roll every FloorManager's DaemonSet.
+	// Byte for byte as rendered since v0.1.0 added --metrics-port: a change changes the pod
+	// template, and so rolls every FloorManager's DaemonSet (the agents then find the drop-in
+	// unchanged and restart nothing, but the pods are all replaced).
 	g.Expect(agent.Args).To(Equal([]string{"agent", "--component=kubelet", "--config=/etc/innkeeper/50-innkeeper.conf",
-		"--config-hash=abc", "--host-root=/host", "--health-port=10288"}))
+		"--config-hash=abc", "--host-root=/host", "--metrics-port=10290", "--health-port=10288"}))
+	g.Expect(agent.Ports).To(Equal([]corev1.ContainerPort{{Name: "metrics", ContainerPort: 10290, Protocol: corev1.ProtocolTCP}}))
 	g.Expect(agent.SecurityContext.Privileged).To(Equal(ptr.To(true)))
 	g.Expect(agent.ReadinessProbe.HTTPGet.Path).To(Equal("/readyz"))
 	g.Expect(agent.Resources.Requests).To(HaveKey(corev1.ResourceCPU))
