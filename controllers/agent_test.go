@@ -47,12 +47,14 @@ func (k *kubeletSimulator) RestartUnit(ctx context.Context, _ string) error {
 	if err := k8sClient.Get(ctx, client.ObjectKey{Name: k.node}, node); err != nil {
 		return err
 	}
+	base := node.DeepCopy()
 	for i := range node.Status.Conditions {
 		if node.Status.Conditions[i].Type == corev1.NodeReady {
 			node.Status.Conditions[i].LastHeartbeatTime = metav1.NewTime(time.Now().Add(time.Second))
 		}
 	}
-	return k8sClient.Status().Update(ctx, node)
+	// A patch, not an update: the manager may label the Node (admitting it to a rollout) meanwhile.
+	return k8sClient.Status().Patch(ctx, node, client.MergeFrom(base))
 }
 
 // agentFor builds the node agent that the FloorManager's DaemonSet would run on node, from the

@@ -34,10 +34,11 @@ type Options struct {
 	KubeProxyAPIServer string
 }
 
-// RBAC for the engine, shared by every kind: Nodes to select and report on, Events (which land in the
+// RBAC for the engine, shared by every kind: Nodes to select and report on (and to admit to a
+// rollout, with a label: see pool.AdmittedLabel), Events (which land in the
 // default namespace for a cluster-scoped object), and the workloads it renders, only in its own
 // namespace (a Role; installers rewrite innkeeper-system to their namespace).
-// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=innkeeper-system,resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,namespace=innkeeper-system,resources=daemonsets,verbs=get;list;watch;create;update;patch;delete

@@ -48,7 +48,7 @@ func createNode(name string, labels map[string]string) *corev1.Node {
 	labels["kubernetes.io/hostname"] = name
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	Expect(k8sClient.Create(ctx, node)).To(Succeed())
-	node.Status = corev1.NodeStatus{
+	status := corev1.NodeStatus{
 		Capacity: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"),
 			corev1.ResourcePods: resource.MustParse("110"), corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
@@ -64,7 +64,14 @@ func createNode(name string, labels map[string]string) *corev1.Node {
 			{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID", LastHeartbeatTime: metav1.Now()},
 		},
 	}
-	Expect(k8sClient.Status().Update(ctx, node)).To(Succeed())
+	// The manager may admit the new Node to a rollout (a label) between the two writes.
+	Eventually(func() error {
+		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
+			return err
+		}
+		node.Status = status
+		return k8sClient.Status().Update(ctx, node)
+	}).WithTimeout(timeout).Should(Succeed())
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, node))).To(Succeed()) })
 	return node
 }
@@ -283,6 +290,8 @@ var _ = Describe("FloorManager controller", func() {
 		Expect(terms[0].MatchExpressions).To(ConsistOf(
 			corev1.NodeSelectorRequirement{Key: poolKey, Operator: corev1.NodeSelectorOpIn, Values: []string{poolName}},
 			corev1.NodeSelectorRequirement{Key: "node.kubernetes.io/exclude", Operator: corev1.NodeSelectorOpDoesNotExist},
+			corev1.NodeSelectorRequirement{Key: pool.AdmittedLabel("kubelet"), Operator: corev1.NodeSelectorOpIn,
+				Values: []string{string(fm.UID)}},
 		))
 
 		hash := templateHash(ds)
@@ -500,15 +509,21 @@ var _ = Describe("FloorManager controller", func() {
 		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress)
 	})
 
-	It("drops the node affinity when the selector widens to every Node", func() {
+	It("keeps only the admission gate in the node affinity when the selector widens to every Node", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("fm")
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{}))
-		Expect(daemonSetOf(name).Spec.Template.Spec.Affinity).NotTo(BeNil())
+		gate := corev1.NodeSelectorRequirement{Key: pool.AdmittedLabel("kubelet"), Operator: corev1.NodeSelectorOpIn,
+			Values: []string{string(getFloorManager(name).UID)}}
+		expressions := func() []corev1.NodeSelectorRequirement {
+			terms := daemonSetOf(name).Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+			Expect(terms).To(HaveLen(1))
+			return terms[0].MatchExpressions
+		}
+		Expect(expressions()).To(HaveLen(2))
 		// Nodes of other tests are selected too, which is no conflict: they are nobody else's now.
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.NodeSelector = metav1.LabelSelector{} })
-		Eventually(func() *corev1.Affinity { return daemonSetOf(name).Spec.Template.Spec.Affinity }).
-			WithTimeout(timeout).Should(BeNil())
+		Eventually(expressions).WithTimeout(timeout).Should(Equal([]corev1.NodeSelectorRequirement{gate}))
 	})
 
 	It("records a Warning Event when the spec cannot be rendered", func() {

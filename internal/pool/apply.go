@@ -37,6 +37,12 @@ type acted struct {
 // returned, and the reconcile retried with backoff.
 func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision) (acted, error) {
 	a := acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash}
+	// Nodes first: a DaemonSet from before admission keeps its pods only on the Nodes admitted
+	// before its pod template requires it.
+	if a.err = r.applyAdmission(ctx, obj, d.admission); a.err != nil {
+		recordApplyError(r.gvk.Kind, a.err)
+		return a, nil
+	}
 	switch d.action {
 	case actRemoveDaemonSet:
 		if err := r.removeDaemonSet(ctx, o.daemonSet); err != nil {
@@ -143,10 +149,10 @@ func (r *Reconciler) removeForeignFields(ctx context.Context, obj Object, ds *ap
 	if err != nil || len(foreign) == 0 {
 		return false, err
 	}
-	ops := []map[string]any{{"op": "test", "path": "/metadata/resourceVersion", "value": ds.ResourceVersion}}
+	ops := []jsonPatchOp{{Op: "test", Path: "/metadata/resourceVersion", Value: ds.ResourceVersion}}
 	described := make([]string, 0, len(foreign))
 	for _, f := range foreign {
-		ops = append(ops, map[string]any{"op": "remove", "path": f.pointer})
+		ops = append(ops, jsonPatchOp{Op: "remove", Path: f.pointer})
 		described = append(described, fmt.Sprintf("%s (set by %s)", f.path, f.manager))
 	}
 	patch, err := json.Marshal(ops)
@@ -164,4 +170,17 @@ func (r *Reconciler) removeForeignFields(ctx context.Context, obj Object, ds *ap
 		"fields", described)
 	r.recorder.Eventf(obj, ds, corev1.EventTypeWarning, hotelv1alpha1.ReasonForeignFieldsRemoved, "RemoveForeignFields", "%s", message)
 	return true, nil
+}
+
+// jsonPatchOp is one operation of a JSON patch (RFC 6902).
+type jsonPatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// jsonPointerEscape escapes a key for a JSON pointer (RFC 6901), such as a label key in
+// /metadata/labels/<key>.
+func jsonPointerEscape(key string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1")
 }

@@ -49,6 +49,8 @@ type decision struct {
 	config Config
 	// stall, if not nil, is why the rollout cannot progress without a human.
 	stall *stall
+	// admission is which Nodes to admit to the rollout, and to release from it (see admit).
+	admission admission
 }
 
 // stall is why a rollout cannot progress without a human.
@@ -72,8 +74,16 @@ func (s *stall) retryErr() error {
 // out (an invalid selector, missing references, a configuration that does not render) leaves the
 // workloads as they are; a pool whose Nodes another DaemonSet or an older object holds keeps no
 // DaemonSet; otherwise the newest configuration is applied, or, while paused, the configuration
-// the DaemonSet rolls out is held where it is.
+// the DaemonSet rolls out is held where it is. Then it decides which Nodes to admit to the rollout
+// (see admit).
 func decide(o observed) decision {
+	d := decideAction(o)
+	d.admission = admit(o, d)
+	return d
+}
+
+// decideAction returns what to do about an object's workloads.
+func decideAction(o observed) decision {
 	if s := specStall(o); s != nil {
 		return decision{action: actNone, stall: s}
 	}

@@ -33,6 +33,10 @@ type observed struct {
 	selectorErr error
 	// nodes are the selected Nodes, the cache's own objects: read them, never modify them.
 	nodes []*corev1.Node
+	// uid is the object's UID, the value of the label that admits a Node to its rollout, and
+	// admittedElsewhere the Nodes so labelled that the pool no longer selects (see admission.go).
+	uid               types.UID
+	admittedElsewhere []*corev1.Node
 	// daemonSet is the object's DaemonSet, nil if there is none.
 	daemonSet *appsv1.DaemonSet
 	// applied is the configuration the DaemonSet rolls out, zero if there is no DaemonSet.
@@ -68,12 +72,18 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		maxUnavailable: maxUnavailable(obj),
 		component:      component,
 		nodeAgent:      r.kind.Component.NodeAgent(),
+		uid:            obj.GetUID(),
 	}
 	selector, err := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
 	if err != nil {
 		o.selectorErr = err
-	} else if o.nodes, err = r.nodes.selected(ctx, selector); err != nil {
-		return o, err
+	} else {
+		if o.nodes, err = r.nodes.selected(ctx, selector); err != nil {
+			return o, err
+		}
+		if o.admittedElsewhere, err = r.admittedElsewhere(ctx, obj, selector); err != nil {
+			return o, err
+		}
 	}
 	if o.daemonSet, err = r.daemonSet(ctx, obj); err != nil {
 		return o, err
@@ -109,6 +119,25 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		return r.nodes.selected(ctx, sel)
 	})
 	return o, err
+}
+
+// admittedElsewhere returns the Nodes admitted to obj's rollout that its selector no longer selects.
+func (r *Reconciler) admittedElsewhere(ctx context.Context, obj Object, selector labels.Selector) ([]*corev1.Node, error) {
+	if obj.GetUID() == "" {
+		return nil, nil
+	}
+	admitted, err := r.nodes.selected(ctx, labels.SelectorFromSet(labels.Set{
+		AdmittedLabel(r.kind.Component.Name()): string(obj.GetUID())}))
+	if err != nil {
+		return nil, err
+	}
+	var out []*corev1.Node
+	for _, n := range admitted {
+		if !selector.Matches(labels.Set(n.Labels)) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // daemonSet returns the object's DaemonSet from the cache, nil if there is none.

@@ -124,9 +124,7 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 	for _, name := range nodePods.ImagePullSecrets {
 		pod = pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(name))
 	}
-	if affinity := nodeAffinity(&obj.PoolSpec().NodeSelector); affinity != nil {
-		pod = pod.WithAffinity(affinity)
-	}
+	pod = pod.WithAffinity(nodeAffinity(&obj.PoolSpec().NodeSelector, AdmittedLabel(component), string(obj.GetUID())))
 	strategy := appsv1ac.DaemonSetUpdateStrategy().
 		WithType(appsv1.RollingUpdateDaemonSetStrategyType).
 		WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(maxUnavailable(obj)))
@@ -153,13 +151,11 @@ func maxUnavailable(obj Object) intstr.IntOrString {
 	return intstr.FromInt32(1)
 }
 
-// nodeAffinity turns a label selector over Nodes into the equivalent required node affinity, or nil
-// for the empty selector, which selects every Node. matchLabels become In expressions; the
-// selector's operators have node-affinity equivalents of the same name.
-func nodeAffinity(sel *metav1.LabelSelector) *corev1ac.AffinityApplyConfiguration {
-	if len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0 {
-		return nil
-	}
+// nodeAffinity turns a label selector over Nodes into the equivalent required node affinity, and
+// requires in addition that a Node be admitted to the object's rollout: labelled admittedKey=uid
+// (see admission.go). matchLabels become In expressions; the selector's operators have
+// node-affinity equivalents of the same name.
+func nodeAffinity(sel *metav1.LabelSelector, admittedKey, uid string) *corev1ac.AffinityApplyConfiguration {
 	term := corev1ac.NodeSelectorTerm()
 	keys := make([]string, 0, len(sel.MatchLabels))
 	for k := range sel.MatchLabels {
@@ -174,6 +170,8 @@ func nodeAffinity(sel *metav1.LabelSelector) *corev1ac.AffinityApplyConfiguratio
 		term.WithMatchExpressions(corev1ac.NodeSelectorRequirement().
 			WithKey(e.Key).WithOperator(corev1.NodeSelectorOperator(e.Operator)).WithValues(e.Values...))
 	}
+	term.WithMatchExpressions(corev1ac.NodeSelectorRequirement().
+		WithKey(admittedKey).WithOperator(corev1.NodeSelectorOpIn).WithValues(uid))
 	return corev1ac.Affinity().WithNodeAffinity(corev1ac.NodeAffinity().
 		WithRequiredDuringSchedulingIgnoredDuringExecution(corev1ac.NodeSelector().WithNodeSelectorTerms(term)))
 }

@@ -44,7 +44,7 @@ func TestNodeAffinity(t *testing.T) {
 		sel  metav1.LabelSelector
 		want []corev1.NodeSelectorRequirement
 	}{
-		{name: "empty selector: every Node, no affinity", sel: metav1.LabelSelector{}},
+		{name: "empty selector: every admitted Node", sel: metav1.LabelSelector{}},
 		{
 			name: "matchLabels become In, sorted by key",
 			sel:  metav1.LabelSelector{MatchLabels: map[string]string{"zone": "b", "pool": "gpu"}},
@@ -72,16 +72,14 @@ func TestNodeAffinity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			got := nodeAffinity(&tt.sel)
-			if tt.want == nil {
-				g.Expect(got).To(BeNil())
-				return
-			}
+			got := nodeAffinity(&tt.sel, "hotel.innkeeper.dev/kubelet-admitted", "uid-gpu")
 			var affinity corev1.Affinity
 			roundTrip(g, got, &affinity)
 			terms := affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
 			g.Expect(terms).To(HaveLen(1), "the requirements of one selector are ANDed: one term")
-			g.Expect(terms[0].MatchExpressions).To(Equal(tt.want))
+			want := append(tt.want, corev1.NodeSelectorRequirement{
+				Key: "hotel.innkeeper.dev/kubelet-admitted", Operator: corev1.NodeSelectorOpIn, Values: []string{"uid-gpu"}})
+			g.Expect(terms[0].MatchExpressions).To(Equal(want), "the pool's selector, and admitted to the object's rollout")
 		})
 	}
 }
@@ -156,10 +154,10 @@ func TestDesiredDaemonSetPausedHoldsPods(t *testing.T) {
 	g.Expect(ds.Spec.Template.Annotations).To(HaveKeyWithValue(AnnotationHash, "abc"))
 }
 
-// The default node-pod settings render, byte for byte, the DaemonSets that innkeeper rendered when
-// its priority class and tolerations were constants: their spec-hash is unchanged, so that a
-// manager upgraded with the defaults applies nothing to the DaemonSets already in the cluster.
-// The hashes were computed by the code before the settings existed.
+// The default node-pod settings render, byte for byte, the DaemonSets that this version renders:
+// their spec-hash is pinned, because a change to it changes every DaemonSet in the cluster when
+// the manager is upgraded, which the upgrade notes (README) must say. It last changed with the
+// admission gate (admission.go): the pods roll once, and admitted Nodes keep their configuration.
 func TestDesiredDaemonSetDefaultsKeepTheSpecHash(t *testing.T) {
 	fm := floorManager("gpu", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gpu"}})
@@ -171,8 +169,8 @@ func TestDesiredDaemonSetDefaultsKeepTheSpecHash(t *testing.T) {
 		want   string
 	}{
 		{name: "rolling", pod: corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img")),
-			want: "6d962d0fc522ec6d"},
-		{name: "paused", pod: corev1ac.PodSpec(), paused: true, want: "031a8be6574b2295"},
+			want: "74cf6381f52f9caa"},
+		{name: "paused", pod: corev1ac.PodSpec(), paused: true, want: "6a9faba53c1a2b28"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

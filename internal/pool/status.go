@@ -78,6 +78,9 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	// Reconciling and Ready
 	progress := fmt.Sprintf("%d of %d Nodes run configuration %s, %d of them Ready", st.Nodes.Updated, selected,
 		orNone(a.appliedHash), st.Nodes.Ready)
+	if w := d.admission.waiting; w > 0 && !o.paused && blocked == nil {
+		progress += fmt.Sprintf("; %d wait to be admitted to the rollout", w)
+	}
 	switch {
 	case blocked != nil:
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, blocked.reason, "The rollout is stalled; see the Stalled condition.")

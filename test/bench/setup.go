@@ -79,8 +79,10 @@ func (b *bench) createNode(ctx context.Context, node *corev1.Node) error {
 	}
 	// An API server that drops status on create gets it in a second request, as from a kubelet.
 	if len(node.Status.Conditions) == 0 {
+		// A patch, not an update: the manager may label the Node (admitting it to a rollout) meanwhile.
+		base := node.DeepCopy()
 		node.Status = status
-		if err := b.cp.client.Status().Update(ctx, node); err != nil {
+		if err := b.cp.client.Status().Patch(ctx, node, client.MergeFrom(base)); err != nil {
 			return fmt.Errorf("write the status of Node %s: %w", node.Name, err)
 		}
 	}

@@ -219,6 +219,74 @@ var _ = Describe("FloorManager on a local cluster", func() {
 		Expect(sawReconciling.Load()).To(Equal(int32(1)), "the rollout never showed Reconciling=True")
 	})
 
+	It("rolls a new FloorManager out to a 20-Node pool at most maxUnavailable (2) Nodes at a time, a joining Node too", func() {
+		// A Node is changing from the moment an agent pod is on it until its agent has recorded the
+		// configuration: the DaemonSet controller would create all 20 pods at once, were the Nodes
+		// not admitted to the rollout in waves.
+		key := hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig)
+		changing := func() (int, int) {
+			nodes, err := clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localcluster.PoolLabel + "=paced"})
+			Expect(err).NotTo(HaveOccurred())
+			recorded := map[string]string{}
+			for _, n := range nodes.Items {
+				recorded[n.Name] = n.Annotations[key]
+			}
+			busy, updated := 0, 0
+			for _, p := range agentPods("paced") {
+				if hash, ok := recorded[p.Spec.NodeName]; ok && hash != p.Annotations[pool.AnnotationHash] {
+					busy++
+				}
+			}
+			for _, hash := range recorded {
+				if hash != "" {
+					updated++
+				}
+			}
+			return busy, updated
+		}
+		var maxChanging atomic.Int32
+		joined := make(chan struct{})
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer GinkgoRecover()
+			defer wg.Done()
+			join := false
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				busy, updated := changing()
+				if int32(busy) > maxChanging.Load() {
+					maxChanging.Store(int32(busy))
+				}
+				if !join && updated >= 6 {
+					join = true
+					close(joined)
+				}
+			}
+		}()
+		mustKubectl(floorManagerYAML("paced", "paced", "2", 99), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "paced")
+
+		By("a Node joining the pool in the middle of the rollout")
+		Eventually(joined).WithTimeout(timeout).Should(BeClosed())
+		node := localcluster.NodeFor(localcluster.Pool{Name: "paced"}, 20)
+		Expect(cluster.AddNode(ctx, node)).To(Succeed())
+		DeferCleanup(func() { _ = clientset.CoreV1().Nodes().Delete(ctx, node.Name, metav1.DeleteOptions{}) })
+
+		waitReady("paced")
+		close(stop)
+		wg.Wait()
+		Expect(getFM("paced").Status.Nodes).To(Equal(hotelv1alpha1.NodeCounts{Selected: 21, Updated: 21, Ready: 21}))
+		Expect(maxChanging.Load()).To(BeNumerically("<=", 2), "more than maxUnavailable Nodes were changing at once")
+		Expect(maxChanging.Load()).To(BeNumerically(">=", 1), "the sampling never saw a Node change")
+		GinkgoWriter.Printf("at most %d Nodes were changing at once\n", maxChanging.Load())
+	})
+
 	It("holds a new configuration back while paused, and rolls it out when resumed", func() {
 		mustKubectl(floorManagerYAML("paused", "paused", "1", 100), "apply", "-f", "-")
 		DeferCleanup(deleteFM, "paused")

@@ -1,0 +1,128 @@
+package controllers_test
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
+)
+
+// settle is how long a spec watches that the manager admits no further Node.
+const settle = 1500 * time.Millisecond
+
+// admittedNodes returns the names of the Nodes admitted to the rollout of the object with uid, sorted.
+func admittedNodes(component string, uid types.UID) []string {
+	list := &corev1.NodeList{}
+	Expect(k8sClient.List(ctx, list, client.MatchingLabels{pool.AdmittedLabel(component): string(uid)})).To(Succeed())
+	names := make([]string, 0, len(list.Items))
+	for _, n := range list.Items {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// expectAdmitted waits until exactly the named Nodes are admitted, then checks that no other is
+// for a while: a wave never grows by itself.
+func expectAdmitted(component string, uid types.UID, names ...string) {
+	GinkgoHelper()
+	sort.Strings(names)
+	admitted := func() []string { return admittedNodes(component, uid) }
+	Eventually(admitted).WithTimeout(timeout).WithPolling(interval).Should(Equal(names))
+	Consistently(admitted).WithTimeout(settle).WithPolling(interval).Should(Equal(names))
+}
+
+var _ = Describe("Paced admission", func() {
+	It("admits a new FloorManager's Nodes maxUnavailable at a time, a joining Node too, and releases a leaving one", func() {
+		poolName, nodes := createPool(5)
+		name := uniqueName("fm")
+		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](90)})
+		fm.Spec.Rollout.MaxUnavailable = ptr.To(intstr.FromInt32(2))
+		uid := createFloorManager(fm).UID
+
+		By("a first wave of two Nodes, by name")
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name)
+		Eventually(func() string { return condition(name, hotelv1alpha1.ConditionReady).Message }).
+			WithTimeout(timeout).Should(ContainSubstring("3 wait to be admitted to the rollout"))
+
+		By("one Node of the wave updated: one more")
+		reportApplied(name, nodes[0])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+
+		By("a Node that joins the pool while two are updating waits its turn")
+		joining := createNode(poolName+"-node-5", map[string]string{poolKey: poolName})
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+
+		By("as the Nodes update, the rest are admitted, the joining one last (by name)")
+		reportApplied(name, nodes[1], nodes[2])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name, nodes[3].Name, nodes[4].Name)
+		reportApplied(name, nodes[3], nodes[4])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name, nodes[3].Name, nodes[4].Name, joining.Name)
+		reportApplied(name, joining)
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+
+		By("a Node that leaves the pool is released")
+		labelNode(joining.Name, poolKey, poolName+"-elsewhere")
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name, nodes[3].Name, nodes[4].Name)
+	})
+
+	It("admits a Node that already runs the configuration at no cost, and nobody new while paused", func() {
+		poolName, nodes := createPool(3)
+		name := uniqueName("fm")
+		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](91)})
+		uid := createFloorManager(fm).UID
+		expectAdmitted("kubelet", uid, nodes[0].Name)
+
+		By("a Node whose agent already reports the configuration")
+		reportApplied(name, nodes[2])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[2].Name)
+
+		By("paused, the updated Node frees no place for another")
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.Paused = true })
+		expectCondition(name, hotelv1alpha1.ConditionPaused, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused)
+		reportApplied(name, nodes[0])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[2].Name)
+
+		By("resumed, the last one")
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.Paused = false })
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+	})
+
+	It("paces a Concierge by its DaemonSet's status", func() {
+		poolName, nodes := createPool(3)
+		name := uniqueName("cg")
+		uid := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{}).UID
+		expectAdmitted("kube-proxy", uid, nodes[0].Name)
+
+		ds := kubeProxyDaemonSet(name)
+		By("a pod scheduled but not available yet: nobody more")
+		writeDaemonSetStatus(ds, 1, 1, 0)
+		expectAdmitted("kube-proxy", uid, nodes[0].Name)
+		By("available: the next")
+		writeDaemonSetStatus(ds, 1, 1, 1)
+		expectAdmitted("kube-proxy", uid, nodes[0].Name, nodes[1].Name)
+		writeDaemonSetStatus(ds, 2, 2, 2)
+		expectAdmitted("kube-proxy", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+		writeDaemonSetStatus(ds, 3, 3, 3)
+		expectConditionOf(&hotelv1alpha1.Concierge{ObjectMeta: metav1.ObjectMeta{Name: name}},
+			hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+	})
+})
+
+// labelNode sets one label of a Node.
+func labelNode(name, key, value string) {
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, key, value)
+	Expect(k8sClient.Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		client.RawPatch(types.MergePatchType, []byte(patch)))).To(Succeed())
+}

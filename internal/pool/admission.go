@@ -1,0 +1,230 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// Admission paces what a DaemonSet's own rolling update cannot: its first rollout, a spec that
+// selects more Nodes, and a Node that joins the pool. The DaemonSet controller creates a pod on
+// every Node that newly matches a DaemonSet's node affinity at once, whatever maxUnavailable says;
+// maxUnavailable paces only the replacement of existing pods. So an object's DaemonSet runs only on
+// the Nodes the engine has admitted to its rollout, those labelled AdmittedLabel(component) with
+// the object's UID (the label is in the pod template's node affinity, beside the pool's selector),
+// and the engine admits Nodes in waves: only while the DaemonSet rolls out the newest configuration,
+// and only as many as maxUnavailable leaves once the admitted Nodes still updating, failed or not
+// Ready are counted. A Node that already runs the configuration, or every Node a DaemonSet from
+// before admission runs on, is admitted at once: its pod changes nothing there.
+//
+// One label key per component holds the UID of the object whose rollout the Node is admitted to:
+// a Node belongs to at most one pool of each kind, and a new object of the same name is never
+// admitted where an old one was.
+
+// AdmittedLabel is the Node label that admits a Node to the rollout of one object of component's
+// kind: its value is the object's UID.
+func AdmittedLabel(component string) string {
+	return "hotel.innkeeper.dev/" + component + "-admitted"
+}
+
+// admission is which Nodes to admit to an object's rollout and which to release from it.
+type admission struct {
+	// admit names the Nodes to label, sorted; release, the Nodes labelled with the object's UID
+	// that its pool no longer selects, sorted.
+	admit, release []string
+	// waiting is the number of selected Nodes left unadmitted once admit is done.
+	waiting int
+}
+
+// admitted reports whether node is admitted to the rollout of the object with uid.
+func admitted(node *corev1.Node, component string, uid types.UID) bool {
+	return uid != "" && node.Labels[AdmittedLabel(component)] == string(uid)
+}
+
+// gated reports whether a DaemonSet's pods run only on the Nodes admitted to its object's rollout:
+// DaemonSets that innkeeper rendered before admission existed run on every selected Node.
+func gated(ds *appsv1.DaemonSet, component string) bool {
+	a := ds.Spec.Template.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return false
+	}
+	for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, e := range term.MatchExpressions {
+			if e.Key == AdmittedLabel(component) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// admit decides, from what a reconcile observed and decided, which Nodes to admit to the object's
+// rollout and which to release. It is pure.
+//
+// Nodes the pool no longer selects are released whenever the selector is valid. Nodes are admitted
+// only while the DaemonSet is applied or held (never for a stalled object, which rolls nothing
+// out), in three ways:
+//   - a DaemonSet from before admission (see gated) runs on every selected Node: all are admitted
+//     at once, before its pod template is gated, or the DaemonSet controller would remove its pods;
+//   - a Node whose agent reports the configuration the DaemonSet rolls out is admitted at no cost
+//     (components with a node agent only: for others the engine cannot tell per Node);
+//   - otherwise, and only while the rollout is neither paused nor changing configuration, up to
+//     maxUnavailable (of the selected Nodes, rounded up) less the admitted Nodes that are not yet
+//     updated and Ready: Ready Nodes first, then by name, so that a wave is predictable.
+func admit(o observed, d decision) admission {
+	var ad admission
+	if o.selectorErr == nil {
+		for _, n := range o.admittedElsewhere {
+			ad.release = append(ad.release, n.Name)
+		}
+		sort.Strings(ad.release)
+	}
+	var pending []*corev1.Node
+	admittedCount := 0
+	for _, n := range o.nodes {
+		if admitted(n, o.component, o.uid) {
+			admittedCount++
+		} else {
+			pending = append(pending, n)
+		}
+	}
+	ad.waiting = len(pending)
+	if len(pending) == 0 || o.daemonSet == nil || (d.action != actApply && d.action != actHold) {
+		return ad
+	}
+	take := func(n *corev1.Node) {
+		ad.admit = append(ad.admit, n.Name)
+		ad.waiting--
+	}
+	if !gated(o.daemonSet, o.component) {
+		for _, n := range pending {
+			take(n)
+		}
+		sort.Strings(ad.admit)
+		return ad
+	}
+
+	var rest []*corev1.Node
+	for _, n := range pending {
+		if o.nodeAgent && o.applied.Hash != "" && updatedAndReady(n, o.component, o.applied.Hash) {
+			take(n)
+		} else {
+			rest = append(rest, n)
+		}
+	}
+	if d.action != actApply || o.paused || o.applied.Hash == "" || o.applied.Hash != d.config.Hash {
+		sort.Strings(ad.admit)
+		return ad
+	}
+	budget := maxChanging(o.maxUnavailable, len(o.nodes)) - inFlight(o, admittedCount)
+	sort.Slice(rest, func(i, j int) bool {
+		ri, rj := nodeReady(rest[i]), nodeReady(rest[j])
+		if ri != rj {
+			return ri
+		}
+		return rest[i].Name < rest[j].Name
+	})
+	for i := 0; i < budget && i < len(rest); i++ {
+		take(rest[i])
+	}
+	sort.Strings(ad.admit)
+	return ad
+}
+
+// maxChanging is how many of a pool's Nodes may be changing at once: maxUnavailable of the selected
+// Nodes, a percentage rounded up, as for the DaemonSet, and at least one.
+func maxChanging(maxUnavailable intstr.IntOrString, selected int) int {
+	n, err := intstr.GetScaledValueFromIntOrPercent(&maxUnavailable, selected, true)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// inFlight counts the admitted Nodes that do not yet run the configuration the DaemonSet rolls out
+// and are Ready: those still updating, those where it failed, and those not Ready. Where the
+// component has no node agent, the DaemonSet's status counts the Nodes that are (see rolloutCounts):
+// a status that lags its spec counts none, so a reconcile that reads it too early admits less, never
+// more.
+func inFlight(o observed, admittedCount int) int {
+	if o.nodeAgent {
+		n := 0
+		for _, node := range o.nodes {
+			if admitted(node, o.component, o.uid) && !updatedAndReady(node, o.component, o.applied.Hash) {
+				n++
+			}
+		}
+		return n
+	}
+	notReady := int32(0)
+	for _, node := range o.nodes {
+		if !nodeReady(node) {
+			notReady++
+		}
+	}
+	c, _ := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash}, int32(len(o.nodes)), notReady)
+	return max(admittedCount-int(c.Ready), 0)
+}
+
+// updatedAndReady reports whether a Node's agent reports that it runs configuration hash, and the
+// Node is Ready.
+func updatedAndReady(n *corev1.Node, component, hash string) bool {
+	return hash != "" && n.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationConfig)] == hash &&
+		nodeReady(n)
+}
+
+func nodeReady(n *corev1.Node) bool {
+	return nodeConditionStatus(n, corev1.NodeReady) == corev1.ConditionTrue
+}
+
+// applyAdmission labels the Nodes admitted to obj's rollout and removes the label from those
+// released. Releasing is conditional: it removes the label only if it still holds obj's UID, and a
+// patch that fails its test is returned like any error, for the reconcile to be retried with
+// backoff on a cache that has caught up.
+func (r *Reconciler) applyAdmission(ctx context.Context, obj Object, ad admission) error {
+	key := AdmittedLabel(r.kind.Component.Name())
+	pointer := "/metadata/labels/" + jsonPointerEscape(key)
+	patch := func(name string, ops []jsonPatchOp) error {
+		body, err := json.Marshal(ops)
+		if err != nil {
+			return err
+		}
+		node := &corev1.Node{}
+		node.Name = name
+		return r.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body))
+	}
+	for _, name := range ad.release {
+		err := patch(name, []jsonPatchOp{
+			{Op: "test", Path: pointer, Value: string(obj.GetUID())},
+			{Op: "remove", Path: pointer},
+		})
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("release Node %s from the rollout of %s %s: %w", name, r.gvk.Kind, obj.GetName(), err)
+		}
+	}
+	for _, name := range ad.admit {
+		merge, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{key: string(obj.GetUID())}}})
+		if err != nil {
+			return err
+		}
+		node := &corev1.Node{}
+		node.Name = name
+		if err := r.client.Patch(ctx, node, client.RawPatch(types.MergePatchType, merge)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("admit Node %s to the rollout of %s %s: %w", name, r.gvk.Kind, obj.GetName(), err)
+		}
+	}
+	if len(ad.admit) > 0 {
+		log.FromContext(ctx).Info("Admitted Nodes to the rollout", "nodes", ad.admit, "waiting", ad.waiting)
+	}
+	return nil
+}
