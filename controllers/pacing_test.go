@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -97,6 +98,41 @@ var _ = Describe("Paced admission", func() {
 		By("resumed, the last one")
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.Paused = false })
 		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+	})
+
+	It("holds a rollout while an updated Node is unhealthy, goes on once it recovers, or when told to ignore it", func() {
+		poolName, nodes := createPool(4)
+		name := uniqueName("fm")
+		uid := createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](92)})).UID
+		expectAdmitted("kubelet", uid, nodes[0].Name)
+		reportApplied(name, nodes[0])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name)
+
+		By("the updated Node comes under disk pressure: the rollout halts, the DaemonSet replaces no pod")
+		setNodeCondition(nodes[0].Name, corev1.NodeDiskPressure, corev1.ConditionTrue)
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutHalted)
+		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring("1 DiskPressure (" + nodes[0].Name + ")"))
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutHalted)
+		Eventually(func() appsv1.DaemonSetUpdateStrategyType { return daemonSetOf(name).Spec.UpdateStrategy.Type }).
+			WithTimeout(timeout).Should(Equal(appsv1.OnDeleteDaemonSetStrategyType))
+		reportApplied(name, nodes[1])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name)
+
+		By("it recovers: the rollout goes on")
+		setNodeCondition(nodes[0].Name, corev1.NodeDiskPressure, corev1.ConditionFalse)
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		Expect(daemonSetOf(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.RollingUpdateDaemonSetStrategyType))
+
+		By("another comes under memory pressure after its update: halted again, until the gate is set to Ignore")
+		setNodeCondition(nodes[2].Name, corev1.NodeMemoryPressure, corev1.ConditionTrue)
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+		reportApplied(name, nodes[2])
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutHalted)
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.HealthGate = hotelv1alpha1.HealthGateIgnore })
+		Eventually(func() []string { return admittedNodes("kubelet", uid) }).WithTimeout(timeout).Should(HaveLen(4))
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 	})
 
 	It("paces a Concierge by its DaemonSet's status", func() {

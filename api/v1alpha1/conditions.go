@@ -49,6 +49,10 @@ const (
 	ReasonForeignKubeProxy = "ForeignKubeProxy"
 	// ReasonRolloutBlocked: Nodes failed past maxUnavailable, so the rollout cannot go on.
 	ReasonRolloutBlocked = "RolloutBlocked"
+	// ReasonRolloutHalted: the health gate holds the rollout: a Node that already runs the
+	// configuration being rolled out is NotReady or under memory, disk or PID pressure. No further
+	// Node is updated until it recovers, or until spec.rollout.healthGate is Ignore.
+	ReasonRolloutHalted = "RolloutHalted"
 	// ReasonApplyFailed: the API server refused to apply the rendered ConfigMap or DaemonSet; the
 	// manager retries with backoff.
 	ReasonApplyFailed = "ApplyFailed"

@@ -41,7 +41,28 @@ type RolloutSpec struct {
 	// every Node keeps what it has. Set it back to false to resume.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
+
+	// healthGate, Enforce (the default), holds a rollout in progress while a Node that already runs
+	// the configuration being rolled out is NotReady or under memory, disk or PID pressure: no
+	// further Node is updated, and Stalled says which Nodes and why (reason RolloutHalted). The
+	// rollout goes on by itself once they recover. Ignore lets it go on regardless, for a Node you
+	// know is unhealthy for another reason; set Enforce again afterwards. A new configuration (a fix)
+	// is always rolled out: the gate holds only the configuration that Nodes turned unhealthy on.
+	// +optional
+	// +kubebuilder:default=Enforce
+	HealthGate HealthGatePolicy `json:"healthGate,omitempty"`
 }
+
+// HealthGatePolicy says whether unhealthy updated Nodes hold a rollout.
+// +kubebuilder:validation:Enum=Enforce;Ignore
+type HealthGatePolicy string
+
+const (
+	// HealthGateEnforce holds a rollout while an updated Node is unhealthy.
+	HealthGateEnforce HealthGatePolicy = "Enforce"
+	// HealthGateIgnore lets a rollout go on whatever the health of updated Nodes.
+	HealthGateIgnore HealthGatePolicy = "Ignore"
+)
 
 // PoolStatus is what innkeeper observed of a pool and its rollout. Every innkeeper kind embeds it.
 type PoolStatus struct {

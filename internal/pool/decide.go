@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -95,11 +96,69 @@ func decideAction(o observed) decision {
 	}
 	switch {
 	case !o.paused:
+		if h := healthHalt(o); h != nil {
+			return decision{action: actHold, config: o.applied, stall: h}
+		}
 		return decision{action: actApply, config: o.desired}
 	case o.daemonSet != nil && o.applied.Hash != "":
 		return decision{action: actHold, config: o.applied}
 	}
 	return decision{action: actNone}
+}
+
+// healthHalt returns why the health gate holds the rollout, nil if it does not: the rollout of the
+// newest configuration is in progress, and a Node that already runs it is NotReady or under
+// pressure (see unhealthyUpdated). A newer configuration is never held: it may be the fix. A
+// rollout that is complete has nothing to hold.
+func healthHalt(o observed) *stall {
+	if o.healthGate == hotelv1alpha1.HealthGateIgnore || o.daemonSet == nil || o.applied.Hash == "" ||
+		o.applied.Hash != o.desired.Hash {
+		return nil
+	}
+	unhealthy := unhealthyUpdated(o)
+	if len(unhealthy) == 0 {
+		return nil
+	}
+	health := aggregateNodeConditions(unhealthy)
+	if _, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash},
+		int32(len(o.nodes)), health.counts.NotReady); complete {
+		return nil
+	}
+	return &stall{reason: hotelv1alpha1.ReasonRolloutHalted, message: fmt.Sprintf(
+		"The health gate holds the rollout of configuration %s: Nodes that run it are unhealthy: %s. No further Node "+
+			"is updated until they recover; to go on regardless, set spec.rollout.healthGate to Ignore.",
+		o.applied.Hash, health.message())}
+}
+
+// unhealthyUpdated returns the selected Nodes that run the configuration the DaemonSet rolls out and
+// are NotReady or under memory, disk or PID pressure. Where the component has no node agent, which
+// Nodes run it is not known per Node: every admitted Node counts.
+func unhealthyUpdated(o observed) []*corev1.Node {
+	key := hotelv1alpha1.AgentAnnotation(o.component, hotelv1alpha1.AgentAnnotationConfig)
+	var out []*corev1.Node
+	for _, n := range o.nodes {
+		runs := admitted(n, o.component, o.uid)
+		if o.nodeAgent {
+			runs = n.Annotations[key] == o.applied.Hash
+		}
+		if runs && !healthy(n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// healthy reports whether a Node is Ready and under no memory, disk or PID pressure.
+func healthy(n *corev1.Node) bool {
+	if !nodeReady(n) {
+		return false
+	}
+	for _, t := range watchedConditions {
+		if nodeConditionStatus(n, t) == corev1.ConditionTrue {
+			return false
+		}
+	}
+	return true
 }
 
 // specStall returns why the spec cannot be rolled out, nil if it can.

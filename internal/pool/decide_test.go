@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -29,6 +30,15 @@ func TestDecide(t *testing.T) {
 			desired: desired, daemonSet: running, applied: applied}
 		change(&o)
 		return o
+	}
+	// gate is base rolling the newest configuration over n1, which runs it, and n2, which does not.
+	gate := func(change func(*observed)) observed {
+		return base(func(o *observed) {
+			o.applied, o.daemonSet, o.uid = desired, daemonSet("new", 1, 1), testUID
+			o.component, o.nodeAgent = "kubelet", true
+			o.nodes = []*corev1.Node{node("n1", nil, appliedAnnotations("new")), node("n2", nil, nil)}
+			change(o)
+		})
 	}
 	tests := []struct {
 		name        string
@@ -100,6 +110,43 @@ func TestDecide(t *testing.T) {
 		{name: "a spec that cannot be rolled out is said before the pool's holders", o: base(func(o *observed) {
 			o.renderErr, o.foreign, o.conflict = errors.New("bad"), foreign, older
 		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec},
+
+		// The health gate: rolling (the DaemonSet rolls out the newest configuration), n1 runs it
+		// and n2 does not yet.
+		{name: "an updated Node under disk pressure holds the rollout where it is", o: gate(func(o *observed) {
+			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
+		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted,
+			wantMessage: []string{"configuration new", "1 DiskPressure (n1)", "set spec.rollout.healthGate to Ignore"}},
+		{name: "so does one NotReady", o: gate(func(o *observed) {
+			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeReady, corev1.ConditionFalse)
+		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted, wantMessage: []string{"1 NotReady (n1)"}},
+		{name: "healthy: the rollout goes on", o: gate(func(*observed) {}), want: actApply, wantConfig: desired},
+		{name: "Ignore: the rollout goes on regardless", o: gate(func(o *observed) {
+			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
+			o.healthGate = hotelv1alpha1.HealthGateIgnore
+		}), want: actApply, wantConfig: desired},
+		{name: "an unhealthy Node that does not run the configuration yet holds nothing", o: gate(func(o *observed) {
+			o.nodes[1] = withCondition(o.nodes[1], corev1.NodeReady, corev1.ConditionFalse)
+		}), want: actApply, wantConfig: desired},
+		{name: "a new configuration, maybe the fix, is rolled out whatever the gate", o: gate(func(o *observed) {
+			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
+			o.applied = applied
+		}), want: actApply, wantConfig: desired},
+		{name: "a complete rollout has nothing to hold", o: gate(func(o *observed) {
+			o.nodes[1] = node("n2", nil, appliedAnnotations("new"))
+			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
+		}), want: actApply, wantConfig: desired},
+		{name: "paused wins: held, and not said as halted", o: gate(func(o *observed) {
+			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
+			o.paused = true
+		}), want: actHold, wantConfig: desired},
+		{name: "no agent: an admitted unhealthy Node holds a DaemonSet that has not updated every Node", o: gate(func(o *observed) {
+			o.nodeAgent, o.component = false, "kube-proxy"
+			o.nodes[0] = withCondition(node("n1", nil, nil), corev1.NodeMemoryPressure, corev1.ConditionTrue)
+			o.nodes[0].Labels = map[string]string{AdmittedLabel("kube-proxy"): testUID}
+			o.daemonSet = daemonSetOn("new", 1, 1, 1)
+		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted,
+			wantMessage: []string{"1 MemoryPressure (n1)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -132,4 +179,17 @@ func TestStallRetryErr(t *testing.T) {
 	g.Expect((&stall{reason: "PoolConflict"}).retryErr()).To(Succeed())
 	err := errors.New("conflict")
 	g.Expect((&stall{retry: err}).retryErr()).To(Equal(err))
+}
+
+// withCondition returns a copy of n with condition t set to s.
+func withCondition(n *corev1.Node, t corev1.NodeConditionType, s corev1.ConditionStatus) *corev1.Node {
+	n = n.DeepCopy()
+	for i := range n.Status.Conditions {
+		if n.Status.Conditions[i].Type == t {
+			n.Status.Conditions[i].Status = s
+			return n
+		}
+	}
+	n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: t, Status: s})
+	return n
 }

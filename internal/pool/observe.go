@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
 // observed is what one reconcile read about an object: its spec as rendered, its pool, its
@@ -24,6 +26,7 @@ type observed struct {
 	kind, namespace string
 	generation      int64
 	paused          bool
+	healthGate      hotelv1alpha1.HealthGatePolicy
 	maxUnavailable  intstr.IntOrString
 	component       string
 	// nodeAgent is true when the component's agent records the applied configuration on each Node.
@@ -69,6 +72,7 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		namespace:      r.namespace,
 		generation:     obj.GetGeneration(),
 		paused:         obj.PoolSpec().Rollout.Paused,
+		healthGate:     obj.PoolSpec().Rollout.HealthGate,
 		maxUnavailable: maxUnavailable(obj),
 		component:      component,
 		nodeAgent:      r.kind.Component.NodeAgent(),
