@@ -38,6 +38,7 @@ func admittedNodes(component string, uid types.UID) []string {
 // for a while: a wave never grows by itself.
 func expectAdmitted(component string, uid types.UID, names ...string) {
 	GinkgoHelper()
+	names = append([]string{}, names...)
 	sort.Strings(names)
 	admitted := func() []string { return admittedNodes(component, uid) }
 	Eventually(admitted).WithTimeout(timeout).WithPolling(interval).Should(Equal(names))
@@ -133,6 +134,68 @@ var _ = Describe("Paced admission", func() {
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.HealthGate = hotelv1alpha1.HealthGateIgnore })
 		Eventually(func() []string { return admittedNodes("kubelet", uid) }).WithTimeout(timeout).Should(HaveLen(4))
 		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+	})
+
+	It("starts no Node outside the maintenance windows, and goes on when one opens", func() {
+		// A one-minute window three days from now is closed now; a week-long one is always open.
+		closed := &hotelv1alpha1.Maintenance{TimeZone: "Europe/Berlin", Windows: []hotelv1alpha1.MaintenanceWindow{{
+			Days:  []hotelv1alpha1.Weekday{hotelv1alpha1.Weekday(time.Now().AddDate(0, 0, 3).Weekday().String()[:3])},
+			Start: "00:00", Duration: metav1.Duration{Duration: time.Minute}}}}
+		always := &hotelv1alpha1.Maintenance{Windows: []hotelv1alpha1.MaintenanceWindow{{
+			Days: []hotelv1alpha1.Weekday{"Mon"}, Start: "00:00", Duration: metav1.Duration{Duration: 168 * time.Hour}}}}
+
+		poolName, nodes := createPool(2)
+		name := uniqueName("fm")
+		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](93)})
+		fm.Spec.Rollout.Maintenance = closed
+		uid := createFloorManager(fm).UID
+
+		By("a new object outside its windows: a DaemonSet, but no Node admitted")
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonOutsideMaintenanceWindow)
+		Expect(condition(name, hotelv1alpha1.ConditionReady).Message).To(ContainSubstring("the next opens at"))
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		daemonSetOf(name)
+		expectAdmitted("kubelet", uid)
+
+		By("a window opens: the rollout starts")
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.Maintenance = always })
+		expectAdmitted("kubelet", uid, nodes[0].Name)
+		reportApplied(name, nodes[0])
+		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name)
+		reportApplied(name, nodes[1])
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+
+		By("a change outside the windows waits: the DaemonSet keeps the configuration it rolls out")
+		before := templateHash(daemonSetOf(name))
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
+			fm.Spec.Rollout.Maintenance = closed
+			fm.Spec.Kubelet.MaxPods = ptr.To[int32](94)
+		})
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonOutsideMaintenanceWindow)
+		Expect(daemonSetOf(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
+		Expect(templateHash(daemonSetOf(name))).To(Equal(before))
+
+		By("the window opens: the change rolls out")
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.Maintenance = always })
+		Eventually(func() string { return templateHash(daemonSetOf(name)) }).WithTimeout(timeout).ShouldNot(Equal(before))
+		Expect(daemonSetOf(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.RollingUpdateDaemonSetStrategyType))
+	})
+
+	It("refuses a maintenance window that is not HH:MM or too long, and stalls on an unknown time zone", func() {
+		poolName, _ := createPool(1)
+		name := uniqueName("fm")
+		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{})
+		fm.Spec.Rollout.Maintenance = &hotelv1alpha1.Maintenance{Windows: []hotelv1alpha1.MaintenanceWindow{{
+			Days: []hotelv1alpha1.Weekday{"Sat"}, Start: "24:00", Duration: metav1.Duration{Duration: 200 * time.Hour}}}}
+		err := k8sClient.Create(ctx, fm)
+		Expect(err).To(MatchError(And(ContainSubstring("spec.rollout.maintenance.windows[0].start"),
+			ContainSubstring("duration must be from 1m to 168h"))))
+
+		fm.Spec.Rollout.Maintenance.Windows[0].Start, fm.Spec.Rollout.Maintenance.Windows[0].Duration.Duration = "22:00", time.Hour
+		fm.Spec.Rollout.Maintenance.TimeZone = "Mars/Olympus_Mons"
+		createFloorManager(fm)
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
+		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring(`timeZone "Mars/Olympus_Mons"`))
 	})
 
 	It("paces a Concierge by its DaemonSet's status", func() {

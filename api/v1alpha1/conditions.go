@@ -53,6 +53,9 @@ const (
 	// configuration being rolled out is NotReady or under memory, disk or PID pressure. No further
 	// Node is updated until it recovers, or until spec.rollout.healthGate is Ignore.
 	ReasonRolloutHalted = "RolloutHalted"
+	// ReasonOutsideMaintenanceWindow: spec.rollout.maintenance has no window open, so the rollout
+	// waits for the next one: no Node starts updating until then.
+	ReasonOutsideMaintenanceWindow = "OutsideMaintenanceWindow"
 	// ReasonApplyFailed: the API server refused to apply the rendered ConfigMap or DaemonSet; the
 	// manager retries with backoff.
 	ReasonApplyFailed = "ApplyFailed"

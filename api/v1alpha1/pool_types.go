@@ -51,7 +51,56 @@ type RolloutSpec struct {
 	// +optional
 	// +kubebuilder:default=Enforce
 	HealthGate HealthGatePolicy `json:"healthGate,omitempty"`
+
+	// maintenance, if set, limits when Nodes start updating to its windows: outside every window no
+	// Node starts updating (nor joins the rollout) and a Node already updating finishes; the
+	// rollout waits, Reconciling and Ready saying until when (reason OutsideMaintenanceWindow), and
+	// goes on when the next window opens. Unset: at any time.
+	// +optional
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
 }
+
+// Maintenance is a set of weekly windows in one time zone.
+type Maintenance struct {
+	// timeZone is the IANA name of the windows' time zone, such as Europe/Berlin or America/New_York;
+	// default UTC. Daylight saving time is followed: a window starts at its local time.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`
+	TimeZone string `json:"timeZone,omitempty"`
+
+	// windows are the weekly windows; a Node may start updating while any of them is open.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	Windows []MaintenanceWindow `json:"windows"`
+}
+
+// MaintenanceWindow opens at the same local time on some days of the week, for a while.
+type MaintenanceWindow struct {
+	// days are the days of the week on which the window opens.
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=7
+	Days []Weekday `json:"days"`
+
+	// start is the local time, HH:MM on a 24-hour clock, at which the window opens.
+	// +required
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	Start string `json:"start"`
+
+	// duration is how long the window stays open, from 1m to 168h (a week); it may run past
+	// midnight into the next days.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="duration must be from 1m to 168h"
+	Duration metav1.Duration `json:"duration"`
+}
+
+// Weekday is a day of the week, as its first three letters.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
 
 // HealthGatePolicy says whether unhealthy updated Nodes hold a rollout.
 // +kubebuilder:validation:Enum=Enforce;Ignore

@@ -78,7 +78,8 @@ func gated(ds *appsv1.DaemonSet, component string) bool {
 //     at once, before its pod template is gated, or the DaemonSet controller would remove its pods;
 //   - a Node whose agent reports the configuration the DaemonSet rolls out is admitted at no cost
 //     (components with a node agent only: for others the engine cannot tell per Node);
-//   - otherwise, and only while the rollout is neither paused nor changing configuration, up to
+//   - otherwise, and only while the rollout is neither paused, nor waiting for a maintenance
+//     window, nor changing configuration, up to
 //     maxUnavailable (of the selected Nodes, rounded up) less the admitted Nodes that are not yet
 //     updated and Ready: Ready Nodes first, then by name, so that a wave is predictable.
 func admit(o observed, d decision) admission {
@@ -122,7 +123,7 @@ func admit(o observed, d decision) admission {
 			rest = append(rest, n)
 		}
 	}
-	if d.action != actApply || o.paused || o.applied.Hash == "" || o.applied.Hash != d.config.Hash {
+	if d.action != actApply || d.wait != nil || o.paused || o.applied.Hash == "" || o.applied.Hash != d.config.Hash {
 		sort.Strings(ad.admit)
 		return ad
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -50,6 +51,10 @@ type decision struct {
 	config Config
 	// stall, if not nil, is why the rollout cannot progress without a human.
 	stall *stall
+	// wait, if not nil, is why the rollout waits, by design and not for a human: outside the
+	// maintenance windows. Nodes keep what they run; the reconcile is requeued for waitUntil.
+	wait      *stall
+	waitUntil time.Time
 	// admission is which Nodes to admit to the rollout, and to release from it (see admit).
 	admission admission
 }
@@ -99,7 +104,19 @@ func decideAction(o observed) decision {
 		if h := healthHalt(o); h != nil {
 			return decision{action: actHold, config: o.applied, stall: h}
 		}
-		return decision{action: actApply, config: o.desired}
+		if w, until := windowWait(o); w != nil {
+			if o.daemonSet != nil && o.applied.Hash != "" {
+				return decision{action: actHold, config: o.applied, wait: w, waitUntil: until}
+			}
+			// No DaemonSet yet: one admitted to no Node changes none.
+			return decision{action: actApply, config: o.desired, wait: w, waitUntil: until}
+		}
+		d := decision{action: actApply, config: o.desired}
+		if o.window != nil && !o.window.next.IsZero() && rolloutPending(o) {
+			// Back when the window closes, to hold what is left of the rollout.
+			d.waitUntil = o.window.next
+		}
+		return d
 	case o.daemonSet != nil && o.applied.Hash != "":
 		return decision{action: actHold, config: o.applied}
 	}
@@ -128,6 +145,38 @@ func healthHalt(o observed) *stall {
 		"The health gate holds the rollout of configuration %s: Nodes that run it are unhealthy: %s. No further Node "+
 			"is updated until they recover; to go on regardless, set spec.rollout.healthGate to Ignore.",
 		o.applied.Hash, health.message())}
+}
+
+// windowWait returns why the rollout waits for a maintenance window, and until when, nil if it does
+// not: the windows are closed and there is something to roll out.
+func windowWait(o observed) (*stall, time.Time) {
+	if o.window == nil || o.window.open || !rolloutPending(o) {
+		return nil, time.Time{}
+	}
+	when := "no window ever opens"
+	if !o.window.next.IsZero() {
+		// An absolute time, so that the message, and the status, stay the same until it opens.
+		when = "the next opens at " + o.window.next.Format(time.RFC3339)
+	}
+	return &stall{reason: hotelv1alpha1.ReasonOutsideMaintenanceWindow, message: fmt.Sprintf(
+		"No maintenance window of spec.rollout.maintenance is open: %s. Until then no Node starts updating, and "+
+			"Nodes keep what they run.", when)}, o.window.next
+}
+
+// rolloutPending reports whether there is anything to roll out: a newer configuration than the
+// DaemonSet's, or selected Nodes that do not run it yet.
+func rolloutPending(o observed) bool {
+	if o.daemonSet == nil || o.applied.Hash != o.desired.Hash {
+		return len(o.nodes) > 0
+	}
+	notReady := int32(0)
+	for _, n := range o.nodes {
+		if !nodeReady(n) {
+			notReady++
+		}
+	}
+	_, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash}, int32(len(o.nodes)), notReady)
+	return !complete
 }
 
 // unhealthyUpdated returns the selected Nodes that run the configuration the DaemonSet rolls out and
@@ -173,6 +222,9 @@ func specStall(o observed) *stall {
 				"rolled out until then, and what is rolled out stays as it is.", o.namespace, strings.Join(o.missing, ", "))}
 	case o.renderErr != nil:
 		return invalidSpec(o.component, o.renderErr)
+	case o.windowErr != nil:
+		return &stall{reason: hotelv1alpha1.ReasonInvalidSpec, message: fmt.Sprintf(
+			"%v. Fix it; nothing is rolled out until then, and what is rolled out stays as it is.", o.windowErr)}
 	}
 	return nil
 }

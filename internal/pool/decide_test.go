@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -31,6 +32,10 @@ func TestDecide(t *testing.T) {
 		change(&o)
 		return o
 	}
+	opens := time.Date(2026, 12, 6, 1, 0, 0, 0, time.UTC)
+	closes := time.Date(2026, 12, 6, 2, 0, 0, 0, time.UTC)
+	closedUntil := windowState{next: opens}
+	openUntil := windowState{open: true, next: closes}
 	// gate is base rolling the newest configuration over n1, which runs it, and n2, which does not.
 	gate := func(change func(*observed)) observed {
 		return base(func(o *observed) {
@@ -48,6 +53,8 @@ func TestDecide(t *testing.T) {
 		wantReason  string   // of the stall; "" for none
 		wantMessage []string // in the stall's message
 		wantRetry   error
+		wantWait    string    // the reason of the wait; "" for none
+		wantUntil   time.Time // when the reconcile is to be requeued; zero for never
 	}{
 		{name: "a spec that renders is applied", o: base(func(*observed) {}), want: actApply, wantConfig: desired},
 		{name: "with no DaemonSet yet too", o: base(func(o *observed) { o.daemonSet, o.applied = nil, Config{} }),
@@ -147,6 +154,30 @@ func TestDecide(t *testing.T) {
 			o.daemonSet = daemonSetOn("new", 1, 1, 1)
 		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted,
 			wantMessage: []string{"1 MemoryPressure (n1)"}},
+
+		// Maintenance windows: base has a newer configuration than the DaemonSet rolls out.
+		{name: "a window closed: the DaemonSet is held at what it rolls out, until the next opens", o: base(func(o *observed) {
+			o.window, o.nodes = &closedUntil, nodes("n1", "n2")
+		}), want: actHold, wantConfig: applied, wantWait: hotelv1alpha1.ReasonOutsideMaintenanceWindow, wantUntil: opens},
+		{name: "a window closed, no DaemonSet yet: one is applied, admitted nowhere", o: base(func(o *observed) {
+			o.window, o.daemonSet, o.applied, o.nodes = &closedUntil, nil, Config{}, nodes("n1", "n2")
+		}), want: actApply, wantConfig: desired, wantWait: hotelv1alpha1.ReasonOutsideMaintenanceWindow, wantUntil: opens},
+		{name: "a window closed and no Node selected: no wait", o: base(func(o *observed) { o.window = &closedUntil }),
+			want: actApply, wantConfig: desired},
+		{name: "a window closed and nothing to roll out: no wait", o: gate(func(o *observed) {
+			o.window = &closedUntil
+			o.nodes[1] = node("n2", nil, appliedAnnotations("new"))
+		}), want: actApply, wantConfig: desired},
+		{name: "a window open: applied, and looked at again when it closes", o: base(func(o *observed) {
+			o.window, o.nodes = &openUntil, nodes("n1", "n2")
+		}), want: actApply, wantConfig: desired, wantUntil: closes},
+		{name: "the health gate is said before the windows", o: gate(func(o *observed) {
+			o.window = &closedUntil
+			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
+		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted},
+		{name: "windows that cannot be read: the spec is invalid", o: base(func(o *observed) {
+			o.windowErr = errors.New(`spec.rollout.maintenance.timeZone "Mars" is not a time zone the manager knows`)
+		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec, wantMessage: []string{`timeZone "Mars"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +185,14 @@ func TestDecide(t *testing.T) {
 			d := decide(tt.o)
 			g.Expect(d.action).To(Equal(tt.want), "action %s", d.action)
 			g.Expect(d.config).To(Equal(tt.wantConfig))
+			if tt.wantWait == "" {
+				g.Expect(d.wait).To(BeNil())
+			} else {
+				g.Expect(d.wait).NotTo(BeNil())
+				g.Expect(d.wait.reason).To(Equal(tt.wantWait))
+				g.Expect(d.wait.message).To(ContainSubstring("the next opens at " + tt.wantUntil.Format(time.RFC3339)))
+			}
+			g.Expect(d.waitUntil).To(Equal(tt.wantUntil), "requeued for")
 			if tt.wantReason == "" {
 				g.Expect(d.stall).To(BeNil())
 				return

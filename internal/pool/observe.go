@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -31,6 +32,12 @@ type observed struct {
 	component       string
 	// nodeAgent is true when the component's agent records the applied configuration on each Node.
 	nodeAgent bool
+
+	// now is when the reconcile observed. window, if not nil, is where now stands against
+	// spec.rollout.maintenance; windowErr, if not nil, is why that cannot be read.
+	now       time.Time
+	window    *windowState
+	windowErr error
 
 	// selectorErr, if not nil, is why spec.nodeSelector is invalid; nodes are then not read.
 	selectorErr error
@@ -77,6 +84,11 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		component:      component,
 		nodeAgent:      r.kind.Component.NodeAgent(),
 		uid:            obj.GetUID(),
+		now:            r.now().Time,
+	}
+	if m := obj.PoolSpec().Rollout.Maintenance; m != nil {
+		st, err := maintenanceWindows(o.now, m)
+		o.window, o.windowErr = &st, err
 	}
 	selector, err := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
 	if err != nil {

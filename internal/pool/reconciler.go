@@ -131,6 +131,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.report(ctx, obj, aggregateStatus(obj.PoolStatus(), observed, decision, acted, r.now())); err != nil {
 		return ctrl.Result{}, err
 	}
-	// A failed apply, and a stall that may clear by itself, are retried with backoff.
-	return ctrl.Result{}, errors.Join(acted.err, decision.stall.retryErr())
+	// A failed apply, and a stall that may clear by itself, are retried with backoff; a rollout
+	// that waits for a maintenance window, or runs in one, is looked at again when it opens or closes.
+	if err := errors.Join(acted.err, decision.stall.retryErr()); err != nil {
+		return ctrl.Result{}, err
+	}
+	var result ctrl.Result
+	if !decision.waitUntil.IsZero() {
+		result.RequeueAfter = max(decision.waitUntil.Sub(r.now().Time)+time.Second, time.Second)
+	}
+	return result, nil
 }

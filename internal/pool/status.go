@@ -78,7 +78,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	// Reconciling and Ready
 	progress := fmt.Sprintf("%d of %d Nodes run configuration %s, %d of them Ready", st.Nodes.Updated, selected,
 		orNone(a.appliedHash), st.Nodes.Ready)
-	if w := d.admission.waiting; w > 0 && !o.paused && blocked == nil {
+	if w := d.admission.waiting; w > 0 && !o.paused && blocked == nil && d.wait == nil {
 		progress += fmt.Sprintf("; %d wait to be admitted to the rollout", w)
 	}
 	switch {
@@ -100,6 +100,9 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonNoNodesSelected,
 			"The nodeSelector selects no Node, so no Node runs the configuration. Label Nodes to add them to the "+
 				"pool, or fix spec.nodeSelector if it does not say what you meant; Nodes that join get the configuration.")
+	case !done && d.wait != nil:
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, d.wait.reason, progress+". "+d.wait.message)
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, d.wait.reason, progress+". "+d.wait.message)
 	case !done && o.paused:
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused, "The rollout is paused.")
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused,
