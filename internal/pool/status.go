@@ -149,19 +149,23 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	}
 
 	// Paused
+	pausedStatus, pausedReason, pausedMessage := pausedCondition(o, a, done)
+	set(hotelv1alpha1.ConditionPaused, pausedStatus, pausedReason, pausedMessage)
+	return st
+}
+
+// pausedCondition returns the Paused condition's status, reason and message.
+func pausedCondition(o observed, a acted, done bool) (metav1.ConditionStatus, string, string) {
 	switch {
 	case o.paused && !done:
-		set(hotelv1alpha1.ConditionPaused, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused, fmt.Sprintf(
+		return metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutPaused, fmt.Sprintf(
 			"spec.rollout.paused holds back configuration %s; Nodes keep what they run (%s). Set it to false to resume.",
-			orNone(o.desired.Hash), orNone(a.appliedHash)))
+			orNone(o.desired.Hash), orNone(a.appliedHash))
 	case o.paused:
-		set(hotelv1alpha1.ConditionPaused, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete,
-			"spec.rollout.paused is true, but nothing is held back: every Node runs the newest configuration.")
-	default:
-		set(hotelv1alpha1.ConditionPaused, metav1.ConditionFalse, hotelv1alpha1.ReasonNotPaused,
-			"spec.rollout.paused is false.")
+		return metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutComplete,
+			"spec.rollout.paused is true, but nothing is held back: every Node runs the newest configuration."
 	}
-	return st
+	return metav1.ConditionFalse, hotelv1alpha1.ReasonNotPaused, "spec.rollout.paused is false."
 }
 
 // rolloutCounts derives the rollout counters, and whether every selected Node runs the rolled-out

@@ -3,6 +3,7 @@ package pool
 import (
 	"fmt"
 	"time"
+
 	// The manager knows every time zone whatever its image holds: a static image has no zoneinfo.
 	_ "time/tzdata"
 
