@@ -45,6 +45,7 @@ type Options struct {
 
 // Setup registers the controller of every innkeeper kind with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {
+	var reconcilers []*pool.Reconciler
 	for _, kind := range []pool.Kind{floorManager(opts), concierge(opts), roomService(opts)} {
 		r, err := pool.NewReconciler(mgr, kind, opts.Options)
 		if err == nil {
@@ -53,6 +54,10 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 		if err != nil {
 			return fmt.Errorf("set up the %s controller: %w", reflect.TypeOf(kind.NewObject()).Elem().Name(), err)
 		}
+		reconcilers = append(reconcilers, r)
+	}
+	if err := pool.NewRegistration(mgr, reconcilers).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up the registration taint's controller: %w", err)
 	}
 	return nil
 }

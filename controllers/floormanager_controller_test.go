@@ -43,10 +43,14 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, uniq.Add(1))
 }
 
-// createNode creates a Ready Node with the given labels and 4 CPUs, 16Gi of memory and 110 pods.
-func createNode(name string, labels map[string]string) *corev1.Node {
+// createNode creates a Ready Node with the given labels and 4 CPUs, 16Gi of memory and 110 pods;
+// change, if given, changes the Node before it is created.
+func createNode(name string, labels map[string]string, change ...func(*corev1.Node)) *corev1.Node {
 	labels["kubernetes.io/hostname"] = name
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	for _, c := range change {
+		c(node)
+	}
 	Expect(k8sClient.Create(ctx, node)).To(Succeed())
 	status := corev1.NodeStatus{
 		Capacity: corev1.ResourceList{

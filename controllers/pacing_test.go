@@ -198,6 +198,42 @@ var _ = Describe("Paced admission", func() {
 		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring(`timeZone "Mars/Olympus_Mons"`))
 	})
 
+	It("removes the registration taint from a joining Node once every object selecting it has configured it", func() {
+		poolName, nodes := createPool(1)
+		name := uniqueName("fm")
+		uid := createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](95)})).UID
+		expectAdmitted("kubelet", uid, nodes[0].Name)
+		reportApplied(name, nodes[0])
+		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+
+		tainted := func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: "example.com/other", Effect: corev1.TaintEffectNoSchedule},
+				{Key: hotelv1alpha1.TaintUnconfigured, Effect: corev1.TaintEffectNoSchedule}}
+		}
+		taints := func(node string) func() []corev1.Taint {
+			return func() []corev1.Taint {
+				n := &corev1.Node{}
+				Expect(k8sClient.Get(ctx, client.ObjectKey{Name: node}, n)).To(Succeed())
+				return n.Spec.Taints
+			}
+		}
+		other := corev1.Taint{Key: "example.com/other", Effect: corev1.TaintEffectNoSchedule}
+
+		By("a Node joins the pool with the taint: it keeps it while its kubelet is not configured")
+		joining := createNode(poolName+"-node-1", map[string]string{poolKey: poolName}, tainted)
+		expectAdmitted("kubelet", uid, nodes[0].Name, joining.Name)
+		ours := HaveField("Key", hotelv1alpha1.TaintUnconfigured)
+		Consistently(taints(joining.Name)).WithTimeout(settle).Should(ContainElement(ours))
+
+		By("its agent reports the configuration: the taint goes, and only it")
+		reportApplied(name, joining)
+		Eventually(taints(joining.Name)).WithTimeout(timeout).Should(And(Not(ContainElement(ours)), ContainElement(other)))
+
+		By("a Node no object selects loses it at once")
+		lone := createNode(uniqueName("lone"), map[string]string{poolKey: uniqueName("nobody")}, tainted)
+		Eventually(taints(lone.Name)).WithTimeout(timeout).Should(And(Not(ContainElement(ours)), ContainElement(other)))
+	})
+
 	It("paces a Concierge by its DaemonSet's status", func() {
 		poolName, nodes := createPool(3)
 		name := uniqueName("cg")

@@ -1,5 +1,11 @@
 package v1alpha1
 
+// TaintUnconfigured is the registration taint: a Node that registers with it (the kubelet's
+// --register-with-taints=hotel.innkeeper.dev/unconfigured=:NoSchedule, or registerWithTaints in its
+// configuration file) takes no pod that does not tolerate it until innkeeper removes it, once every
+// innkeeper object that selects the Node has configured it. innkeeper never adds it.
+const TaintUnconfigured = "hotel.innkeeper.dev/unconfigured"
+
 // The node agent records its state on its own Node in annotations, one set per component
 // (hotel.innkeeper.dev/kubelet-state, ...), as the machine-config-operator does; the rollout engine
 // reads them to count updated and degraded Nodes.

@@ -63,6 +63,9 @@ const (
 	// DaemonSets what others had added to the pod template (a container, a volume, hostIPC...),
 	// which would have run with the node agent's privileges on every Node of the pool.
 	ReasonForeignFieldsRemoved = "ForeignFieldsRemoved"
+	// ReasonNodeConfigured (an Event's reason only, on a Node): every innkeeper object that selects
+	// the Node has configured it, and innkeeper removed the registration taint (TaintUnconfigured).
+	ReasonNodeConfigured = "NodeConfigured"
 	// ReasonAsExpected: the condition is in its normal state.
 	ReasonAsExpected = "AsExpected"
 	// ReasonNodesDegraded: at least one Node's agent reports Degraded: it rolled back a configuration

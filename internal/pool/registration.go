@@ -1,0 +1,228 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// Registration removes the registration taint (hotelv1alpha1.TaintUnconfigured) from a Node once
+// every innkeeper object that selects it has configured it, so that a new Node takes no workload
+// before its kubelet, kube-proxy and container runtime run innkeeper's configuration. Nodes get the
+// taint when they register (the kubelet's --register-with-taints, or registerWithTaints in its
+// configuration); innkeeper never adds it.
+type Registration struct {
+	client   client.Client
+	kinds    []*Reconciler
+	recorder recorder.EventRecorder
+}
+
+// NewRegistration returns the controller of the registration taint over the reconcilers of every kind.
+func NewRegistration(mgr ctrl.Manager, kinds []*Reconciler) *Registration {
+	return &Registration{client: mgr.GetClient(), kinds: kinds, recorder: mgr.GetEventRecorder("innkeeper")}
+}
+
+// SetupWithManager registers the controller: Nodes with the taint, and every object of each kind,
+// whose status says which configuration its Nodes must run.
+func (g *Registration) SetupWithManager(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("registration").
+		For(&corev1.Node{}, builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+			n, ok := o.(*corev1.Node)
+			return ok && hasTaint(n, hotelv1alpha1.TaintUnconfigured)
+		})))
+	for _, r := range g.kinds {
+		b = b.Watches(r.newUnstructured(), handler.EnqueueRequestsFromMapFunc(g.taintedNodes),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return true }}))
+		if !r.kind.Component.NodeAgent() {
+			b = b.Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(g.taintedNodes),
+				builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+					return o.GetLabels()[LabelComponent] == r.kind.Component.Name()
+				})))
+		}
+	}
+	return b.Complete(g)
+}
+
+// taintedNodes maps any change to the Nodes that still have the registration taint, which are few:
+// the Nodes that registered and are not configured yet.
+func (g *Registration) taintedNodes(ctx context.Context, _ client.Object) []reconcile.Request {
+	indexer, err := g.kinds[0].nodes.store(ctx, "", false)
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Cannot read the Nodes that wait to be configured")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, item := range indexer.List() {
+		if n, ok := item.(*corev1.Node); ok && hasTaint(n, hotelv1alpha1.TaintUnconfigured) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: n.Name}})
+		}
+	}
+	return reqs
+}
+
+// Reconcile removes the taint from a Node that every object selecting it has configured.
+func (g *Registration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	node := &corev1.Node{}
+	if err := g.client.Get(ctx, req.NamespacedName, node); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !hasTaint(node, hotelv1alpha1.TaintUnconfigured) {
+		return ctrl.Result{}, nil
+	}
+	var views []kindView
+	for _, r := range g.kinds {
+		v, err := r.view(ctx)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		views = append(views, v)
+	}
+	if waiting := unconfigured(node, views); len(waiting) > 0 {
+		log.FromContext(ctx).V(1).Info("The Node waits to be configured before it loses the registration taint", "waiting", waiting)
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, g.untaint(ctx, node)
+}
+
+// untaint removes the registration taint, with a JSON patch that fails if the Node changed since it
+// was read (the taint at another index, say): the reconcile is then retried on a fresher Node.
+func (g *Registration) untaint(ctx context.Context, node *corev1.Node) error {
+	ops := []jsonPatchOp{{Op: "test", Path: "/metadata/resourceVersion", Value: node.ResourceVersion}}
+	for i := len(node.Spec.Taints) - 1; i >= 0; i-- {
+		if node.Spec.Taints[i].Key == hotelv1alpha1.TaintUnconfigured {
+			ops = append(ops, jsonPatchOp{Op: "remove", Path: fmt.Sprintf("/spec/taints/%d", i)})
+		}
+	}
+	body, err := json.Marshal(ops)
+	if err != nil {
+		return err
+	}
+	if err := g.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("remove the taint %s from Node %s: %w", hotelv1alpha1.TaintUnconfigured, node.Name, err)
+	}
+	log.FromContext(ctx).Info("Removed the registration taint: every innkeeper object selecting the Node has configured it")
+	g.recorder.Eventf(node, nil, corev1.EventTypeNormal, hotelv1alpha1.ReasonNodeConfigured, "Untaint",
+		"Every innkeeper object that selects the Node has configured it: removed the taint %s.", hotelv1alpha1.TaintUnconfigured)
+	return nil
+}
+
+// kindView is what the registration taint needs to know of the objects of one kind.
+type kindView struct {
+	kind, component string
+	nodeAgent       bool
+	objects         []objectView
+}
+
+// objectView is one object as the registration taint sees it.
+type objectView struct {
+	name string
+	uid  types.UID
+	// selector is nil for an invalid one, which selects nothing.
+	selector labels.Selector
+	// configHash is the configuration the object rolls out (status.configHash).
+	configHash string
+	// rolledOut is true, for a component without a node agent, when its DaemonSet runs configHash,
+	// available, on every Node it places a pod on.
+	rolledOut bool
+}
+
+// view reads what the registration taint needs of the reconciler's objects.
+func (r *Reconciler) view(ctx context.Context) (kindView, error) {
+	v := kindView{kind: r.gvk.Kind, component: r.kind.Component.Name(), nodeAgent: r.kind.Component.NodeAgent()}
+	peers, err := r.peers(ctx)
+	if err != nil {
+		return v, err
+	}
+	for _, p := range peers {
+		if !p.GetDeletionTimestamp().IsZero() {
+			continue
+		}
+		ov := objectView{name: p.GetName(), uid: p.GetUID(), configHash: p.PoolStatus().ConfigHash}
+		if sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector); err == nil {
+			ov.selector = sel
+		}
+		if !v.nodeAgent && ov.configHash != "" {
+			ds, err := r.daemonSet(ctx, p)
+			if err != nil {
+				return v, err
+			}
+			ov.rolledOut = ds != nil && ds.Spec.Template.Annotations[AnnotationHash] == ov.configHash &&
+				ds.Status.ObservedGeneration >= ds.Generation &&
+				ds.Status.UpdatedNumberScheduled >= ds.Status.DesiredNumberScheduled &&
+				ds.Status.NumberAvailable >= ds.Status.DesiredNumberScheduled
+		}
+		v.objects = append(v.objects, ov)
+	}
+	return v, nil
+}
+
+// unconfigured returns, sorted, what a Node still waits for, as "FloorManager gpu": each object that
+// selects it and has not configured it yet; nil once it waits for nothing. It is pure.
+//
+// Of each kind, the object the Node is admitted to (see AdmittedLabel) has configured it when the
+// Node's agent reports the configuration the object rolls out, or, for a component without an
+// agent, when the object's DaemonSet has rolled it out everywhere. A Node that no object of a kind
+// is admitted to waits for every object of that kind that selects it (to be admitted, in turn),
+// and for none if none does.
+func unconfigured(node *corev1.Node, views []kindView) []string {
+	var waiting []string
+	for _, v := range views {
+		uid := node.Labels[AdmittedLabel(v.component)]
+		var holder *objectView
+		for i := range v.objects {
+			if uid != "" && v.objects[i].uid == types.UID(uid) {
+				holder = &v.objects[i]
+			}
+		}
+		if holder == nil {
+			for _, o := range v.objects {
+				if o.selector != nil && o.selector.Matches(labels.Set(node.Labels)) {
+					waiting = append(waiting, v.kind+" "+o.name)
+				}
+			}
+			continue
+		}
+		done := holder.rolledOut
+		if v.nodeAgent {
+			key := hotelv1alpha1.AgentAnnotation(v.component, hotelv1alpha1.AgentAnnotationConfig)
+			done = holder.configHash != "" && node.Annotations[key] == holder.configHash
+		}
+		if !done {
+			waiting = append(waiting, v.kind+" "+holder.name)
+		}
+	}
+	sort.Strings(waiting)
+	return waiting
+}
+
+func hasTaint(n *corev1.Node, key string) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == key {
+			return true
+		}
+	}
+	return false
+}
