@@ -2,6 +2,7 @@ package doclinks
 
 import (
 	"bufio"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,14 +29,29 @@ var (
 	scheme = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
 )
 
-// TestRelativeLinks fails on every relative link in README.md and docs/*.md whose file does not
-// exist, and every #anchor that no heading of its page makes, as GitHub renders them.
+// TestRelativeLinks fails on every relative link in the repository's Markdown files (README.md,
+// docs/*.md and the few others) whose file does not exist, and every #anchor that no heading of its
+// page makes, as GitHub renders them.
 func TestRelativeLinks(t *testing.T) {
-	pages, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	var pages []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "bin") {
+			return filepath.SkipDir // .git, and what make builds
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".md") {
+			pages = append(pages, path)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages = append([]string{filepath.Join(root, "README.md")}, pages...)
+	if len(pages) < 2 {
+		t.Fatalf("found %d Markdown files under %s, expected README.md and docs/", len(pages), root)
+	}
 	anchors := map[string]map[string]bool{} // page -> its anchors, read once
 	for _, page := range pages {
 		lines, err := readLines(page)
