@@ -155,8 +155,9 @@ type PoolStatus struct {
 	// +kubebuilder:validation:MaxItems=10
 	DegradedNodes []DegradedNode `json:"degradedNodes,omitempty"`
 
-	// conditions are Ready, Reconciling, Stalled, Degraded, NodesHealthy and Paused; see the README
-	// for what each means and what to do when it is not what you want.
+	// conditions are Ready, Reconciling, Stalled, Degraded, NodesHealthy and Paused. What each means,
+	// and what to do about each reason, is in https://github.com/innkeeper-dev/innkeeper/tree/main/docs
+	// (concepts.md, and node-agent.md: Troubleshooting).
 	// +optional
 	// +listType=map
 	// +listMapKey=type

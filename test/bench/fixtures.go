@@ -266,8 +266,8 @@ feed:
 }
 
 // addOns are the node DaemonSets a cluster runs besides innkeeper's, by name and image: kubeadm's
-// kube-proxy (kept off the pools, whose kube-proxy the Concierges run, as the README tells an admin to
-// do) and the usual network, storage, logging and monitoring agents.
+// kube-proxy (kept off the pools, whose kube-proxy the Concierges run, as docs/concierge.md tells an
+// admin to do) and the usual network, storage, logging and monitoring agents.
 var addOns = []struct{ name, image string }{
 	{"kube-proxy", "registry.k8s.io/kube-proxy:v1.37.2"},
 	{"calico-node", "docker.io/calico/node:v3.31.0"},

@@ -358,7 +358,7 @@ var _ = Describe("FloorManager on a local cluster", func() {
 			WithTimeout(timeout).Should(Equal(metav1.ConditionTrue))
 	})
 
-	// The README's waits, on a change the manager has not seen: it is down, and the status still
+	// The waits of docs/concepts.md (Waiting for a rollout), on a change the manager has not seen: it is down, and the status still
 	// says Ready=True for the older generation.
 	It("waits with kubectl wait --for=condition=Ready for the current generation, not a Ready left from an older one", func() {
 		const name = "generation"
@@ -387,10 +387,10 @@ var _ = Describe("FloorManager on a local cluster", func() {
 		out, err := kubectl("", "wait", "--for=condition=Ready", "floormanager/"+name, "--timeout=3s")
 		Expect(err).To(HaveOccurred(), "kubectl wait passed on the older generation's Ready: %s", out)
 		Expect(out).To(ContainSubstring("timed out"))
-		// What the README warns against: a jsonpath wait reads the older generation's Ready and passes.
+		// What docs/concepts.md warns against: a jsonpath wait reads the older generation's Ready and passes.
 		mustKubectl("", "wait", `--for=jsonpath={.status.conditions[?(@.type=="Ready")].status}=True`,
 			"floormanager/"+name, "--timeout=3s")
-		// The README's command for scripts shows the two generations side by side.
+		// docs/concepts.md's command for scripts shows the two generations side by side.
 		out = mustKubectl("", "get", "floormanager/"+name, "-o",
 			`jsonpath={.metadata.generation} {.status.conditions[?(@.type=="Ready")].observedGeneration} {.status.conditions[?(@.type=="Ready")].status}`)
 		Expect(out).To(Equal(fmt.Sprintf("%d %d True", stale.Generation, before.Generation)))

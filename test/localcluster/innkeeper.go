@@ -33,8 +33,8 @@ const Release = "innkeeper"
 // managerProcess is the name of the manager's process among the cluster's.
 const managerProcess = "innkeeper-manager"
 
-// Innkeeper is innkeeper installed on a local cluster with its Helm chart (charts/innkeeper), as the
-// README installs it. kwok Nodes run no containers, so the chart's Deployment has no replicas; the
+// Innkeeper is innkeeper installed on a local cluster with its Helm chart (charts/innkeeper), as
+// docs/install.md installs it. kwok Nodes run no containers, so the chart's Deployment has no replicas; the
 // manager runs instead as a process of this machine, built from the repository, with the arguments
 // and environment of the Deployment's pod template and the token of the chart's ServiceAccount, so
 // that what it may do is what the chart grants. The node agents are simulated on the kwok Nodes.
@@ -53,7 +53,7 @@ type Innkeeper struct {
 	agentsDone   chan error
 }
 
-// InstallChart installs innkeeper on the cluster as the README says: the namespace, labelled for
+// InstallChart installs innkeeper on the cluster as docs/install.md says: the namespace, labelled for
 // the privileged node agents, then `helm install` of the chart of the repository at root, with the
 // Deployment's replicas at 0 and values (key=value, as helm's --set takes them). It then builds and
 // starts the manager (StartManager) and the simulated node agents.
