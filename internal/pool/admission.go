@@ -206,8 +206,8 @@ func (r *Reconciler) applyAdmission(ctx context.Context, obj Object, ad admissio
 	}
 	for _, name := range ad.release {
 		err := patch(name, []jsonPatchOp{
-			{Op: "test", Path: pointer, Value: string(obj.GetUID())},
-			{Op: "remove", Path: pointer},
+			{Op: patchTest, Path: pointer, Value: string(obj.GetUID())},
+			{Op: patchRemove, Path: pointer},
 		})
 		if client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("release Node %s from the rollout of %s %s: %w", name, r.gvk.Kind, obj.GetName(), err)

@@ -149,10 +149,10 @@ func (r *Reconciler) removeForeignFields(ctx context.Context, obj Object, ds *ap
 	if err != nil || len(foreign) == 0 {
 		return false, err
 	}
-	ops := []jsonPatchOp{{Op: "test", Path: "/metadata/resourceVersion", Value: ds.ResourceVersion}}
+	ops := []jsonPatchOp{{Op: patchTest, Path: "/metadata/resourceVersion", Value: ds.ResourceVersion}}
 	described := make([]string, 0, len(foreign))
 	for _, f := range foreign {
-		ops = append(ops, jsonPatchOp{Op: "remove", Path: f.pointer})
+		ops = append(ops, jsonPatchOp{Op: patchRemove, Path: f.pointer})
 		described = append(described, fmt.Sprintf("%s (set by %s)", f.path, f.manager))
 	}
 	patch, err := json.Marshal(ops)
@@ -171,6 +171,12 @@ func (r *Reconciler) removeForeignFields(ctx context.Context, obj Object, ds *ap
 	r.recorder.Eventf(obj, ds, corev1.EventTypeWarning, hotelv1alpha1.ReasonForeignFieldsRemoved, "RemoveForeignFields", "%s", message)
 	return true, nil
 }
+
+// JSON patch operations (RFC 6902) that the engine uses.
+const (
+	patchTest   = "test"
+	patchRemove = "remove"
+)
 
 // jsonPatchOp is one operation of a JSON patch (RFC 6902).
 type jsonPatchOp struct {

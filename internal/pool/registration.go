@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
@@ -107,10 +107,10 @@ func (g *Registration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Re
 // untaint removes the registration taint, with a JSON patch that fails if the Node changed since it
 // was read (the taint at another index, say): the reconcile is then retried on a fresher Node.
 func (g *Registration) untaint(ctx context.Context, node *corev1.Node) error {
-	ops := []jsonPatchOp{{Op: "test", Path: "/metadata/resourceVersion", Value: node.ResourceVersion}}
+	ops := []jsonPatchOp{{Op: patchTest, Path: "/metadata/resourceVersion", Value: node.ResourceVersion}}
 	for i := len(node.Spec.Taints) - 1; i >= 0; i-- {
 		if node.Spec.Taints[i].Key == hotelv1alpha1.TaintUnconfigured {
-			ops = append(ops, jsonPatchOp{Op: "remove", Path: fmt.Sprintf("/spec/taints/%d", i)})
+			ops = append(ops, jsonPatchOp{Op: patchRemove, Path: fmt.Sprintf("/spec/taints/%d", i)})
 		}
 	}
 	body, err := json.Marshal(ops)
