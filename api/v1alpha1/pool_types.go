@@ -37,6 +37,18 @@ type RolloutSpec struct {
 	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",message="maxUnavailable must be an integer of at least 1 or a percentage from 1% to 100%"
 	MaxUnavailable *intstr.IntOrString `json:"maxUnavailable,omitempty"`
 
+	// soakSeconds is how long a Node's updated pod must stay Ready before the rollout counts the
+	// Node as done and moves on (the DaemonSet's minReadySeconds): the time the health gate has to
+	// see an updated Node turn NotReady or come under pressure before further Nodes start. The
+	// kubelet reports memory, disk and PID pressure every 10 s, so a soak of at least 15 s lets the
+	// gate see what a new configuration does to them. Default 0: no soak, and the gate halts the
+	// rollout only as fast as it sees a Node turn unhealthy, which may be after further Nodes
+	// started. From 0 to 3600.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	SoakSeconds int32 `json:"soakSeconds,omitempty"`
+
 	// paused, when true, stops the rollout where it is: no Node receives a newer configuration and
 	// every Node keeps what it has. Set it back to false to resume.
 	// +optional

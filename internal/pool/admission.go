@@ -153,7 +153,8 @@ func maxChanging(maxUnavailable intstr.IntOrString, selected int) int {
 }
 
 // inFlight counts the admitted Nodes that do not yet run the configuration the DaemonSet rolls out
-// and are Ready: those still updating, those where it failed, and those not Ready. Where the
+// and are Ready, with a pod available: those still updating or soaking, those where it failed, and
+// those not Ready. Where the
 // component has no node agent, the DaemonSet's status counts the Nodes that are (see rolloutCounts):
 // a status that lags its spec counts none, so a reconcile that reads it too early admits less, never
 // more.
@@ -165,6 +166,11 @@ func inFlight(o observed, admittedCount int) int {
 				n++
 			}
 		}
+		if o.soakSeconds > 0 {
+			// A pod not yet available (Ready for the soak) is still in flight, whatever its agent
+			// reports. Without a soak, an agent's pod turns Ready as it reports.
+			n = max(n, unavailablePods(o.daemonSet, admittedCount))
+		}
 		return n
 	}
 	notReady := int32(0)
@@ -175,6 +181,15 @@ func inFlight(o observed, admittedCount int) int {
 	}
 	c, _ := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash}, int32(len(o.nodes)), notReady)
 	return max(admittedCount-int(c.Ready), 0)
+}
+
+// unavailablePods is how many of a DaemonSet's pods are not available, as its status says; all of
+// them (admitted, as the DaemonSet places a pod on every admitted Node) while the status lags the spec.
+func unavailablePods(ds *appsv1.DaemonSet, admittedCount int) int {
+	if ds.Status.ObservedGeneration < ds.Generation {
+		return admittedCount
+	}
+	return max(int(ds.Status.DesiredNumberScheduled-ds.Status.NumberAvailable), 0)
 }
 
 // updatedAndReady reports whether a Node's agent reports that it runs configuration hash, and the

@@ -139,6 +139,22 @@ func TestAdmit(t *testing.T) {
 			o.admittedElsewhere = []*corev1.Node{poolNode("x1", true, true, "")}
 		}},
 
+		{name: "with a soak, an updated Node whose pod is not available yet counts as changing", change: func(o *observed, d *decision) {
+			o.soakSeconds = 30
+			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, "new"), poolNode("n2", true, true, "new")
+			o.daemonSet = gatedDaemonSet(daemonSetOn("new", 2, 2, 1))
+		}, wantAdmit: []string{"n3"}, wantWaiting: 2},
+		{name: "with a soak, a status behind its spec: every admitted Node counts as changing", change: func(o *observed, d *decision) {
+			o.soakSeconds = 30
+			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, "new"), poolNode("n2", true, true, "new")
+			o.daemonSet = gatedDaemonSet(daemonSetOn("new", 2, 2, 2))
+			o.daemonSet.Generation = 3
+		}, wantWaiting: 3},
+		{name: "with a soak, both pods available: two more", change: func(o *observed, d *decision) {
+			o.soakSeconds = 30
+			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, "new"), poolNode("n2", true, true, "new")
+			o.daemonSet = gatedDaemonSet(daemonSetOn("new", 2, 2, 2))
+		}, wantAdmit: []string{"n3", "n4"}, wantWaiting: 1},
 		{name: "no agent: the DaemonSet's status counts the available Nodes", change: func(o *observed, d *decision) {
 			o.nodeAgent = false
 			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, ""), poolNode("n2", true, true, "")

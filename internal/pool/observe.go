@@ -28,6 +28,7 @@ type observed struct {
 	generation      int64
 	paused          bool
 	healthGate      hotelv1alpha1.HealthGatePolicy
+	soakSeconds     int32
 	maxUnavailable  intstr.IntOrString
 	component       string
 	// nodeAgent is true when the component's agent records the applied configuration on each Node.
@@ -80,6 +81,7 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		generation:     obj.GetGeneration(),
 		paused:         obj.PoolSpec().Rollout.Paused,
 		healthGate:     obj.PoolSpec().Rollout.HealthGate,
+		soakSeconds:    obj.PoolSpec().Rollout.SoakSeconds,
 		maxUnavailable: maxUnavailable(obj),
 		component:      component,
 		nodeAgent:      r.kind.Component.NodeAgent(),

@@ -131,10 +131,15 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 	if paused {
 		strategy = appsv1ac.DaemonSetUpdateStrategy().WithType(appsv1.OnDeleteDaemonSetStrategyType)
 	}
+	spec := appsv1ac.DaemonSetSpec()
+	if soak := obj.PoolSpec().Rollout.SoakSeconds; soak > 0 {
+		// Unset rather than 0, so that DaemonSets without a soak keep their spec.
+		spec = spec.WithMinReadySeconds(soak)
+	}
 	return appsv1ac.DaemonSet(daemonSetName(obj, component), namespace).
 		WithLabels(labels).
 		WithOwnerReferences(ownerReference(obj, gvk)).
-		WithSpec(appsv1ac.DaemonSetSpec().
+		WithSpec(spec.
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
 			WithUpdateStrategy(strategy).
 			WithTemplate(corev1ac.PodTemplateSpec().

@@ -265,3 +265,15 @@ func TestDesiredConfigMap(t *testing.T) {
 	g.Expect(cm.Annotations).To(Equal(map[string]string{AnnotationHash: "abc", AnnotationGeneration: "3"}))
 	g.Expect(metav1.GetControllerOf(&cm).Name).To(Equal("gpu"))
 }
+
+func TestDesiredDaemonSetSoak(t *testing.T) {
+	g := NewWithT(t)
+	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
+	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
+	var ds appsv1.DaemonSet
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false), &ds)
+	g.Expect(ds.Spec.MinReadySeconds).To(BeZero(), "no soak: no minReadySeconds")
+	fm.Spec.Rollout.SoakSeconds = 15
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false), &ds)
+	g.Expect(ds.Spec.MinReadySeconds).To(Equal(int32(15)), "a pod counts as available once Ready for the soak")
+}

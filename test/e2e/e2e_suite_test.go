@@ -42,6 +42,8 @@ func e2ePools() []localcluster.Pool {
 	return append(localcluster.DefaultPools(),
 		localcluster.Pool{Name: "rolling", Nodes: 3},
 		localcluster.Pool{Name: "paced", Nodes: 20},
+		localcluster.Pool{Name: "gated", Nodes: 3},
+		localcluster.Pool{Name: "windowed", Nodes: 2},
 		localcluster.Pool{Name: "paused", Nodes: 6},
 		localcluster.Pool{Name: "moving", Nodes: 2},
 		localcluster.Pool{Name: "pressure", Nodes: 2},

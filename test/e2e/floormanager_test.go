@@ -13,6 +13,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -285,6 +286,94 @@ var _ = Describe("FloorManager on a local cluster", func() {
 		Expect(maxChanging.Load()).To(BeNumerically("<=", 2), "more than maxUnavailable Nodes were changing at once")
 		Expect(maxChanging.Load()).To(BeNumerically(">=", 1), "the sampling never saw a Node change")
 		GinkgoWriter.Printf("at most %d Nodes were changing at once\n", maxChanging.Load())
+	})
+
+	It("halts a rollout on an updated Node under disk pressure within its soak, and goes on when it recovers", func() {
+		// A soak of 5 s gives the gate the time to see the first updated Node unhealthy before the
+		// DaemonSet controller moves on (without one, kwok's instant pods outrun it).
+		soaked := func(maxPods int) string {
+			return strings.Replace(floorManagerYAML("gated", "gated", "1", maxPods), "  rollout:\n", "  rollout:\n    soakSeconds: 5\n", 1)
+		}
+		mustKubectl(soaked(100), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "gated")
+		waitReady("gated")
+		nodes := nodesOfPool("gated")
+		key := hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig)
+		updated := func(hash string) int {
+			n := 0
+			for _, name := range nodes {
+				node, err := clientset.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+				Expect(err).NotTo(HaveOccurred())
+				if node.Annotations[key] == hash {
+					n++
+				}
+			}
+			return n
+		}
+
+		By("every Node under disk pressure, a new configuration: the first Node to run it halts the rollout")
+		for _, n := range nodes {
+			setNodeCondition(n, corev1.NodeDiskPressure, corev1.ConditionTrue)
+		}
+		mustKubectl(soaked(90), "apply", "-f", "-")
+		Eventually(func(g Gomega) {
+			c := condition("gated", hotelv1alpha1.ConditionStalled)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(hotelv1alpha1.ReasonRolloutHalted))
+			g.Expect(c.Message).To(ContainSubstring("DiskPressure"))
+		}).WithTimeout(timeout).Should(Succeed())
+		hash := getFM("gated").Status.ConfigHash
+		ds, err := clientset.AppsV1().DaemonSets(localcluster.Namespace).Get(ctx, "gated-kubelet", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ds.Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
+		Consistently(func() int { return updated(hash) }).WithTimeout(8*time.Second).WithPolling(250*time.Millisecond).
+			Should(Equal(1), "a Node started after the first updated one came under pressure")
+		GinkgoWriter.Printf("halted with %d of %d Nodes updated\n", updated(hash), len(nodes))
+
+		By("the Nodes recover: the rollout goes on to Ready")
+		for _, n := range nodes {
+			setNodeCondition(n, corev1.NodeDiskPressure, corev1.ConditionFalse)
+		}
+		waitReady("gated")
+		Expect(updated(hash)).To(Equal(len(nodes)))
+	})
+
+	It("starts no Node outside its maintenance windows", func() {
+		closedDay := time.Now().UTC().AddDate(0, 0, 3).Weekday().String()[:3]
+		yaml := func(day, duration string) string {
+			return fmt.Sprintf(`apiVersion: hotel.innkeeper.dev/v1alpha1
+kind: FloorManager
+metadata:
+  name: windowed
+spec:
+  nodeSelector:
+    matchLabels:
+      %s: windowed
+  rollout:
+    maintenance:
+      timeZone: UTC
+      windows:
+      - days: [%s]
+        start: "00:00"
+        duration: %s
+  kubelet:
+    maxPods: 100
+`, localcluster.PoolLabel, day, duration)
+		}
+		mustKubectl(yaml(closedDay, "1m"), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "windowed")
+		Eventually(func() string {
+			c := condition("windowed", hotelv1alpha1.ConditionReady)
+			if c == nil {
+				return ""
+			}
+			return c.Reason
+		}).WithTimeout(timeout).Should(Equal(hotelv1alpha1.ReasonOutsideMaintenanceWindow))
+		Consistently(func() []corev1.Pod { return agentPods("windowed") }).WithTimeout(3 * time.Second).Should(BeEmpty())
+
+		By("a window that is open now: the rollout runs")
+		mustKubectl(yaml("Mon", "168h"), "apply", "-f", "-")
+		waitReady("windowed")
 	})
 
 	It("holds a new configuration back while paused, and rolls it out when resumed", func() {
