@@ -98,8 +98,9 @@ func setNodeCondition(name string, t corev1.NodeConditionType, s corev1.Conditio
 			return err
 		}
 		for i := range node.Status.Conditions {
-			if node.Status.Conditions[i].Type == t {
+			if node.Status.Conditions[i].Type == t && node.Status.Conditions[i].Status != s {
 				node.Status.Conditions[i].Status = s
+				node.Status.Conditions[i].LastTransitionTime = metav1.Now()
 			}
 		}
 		return k8sClient.Status().Update(ctx, node)

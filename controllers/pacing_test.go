@@ -111,8 +111,9 @@ var _ = Describe("Paced admission", func() {
 
 		By("the updated Node comes under disk pressure: the rollout halts, the DaemonSet replaces no pod")
 		setNodeCondition(nodes[0].Name, corev1.NodeDiskPressure, corev1.ConditionTrue)
-		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutHalted)
-		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring("1 DiskPressure (" + nodes[0].Name + ")"))
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutHalted)
+		Expect(condition(name, hotelv1alpha1.ConditionReconciling).Message).To(ContainSubstring("1 DiskPressure (" + nodes[0].Name + ")"))
+		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutHalted)
 		Eventually(func() appsv1.DaemonSetUpdateStrategyType { return daemonSetOf(name).Spec.UpdateStrategy.Type }).
 			WithTimeout(timeout).Should(Equal(appsv1.OnDeleteDaemonSetStrategyType))
@@ -122,18 +123,18 @@ var _ = Describe("Paced admission", func() {
 		By("it recovers: the rollout goes on")
 		setNodeCondition(nodes[0].Name, corev1.NodeDiskPressure, corev1.ConditionFalse)
 		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
-		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
 		Expect(daemonSetOf(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.RollingUpdateDaemonSetStrategyType))
 
 		By("another comes under memory pressure after its update: halted again, until the gate is set to Ignore")
 		setNodeCondition(nodes[2].Name, corev1.NodeMemoryPressure, corev1.ConditionTrue)
 		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
 		reportApplied(name, nodes[2])
-		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutHalted)
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutHalted)
 		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name)
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.Rollout.HealthGate = hotelv1alpha1.HealthGateIgnore })
 		Eventually(func() []string { return admittedNodes("kubelet", uid) }).WithTimeout(timeout).Should(HaveLen(4))
-		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		expectCondition(name, hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress)
 	})
 
 	It("starts no Node outside the maintenance windows, and goes on when one opens", func() {

@@ -33,8 +33,11 @@ import (
 
 // AdmittedLabel is the Node label that admits a Node to the rollout of one object of component's
 // kind: its value is the object's UID.
+//
+// Its prefix is node-restriction.kubernetes.io/, which the NodeRestriction admission plugin keeps a
+// kubelet from setting on its own Node: a Node cannot register admitted and skip its turn.
 func AdmittedLabel(component string) string {
-	return "hotel.innkeeper.dev/" + component + "-admitted"
+	return "node-restriction.kubernetes.io/innkeeper-" + component + "-admitted"
 }
 
 // admission is which Nodes to admit to an object's rollout and which to release from it.
@@ -51,16 +54,18 @@ func admitted(node *corev1.Node, component string, uid types.UID) bool {
 	return uid != "" && node.Labels[AdmittedLabel(component)] == string(uid)
 }
 
-// gated reports whether a DaemonSet's pods run only on the Nodes admitted to its object's rollout:
-// DaemonSets that innkeeper rendered before admission existed run on every selected Node.
-func gated(ds *appsv1.DaemonSet, component string) bool {
+// gated reports whether a DaemonSet's pods run only on the Nodes admitted to the rollout of the
+// object with uid: DaemonSets that innkeeper rendered before admission existed run on every
+// selected Node, and one gated for another UID (an object of the same name, deleted and created
+// again before its DaemonSet was collected) on none of the object's.
+func gated(ds *appsv1.DaemonSet, component string, uid types.UID) bool {
 	a := ds.Spec.Template.Spec.Affinity
 	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
 		return false
 	}
 	for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
 		for _, e := range term.MatchExpressions {
-			if e.Key == AdmittedLabel(component) {
+			if e.Key == AdmittedLabel(component) && len(e.Values) == 1 && e.Values[0] == string(uid) {
 				return true
 			}
 		}
@@ -107,7 +112,7 @@ func admit(o observed, d decision) admission {
 		ad.admit = append(ad.admit, n.Name)
 		ad.waiting--
 	}
-	if !gated(o.daemonSet, o.component) {
+	if !gated(o.daemonSet, o.component, o.uid) {
 		for _, n := range pending {
 			take(n)
 		}
@@ -195,8 +200,15 @@ func unavailablePods(ds *appsv1.DaemonSet, admittedCount int) int {
 // updatedAndReady reports whether a Node's agent reports that it runs configuration hash, and the
 // Node is Ready.
 func updatedAndReady(n *corev1.Node, component, hash string) bool {
+	return runsConfig(n, component, hash) && nodeReady(n)
+}
+
+// runsConfig reports whether a Node's agent reports configuration hash applied and its component
+// healthy: the hash alone stays while the component turns unhealthy on it (state Degraded, reason
+// Unhealthy).
+func runsConfig(n *corev1.Node, component, hash string) bool {
 	return hash != "" && n.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationConfig)] == hash &&
-		nodeReady(n)
+		n.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateApplied
 }
 
 func nodeReady(n *corev1.Node) bool {

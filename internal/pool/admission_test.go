@@ -100,6 +100,15 @@ func TestAdmit(t *testing.T) {
 			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, ""), poolNode("n2", true, true, "")
 			o.nodes[4] = poolNode("n5", true, false, "new")
 		}, wantAdmit: []string{"n5"}, wantWaiting: 2},
+		{name: "a Node whose agent reports the configuration but its component unhealthy is not admitted at no cost", change: func(o *observed, d *decision) {
+			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, ""), poolNode("n2", true, true, "")
+			o.nodes[4] = poolNode("n5", true, false, "new")
+			o.nodes[4].Annotations[hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationState)] = hotelv1alpha1.AgentStateDegraded
+		}, wantWaiting: 3},
+		{name: "a DaemonSet gated for another object of the same name: every Node at once", change: func(o *observed, d *decision) {
+			o.daemonSet = gatedDaemonSet(daemonSet("new", 5, 5))
+			o.uid = "uid-gpu-again"
+		}, wantAdmit: []string{"n1", "n2", "n3", "n4", "n5"}},
 		{name: "all admitted: nothing to do", change: func(o *observed, d *decision) {
 			for i, n := range o.nodes {
 				o.nodes[i] = poolNode(n.Name, true, true, "new")

@@ -127,8 +127,11 @@ func StripNode(obj any) (any, error) {
 		stripped.Status.Conditions = make([]corev1.NodeCondition, 0, len(node.Status.Conditions))
 	}
 	for _, c := range node.Status.Conditions {
+		// The transition time (not the heartbeat, which changes at every status update) says
+		// whether a Node turned unhealthy during a rollout (see unhealthyUpdated).
 		stripped.Status.Conditions = append(stripped.Status.Conditions, corev1.NodeCondition{
-			Type: corev1.NodeConditionType(intern(string(c.Type))), Status: corev1.ConditionStatus(intern(string(c.Status)))})
+			Type: corev1.NodeConditionType(intern(string(c.Type))), Status: corev1.ConditionStatus(intern(string(c.Status))),
+			LastTransitionTime: c.LastTransitionTime})
 	}
 	stripped.Status.Capacity = summedOnly(node.Status.Capacity)
 	stripped.Status.Allocatable = summedOnly(node.Status.Allocatable)

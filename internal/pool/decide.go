@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,7 +103,8 @@ func decideAction(o observed) decision {
 	switch {
 	case !o.paused:
 		if h := healthHalt(o); h != nil {
-			return decision{action: actHold, config: o.applied, stall: h}
+			// A wait, not a stall: it clears by itself as the Nodes recover.
+			return decision{action: actHold, config: o.applied, wait: h}
 		}
 		if w, until := windowWait(o); w != nil {
 			if o.daemonSet != nil && o.applied.Hash != "" {
@@ -124,9 +126,10 @@ func decideAction(o observed) decision {
 }
 
 // healthHalt returns why the health gate holds the rollout, nil if it does not: the rollout of the
-// newest configuration is in progress, and a Node that already runs it is NotReady or under
-// pressure (see unhealthyUpdated). A newer configuration is never held: it may be the fix. A
-// rollout that is complete has nothing to hold.
+// newest configuration is in progress, and a Node that already runs it turned NotReady or came
+// under pressure since the rollout began (see unhealthyUpdated). A newer configuration is never
+// held: it may be the fix. A rollout that is complete has nothing to hold; and a Node unhealthy
+// since before the rollout began (an old one, while new Nodes join) does not hold it.
 func healthHalt(o observed) *stall {
 	if o.healthGate == hotelv1alpha1.HealthGateIgnore || o.daemonSet == nil || o.applied.Hash == "" ||
 		o.applied.Hash != o.desired.Hash {
@@ -190,24 +193,24 @@ func unhealthyUpdated(o observed) []*corev1.Node {
 		if o.nodeAgent {
 			runs = n.Annotations[key] == o.applied.Hash
 		}
-		if runs && !healthy(n) {
+		if runs && turnedUnhealthySince(n, o.rolloutStart) {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
-// healthy reports whether a Node is Ready and under no memory, disk or PID pressure.
-func healthy(n *corev1.Node) bool {
-	if !nodeReady(n) {
-		return false
-	}
-	for _, t := range watchedConditions {
-		if nodeConditionStatus(n, t) == corev1.ConditionTrue {
-			return false
+// turnedUnhealthySince reports whether a Node is NotReady or under memory, disk or PID pressure,
+// and became so at or after since (zero: whenever).
+func turnedUnhealthySince(n *corev1.Node, since time.Time) bool {
+	for _, c := range n.Status.Conditions {
+		bad := (c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue) ||
+			(c.Type != corev1.NodeReady && c.Status == corev1.ConditionTrue && slices.Contains(watchedConditions, c.Type))
+		if bad && !c.LastTransitionTime.Time.Before(since) {
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 // specStall returns why the spec cannot be rolled out, nil if it can.

@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -39,9 +40,12 @@ func TestDecide(t *testing.T) {
 	// gate is base rolling the newest configuration over n1, which runs it, and n2, which does not.
 	gate := func(change func(*observed)) observed {
 		return base(func(o *observed) {
-			o.applied, o.daemonSet, o.uid = desired, daemonSet("new", 1, 1), testUID
+			o.applied, o.daemonSet, o.uid, o.rolloutStart = desired, daemonSet("new", 1, 1), testUID, rolloutBegan
 			o.component, o.nodeAgent = "kubelet", true
 			o.nodes = []*corev1.Node{node("n1", nil, appliedAnnotations("new")), node("n2", nil, nil)}
+			for _, n := range o.nodes {
+				n.Labels = map[string]string{AdmittedLabel("kubelet"): testUID}
+			}
 			change(o)
 		})
 	}
@@ -122,11 +126,15 @@ func TestDecide(t *testing.T) {
 		// and n2 does not yet.
 		{name: "an updated Node under disk pressure holds the rollout where it is", o: gate(func(o *observed) {
 			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
-		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted,
+		}), want: actHold, wantConfig: desired, wantWait: hotelv1alpha1.ReasonRolloutHalted,
 			wantMessage: []string{"configuration new", "1 DiskPressure (n1)", "set spec.rollout.healthGate to Ignore"}},
 		{name: "so does one NotReady", o: gate(func(o *observed) {
 			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeReady, corev1.ConditionFalse)
-		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted, wantMessage: []string{"1 NotReady (n1)"}},
+		}), want: actHold, wantConfig: desired, wantWait: hotelv1alpha1.ReasonRolloutHalted, wantMessage: []string{"1 NotReady (n1)"}},
+		{name: "a Node unhealthy since before the rollout began holds nothing (an old one, while new Nodes join)", o: gate(func(o *observed) {
+			o.nodes[0] = withConditionAt(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue, rolloutBegan.Add(-time.Minute))
+			o.nodes[1].Labels = nil
+		}), want: actApply, wantConfig: desired},
 		{name: "healthy: the rollout goes on", o: gate(func(*observed) {}), want: actApply, wantConfig: desired},
 		{name: "Ignore: the rollout goes on regardless", o: gate(func(o *observed) {
 			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
@@ -151,8 +159,8 @@ func TestDecide(t *testing.T) {
 			o.nodeAgent, o.component = false, "kube-proxy"
 			o.nodes[0] = withCondition(node("n1", nil, nil), corev1.NodeMemoryPressure, corev1.ConditionTrue)
 			o.nodes[0].Labels = map[string]string{AdmittedLabel("kube-proxy"): testUID}
-			o.daemonSet = daemonSetOn("new", 1, 1, 1)
-		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted,
+			o.daemonSet = daemonSetOn("new", 2, 1, 1)
+		}), want: actHold, wantConfig: desired, wantWait: hotelv1alpha1.ReasonRolloutHalted,
 			wantMessage: []string{"1 MemoryPressure (n1)"}},
 
 		// Maintenance windows: base has a newer configuration than the DaemonSet rolls out.
@@ -174,7 +182,7 @@ func TestDecide(t *testing.T) {
 		{name: "the health gate is said before the windows", o: gate(func(o *observed) {
 			o.window = &closedUntil
 			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
-		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutHalted},
+		}), want: actHold, wantConfig: desired, wantWait: hotelv1alpha1.ReasonRolloutHalted},
 		{name: "windows that cannot be read: the spec is invalid", o: base(func(o *observed) {
 			o.windowErr = errors.New(`spec.rollout.maintenance.timeZone "Mars" is not a time zone the manager knows`)
 		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec, wantMessage: []string{`timeZone "Mars"`}},
@@ -190,7 +198,12 @@ func TestDecide(t *testing.T) {
 			} else {
 				g.Expect(d.wait).NotTo(BeNil())
 				g.Expect(d.wait.reason).To(Equal(tt.wantWait))
-				g.Expect(d.wait.message).To(ContainSubstring("the next opens at " + tt.wantUntil.Format(time.RFC3339)))
+				if !tt.wantUntil.IsZero() {
+					g.Expect(d.wait.message).To(ContainSubstring("the next opens at " + tt.wantUntil.Format(time.RFC3339)))
+				}
+				for _, m := range tt.wantMessage {
+					g.Expect(d.wait.message).To(ContainSubstring(m))
+				}
 			}
 			g.Expect(d.waitUntil).To(Equal(tt.wantUntil), "requeued for")
 			if tt.wantReason == "" {
@@ -220,15 +233,24 @@ func TestStallRetryErr(t *testing.T) {
 	g.Expect((&stall{retry: err}).retryErr()).To(Equal(err))
 }
 
-// withCondition returns a copy of n with condition t set to s.
+// rolloutBegan is when the rollouts of TestDecide began; conditions change an hour later.
+var rolloutBegan = time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)
+
+// withCondition returns a copy of n with condition t set to s an hour after rolloutBegan.
 func withCondition(n *corev1.Node, t corev1.NodeConditionType, s corev1.ConditionStatus) *corev1.Node {
+	return withConditionAt(n, t, s, rolloutBegan.Add(time.Hour))
+}
+
+// withConditionAt returns a copy of n with condition t set to s at when.
+func withConditionAt(n *corev1.Node, t corev1.NodeConditionType, s corev1.ConditionStatus, when time.Time) *corev1.Node {
 	n = n.DeepCopy()
 	for i := range n.Status.Conditions {
 		if n.Status.Conditions[i].Type == t {
 			n.Status.Conditions[i].Status = s
+			n.Status.Conditions[i].LastTransitionTime = metav1.NewTime(when)
 			return n
 		}
 	}
-	n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: t, Status: s})
+	n.Status.Conditions = append(n.Status.Conditions, corev1.NodeCondition{Type: t, Status: s, LastTransitionTime: metav1.NewTime(when)})
 	return n
 }

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -36,9 +37,12 @@ type observed struct {
 
 	// now is when the reconcile observed. window, if not nil, is where now stands against
 	// spec.rollout.maintenance; windowErr, if not nil, is why that cannot be read.
-	now       time.Time
-	window    *windowState
-	windowErr error
+	now time.Time
+	// rolloutStart is when the rollout in progress began, as far as the status tells (the last
+	// transition of Reconciling to True), or now if it did not say one is in progress.
+	rolloutStart time.Time
+	window       *windowState
+	windowErr    error
 
 	// selectorErr, if not nil, is why spec.nodeSelector is invalid; nodes are then not read.
 	selectorErr error
@@ -87,6 +91,11 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		nodeAgent:      r.kind.Component.NodeAgent(),
 		uid:            obj.GetUID(),
 		now:            r.now().Time,
+	}
+	o.rolloutStart = o.now
+	if c := meta.FindStatusCondition(obj.PoolStatus().Conditions, hotelv1alpha1.ConditionReconciling); c != nil &&
+		c.Status == metav1.ConditionTrue {
+		o.rolloutStart = c.LastTransitionTime.Time
 	}
 	if m := obj.PoolSpec().Rollout.Maintenance; m != nil {
 		st, err := maintenanceWindows(o.now, m)

@@ -207,8 +207,7 @@ func unconfigured(node *corev1.Node, views []kindView) []string {
 		}
 		done := holder.rolledOut
 		if v.nodeAgent {
-			key := hotelv1alpha1.AgentAnnotation(v.component, hotelv1alpha1.AgentAnnotationConfig)
-			done = holder.configHash != "" && node.Annotations[key] == holder.configHash
+			done = runsConfig(node, v.component, holder.configHash)
 		}
 		if !done {
 			waiting = append(waiting, v.kind+" "+holder.name)

@@ -38,7 +38,7 @@ func TestUnconfigured(t *testing.T) {
 			}
 		}
 		if kubeletHash != "" {
-			n.Annotations = map[string]string{hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig): kubeletHash}
+			n.Annotations = appliedAnnotations(kubeletHash)
 		}
 		return n
 	}
@@ -52,6 +52,11 @@ func TestUnconfigured(t *testing.T) {
 			views: views("g1", true), want: []string{"Concierge all", "FloorManager gpu"}},
 		{name: "admitted, not configured yet", node: joined("", "fm-uid", "cg-uid"),
 			views: views("g1", false), want: []string{"Concierge all", "FloorManager gpu"}},
+		{name: "the agent reports the configuration, but its component unhealthy", node: func() *corev1.Node {
+			n := joined("g1", "fm-uid", "cg-uid")
+			n.Annotations[hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationState)] = hotelv1alpha1.AgentStateDegraded
+			return n
+		}(), views: views("g1", true), want: []string{"FloorManager gpu"}},
 		{name: "the agent reports an older configuration", node: joined("g0", "fm-uid", "cg-uid"),
 			views: views("g1", true), want: []string{"FloorManager gpu"}},
 		{name: "configured by every object that selects it", node: joined("g1", "fm-uid", "cg-uid"),

@@ -169,8 +169,8 @@ func TestDesiredDaemonSetDefaultsKeepTheSpecHash(t *testing.T) {
 		want   string
 	}{
 		{name: "rolling", pod: corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img")),
-			want: "74cf6381f52f9caa"},
-		{name: "paused", pod: corev1ac.PodSpec(), paused: true, want: "6a9faba53c1a2b28"},
+			want: "85c2f3908ef5c6f0"},
+		{name: "paused", pod: corev1ac.PodSpec(), paused: true, want: "bd9dedc89abd0557"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -139,8 +139,9 @@ func setNodeCondition(node string, t corev1.NodeConditionType, s corev1.Conditio
 			return err
 		}
 		for i := range n.Status.Conditions {
-			if n.Status.Conditions[i].Type == t {
+			if n.Status.Conditions[i].Type == t && n.Status.Conditions[i].Status != s {
 				n.Status.Conditions[i].Status = s
+				n.Status.Conditions[i].LastTransitionTime = metav1.Now()
 			}
 		}
 		_, err = clientset.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
@@ -311,29 +312,37 @@ var _ = Describe("FloorManager on a local cluster", func() {
 			return n
 		}
 
-		By("every Node under disk pressure, a new configuration: the first Node to run it halts the rollout")
-		for _, n := range nodes {
-			setNodeCondition(n, corev1.NodeDiskPressure, corev1.ConditionTrue)
-		}
+		By("a new configuration: the first Node to run it comes under disk pressure within its soak, which halts the rollout")
+		before := getFM("gated").Status.ConfigHash
 		mustKubectl(soaked(90), "apply", "-f", "-")
+		var hash, first string
 		Eventually(func(g Gomega) {
-			c := condition("gated", hotelv1alpha1.ConditionStalled)
+			hash = getFM("gated").Status.ConfigHash
+			g.Expect(hash).NotTo(Equal(before))
+			for _, name := range nodes {
+				node, err := clientset.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+				g.Expect(err).NotTo(HaveOccurred())
+				if node.Annotations[key] == hash {
+					first = name
+				}
+			}
+			g.Expect(first).NotTo(BeEmpty())
+		}).WithTimeout(timeout).WithPolling(100 * time.Millisecond).Should(Succeed())
+		setNodeCondition(first, corev1.NodeDiskPressure, corev1.ConditionTrue)
+		Eventually(func(g Gomega) {
+			c := condition("gated", hotelv1alpha1.ConditionReconciling)
 			g.Expect(c).NotTo(BeNil())
 			g.Expect(c.Reason).To(Equal(hotelv1alpha1.ReasonRolloutHalted))
-			g.Expect(c.Message).To(ContainSubstring("DiskPressure"))
+			g.Expect(c.Message).To(ContainSubstring("1 DiskPressure (" + first + ")"))
 		}).WithTimeout(timeout).Should(Succeed())
-		hash := getFM("gated").Status.ConfigHash
 		ds, err := clientset.AppsV1().DaemonSets(localcluster.Namespace).Get(ctx, "gated-kubelet", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ds.Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
-		Consistently(func() int { return updated(hash) }).WithTimeout(8*time.Second).WithPolling(250*time.Millisecond).
+		Consistently(func() int { return updated(hash) }).WithTimeout(8 * time.Second).WithPolling(250 * time.Millisecond).
 			Should(Equal(1), "a Node started after the first updated one came under pressure")
-		GinkgoWriter.Printf("halted with %d of %d Nodes updated\n", updated(hash), len(nodes))
 
-		By("the Nodes recover: the rollout goes on to Ready")
-		for _, n := range nodes {
-			setNodeCondition(n, corev1.NodeDiskPressure, corev1.ConditionFalse)
-		}
+		By("the Node recovers: the rollout goes on to Ready")
+		setNodeCondition(first, corev1.NodeDiskPressure, corev1.ConditionFalse)
 		waitReady("gated")
 		Expect(updated(hash)).To(Equal(len(nodes)))
 	})
