@@ -55,9 +55,9 @@ type RolloutSpec struct {
 	Paused bool `json:"paused,omitempty"`
 
 	// healthGate, Enforce (the default), holds a rollout in progress while a Node that already runs
-	// the configuration being rolled out is NotReady or under memory, disk or PID pressure: no
-	// further Node is updated, and Stalled says which Nodes and why (reason RolloutHalted). The
-	// rollout goes on by itself once they recover. Ignore lets it go on regardless, for a Node you
+	// the configuration being rolled out has turned NotReady or come under memory, disk or PID
+	// pressure since the rollout began: no further Node is updated, and Reconciling and Ready say
+	// which Nodes and why (reason RolloutHalted). The rollout goes on by itself once they recover. Ignore lets it go on regardless, for a Node you
 	// know is unhealthy for another reason; set Enforce again afterwards. A new configuration (a fix)
 	// is always rolled out: the gate holds only the configuration that Nodes turned unhealthy on.
 	// +optional
