@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -54,6 +56,62 @@ func admitted(node *corev1.Node, component string, uid types.UID) bool {
 	return uid != "" && node.Labels[AdmittedLabel(component)] == string(uid)
 }
 
+// isAdmitted reports whether node is admitted to the object's rollout, or was admitted by an
+// earlier reconcile and the cache does not show it yet.
+func (o observed) isAdmitted(node *corev1.Node) bool {
+	return admitted(node, o.component, o.uid) || o.admitting[node.Name]
+}
+
+// admissionExpiry bounds how long a Node admitted by a reconcile counts as admitted while the cache
+// does not show its label: a label removed again in between (by hand) must not count forever.
+const admissionExpiry = time.Minute
+
+// expectAdmitted returns the Nodes that earlier reconciles of the object with uid admitted and that
+// the cache does not show admitted yet (among nodes, the selected ones), and forgets those it
+// shows, those no longer selected and those past admissionExpiry. Counting them keeps a reconcile
+// that reads the cache before it caught up from admitting another wave on top of them, as a
+// controller's expectations do.
+func (r *Reconciler) expectAdmitted(uid types.UID, nodes []*corev1.Node, now time.Time) map[string]bool {
+	v, ok := r.admitting.Load(uid)
+	if !ok {
+		return nil
+	}
+	pending := v.(*admittingNodes)
+	pending.mu.Lock()
+	defer pending.mu.Unlock()
+	selected := make(map[string]*corev1.Node, len(nodes))
+	for _, n := range nodes {
+		selected[n.Name] = n
+	}
+	out := map[string]bool{}
+	for name, at := range pending.at {
+		n, ok := selected[name]
+		if !ok || admitted(n, r.kind.Component.Name(), uid) || now.Sub(at) > admissionExpiry {
+			delete(pending.at, name)
+			continue
+		}
+		out[name] = true
+	}
+	return out
+}
+
+// admittingNodes are the Nodes admitted to one object's rollout, by when, not yet seen admitted.
+type admittingNodes struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// rememberAdmitted records Nodes just admitted to the rollout of the object with uid.
+func (r *Reconciler) rememberAdmitted(uid types.UID, names []string, now time.Time) {
+	v, _ := r.admitting.LoadOrStore(uid, &admittingNodes{at: map[string]time.Time{}})
+	pending := v.(*admittingNodes)
+	pending.mu.Lock()
+	defer pending.mu.Unlock()
+	for _, n := range names {
+		pending.at[n] = now
+	}
+}
+
 // gated reports whether a DaemonSet's pods run only on the Nodes admitted to the rollout of the
 // object with uid: DaemonSets that innkeeper rendered before admission existed run on every
 // selected Node, and one gated for another UID (an object of the same name, deleted and created
@@ -98,7 +156,7 @@ func admit(o observed, d decision) admission {
 	var pending []*corev1.Node
 	admittedCount := 0
 	for _, n := range o.nodes {
-		if admitted(n, o.component, o.uid) {
+		if o.isAdmitted(n) {
 			admittedCount++
 		} else {
 			pending = append(pending, n)
@@ -167,7 +225,7 @@ func inFlight(o observed, admittedCount int) int {
 	if o.nodeAgent {
 		n := 0
 		for _, node := range o.nodes {
-			if admitted(node, o.component, o.uid) && !updatedAndReady(node, o.component, o.applied.Hash) {
+			if o.isAdmitted(node) && !updatedAndReady(node, o.component, o.applied.Hash) {
 				n++
 			}
 		}
@@ -250,6 +308,7 @@ func (r *Reconciler) applyAdmission(ctx context.Context, obj Object, ad admissio
 		if err := r.client.Patch(ctx, node, client.RawPatch(types.MergePatchType, merge)); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("admit Node %s to the rollout of %s %s: %w", name, r.gvk.Kind, obj.GetName(), err)
 		}
+		r.rememberAdmitted(obj.GetUID(), []string{name}, r.now().Time)
 	}
 	if len(ad.admit) > 0 {
 		log.FromContext(ctx).Info("Admitted Nodes to the rollout", "nodes", ad.admit, "waiting", ad.waiting)

@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
@@ -190,4 +191,33 @@ func TestAdmit(t *testing.T) {
 			g.Expect(got.waiting).To(Equal(tt.wantWaiting), "waiting")
 		})
 	}
+}
+
+// A reconcile that reads the cache before it shows the Nodes an earlier one admitted counts them as
+// admitted all the same, until the cache shows them, they leave the pool, or a minute passes.
+func TestExpectAdmitted(t *testing.T) {
+	g := NewWithT(t)
+	r := &Reconciler{kind: Kind{Component: kubeletLike{}}}
+	t0 := time.Date(2026, 12, 5, 20, 0, 0, 0, time.UTC)
+	n1, n2, n3 := poolNode("n1", true, false, ""), poolNode("n2", true, false, ""), poolNode("n3", true, false, "")
+	g.Expect(r.expectAdmitted(testUID, []*corev1.Node{n1, n2, n3}, t0)).To(BeEmpty(), "nothing admitted yet")
+
+	r.rememberAdmitted(testUID, []string{"n1", "n2"}, t0)
+	g.Expect(r.expectAdmitted(testUID, []*corev1.Node{n1, n2, n3}, t0.Add(time.Second))).
+		To(Equal(map[string]bool{"n1": true, "n2": true}), "the cache does not show them yet")
+	g.Expect(r.expectAdmitted("another", []*corev1.Node{n1, n2, n3}, t0)).To(BeEmpty(), "another object's")
+
+	seen := poolNode("n1", true, true, "")
+	g.Expect(r.expectAdmitted(testUID, []*corev1.Node{seen, n3}, t0.Add(2*time.Second))).To(BeEmpty(),
+		"n1 is shown admitted, n2 left the pool")
+	r.rememberAdmitted(testUID, []string{"n3"}, t0)
+	g.Expect(r.expectAdmitted(testUID, []*corev1.Node{n3}, t0.Add(2*time.Minute))).To(BeEmpty(), "expired")
+
+	// admit counts them: with n1 and n2 expected, a maxUnavailable of 2 admits nobody more.
+	o := observed{component: "kubelet", nodeAgent: true, uid: testUID, maxUnavailable: intstr.FromInt32(2),
+		desired: Config{Hash: "new"}, applied: Config{Hash: "new"}, daemonSet: gatedDaemonSet(daemonSet("new", 0, 0)),
+		nodes: []*corev1.Node{n1, n2, n3}, admitting: map[string]bool{"n1": true, "n2": true}}
+	got := admit(o, decision{action: actApply, config: Config{Hash: "new"}})
+	g.Expect(got.admit).To(BeEmpty())
+	g.Expect(got.waiting).To(Equal(1))
 }

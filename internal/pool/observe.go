@@ -52,6 +52,9 @@ type observed struct {
 	// admittedElsewhere the Nodes so labelled that the pool no longer selects (see admission.go).
 	uid               types.UID
 	admittedElsewhere []*corev1.Node
+	// admitting names the selected Nodes that earlier reconciles admitted and the cache does not
+	// show admitted yet: they count as admitted (see expectAdmitted).
+	admitting map[string]bool
 	// daemonSet is the object's DaemonSet, nil if there is none.
 	daemonSet *appsv1.DaemonSet
 	// applied is the configuration the DaemonSet rolls out, zero if there is no DaemonSet.
@@ -111,6 +114,7 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		if o.admittedElsewhere, err = r.admittedElsewhere(ctx, obj, selector); err != nil {
 			return o, err
 		}
+		o.admitting = r.expectAdmitted(obj.GetUID(), o.nodes, o.now)
 	}
 	if o.daemonSet, err = r.daemonSet(ctx, obj); err != nil {
 		return o, err

@@ -58,6 +58,9 @@ type Reconciler struct {
 	// computed holds, by object name, the status the last reconcile computed: an update that only
 	// brings the object's status to it needs no reconcile (see notOwnStatusWrite).
 	computed sync.Map
+	// admitting holds, by object UID, the Nodes admitted to its rollout whose label the cache has
+	// not shown yet (see expectAdmitted).
+	admitting sync.Map
 	// timed holds, by object name, the configuration whose completed rollout was last observed in
 	// innkeeper_rollout_duration_seconds, so that a reconcile that reads its own Ready status back
 	// from a cache that lags does not observe it twice (see report).
