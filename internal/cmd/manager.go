@@ -95,8 +95,12 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		"How often the leader renews the Lease and a standby tries to take it; less than the renew deadline / 1.2.")
 	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage(version)),
 		"Image of the node agent that FloorManager and RoomService DaemonSets run; $INNKEEPER_IMAGE if set.")
-	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
-		"ServiceAccount of the node agent's pods, in the workload namespace.")
+	fs.StringVar(&opts.KubeletAgentServiceAccount, "kubelet-agent-service-account", manager.DefaultKubeletAgentServiceAccount,
+		"ServiceAccount of the kubelet agent's pods (FloorManager), in the workload namespace; the agents' admission policy "+
+			"keeps a ServiceAccount whose name ends in -kubelet-agent to the kubelet's Node annotations.")
+	fs.StringVar(&opts.ContainerdAgentServiceAccount, "containerd-agent-service-account", manager.DefaultContainerdAgentServiceAccount,
+		"ServiceAccount of the containerd agent's pods (RoomService), in the workload namespace; the agents' admission policy "+
+			"keeps a ServiceAccount whose name ends in -containerd-agent to containerd's Node annotations.")
 	fs.StringVar(&opts.KubeProxyImage, "kube-proxy-image", "",
 		"kube-proxy image of Concierges that name none (default: registry.k8s.io/kube-proxy at the API server's version).")
 	fs.StringVar(&opts.KubeProxyServiceAccount, "kube-proxy-service-account", manager.DefaultKubeProxyServiceAccount,

@@ -68,8 +68,10 @@ type Options struct {
 	LeaderElectionTiming *LeaderElectionTiming
 	// AgentImage is the node agent's image, by default the manager's own.
 	AgentImage string
-	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
-	AgentServiceAccount string
+	// KubeletAgentServiceAccount and ContainerdAgentServiceAccount are the ServiceAccounts of the
+	// node agents' pods, one per component, so that the agents' admission policy keeps each to its
+	// own component's Node annotations.
+	KubeletAgentServiceAccount, ContainerdAgentServiceAccount string
 	// AgentResources are the node agent's container resources; nil means
 	// render.DefaultAgentResources.
 	AgentResources *corev1.ResourceRequirements
@@ -93,8 +95,13 @@ type Options struct {
 // DefaultKubeProxyServiceAccount is kube-proxy's ServiceAccount that the installation creates.
 const DefaultKubeProxyServiceAccount = "innkeeper-kube-proxy"
 
-// DefaultAgentServiceAccount is the node agent's ServiceAccount that the installation creates.
-const DefaultAgentServiceAccount = "innkeeper-agent"
+// The node agents' ServiceAccounts that the installation creates, one per component. Their
+// suffixes, -kubelet-agent and -containerd-agent, tell the agents' admission policy
+// (config/rbac/agent.yaml) which component's annotations each may write.
+const (
+	DefaultKubeletAgentServiceAccount    = "innkeeper-kubelet-agent"
+	DefaultContainerdAgentServiceAccount = "innkeeper-containerd-agent"
+)
 
 // Scheme returns a scheme with the built-in Kubernetes kinds and innkeeper's kinds.
 func Scheme() *runtime.Scheme {
@@ -113,8 +120,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if opts.AgentImage == "" {
 		return nil, errors.New("the node agent's image must be set")
 	}
-	if opts.AgentServiceAccount == "" {
-		opts.AgentServiceAccount = DefaultAgentServiceAccount
+	if opts.KubeletAgentServiceAccount == "" {
+		opts.KubeletAgentServiceAccount = DefaultKubeletAgentServiceAccount
+	}
+	if opts.ContainerdAgentServiceAccount == "" {
+		opts.ContainerdAgentServiceAccount = DefaultContainerdAgentServiceAccount
 	}
 	if opts.KubeProxyServiceAccount == "" {
 		opts.KubeProxyServiceAccount = DefaultKubeProxyServiceAccount
@@ -173,13 +183,14 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			// One Node store, and so one set of label indexes, for the reconcilers of every kind.
 			Nodes: pool.NewNodeStore(mgr.GetCache()),
 		},
-		AgentImage:              opts.AgentImage,
-		AgentServiceAccount:     opts.AgentServiceAccount,
-		AgentResources:          opts.AgentResources,
-		KubeProxyResources:      opts.KubeProxyResources,
-		KubeProxyImage:          opts.KubeProxyImage,
-		KubeProxyServiceAccount: opts.KubeProxyServiceAccount,
-		KubeProxyAPIServer:      opts.KubeProxyAPIServer,
+		AgentImage:                    opts.AgentImage,
+		KubeletAgentServiceAccount:    opts.KubeletAgentServiceAccount,
+		ContainerdAgentServiceAccount: opts.ContainerdAgentServiceAccount,
+		AgentResources:                opts.AgentResources,
+		KubeProxyResources:            opts.KubeProxyResources,
+		KubeProxyImage:                opts.KubeProxyImage,
+		KubeProxyServiceAccount:       opts.KubeProxyServiceAccount,
+		KubeProxyAPIServer:            opts.KubeProxyAPIServer,
 	}
 	if err := controllers.Setup(mgr, ctrlOpts); err != nil {
 		return nil, err

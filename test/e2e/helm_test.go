@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/test/localcluster"
 )
 
@@ -30,6 +31,23 @@ var chartDir = filepath.Join(repoRoot, "charts", "innkeeper")
 
 // chartPool is the pool of the Nodes that this file's specs roll out to.
 const chartPool = "chart"
+
+// agentClientOf returns a client with the token a kubelet would mount into an agent's pod: of its
+// ServiceAccount, bound to the pod, so that it names the pod's Node.
+func agentClientOf(pod *corev1.Pod) kubernetes.Interface {
+	GinkgoHelper()
+	token, err := clientset.CoreV1().ServiceAccounts(localcluster.Namespace).CreateToken(ctx, pod.Spec.ServiceAccountName,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+			BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+			ExpirationSeconds: ptr.To[int64](600),
+		}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	cfg := rest.AnonymousClientConfig(cluster.Config)
+	cfg.BearerToken = token.Status.Token
+	agent, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+	return agent
+}
 
 // managerDeployment returns the chart's manager Deployment.
 func managerDeployment() *appsv1.Deployment {
@@ -92,44 +110,63 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		Expect(err).To(MatchError(ContainSubstring(`violates PodSecurity "restricted`)))
 	})
 
-	It("lets a node agent annotate only its own Node, and there only hotel.innkeeper.dev/ annotations", func() {
+	It("lets a node agent annotate only its own Node, and there only its own component's annotations", func() {
 		mustKubectl(floorManagerYAML("chart-agent", chartPool, "100%", 100), "apply", "-f", "-")
+		mustKubectl(fmt.Sprintf(`apiVersion: hotel.innkeeper.dev/v1alpha1
+kind: RoomService
+metadata:
+  name: chart-agent
+spec:
+  nodeSelector: {matchLabels: {%s: %s}}
+  rollout: {maxUnavailable: 100%%}
+  containerd: {configVersion: 3, maxConcurrentDownloads: 4}
+`, localcluster.PoolLabel, chartPool), "apply", "-f", "-")
 		DeferCleanup(func() {
-			_, _ = kubectl("", "delete", "floormanager", "chart-agent", "--ignore-not-found", "--wait=true")
+			_, _ = kubectl("", "delete", "floormanager,roomservice", "chart-agent", "--ignore-not-found", "--wait=true")
 		})
 		nodes := nodesOfPool(chartPool)
 		Expect(nodes).To(HaveLen(2))
-		pod := scheduledAgentPods("chart-agent", 2)[0]
-		own, other := pod.Spec.NodeName, nodes[0]
+		kubeletPod := scheduledPods("chart-agent", "kubelet", 2)[0]
+		own, other := kubeletPod.Spec.NodeName, nodes[0]
 		if other == own {
 			other = nodes[1]
 		}
-		// The token a kubelet would mount into the agent's pod: bound to the pod, so that it names its Node.
-		token, err := clientset.CoreV1().ServiceAccounts(localcluster.Namespace).CreateToken(ctx, pod.Spec.ServiceAccountName,
-			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-				BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
-				ExpirationSeconds: ptr.To[int64](600),
-			}}, metav1.CreateOptions{})
-		Expect(err).NotTo(HaveOccurred())
-		cfg := rest.AnonymousClientConfig(cluster.Config)
-		cfg.BearerToken = token.Status.Token
-		agent, err := kubernetes.NewForConfig(cfg)
-		Expect(err).NotTo(HaveOccurred())
-		// patch sets (or, with a nil value, removes) a label or annotation of a Node as the agent.
-		patch := func(node, field, key string, value *string) error {
+		var containerdPod corev1.Pod
+		for _, p := range scheduledPods("chart-agent", "containerd", 2) {
+			if p.Spec.NodeName == own {
+				containerdPod = p
+			}
+		}
+		Expect(containerdPod.Name).NotTo(BeEmpty(), "no containerd agent pod on %s", own)
+		// Each component's agent runs as its own ServiceAccount.
+		Expect(kubeletPod.Spec.ServiceAccountName).To(Equal("innkeeper-kubelet-agent"))
+		Expect(containerdPod.Spec.ServiceAccountName).To(Equal("innkeeper-containerd-agent"))
+		kubeletAgent, containerdAgent := agentClientOf(&kubeletPod), agentClientOf(&containerdPod)
+
+		// patch sets (or, with a nil value, removes) a label or annotation of a Node as an agent.
+		patch := func(agent kubernetes.Interface, node, field, key string, value *string) error {
 			body, err := json.Marshal(map[string]any{"metadata": map[string]any{field: map[string]*string{key: value}}})
 			Expect(err).NotTo(HaveOccurred())
 			_, err = agent.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, body, metav1.PatchOptions{})
 			return err
 		}
 		yes := ptr.To("yes")
-		probe := "hotel.innkeeper.dev/e2e-probe"
-		Expect(patch(own, "annotations", probe, yes)).To(Succeed())
-		Expect(patch(own, "annotations", probe, nil)).To(Succeed())
-		Expect(patch(other, "annotations", probe, yes)).To(MatchError(ContainSubstring("may change only the Node its pod runs on")))
-		Expect(patch(own, "annotations", "example.com/other", yes)).To(MatchError(ContainSubstring("only hotel.innkeeper.dev/ annotations")))
-		Expect(patch(own, "labels", probe, yes)).To(MatchError(ContainSubstring("may not change a Node's labels")))
-		_, err = agent.CoreV1().Pods(localcluster.Namespace).List(ctx, metav1.ListOptions{})
+		// Each agent's message: what the real agent writes, and what no status reads for a Node that applied its configuration.
+		kubeletMessage := hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationMessage)
+		containerdMessage := hotelv1alpha1.AgentAnnotation("containerd", hotelv1alpha1.AgentAnnotationMessage)
+		Expect(patch(kubeletAgent, own, "annotations", kubeletMessage, yes)).To(Succeed())
+		Expect(patch(kubeletAgent, own, "annotations", kubeletMessage, nil)).To(Succeed())
+		Expect(patch(containerdAgent, own, "annotations", containerdMessage, yes)).To(Succeed())
+		Expect(patch(containerdAgent, own, "annotations", containerdMessage, nil)).To(Succeed())
+		Expect(patch(kubeletAgent, other, "annotations", kubeletMessage, yes)).To(MatchError(ContainSubstring("may change only the Node its pod runs on")))
+		Expect(patch(kubeletAgent, own, "annotations", "example.com/other", yes)).To(MatchError(ContainSubstring("only its own annotations")))
+		Expect(patch(kubeletAgent, own, "labels", kubeletMessage, yes)).To(MatchError(ContainSubstring("may not change a Node's labels")))
+		// Neither agent may touch the other's annotations on their shared Node.
+		Expect(patch(kubeletAgent, own, "annotations", containerdMessage, yes)).
+			To(MatchError(ContainSubstring("the innkeeper kubelet agent may change only its own annotations")))
+		Expect(patch(containerdAgent, own, "annotations", kubeletMessage, yes)).
+			To(MatchError(ContainSubstring("the innkeeper containerd agent may change only its own annotations")))
+		_, err := kubeletAgent.CoreV1().Pods(localcluster.Namespace).List(ctx, metav1.ListOptions{})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "the agent may list pods: %v", err)
 	})
 
@@ -238,11 +275,13 @@ func verifyHelmUninstall() {
 		Expect(out).To(ContainSubstring("NotFound"))
 	}
 	notFound("deployment", "innkeeper-manager", true)
-	for _, sa := range []string{"innkeeper-manager", "innkeeper-agent", "innkeeper-kube-proxy"} {
+	for _, sa := range []string{"innkeeper-manager", "innkeeper-kubelet-agent", "innkeeper-containerd-agent", "innkeeper-kube-proxy"} {
 		notFound("serviceaccount", sa, true)
 	}
 	notFound("clusterrole", "innkeeper-manager", false)
-	notFound("clusterrolebinding", "innkeeper-agent", false)
+	notFound("clusterrole", "innkeeper-agent", false)
+	notFound("clusterrolebinding", "innkeeper-kubelet-agent", false)
+	notFound("clusterrolebinding", "innkeeper-containerd-agent", false)
 	notFound("validatingadmissionpolicy", "innkeeper-agent-node-scope", false)
 
 	crds, err := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
