@@ -49,7 +49,8 @@ func Manager(args []string, stderr io.Writer, version string) int {
 	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection,
 		"leaderElectionIdentity", opts.LeaderElectionIdentity, "leaseDuration", opts.LeaderElectionTiming.LeaseDuration.String(),
 		"renewDeadline", opts.LeaderElectionTiming.RenewDeadline.String(), "retryPeriod", opts.LeaderElectionTiming.RetryPeriod.String(),
-		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations)
+		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations,
+		"takeOverNamespaces", opts.TakeOverNamespaces)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")
 		return 1
@@ -116,6 +117,9 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		`Tolerations of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy), as a JSON list of Kubernetes tolerations; [] for none.`)
 	fs.Var(secretNamesFlag{&nodePods.ImagePullSecrets}, "image-pull-secrets",
 		`Secrets, in the workload namespace and comma-separated, with which the pods of every DaemonSet innkeeper renders pull their images; "" for none.`)
+	fs.Var(namespacesFlag{&opts.TakeOverNamespaces}, "take-over-namespaces",
+		"Namespaces, comma-separated, in which a Concierge with spec.takeOver may update another kube-proxy's DaemonSet to keep it "+
+			"off its pool, such as kube-system; the manager's ServiceAccount needs update on daemonsets there. Default: none, take-over is refused.")
 	fs.Var(resourcesFlag{&opts.AgentResources}, "agent-resources",
 		`Resources of the node agent's container, as JSON, such as {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}} (the default).`)
 	fs.Var(resourcesFlag{&opts.KubeProxyResources}, "kube-proxy-resources",

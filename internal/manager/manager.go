@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -90,6 +91,11 @@ type Options struct {
 	// renders (node agents and kube-proxy). Nil means pool.DefaultNodePods: system-node-critical,
 	// and a toleration of every taint.
 	NodePods *pool.NodePods
+	// TakeOverNamespaces are the namespaces in which a Concierge with spec.takeOver may update
+	// another kube-proxy's DaemonSet to keep it off its pool, such as kube-system: those where the
+	// installation grants the manager update on DaemonSets (the chart's concierge.takeOver). Empty:
+	// take-over is not enabled.
+	TakeOverNamespaces []string
 }
 
 // DefaultKubeProxyServiceAccount is kube-proxy's ServiceAccount that the installation creates.
@@ -136,6 +142,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err := nodePods.Validate(); err != nil {
 		return nil, fmt.Errorf("the node pods' scheduling settings are invalid: %w", err)
 	}
+	if err := pool.ValidateNamespaceNames(opts.TakeOverNamespaces, field.NewPath("takeOverNamespaces")).ToAggregate(); err != nil {
+		return nil, fmt.Errorf("the take-over namespaces are invalid: %w", err)
+	}
 	metrics := metricsServerOptions(opts)
 	if opts.MetricsSecure && metrics.CertDir != "" {
 		// controller-runtime falls back to a self-signed certificate when the files are missing:
@@ -181,7 +190,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			Namespace: opts.Namespace,
 			NodePods:  nodePods,
 			// One Node store, and so one set of label indexes, for the reconcilers of every kind.
-			Nodes: pool.NewNodeStore(mgr.GetCache()),
+			Nodes:              pool.NewNodeStore(mgr.GetCache()),
+			TakeOverNamespaces: opts.TakeOverNamespaces,
 		},
 		AgentImage:                    opts.AgentImage,
 		KubeletAgentServiceAccount:    opts.KubeletAgentServiceAccount,
