@@ -122,6 +122,19 @@ expect_not default.yaml "type: Recreate"
 "$helm" template innkeeper "$chart" --set 'image.repository=[fd00::1]:5000/innkeeper' \
 	--set "image.tag=v0.1.0@sha256:$(printf '0%.0s' {1..64})" >"$out/digest.yaml"
 expect digest.yaml "        image: \"[fd00::1]:5000/innkeeper:v0.1.0@sha256:$(printf '0%.0s' {1..64})\""
+# Concierge take-over: off by default, so the manager may update DaemonSets only in its namespace
+# (its ClusterRole only reads them); on, a Role and RoleBinding in each namespace named, and the flag
+# naming them.
+expect_not default.yaml "take-over"
+"$helm" template innkeeper "$chart" --namespace innkeeper-system --set concierge.takeOver.enabled=true >"$out/takeover.yaml"
+expect takeover.yaml '        - "--take-over-namespaces=kube-system"'
+count takeover.yaml "  name: innkeeper-take-over" 3
+count takeover.yaml "  namespace: kube-system" 2
+count takeover.yaml "  verbs: [update]" 1
+expect takeover.yaml "  name: innkeeper-manager"
+expect nondefault.yaml '        - "--take-over-namespaces=kube-system,networking"'
+count nondefault.yaml "  name: hotel-take-over" 6
+count nondefault.yaml "  namespace: networking" 2
 # serviceAccount.create=false: only the agents' (one per component) and kube-proxy's ServiceAccounts.
 count default.yaml "kind: ServiceAccount" 4
 count nondefault.yaml "kind: ServiceAccount" 3
@@ -191,6 +204,12 @@ reject "/metrics/certSecret" --set metrics.certSecret=Bad_Name
 reject "/metrics/agentPodMonitor/tokenSecret/name" --set metrics.agentPodMonitor.enabled=true
 reject "metrics.agentPodMonitor.enabled needs metrics.enabled and metrics.secure" --set metrics.secure=false \
 	--set metrics.agentPodMonitor.enabled=true --set metrics.agentPodMonitor.tokenSecret.name=t
+reject "concierge.takeOver.enabled needs at least one namespace in concierge.takeOver.namespaces" \
+	--set concierge.takeOver.enabled=true --set-json 'concierge.takeOver.namespaces=[]'
+reject "/concierge/takeOver/namespaces/0" --set concierge.takeOver.enabled=true --set 'concierge.takeOver.namespaces[0]=Kube_System'
+reject "/concierge/takeOver/namespaces/0" --set 'concierge.takeOver.namespaces[0]=*'
+reject "/concierge/takeOver/namespaces" --set-json 'concierge.takeOver.namespaces=["kube-system","kube-system"]'
+reject "'takeover' not allowed" --set concierge.takeover.enabled=true
 reject "/manager/leaderElectionTiming/leaseDurationSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=5s
 reject "/manager/leaderElectionTiming/retryPeriodSeconds" --set manager.leaderElectionTiming.retryPeriodSeconds=0
 reject "leaseDurationSeconds must be more than renewDeadlineSeconds + retryPeriodSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=4

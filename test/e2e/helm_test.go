@@ -15,14 +15,17 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/pool"
 	"github.com/innkeeper-dev/innkeeper/test/localcluster"
 )
 
@@ -246,6 +249,121 @@ spec:
 		Expect(notes("chart-notes")).To(ContainSubstring(warning), "a namespace without the label")
 		mustKubectl("", "label", "namespace", "chart-notes", "pod-security.kubernetes.io/enforce=privileged")
 		Expect(notes("chart-notes")).NotTo(ContainSubstring("WARNING"), "a labelled namespace")
+	})
+
+	It("lets the manager update DaemonSets outside its namespace only where concierge.takeOver names, and takes a pool over there", func() {
+		// canUpdate asks the API server whether the manager's ServiceAccount may update DaemonSets in
+		// namespace, or in every namespace for "": "yes" or "no".
+		canUpdate := func(namespace string) string {
+			args := []string{"auth", "can-i", "update", "daemonsets",
+				"--as=system:serviceaccount:" + localcluster.Namespace + ":" + innkeeper.ServiceAccount}
+			if namespace == "" {
+				args = append(args, "--all-namespaces")
+			} else {
+				args = append(args, "--namespace", namespace)
+			}
+			out, _ := kubectl("", args...) // "no" exits 1
+			return strings.TrimSpace(out)
+		}
+		setTakeOver := func(enabled bool) {
+			mustHelm("upgrade", localcluster.Release, chartDir, "--namespace", localcluster.Namespace, "--reset-then-reuse-values",
+				"--wait", "--timeout=2m", "--set", fmt.Sprintf("concierge.takeOver.enabled=%t", enabled))
+			// The API server's authorizer learns of the new Role from a watch, a moment later: the
+			// manager must not start before, nor a check below run.
+			want := map[bool]string{true: "yes", false: "no"}[enabled]
+			Eventually(func() string { return canUpdate("kube-system") }).WithTimeout(timeout).Should(Equal(want))
+			// A new manager pod would start with the new arguments: so does the local manager.
+			Expect(innkeeper.StartManager(ctx)).To(Succeed())
+		}
+		// stalledMessage returns the Concierge's Stalled message while it is Stalled for another kube-proxy.
+		stalledMessage := func(g Gomega, name string) string {
+			cg := &hotelv1alpha1.Concierge{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: name}, cg)).To(Succeed())
+			c := meta.FindStatusCondition(cg.Status.Conditions, hotelv1alpha1.ConditionStalled)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Reason).To(Equal(hotelv1alpha1.ReasonForeignKubeProxy))
+			return c.Message
+		}
+		// foreignKubeProxy creates a kube-proxy DaemonSet that innkeeper does not manage, in namespace,
+		// on the chart pool's Nodes only: the other specs' Concierges keep their pools.
+		foreignKubeProxy := func(namespace string) *appsv1.DaemonSet {
+			labels := map[string]string{"k8s-app": "chart-kube-proxy"}
+			ds := &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "kube-proxy"},
+				Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: labels},
+					Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+						Containers:   []corev1.Container{{Name: "kube-proxy", Image: "registry.k8s.io/kube-proxy:v1.36.4"}},
+						NodeSelector: map[string]string{localcluster.PoolLabel: chartPool},
+						Tolerations:  []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+					}}}}
+			_, err := clientset.AppsV1().DaemonSets(namespace).Create(ctx, ds, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() {
+				_ = clientset.AppsV1().DaemonSets(namespace).Delete(ctx, ds.Name, metav1.DeleteOptions{})
+			})
+			return ds
+		}
+		takenOverBy := func(ds *appsv1.DaemonSet) string {
+			live, err := clientset.AppsV1().DaemonSets(ds.Namespace).Get(ctx, ds.Name, metav1.GetOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			return live.Annotations[pool.AnnotationTakenOverBy]
+		}
+
+		By("as installed, take-over off: DaemonSets may be updated in the release's namespace only")
+		Expect(innkeeper.Args).NotTo(ContainElement(HavePrefix("--take-over-namespaces")))
+		Expect(canUpdate(localcluster.Namespace)).To(Equal("yes"))
+		Expect(canUpdate("kube-system")).To(Equal("no"))
+		Expect(canUpdate(metav1.NamespaceDefault)).To(Equal("no"))
+		Expect(canUpdate("")).To(Equal("no"))
+		// Cleaned up last: take-over off again, as the other specs expect.
+		DeferCleanup(func() {
+			setTakeOver(false)
+			Expect(innkeeper.Args).NotTo(ContainElement(HavePrefix("--take-over-namespaces")))
+		})
+		kubeadm := foreignKubeProxy("kube-system")
+		mustKubectl(fmt.Sprintf(`apiVersion: hotel.innkeeper.dev/v1alpha1
+kind: Concierge
+metadata:
+  name: chart-take-over
+spec:
+  nodeSelector: {matchLabels: {%s: %s}}
+  rollout: {maxUnavailable: 2}
+  takeOver: true
+  kubeProxy: {mode: iptables}
+`, localcluster.PoolLabel, chartPool), "apply", "-f", "-")
+		// Cleaned up first, while the manager may still give kube-system's DaemonSet its Nodes back.
+		DeferCleanup(func() {
+			_, _ = kubectl("", "delete", "concierge", "chart-take-over", "--ignore-not-found", "--wait=true", "--timeout=90s")
+		})
+		Eventually(func(g Gomega) string { return stalledMessage(g, "chart-take-over") }).WithTimeout(timeout).Should(And(
+			ContainSubstring("from DaemonSet kube-system/kube-proxy"), ContainSubstring("take-over is not enabled"),
+			ContainSubstring("concierge.takeOver.enabled=true")))
+		Expect(takenOverBy(kubeadm)).To(BeEmpty())
+
+		By("take-over on: kube-system is granted, and the pool taken over")
+		setTakeOver(true)
+		Expect(innkeeper.Args).To(ContainElement("--take-over-namespaces=kube-system"))
+		Expect(canUpdate("kube-system")).To(Equal("yes"))
+		Expect(canUpdate(localcluster.Namespace)).To(Equal("yes"))
+		Expect(canUpdate(metav1.NamespaceDefault)).To(Equal("no"))
+		Expect(canUpdate("")).To(Equal("no"))
+		mustKubectl("", "wait", "--for=condition=Ready", "concierge/chart-take-over", "--timeout=90s")
+		Expect(takenOverBy(kubeadm)).To(Equal("chart-take-over"))
+
+		By("a kube-proxy in a namespace not named for take-over: refused, and left alone")
+		mustKubectl("", "create", "namespace", "chart-networking")
+		DeferCleanup(func() { _, _ = kubectl("", "delete", "namespace", "chart-networking", "--wait=false") })
+		other := foreignKubeProxy("chart-networking")
+		Eventually(func(g Gomega) string { return stalledMessage(g, "chart-take-over") }).WithTimeout(timeout).Should(And(
+			ContainSubstring("from DaemonSet chart-networking/kube-proxy"),
+			ContainSubstring("only in kube-system (--take-over-namespaces)"),
+			ContainSubstring("Add chart-networking to the chart's concierge.takeOver.namespaces")))
+		Expect(takenOverBy(other)).To(BeEmpty())
+		Expect(clientset.AppsV1().DaemonSets("chart-networking").Delete(ctx, other.Name, metav1.DeleteOptions{})).To(Succeed())
+		mustKubectl("", "wait", "--for=condition=Ready", "concierge/chart-take-over", "--timeout=90s")
+
+		By("deleting the Concierge gives kube-system's kube-proxy its Nodes back")
+		mustKubectl("", "delete", "concierge", "chart-take-over", "--wait=true", "--timeout=90s")
+		Expect(takenOverBy(kubeadm)).To(BeEmpty())
 	})
 
 	It("leaves no permission error in the manager's log", func() {
