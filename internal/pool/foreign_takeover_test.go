@@ -58,7 +58,7 @@ func TestTakeOverRefusal(t *testing.T) {
 			}
 			g.Expect(s).NotTo(BeNil())
 			g.Expect(s.reason).To(Equal("ForeignKubeProxy"))
-			g.Expect(s.retry).To(BeNil(), "only a restart with other namespaces changes this: no backoff")
+			g.Expect(s.retry).NotTo(HaveOccurred(), "only a restart with other namespaces changes this: no backoff")
 			for _, want := range tt.want {
 				g.Expect(s.message).To(ContainSubstring(want))
 			}

@@ -88,16 +88,10 @@ func podsOf(name, component string) []corev1.Pod {
 	return live
 }
 
-// scheduledAgentPods waits until a FloorManager has n agent pods that are not being deleted, each
-// bound to a Node, and returns them. The DaemonSet controller creates a pod before the scheduler
-// binds it: until then its spec.nodeName is empty, and whatever reads it (a Node to patch, a token
-// bound to the pod that names its Node) fails, now and then.
-func scheduledAgentPods(name string, n int) []corev1.Pod {
-	GinkgoHelper()
-	return scheduledPods(name, "kubelet", n)
-}
-
-// scheduledPods waits, as scheduledAgentPods, for n pods of an object's component.
+// scheduledPods waits until an object has n pods of its component (kubelet, containerd) that are
+// not being deleted, each bound to a Node, and returns them. The DaemonSet controller creates a pod
+// before the scheduler binds it: until then its spec.nodeName is empty, and whatever reads it (a
+// Node to patch, a token bound to the pod that names its Node) fails, now and then.
 func scheduledPods(name, component string, n int) []corev1.Pod {
 	GinkgoHelper()
 	var pods []corev1.Pod
