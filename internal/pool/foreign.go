@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -234,9 +235,9 @@ func (g *foreignGuard) keepOff(ctx context.Context, key client.ObjectKey, adding
 
 // giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off; peers lists
 // the objects of the kind, whose pools stay excluded. A DaemonSet outside the namespaces allowed
-// for take-over (they were narrowed since it was taken over) is not changed: the error says how to
-// give it back, and the object stays until it is, so that its own DaemonSet keeps running where
-// the other one is still kept off.
+// for take-over (they were narrowed since it was taken over) is not changed: the others are given
+// back, the error says how to give that one back, and the object stays until it is, so that its
+// own DaemonSet keeps running where the other one is still kept off.
 func (g *foreignGuard) giveBack(ctx context.Context, obj Object, peers func(context.Context) ([]Object, error)) error {
 	if g == nil {
 		return nil
@@ -250,6 +251,7 @@ func (g *foreignGuard) giveBack(ctx context.Context, obj Object, peers func(cont
 	}
 	dss := list.Items
 	var others []Object
+	var refused []error
 	for i := range dss {
 		if !listed(dss[i].Annotations[AnnotationTakenOverBy], obj.GetName()) {
 			continue
@@ -261,18 +263,19 @@ func (g *foreignGuard) giveBack(ctx context.Context, obj Object, peers func(cont
 			}
 		}
 		if !slices.Contains(g.takeOverNamespaces, dss[i].Namespace) {
-			return fmt.Errorf("give DaemonSet %s/%s back the Nodes of %s: the manager takes DaemonSets over only in [%s] "+
+			refused = append(refused, fmt.Errorf("give DaemonSet %s/%s back the Nodes of %s: the manager takes DaemonSets over only in [%s] "+
 				"(--take-over-namespaces) and may not change it. Name %s for take-over again (the chart's "+
 				"concierge.takeOver.namespaces), or restore its affinity from its annotation %s and remove that annotation "+
 				"and %s yourself", dss[i].Namespace, dss[i].Name, obj.GetName(), strings.Join(g.takeOverNamespaces, ", "),
-				dss[i].Namespace, AnnotationOriginalAffinity, AnnotationTakenOverBy)
+				dss[i].Namespace, AnnotationOriginalAffinity, AnnotationTakenOverBy))
+			continue
 		}
 		// obj is being deleted: it drops out.
 		if _, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), "", others); err != nil {
 			return err
 		}
 	}
-	return nil
+	return errors.Join(refused...)
 }
 
 // daemonSetChange lets through the events of DaemonSets that innkeeper does not manage and that

@@ -91,46 +91,57 @@ func TestForeignGuardWritesOnlyInTakeOverNamespaces(t *testing.T) {
 	ctx := context.Background()
 	scheme := runtime.NewScheme()
 	g.Expect(appsv1.AddToScheme(scheme)).To(Succeed())
-	foreign := kubeadmKubeProxy()
-	foreign.ResourceVersion, foreign.Annotations, foreign.ManagedFields = "", nil, nil
-	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(foreign).Build()
-	live := func() *appsv1.DaemonSet {
-		ds := &appsv1.DaemonSet{}
-		g.Expect(cl.Get(ctx, client.ObjectKeyFromObject(foreign), ds)).To(Succeed())
-		return ds
+	kubeadm := kubeadmKubeProxy()
+	kubeadm.ResourceVersion, kubeadm.Annotations, kubeadm.ManagedFields = "", nil, nil
+	// Listed before kube-system: refusing it must not keep kube-system's from being given back.
+	cni := kubeadm.DeepCopy()
+	cni.Namespace, cni.UID = "cni", "uid-2"
+	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(kubeadm, cni).Build()
+	live := func(ds *appsv1.DaemonSet) *appsv1.DaemonSet {
+		out := &appsv1.DaemonSet{}
+		g.Expect(cl.Get(ctx, client.ObjectKeyFromObject(ds), out)).To(Succeed())
+		return out
 	}
-	before := live().ResourceVersion
+	before := []string{live(kubeadm).ResourceVersion, live(cni).ResourceVersion}
 
 	cg := floorManager("cg", time.Now(), metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gpu"}})
 	pool := nodes("a")
 	pool[0].Labels = map[string]string{"pool": "gpu", "kubernetes.io/os": "linux"}
 	guard := &foreignGuard{ex: takingOver{}, component: "kube-proxy", namespace: "innkeeper-system", client: cl, apiReader: cl}
 
-	// Take-over not enabled: refused, the DaemonSet untouched.
+	// Take-over not enabled: refused, neither DaemonSet touched.
 	s, err := guard.check(ctx, cg, pool, []Object{cg})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(s).NotTo(BeNil())
 	g.Expect(s.message).To(ContainSubstring("take-over is not enabled"))
-	g.Expect(live().ResourceVersion).To(Equal(before))
-
-	// kube-system named: taken over.
+	// Only kube-system named: refused too, before kube-system's is changed.
 	guard.takeOverNamespaces = []string{"kube-system"}
 	s, err = guard.check(ctx, cg, pool, []Object{cg})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(s).To(BeNil())
-	g.Expect(live().Annotations).To(HaveKeyWithValue(AnnotationTakenOverBy, "cg"))
+	g.Expect(s).NotTo(BeNil())
+	g.Expect(s.message).To(ContainSubstring("Add cni to the chart's concierge.takeOver.namespaces"))
+	g.Expect([]string{live(kubeadm).ResourceVersion, live(cni).ResourceVersion}).To(Equal(before))
 
-	// kube-system no longer named: not given back, and the error says how to.
+	// Both named: both taken over.
+	guard.takeOverNamespaces = []string{"kube-system", "cni"}
+	s, err = guard.check(ctx, cg, pool, []Object{cg})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s).To(BeNil())
+	g.Expect(live(kubeadm).Annotations).To(HaveKeyWithValue(AnnotationTakenOverBy, "cg"))
+	g.Expect(live(cni).Annotations).To(HaveKeyWithValue(AnnotationTakenOverBy, "cg"))
+
+	// cni no longer named: kube-system's given back, cni's not, and the error says how to.
 	noPeers := func(context.Context) ([]Object, error) { return nil, nil }
-	guard.takeOverNamespaces = []string{"monitoring"}
+	guard.takeOverNamespaces = []string{"kube-system"}
 	err = guard.giveBack(ctx, cg, noPeers)
-	g.Expect(err).To(MatchError(And(ContainSubstring("give DaemonSet kube-system/kube-proxy back the Nodes of cg"),
-		ContainSubstring("only in [monitoring]"), ContainSubstring(AnnotationOriginalAffinity))))
-	g.Expect(live().Annotations).To(HaveKeyWithValue(AnnotationTakenOverBy, "cg"))
+	g.Expect(err).To(MatchError(And(ContainSubstring("give DaemonSet cni/kube-proxy back the Nodes of cg"),
+		ContainSubstring("only in [kube-system]"), ContainSubstring(AnnotationOriginalAffinity))))
+	g.Expect(live(kubeadm).Annotations).NotTo(HaveKey(AnnotationTakenOverBy))
+	g.Expect(live(kubeadm).Spec.Template.Spec.Affinity).To(Equal(&corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}), "its own affinity back")
+	g.Expect(live(cni).Annotations).To(HaveKeyWithValue(AnnotationTakenOverBy, "cg"))
 
 	// Named again: given back.
-	guard.takeOverNamespaces = []string{"kube-system"}
+	guard.takeOverNamespaces = []string{"cni"}
 	g.Expect(guard.giveBack(ctx, cg, noPeers)).To(Succeed())
-	g.Expect(live().Annotations).NotTo(HaveKey(AnnotationTakenOverBy))
-	g.Expect(live().Spec.Template.Spec.Affinity).To(Equal(&corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{}}), "its own affinity back")
+	g.Expect(live(cni).Annotations).NotTo(HaveKey(AnnotationTakenOverBy))
 }
