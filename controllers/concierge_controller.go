@@ -8,9 +8,11 @@ import (
 
 // A Concierge's pool must not run another kube-proxy: the manager's cache watches the cluster's
 // DaemonSets (others than innkeeper's slimmed to their placement and containers), and with
-// spec.takeOver the engine reads another kube-proxy's DaemonSet whole and updates it to keep it off
-// the pool.
-// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch;update
+// spec.takeOver the engine reads another kube-proxy's DaemonSet whole. Reading is all it may do
+// cluster-wide: it updates such a DaemonSet to keep it off the pool only in the namespaces named for
+// take-over (--take-over-namespaces), where the installation grants update in a Role of its own
+// (the chart's concierge.takeOver, config/take-over), not here.
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch
 // kube-proxy's API server address, as kubeadm publishes it.
 // +kubebuilder:rbac:groups="",namespace=kube-public,resources=configmaps,resourceNames=cluster-info,verbs=get
 

@@ -21,10 +21,15 @@ import (
 // manage, tolerating every taint as kubeadm's does (envtest's Nodes keep the not-ready taint the API
 // server gives new Nodes).
 func createForeignKubeProxy(nodeSelector map[string]string) *appsv1.DaemonSet {
+	return createForeignKubeProxyIn("kube-system", nodeSelector)
+}
+
+// createForeignKubeProxyIn creates a kube-proxy DaemonSet as createForeignKubeProxy does, in namespace.
+func createForeignKubeProxyIn(namespace string, nodeSelector map[string]string) *appsv1.DaemonSet {
 	name := uniqueName("kube-proxy")
 	labels := map[string]string{"k8s-app": name}
 	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: appsv1.DaemonSetSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
@@ -397,6 +402,35 @@ var _ = Describe("Concierge controller", func() {
 		ds := &appsv1.DaemonSet{}
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), ds)).To(Succeed())
 		Expect(ds.Annotations).To(HaveKeyWithValue(pool.AnnotationTakenOverBy, name))
+	})
+
+	It("refuses to take the pool over from a kube-proxy in a namespace not named for take-over, and changes nothing there", func() {
+		poolName, _ := createPool(1)
+		elsewhere := uniqueName("networking")
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: elsewhere}})).To(Succeed())
+		foreign := createForeignKubeProxyIn(elsewhere, nil)
+
+		name := uniqueName("cg")
+		cg := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) { s.TakeOver = true })
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonForeignKubeProxy)
+		live := &hotelv1alpha1.Concierge{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cg), live)).To(Succeed())
+		Expect(meta.FindStatusCondition(live.Status.Conditions, hotelv1alpha1.ConditionStalled).Message).To(And(
+			ContainSubstring("spec.takeOver asks to take the pool's Nodes from DaemonSet "+elsewhere+"/"+foreign.Name),
+			ContainSubstring("the manager takes DaemonSets over only in kube-system (--take-over-namespaces)"),
+			ContainSubstring("Add "+elsewhere+" to the chart's concierge.takeOver.namespaces")))
+		ds := &appsv1.DaemonSet{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), ds)).To(Succeed())
+		Expect(ds.Annotations).NotTo(HaveKey(pool.AnnotationTakenOverBy))
+		Expect(ds.Spec.Template.Spec.Affinity).To(BeNil(), "a DaemonSet outside the take-over namespaces is never changed")
+		Expect(ds.Generation).To(Equal(foreign.Generation))
+		err := k8sClient.Get(ctx, client.ObjectKey{Namespace: testNamespace, Name: name + "-kube-proxy"}, &appsv1.DaemonSet{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a second kube-proxy was rolled out: %v", err)
+
+		By("the other kube-proxy gone, the pool is the Concierge's")
+		Expect(k8sClient.Delete(ctx, foreign)).To(Succeed())
+		kubeProxyDaemonSet(name)
+		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 	})
 
 	It("keeps another kube-proxy that appears later off a pool it took over", func() {

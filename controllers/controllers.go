@@ -20,8 +20,12 @@ type Options struct {
 	pool.Options
 	// AgentImage is the node agent's image.
 	AgentImage string
-	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
-	AgentServiceAccount string
+	// KubeletAgentServiceAccount is the ServiceAccount of the kubelet agent's pods (FloorManager).
+	KubeletAgentServiceAccount string
+	// ContainerdAgentServiceAccount is the ServiceAccount of the containerd agent's pods
+	// (RoomService). Each component's agent has its own, so that the agents' admission policy keeps
+	// each to its own component's Node annotations.
+	ContainerdAgentServiceAccount string
 	// AgentResources are the node agent's container resources; nil for the default.
 	AgentResources *corev1.ResourceRequirements
 	// KubeProxyResources are kube-proxy's container resources; nil for the default.

@@ -13,7 +13,7 @@ import (
 // floorManager is the FloorManager kind: kubelet drop-ins rolled out by the node agent.
 func floorManager(opts Options) pool.Kind {
 	return pool.Kind{
-		Component: kubelet.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.AgentServiceAccount,
+		Component: kubelet.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.KubeletAgentServiceAccount,
 			AgentResources: opts.AgentResources},
 		NewObject: func() pool.Object { return &hotelv1alpha1.FloorManager{} },
 	}

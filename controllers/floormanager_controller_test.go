@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/manager"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
@@ -290,6 +291,8 @@ var _ = Describe("FloorManager controller", func() {
 		Expect(pod.PriorityClassName).To(Equal("system-node-critical"))
 		Expect(pod.Tolerations).To(Equal([]corev1.Toleration{{Operator: corev1.TolerationOpExists}}))
 		Expect(pod.Containers[0].Image).To(Equal(testAgentImage))
+		// The kubelet agent's own ServiceAccount: the admission policy keeps it to the kubelet's annotations.
+		Expect(pod.ServiceAccountName).To(Equal(manager.DefaultKubeletAgentServiceAccount))
 		terms := pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
 		Expect(terms).To(HaveLen(1))
 		Expect(terms[0].MatchExpressions).To(ConsistOf(

@@ -13,7 +13,7 @@ import (
 // roomService is the RoomService kind: containerd drop-ins and registry hosts files rolled out by the node agent.
 func roomService(opts Options) pool.Kind {
 	return pool.Kind{
-		Component: containerd.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.AgentServiceAccount,
+		Component: containerd.Component{AgentImage: opts.AgentImage, AgentServiceAccount: opts.ContainerdAgentServiceAccount,
 			AgentResources: opts.AgentResources},
 		NewObject: func() pool.Object { return &hotelv1alpha1.RoomService{} },
 	}

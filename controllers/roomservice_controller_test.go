@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/manager"
 )
 
 // createRoomService creates a RoomService over a pool.
@@ -102,6 +103,8 @@ var _ = Describe("RoomService controller", func() {
 		ds := containerdDaemonSet(name)
 		agent := ds.Spec.Template.Spec.Containers[0]
 		Expect(agent.Args).To(ContainElements("agent", "--component=containerd", "--config=/etc/innkeeper"))
+		// The containerd agent's own ServiceAccount: the admission policy keeps it to containerd's annotations.
+		Expect(ds.Spec.Template.Spec.ServiceAccountName).To(Equal(manager.DefaultContainerdAgentServiceAccount))
 		files := renderedFiles(name)
 		Expect(files).To(HaveKey("50-innkeeper.toml"))
 		Expect(files["50-innkeeper.toml"]).To(ContainSubstring("registry.k8s.io/pause:3.10"))

@@ -78,6 +78,8 @@ var _ = BeforeSuite(func() {
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",
 		AgentImage:             testAgentImage,
+		// Concierges take pools over from kube-proxies in kube-system, and nowhere else.
+		TakeOverNamespaces: []string{"kube-system"},
 	})
 	Expect(err).NotTo(HaveOccurred())
 	go func() {

@@ -47,7 +47,11 @@ expect default.yaml "        - --leader-elect-lease-duration=5s"
 expect default.yaml "        - --leader-elect-renew-deadline=3s"
 expect default.yaml "        - --leader-elect-retry-period=1s"
 expect default.yaml "              fieldPath: metadata.name"
-expect default.yaml "        - --agent-service-account=innkeeper-agent"
+# One ServiceAccount per node agent's component, each in the admission policy that keeps it to its
+# own component's annotations.
+expect default.yaml "        - --kubelet-agent-service-account=innkeeper-kubelet-agent"
+expect default.yaml "        - --containerd-agent-service-account=innkeeper-containerd-agent"
+expect_not default.yaml "--agent-service-account"
 expect default.yaml "        - --kube-proxy-service-account=innkeeper-kube-proxy"
 # The node pods' scheduling is always passed, defaults included: "" and [] must reach the manager.
 expect default.yaml '        - "--agent-priority-class=system-node-critical"'
@@ -56,7 +60,7 @@ expect default.yaml "          readOnlyRootFilesystem: true"
 expect default.yaml "          allowPrivilegeEscalation: false"
 expect default.yaml "        runAsNonRoot: true"
 expect default.yaml "          type: RuntimeDefault"
-expect default.yaml "      request.userInfo.username == 'system:serviceaccount:innkeeper-system:innkeeper-agent'"
+expect default.yaml "      request.userInfo.username in ['system:serviceaccount:innkeeper-system:innkeeper-kubelet-agent', 'system:serviceaccount:innkeeper-system:innkeeper-containerd-agent']"
 expect_not default.yaml "kind: ServiceMonitor"
 expect default.yaml "kind: PodDisruptionBudget"
 expect default.yaml "  maxUnavailable: 1"
@@ -71,7 +75,9 @@ expect nondefault.yaml "        - --kube-proxy-api-server=https://10.0.0.10:6443
 expect nondefault.yaml '        - "--agent-priority-class=innkeeper-node"'
 expect nondefault.yaml '        - "--agent-tolerations=[{\"effect\":\"NoSchedule\",\"key\":\"example.com/gpu\",\"operator\":\"Equal\",\"value\":\"true\"},{\"effect\":\"NoExecute\",\"key\":\"node.kubernetes.io/unreachable\",\"operator\":\"Exists\",\"tolerationSeconds\":300}]"'
 expect nondefault.yaml "      serviceAccountName: platform-innkeeper"
-expect nondefault.yaml "      request.userInfo.username == 'system:serviceaccount:ops:hotel-agent'"
+expect nondefault.yaml "      request.userInfo.username in ['system:serviceaccount:ops:hotel-kubelet-agent', 'system:serviceaccount:ops:hotel-containerd-agent']"
+expect nondefault.yaml "        - --kubelet-agent-service-account=hotel-kubelet-agent"
+expect nondefault.yaml "        - --containerd-agent-service-account=hotel-containerd-agent"
 expect nondefault.yaml "kind: ServiceMonitor"
 # A metrics certificate from a Secret: mounted, passed, and what the ServiceMonitor verifies against.
 expect nondefault.yaml "        - --metrics-cert-path=/etc/innkeeper/metrics-certs"
@@ -116,9 +122,24 @@ expect_not default.yaml "type: Recreate"
 "$helm" template innkeeper "$chart" --set 'image.repository=[fd00::1]:5000/innkeeper' \
 	--set "image.tag=v0.1.0@sha256:$(printf '0%.0s' {1..64})" >"$out/digest.yaml"
 expect digest.yaml "        image: \"[fd00::1]:5000/innkeeper:v0.1.0@sha256:$(printf '0%.0s' {1..64})\""
-# serviceAccount.create=false: only the agent's and kube-proxy's ServiceAccounts.
-count default.yaml "kind: ServiceAccount" 3
-count nondefault.yaml "kind: ServiceAccount" 2
+# Concierge take-over: off by default, so the manager may update DaemonSets only in its namespace
+# (its ClusterRole only reads them); on, a Role and RoleBinding in each namespace named, and the flag
+# naming them.
+expect_not default.yaml "take-over"
+"$helm" template innkeeper "$chart" --namespace innkeeper-system --set concierge.takeOver.enabled=true >"$out/takeover.yaml"
+expect takeover.yaml '        - "--take-over-namespaces=kube-system"'
+count takeover.yaml "  name: innkeeper-take-over" 3
+count takeover.yaml "  namespace: kube-system" 2
+count takeover.yaml "  verbs: [update]" 1
+expect takeover.yaml "  name: innkeeper-manager"
+expect nondefault.yaml '        - "--take-over-namespaces=kube-system,networking"'
+count nondefault.yaml "  name: hotel-take-over" 6
+count nondefault.yaml "  namespace: networking" 2
+# serviceAccount.create=false: only the agents' (one per component) and kube-proxy's ServiceAccounts.
+count default.yaml "kind: ServiceAccount" 4
+count nondefault.yaml "kind: ServiceAccount" 3
+# Each agent's ServiceAccount is bound to the agents' ClusterRole.
+count default.yaml "  name: innkeeper-agent" 3
 
 # The alerts and the dashboard: rendered into the namespace the user names, every expression parses as
 # Prometheus parses it and selects only metrics that exist (innkeeper's own names are checked against
@@ -183,6 +204,12 @@ reject "/metrics/certSecret" --set metrics.certSecret=Bad_Name
 reject "/metrics/agentPodMonitor/tokenSecret/name" --set metrics.agentPodMonitor.enabled=true
 reject "metrics.agentPodMonitor.enabled needs metrics.enabled and metrics.secure" --set metrics.secure=false \
 	--set metrics.agentPodMonitor.enabled=true --set metrics.agentPodMonitor.tokenSecret.name=t
+reject "concierge.takeOver.enabled needs at least one namespace in concierge.takeOver.namespaces" \
+	--set concierge.takeOver.enabled=true --set-json 'concierge.takeOver.namespaces=[]'
+reject "/concierge/takeOver/namespaces/0" --set concierge.takeOver.enabled=true --set 'concierge.takeOver.namespaces[0]=Kube_System'
+reject "/concierge/takeOver/namespaces/0" --set 'concierge.takeOver.namespaces[0]=*'
+reject "/concierge/takeOver/namespaces" --set-json 'concierge.takeOver.namespaces=["kube-system","kube-system"]'
+reject "'takeover' not allowed" --set concierge.takeover.enabled=true
 reject "/manager/leaderElectionTiming/leaseDurationSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=5s
 reject "/manager/leaderElectionTiming/retryPeriodSeconds" --set manager.leaderElectionTiming.retryPeriodSeconds=0
 reject "leaseDurationSeconds must be more than renewDeadlineSeconds + retryPeriodSeconds" --set manager.leaderElectionTiming.leaseDurationSeconds=4

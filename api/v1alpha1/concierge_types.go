@@ -40,7 +40,10 @@ type ConciergeSpec struct {
 	// such as kubeadm's kube-system/kube-proxy: it adds to that DaemonSet a node-affinity term that
 	// keeps it off the pool (remembering the DaemonSet's own affinity in an annotation), and gives the
 	// Nodes back when the Concierge is deleted. Without it, a Concierge whose Nodes run another
-	// kube-proxy stalls with reason ForeignKubeProxy. The pool's selector must not be empty.
+	// kube-proxy stalls with reason ForeignKubeProxy. The pool's selector must not be empty. The
+	// installation must allow take-over in that DaemonSet's namespace (the chart's
+	// concierge.takeOver, off by default); where it does not, the Concierge stalls with reason
+	// ForeignKubeProxy and a message saying how to allow it, and changes nothing.
 	// +optional
 	TakeOver bool `json:"takeOver,omitempty"`
 

@@ -7,7 +7,7 @@
 //     binding to the manager's ServiceAccount;
 //   - templates/agent-policy.yaml holds the ValidatingAdmissionPolicy that confines the node
 //     agents, and its binding, from config/rbac/agent.yaml, matching the release's agent
-//     ServiceAccount exactly.
+//     ServiceAccounts (one per component) exactly.
 //
 // A new CRD or a new RBAC marker therefore reaches the chart by `make manifests helm`, with no edit
 // of the chart. `make verify` fails when the chart is stale.
@@ -73,10 +73,13 @@ func run(root string) error {
 }
 
 // agentMatchCondition is the chart's condition for the agent policy: the release knows its
-// namespace and the agent's ServiceAccount, so it matches that one user exactly, where config/
-// (whose namespace kustomize may change) matches the ServiceAccount's name in any namespace.
-const agentMatchCondition = `request.userInfo.username == ` +
-	`'system:serviceaccount:{{ .Release.Namespace }}:{{ include "innkeeper.agentServiceAccountName" . }}'`
+// namespace and the agents' ServiceAccounts, one per component, so it matches those users exactly,
+// where config/ (whose namespace kustomize may change) matches the ServiceAccounts' names in any
+// namespace. The policy tells the components apart by the names' suffixes, -kubelet-agent and
+// -containerd-agent, which the chart's names keep whatever fullnameOverride says.
+const agentMatchCondition = `request.userInfo.username in [` +
+	`'system:serviceaccount:{{ .Release.Namespace }}:{{ include "innkeeper.kubeletAgentServiceAccountName" . }}', ` +
+	`'system:serviceaccount:{{ .Release.Namespace }}:{{ include "innkeeper.containerdAgentServiceAccountName" . }}']`
 
 // agentPolicyTemplate turns the ValidatingAdmissionPolicy of config/rbac/agent.yaml, and its
 // binding, into a chart template: the same policy, named after the chart, with the chart's match

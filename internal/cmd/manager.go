@@ -49,7 +49,8 @@ func Manager(args []string, stderr io.Writer, version string) int {
 	log.Info("Starting the manager", "namespace", opts.Namespace, "leaderElection", opts.LeaderElection,
 		"leaderElectionIdentity", opts.LeaderElectionIdentity, "leaseDuration", opts.LeaderElectionTiming.LeaseDuration.String(),
 		"renewDeadline", opts.LeaderElectionTiming.RenewDeadline.String(), "retryPeriod", opts.LeaderElectionTiming.RetryPeriod.String(),
-		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations)
+		"agentPriorityClass", opts.NodePods.PriorityClassName, "agentTolerations", opts.NodePods.Tolerations,
+		"takeOverNamespaces", opts.TakeOverNamespaces)
 	if err := mgr.Start(ctx); err != nil {
 		log.Error(err, "The manager stopped with an error")
 		return 1
@@ -95,8 +96,12 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		"How often the leader renews the Lease and a standby tries to take it; less than the renew deadline / 1.2.")
 	fs.StringVar(&opts.AgentImage, "agent-image", envOr("INNKEEPER_IMAGE", defaultImage(version)),
 		"Image of the node agent that FloorManager and RoomService DaemonSets run; $INNKEEPER_IMAGE if set.")
-	fs.StringVar(&opts.AgentServiceAccount, "agent-service-account", manager.DefaultAgentServiceAccount,
-		"ServiceAccount of the node agent's pods, in the workload namespace.")
+	fs.StringVar(&opts.KubeletAgentServiceAccount, "kubelet-agent-service-account", manager.DefaultKubeletAgentServiceAccount,
+		"ServiceAccount of the kubelet agent's pods (FloorManager), in the workload namespace; the agents' admission policy "+
+			"keeps a ServiceAccount whose name ends in -kubelet-agent to the kubelet's Node annotations.")
+	fs.StringVar(&opts.ContainerdAgentServiceAccount, "containerd-agent-service-account", manager.DefaultContainerdAgentServiceAccount,
+		"ServiceAccount of the containerd agent's pods (RoomService), in the workload namespace; the agents' admission policy "+
+			"keeps a ServiceAccount whose name ends in -containerd-agent to containerd's Node annotations.")
 	fs.StringVar(&opts.KubeProxyImage, "kube-proxy-image", "",
 		"kube-proxy image of Concierges that name none (default: registry.k8s.io/kube-proxy at the API server's version).")
 	fs.StringVar(&opts.KubeProxyServiceAccount, "kube-proxy-service-account", manager.DefaultKubeProxyServiceAccount,
@@ -112,6 +117,9 @@ func managerFlags(stderr io.Writer, version string) (*flag.FlagSet, *manager.Opt
 		`Tolerations of the pods of every DaemonSet innkeeper renders (node agents and kube-proxy), as a JSON list of Kubernetes tolerations; [] for none.`)
 	fs.Var(secretNamesFlag{&nodePods.ImagePullSecrets}, "image-pull-secrets",
 		`Secrets, in the workload namespace and comma-separated, with which the pods of every DaemonSet innkeeper renders pull their images; "" for none.`)
+	fs.Var(namespacesFlag{&opts.TakeOverNamespaces}, "take-over-namespaces",
+		"Namespaces, comma-separated, in which a Concierge with spec.takeOver may update another kube-proxy's DaemonSet to keep it "+
+			"off its pool, such as kube-system; the manager's ServiceAccount needs update on daemonsets there. Default: none, take-over is refused.")
 	fs.Var(resourcesFlag{&opts.AgentResources}, "agent-resources",
 		`Resources of the node agent's container, as JSON, such as {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}} (the default).`)
 	fs.Var(resourcesFlag{&opts.KubeProxyResources}, "kube-proxy-resources",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -99,6 +100,30 @@ func (f secretNamesFlag) Set(s string) error {
 		}
 	}
 	if errs := pool.ValidateSecretNames(names, field.NewPath("imagePullSecrets")); len(errs) > 0 {
+		return errors.New(errs[0].Error())
+	}
+	*f.names = names
+	return nil
+}
+
+// namespacesFlag is --take-over-namespaces: namespace names, comma-separated; "" for none.
+type namespacesFlag struct{ names *[]string }
+
+func (f namespacesFlag) String() string {
+	if f.names == nil {
+		return ""
+	}
+	return strings.Join(*f.names, ",")
+}
+
+func (f namespacesFlag) Set(s string) error {
+	var names []string
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if errs := pool.ValidateNamespaceNames(names, field.NewPath("takeOverNamespaces")); len(errs) > 0 {
 		return errors.New(errs[0].Error())
 	}
 	*f.names = names

@@ -135,6 +135,38 @@ func TestManagerImagePullSecretsFlag(t *testing.T) {
 	}
 }
 
+func TestManagerTakeOverNamespacesFlag(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    []string
+		wantErr string
+	}{
+		{name: "none by default: take-over is not enabled"},
+		{name: "kube-system", args: []string{"--take-over-namespaces=kube-system"}, want: []string{"kube-system"}},
+		{name: "several, spaces trimmed, each once", args: []string{"--take-over-namespaces=kube-system, networking,kube-system"},
+			want: []string{"kube-system", "networking"}},
+		{name: `"" for none`, args: []string{"--take-over-namespaces="}},
+		{name: "not a namespace's name", args: []string{"--take-over-namespaces=kube-system,Kube_Proxy"},
+			wantErr: `-take-over-namespaces: takeOverNamespaces[1]: Invalid value: "Kube_Proxy"`},
+		{name: "no wildcard: the write must stay namespaced", args: []string{"--take-over-namespaces=*"},
+			wantErr: `-take-over-namespaces: takeOverNamespaces[0]: Invalid value: "*"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			fs, opts, _ := managerFlags(io.Discard, "latest")
+			err := fs.Parse(tt.args)
+			if tt.wantErr != "" {
+				g.Expect(err).To(MatchError(ContainSubstring(tt.wantErr)))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(opts.TakeOverNamespaces).To(Equal(tt.want))
+		})
+	}
+}
+
 func TestManagerResourcesFlags(t *testing.T) {
 	tests := []struct {
 		name          string

@@ -17,6 +17,12 @@ func TestManagerCommandLine(t *testing.T) {
 			wantOut: []string{"-namespace", "-metrics-bind-address", "-health-probe-bind-address", "-leader-elect", "-kubeconfig", "-enable-http2",
 				"-agent-priority-class", "(default system-node-critical)", "-agent-tolerations", `(default [{"operator":"Exists"}])`}},
 		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantOut: []string{"flag provided but not defined: -bogus"}},
+		// One ServiceAccount per node agent's component, as the chart and config/ create them.
+		{name: "the agents' ServiceAccounts", args: []string{"--help"}, wantCode: 0,
+			wantOut: []string{"-kubelet-agent-service-account", `(default "innkeeper-kubelet-agent")`,
+				"-containerd-agent-service-account", `(default "innkeeper-containerd-agent")`}},
+		{name: "one ServiceAccount for every agent is gone", args: []string{"--agent-service-account=innkeeper-agent"}, wantCode: 2,
+			wantOut: []string{"flag provided but not defined: -agent-service-account"}},
 		{name: "stray argument", args: []string{"extra"}, wantCode: 2, wantOut: []string{`innkeeper manager: unexpected arguments ["extra"]`}},
 		{name: "leader election's timing", args: []string{"--help"}, wantCode: 0,
 			wantOut: []string{"-leader-elect-identity", "-leader-elect-lease-duration duration", "(default 5s)",

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -68,8 +69,10 @@ type Options struct {
 	LeaderElectionTiming *LeaderElectionTiming
 	// AgentImage is the node agent's image, by default the manager's own.
 	AgentImage string
-	// AgentServiceAccount is the ServiceAccount of the node agent's pods.
-	AgentServiceAccount string
+	// KubeletAgentServiceAccount and ContainerdAgentServiceAccount are the ServiceAccounts of the
+	// node agents' pods, one per component, so that the agents' admission policy keeps each to its
+	// own component's Node annotations.
+	KubeletAgentServiceAccount, ContainerdAgentServiceAccount string
 	// AgentResources are the node agent's container resources; nil means
 	// render.DefaultAgentResources.
 	AgentResources *corev1.ResourceRequirements
@@ -88,13 +91,23 @@ type Options struct {
 	// renders (node agents and kube-proxy). Nil means pool.DefaultNodePods: system-node-critical,
 	// and a toleration of every taint.
 	NodePods *pool.NodePods
+	// TakeOverNamespaces are the namespaces in which a Concierge with spec.takeOver may update
+	// another kube-proxy's DaemonSet to keep it off its pool, such as kube-system: those where the
+	// installation grants the manager update on DaemonSets (the chart's concierge.takeOver). Empty:
+	// take-over is not enabled.
+	TakeOverNamespaces []string
 }
 
 // DefaultKubeProxyServiceAccount is kube-proxy's ServiceAccount that the installation creates.
 const DefaultKubeProxyServiceAccount = "innkeeper-kube-proxy"
 
-// DefaultAgentServiceAccount is the node agent's ServiceAccount that the installation creates.
-const DefaultAgentServiceAccount = "innkeeper-agent"
+// The node agents' ServiceAccounts that the installation creates, one per component. Their
+// suffixes, -kubelet-agent and -containerd-agent, tell the agents' admission policy
+// (config/rbac/agent.yaml) which component's annotations each may write.
+const (
+	DefaultKubeletAgentServiceAccount    = "innkeeper-kubelet-agent"
+	DefaultContainerdAgentServiceAccount = "innkeeper-containerd-agent"
+)
 
 // Scheme returns a scheme with the built-in Kubernetes kinds and innkeeper's kinds.
 func Scheme() *runtime.Scheme {
@@ -113,8 +126,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if opts.AgentImage == "" {
 		return nil, errors.New("the node agent's image must be set")
 	}
-	if opts.AgentServiceAccount == "" {
-		opts.AgentServiceAccount = DefaultAgentServiceAccount
+	if opts.KubeletAgentServiceAccount == "" {
+		opts.KubeletAgentServiceAccount = DefaultKubeletAgentServiceAccount
+	}
+	if opts.ContainerdAgentServiceAccount == "" {
+		opts.ContainerdAgentServiceAccount = DefaultContainerdAgentServiceAccount
 	}
 	if opts.KubeProxyServiceAccount == "" {
 		opts.KubeProxyServiceAccount = DefaultKubeProxyServiceAccount
@@ -125,6 +141,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	if err := nodePods.Validate(); err != nil {
 		return nil, fmt.Errorf("the node pods' scheduling settings are invalid: %w", err)
+	}
+	if err := pool.ValidateNamespaceNames(opts.TakeOverNamespaces, field.NewPath("takeOverNamespaces")).ToAggregate(); err != nil {
+		return nil, fmt.Errorf("the take-over namespaces are invalid: %w", err)
 	}
 	metrics := metricsServerOptions(opts)
 	if opts.MetricsSecure && metrics.CertDir != "" {
@@ -171,15 +190,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			Namespace: opts.Namespace,
 			NodePods:  nodePods,
 			// One Node store, and so one set of label indexes, for the reconcilers of every kind.
-			Nodes: pool.NewNodeStore(mgr.GetCache()),
+			Nodes:              pool.NewNodeStore(mgr.GetCache()),
+			TakeOverNamespaces: opts.TakeOverNamespaces,
 		},
-		AgentImage:              opts.AgentImage,
-		AgentServiceAccount:     opts.AgentServiceAccount,
-		AgentResources:          opts.AgentResources,
-		KubeProxyResources:      opts.KubeProxyResources,
-		KubeProxyImage:          opts.KubeProxyImage,
-		KubeProxyServiceAccount: opts.KubeProxyServiceAccount,
-		KubeProxyAPIServer:      opts.KubeProxyAPIServer,
+		AgentImage:                    opts.AgentImage,
+		KubeletAgentServiceAccount:    opts.KubeletAgentServiceAccount,
+		ContainerdAgentServiceAccount: opts.ContainerdAgentServiceAccount,
+		AgentResources:                opts.AgentResources,
+		KubeProxyResources:            opts.KubeProxyResources,
+		KubeProxyImage:                opts.KubeProxyImage,
+		KubeProxyServiceAccount:       opts.KubeProxyServiceAccount,
+		KubeProxyAPIServer:            opts.KubeProxyAPIServer,
 	}
 	if err := controllers.Setup(mgr, ctrlOpts); err != nil {
 		return nil, err

@@ -48,6 +48,9 @@ func (r *Reconciler) finalize(ctx context.Context, obj Object) error {
 		return nil
 	}
 	if err := r.foreign.giveBack(ctx, obj, r.peers); err != nil {
+		// The object's deletion waits for this: say why where kubectl describe shows it.
+		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, r.foreign.ex.ForeignReason(), "GiveBack",
+			"Giving the pool's Nodes back failed, retried with backoff: %v", err)
 		return err
 	}
 	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {

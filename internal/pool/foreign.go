@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -53,6 +55,10 @@ type foreignGuard struct {
 	// reads DaemonSets whole and fresh before the guard changes them.
 	client    client.Client
 	apiReader client.Reader
+	// takeOverNamespaces are the only namespaces in which the guard changes a DaemonSet it does not
+	// manage (Options.TakeOverNamespaces): those where the installation lets the manager update
+	// DaemonSets. A take-over anywhere else is refused before anything is changed.
+	takeOverNamespaces []string
 }
 
 // check returns a stall if a foreign DaemonSet runs the component on some of the selected Nodes,
@@ -71,12 +77,14 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 	own := g.namespace + "/" + daemonSetName(obj, g.component)
 	overlaps := foreignDaemonSets(g.ex, dss, nodes, own)
 	if len(overlaps) > 0 && g.ex.TakeOver(obj) {
+		if s := takeOverRefusal(overlaps, g.takeOverNamespaces, g.ex.ForeignReason(), g.component); s != nil {
+			return s, nil
+		}
 		for _, o := range overlaps {
 			i := findDaemonSet(dss, o.daemonSet)
 			updated, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), obj.GetName(), peers)
 			if err != nil {
-				return &stall{reason: g.ex.ForeignReason(), retry: err, message: fmt.Sprintf(
-					"Taking the pool's Nodes from DaemonSet %s failed: %v. Retried with backoff.", o.daemonSet, err)}, nil
+				return &stall{reason: g.ex.ForeignReason(), retry: err, message: takeOverFailure(&dss[i], err)}, nil
 			}
 			dss[i] = *updated
 		}
@@ -96,6 +104,57 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
 			"Rechecked whenever that DaemonSet or the pool's Nodes change.",
 		o.daemonSet, more, g.component, len(o.nodes), nameList(o.nodes))}, nil
+}
+
+// takeOverRefusal returns the stall of an object that asks to take its pool's Nodes from the
+// foreign DaemonSets of overlaps if some of them are outside the namespaces allowed for take-over
+// (none, when take-over is not enabled), nil if every one is inside. It refuses them all before
+// any is changed: a pool taken from some of them would still run two of the component on a Node.
+func takeOverRefusal(overlaps []foreignOverlap, allowed []string, reason, component string) *stall {
+	var refused []foreignOverlap
+	for _, o := range overlaps {
+		if !slices.Contains(allowed, daemonSetNamespace(o.daemonSet)) {
+			refused = append(refused, o)
+		}
+	}
+	if len(refused) == 0 {
+		return nil
+	}
+	o := refused[0]
+	more := ""
+	if len(refused) > 1 {
+		more = fmt.Sprintf(" (and %d more DaemonSets)", len(refused)-1)
+	}
+	var why string
+	if len(allowed) == 0 {
+		why = "but take-over is not enabled: the manager may change no DaemonSet outside its own namespace. Enable it " +
+			"with the chart's concierge.takeOver.enabled=true, which lets the manager update DaemonSets in " +
+			"concierge.takeOver.namespaces (default kube-system) and restarts it with --take-over-namespaces"
+	} else {
+		why = fmt.Sprintf("but the manager takes DaemonSets over only in %s (--take-over-namespaces). Add %s to the "+
+			"chart's concierge.takeOver.namespaces", strings.Join(allowed, ", "), daemonSetNamespace(o.daemonSet))
+	}
+	return &stall{reason: reason, message: fmt.Sprintf("spec.takeOver asks to take the pool's Nodes from DaemonSet %s%s, "+
+		"which innkeeper does not manage and which runs %s on %d selected Nodes (%s), %s; or keep that DaemonSet off "+
+		"the pool yourself. Until then nothing is rolled out and this object's DaemonSet is removed.",
+		o.daemonSet, more, component, len(o.nodes), nameList(o.nodes), why)}
+}
+
+// takeOverFailure is the stall message of a failed take-over of ds: it says how to grant the
+// manager the update that RBAC forbids, and otherwise gives the error.
+func takeOverFailure(ds *appsv1.DaemonSet, err error) string {
+	if apierrors.IsForbidden(err) {
+		return fmt.Sprintf("Taking the pool's Nodes from DaemonSet %s/%s failed: the manager may not update DaemonSets in "+
+			"namespace %s (%v). Grant it update on daemonsets there (the chart's concierge.takeOver.enabled does, in "+
+			"concierge.takeOver.namespaces). Retried with backoff.", ds.Namespace, ds.Name, ds.Namespace, err)
+	}
+	return fmt.Sprintf("Taking the pool's Nodes from DaemonSet %s/%s failed: %v. Retried with backoff.", ds.Namespace, ds.Name, err)
+}
+
+// daemonSetNamespace returns the namespace of a DaemonSet named namespace/name.
+func daemonSetNamespace(namespacedName string) string {
+	ns, _, _ := strings.Cut(namespacedName, "/")
+	return ns
 }
 
 // takesOver reports whether obj asks to keep foreign DaemonSets off its pool: its deletion then
@@ -175,7 +234,10 @@ func (g *foreignGuard) keepOff(ctx context.Context, key client.ObjectKey, adding
 }
 
 // giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off; peers lists
-// the objects of the kind, whose pools stay excluded.
+// the objects of the kind, whose pools stay excluded. A DaemonSet outside the namespaces allowed
+// for take-over (they were narrowed since it was taken over) is not changed: the others are given
+// back, the error says how to give that one back, and the object stays until it is, so that its
+// own DaemonSet keeps running where the other one is still kept off.
 func (g *foreignGuard) giveBack(ctx context.Context, obj Object, peers func(context.Context) ([]Object, error)) error {
 	if g == nil {
 		return nil
@@ -189,6 +251,7 @@ func (g *foreignGuard) giveBack(ctx context.Context, obj Object, peers func(cont
 	}
 	dss := list.Items
 	var others []Object
+	var refused []error
 	for i := range dss {
 		if !listed(dss[i].Annotations[AnnotationTakenOverBy], obj.GetName()) {
 			continue
@@ -199,12 +262,20 @@ func (g *foreignGuard) giveBack(ctx context.Context, obj Object, peers func(cont
 				return err
 			}
 		}
+		if !slices.Contains(g.takeOverNamespaces, dss[i].Namespace) {
+			refused = append(refused, fmt.Errorf("give DaemonSet %s/%s back the Nodes of %s: the manager takes DaemonSets over only in [%s] "+
+				"(--take-over-namespaces) and may not change it. Name %s for take-over again (the chart's "+
+				"concierge.takeOver.namespaces), or restore its affinity from its annotation %s and remove that annotation "+
+				"and %s yourself", dss[i].Namespace, dss[i].Name, obj.GetName(), strings.Join(g.takeOverNamespaces, ", "),
+				dss[i].Namespace, AnnotationOriginalAffinity, AnnotationTakenOverBy))
+			continue
+		}
 		// obj is being deleted: it drops out.
 		if _, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), "", others); err != nil {
 			return err
 		}
 	}
-	return nil
+	return errors.Join(refused...)
 }
 
 // daemonSetChange lets through the events of DaemonSets that innkeeper does not manage and that

@@ -57,6 +57,17 @@ func ValidateSecretNames(names []string, path *field.Path) field.ErrorList {
 	return errs
 }
 
+// ValidateNamespaceNames checks names of namespaces: DNS labels.
+func ValidateNamespaceNames(names []string, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, name := range names {
+		for _, msg := range apivalidation.ValidateNamespaceName(name, false) {
+			errs = append(errs, field.Invalid(path.Index(i), name, msg))
+		}
+	}
+	return errs
+}
+
 // ValidatePriorityClassName checks a pod's priority class name; empty means none and is valid.
 func ValidatePriorityClassName(name string, path *field.Path) field.ErrorList {
 	var errs field.ErrorList

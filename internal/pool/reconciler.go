@@ -33,6 +33,11 @@ type Options struct {
 	// Nodes reads the pools' Nodes from the manager's Node informer: one store for all the
 	// manager's reconcilers (see NewNodeStore).
 	Nodes *NodeStore
+	// TakeOverNamespaces are the namespaces in which an Exclusive component's objects may take
+	// their pools over from DaemonSets that innkeeper does not manage (a Concierge's spec.takeOver),
+	// by updating them: those where the installation grants the manager update on DaemonSets. Empty:
+	// take-over is not enabled, and such an object stalls saying how to enable it.
+	TakeOverNamespaces []string
 }
 
 // Reconciler reconciles the objects of one kind: it renders, applies and reports. Build it with
@@ -91,7 +96,7 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, opts Options) (*Reconciler, erro
 	}
 	if ex, ok := kind.Component.(Exclusive); ok {
 		r.foreign = &foreignGuard{ex: ex, component: kind.Component.Name(), namespace: opts.Namespace,
-			client: mgr.GetClient(), apiReader: mgr.GetAPIReader()}
+			client: mgr.GetClient(), apiReader: mgr.GetAPIReader(), takeOverNamespaces: opts.TakeOverNamespaces}
 	}
 	return r, nil
 }

@@ -70,8 +70,15 @@ func nodesOfPool(poolName string) []string {
 // agentPods returns a FloorManager's agent pods that are not being deleted.
 func agentPods(name string) []corev1.Pod {
 	GinkgoHelper()
+	return podsOf(name, "kubelet")
+}
+
+// podsOf returns the pods of an object's component (kubelet, containerd, kube-proxy) that are not
+// being deleted.
+func podsOf(name, component string) []corev1.Pod {
+	GinkgoHelper()
 	pods, err := clientset.CoreV1().Pods(localcluster.Namespace).List(ctx, metav1.ListOptions{
-		LabelSelector: fmt.Sprintf("%s=%s,%s=kubelet", pool.LabelPool, name, pool.LabelComponent)})
+		LabelSelector: fmt.Sprintf("%s=%s,%s=%s", pool.LabelPool, name, pool.LabelComponent, component)})
 	Expect(err).NotTo(HaveOccurred())
 	var live []corev1.Pod
 	for _, p := range pods.Items {
@@ -82,15 +89,15 @@ func agentPods(name string) []corev1.Pod {
 	return live
 }
 
-// scheduledAgentPods waits until a FloorManager has n agent pods that are not being deleted, each
-// bound to a Node, and returns them. The DaemonSet controller creates a pod before the scheduler
-// binds it: until then its spec.nodeName is empty, and whatever reads it (a Node to patch, a token
-// bound to the pod that names its Node) fails, now and then.
-func scheduledAgentPods(name string, n int) []corev1.Pod {
+// scheduledPods waits until an object has n pods of its component (kubelet, containerd) that are
+// not being deleted, each bound to a Node, and returns them. The DaemonSet controller creates a pod
+// before the scheduler binds it: until then its spec.nodeName is empty, and whatever reads it (a
+// Node to patch, a token bound to the pod that names its Node) fails, now and then.
+func scheduledPods(name, component string, n int) []corev1.Pod {
 	GinkgoHelper()
 	var pods []corev1.Pod
 	Eventually(func(g Gomega) {
-		pods = agentPods(name)
+		pods = podsOf(name, component)
 		g.Expect(pods).To(HaveLen(n))
 		for _, p := range pods {
 			g.Expect(p.Spec.NodeName).NotTo(BeEmpty(), "pod %s is not scheduled yet", p.Name)

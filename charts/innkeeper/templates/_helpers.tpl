@@ -30,9 +30,17 @@ app.kubernetes.io/component: manager
 {{- end -}}
 {{- end -}}
 
-{{/* The node agent's ServiceAccount, which the manager names in the DaemonSets it renders. */}}
-{{- define "innkeeper.agentServiceAccountName" -}}
-{{- printf "%s-agent" (include "innkeeper.fullname" .) -}}
+{{/*
+The node agents' ServiceAccounts, one per component, which the manager names in the DaemonSets it
+renders. The agents' admission policy tells the components apart by the suffixes -kubelet-agent and
+-containerd-agent: keep them.
+*/}}
+{{- define "innkeeper.kubeletAgentServiceAccountName" -}}
+{{- printf "%s-kubelet-agent" (include "innkeeper.fullname" .) -}}
+{{- end -}}
+
+{{- define "innkeeper.containerdAgentServiceAccountName" -}}
+{{- printf "%s-containerd-agent" (include "innkeeper.fullname" .) -}}
 {{- end -}}
 
 {{/* kube-proxy's ServiceAccount, which the manager names in the Concierge DaemonSets. */}}

@@ -57,14 +57,14 @@ func TestComponentRenderTakesCABundlesFromTheInputs(t *testing.T) {
 
 func TestComponentPodSpec(t *testing.T) {
 	g := NewWithT(t)
-	c := Component{AgentImage: "registry.example/innkeeper:v1", AgentServiceAccount: "innkeeper-agent"}
+	c := Component{AgentImage: "registry.example/innkeeper:v1", AgentServiceAccount: "innkeeper-containerd-agent"}
 	ac := c.PodSpec(&hotelv1alpha1.RoomService{}, pool.Config{Hash: "abc", ConfigMapName: "rs-containerd-abc"})
 	data, err := json.Marshal(ac)
 	g.Expect(err).NotTo(HaveOccurred())
 	var pod corev1.PodSpec
 	g.Expect(json.Unmarshal(data, &pod)).To(Succeed())
 
-	g.Expect(pod.ServiceAccountName).To(Equal("innkeeper-agent"))
+	g.Expect(pod.ServiceAccountName).To(Equal("innkeeper-containerd-agent"))
 	g.Expect(pod.HostNetwork).To(BeTrue(), "the agent must not need the pod network while containerd restarts")
 	g.Expect(pod.Containers).To(HaveLen(1))
 	agent := pod.Containers[0]

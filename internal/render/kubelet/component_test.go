@@ -27,14 +27,14 @@ func TestComponentRender(t *testing.T) {
 
 func TestComponentPodSpec(t *testing.T) {
 	g := NewWithT(t)
-	c := Component{AgentImage: "registry.example/innkeeper:v1", AgentServiceAccount: "innkeeper-agent"}
+	c := Component{AgentImage: "registry.example/innkeeper:v1", AgentServiceAccount: "innkeeper-kubelet-agent"}
 	ac := c.PodSpec(&hotelv1alpha1.FloorManager{}, pool.Config{Hash: "abc", ConfigMapName: "fm-kubelet-abc"})
 	data, err := json.Marshal(ac)
 	g.Expect(err).NotTo(HaveOccurred())
 	var pod corev1.PodSpec
 	g.Expect(json.Unmarshal(data, &pod)).To(Succeed())
 
-	g.Expect(pod.ServiceAccountName).To(Equal("innkeeper-agent"))
+	g.Expect(pod.ServiceAccountName).To(Equal("innkeeper-kubelet-agent"))
 	g.Expect(pod.HostPID).To(BeTrue(), "the agent restarts the kubelet on the host")
 	g.Expect(pod.HostNetwork).To(BeTrue(), "the agent checks the kubelet's healthz on the host's loopback")
 	g.Expect(pod.Containers).To(HaveLen(1))
