@@ -46,6 +46,7 @@ type Options struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",namespace=innkeeper-system,resources=configmaps,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,namespace=innkeeper-system,resources=daemonsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=innkeeper-system,resources=pods,verbs=list
 
 // Setup registers the controller of every innkeeper kind with mgr.
 func Setup(mgr ctrl.Manager, opts Options) error {

@@ -235,6 +235,47 @@ var _ = Describe("Paced admission", func() {
 		Eventually(taints(lone.Name)).WithTimeout(timeout).Should(And(Not(ContainElement(ours)), ContainElement(other)))
 	})
 
+	It("removes the registration taint from a Concierge's Node once its kube-proxy pod there runs the configuration", func() {
+		poolName, _ := createPool(0)
+		name := uniqueName("cg")
+		uid := createConcierge(name, poolName, hotelv1alpha1.KubeProxySpec{}).UID
+		node := createNode(poolName+"-node-0", map[string]string{poolKey: poolName}, func(n *corev1.Node) {
+			n.Spec.Taints = []corev1.Taint{{Key: hotelv1alpha1.TaintUnconfigured, Effect: corev1.TaintEffectNoSchedule}}
+		})
+		expectAdmitted("kube-proxy", uid, node.Name)
+		ours := ContainElement(HaveField("Key", hotelv1alpha1.TaintUnconfigured))
+		taints := func() []corev1.Taint {
+			n := &corev1.Node{}
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(node), n)).To(Succeed())
+			return n.Spec.Taints
+		}
+		By("the DaemonSet's status says done, but no kube-proxy runs on the Node yet: the taint stays")
+		ds := kubeProxyDaemonSet(name)
+		writeDaemonSetStatus(ds, 0, 0, 0)
+		Consistently(taints).WithTimeout(settle).Should(ours)
+
+		By("its kube-proxy pod runs the configuration and is Ready: the taint goes")
+		hash := templateHash(kubeProxyDaemonSet(name))
+		Eventually(func() string {
+			cg := &hotelv1alpha1.Concierge{}
+			Expect(k8sClient.Get(ctx, client.ObjectKey{Name: name}, cg)).To(Succeed())
+			return cg.Status.ConfigHash
+		}).WithTimeout(timeout).Should(Equal(hash))
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: testNamespace, GenerateName: name + "-kube-proxy-",
+				Labels:      map[string]string{pool.LabelPool: name, pool.LabelComponent: "kube-proxy"},
+				Annotations: map[string]string{pool.AnnotationHash: hash}},
+			Spec: corev1.PodSpec{NodeName: node.Name, Containers: []corev1.Container{{Name: "kube-proxy", Image: "kube-proxy"}}},
+		}
+		Expect(k8sClient.Create(ctx, pod)).To(Succeed())
+		DeferCleanup(func() { Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, pod))).To(Succeed()) })
+		pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+		Expect(k8sClient.Status().Update(ctx, pod)).To(Succeed())
+		// The manager watches no Pod: the DaemonSet's status, which counts the pod available, brings it.
+		writeDaemonSetStatus(ds, 1, 1, 1)
+		Eventually(taints).WithTimeout(timeout).ShouldNot(ours)
+	})
+
 	It("paces a Concierge by its DaemonSet's status", func() {
 		poolName, nodes := createPool(3)
 		name := uniqueName("cg")

@@ -31,14 +31,18 @@ import (
 // taint when they register (the kubelet's --register-with-taints, or registerWithTaints in its
 // configuration); innkeeper never adds it.
 type Registration struct {
-	client   client.Client
+	client client.Client
+	// pods reads the rollout pods on one Node, uncached: only for a Node that waits, and only of a
+	// component without an agent, whose pods alone say whether it runs on the Node.
+	pods     client.Reader
 	kinds    []*Reconciler
 	recorder recorder.EventRecorder
 }
 
 // NewRegistration returns the controller of the registration taint over the reconcilers of every kind.
 func NewRegistration(mgr ctrl.Manager, kinds []*Reconciler) *Registration {
-	return &Registration{client: mgr.GetClient(), kinds: kinds, recorder: mgr.GetEventRecorder("innkeeper")}
+	return &Registration{client: mgr.GetClient(), pods: mgr.GetAPIReader(), kinds: kinds,
+		recorder: mgr.GetEventRecorder("innkeeper")}
 }
 
 // SetupWithManager registers the controller: Nodes with the taint, and every object of each kind,
@@ -95,6 +99,11 @@ func (g *Registration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Re
 		if err != nil {
 			return ctrl.Result{}, err
 		}
+		if !v.nodeAgent {
+			if err := g.runsOn(ctx, r, &v, node); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
 		views = append(views, v)
 	}
 	if waiting := unconfigured(node, views); len(waiting) > 0 {
@@ -129,6 +138,40 @@ func (g *Registration) untaint(ctx context.Context, node *corev1.Node) error {
 	return nil
 }
 
+// runsOn sets, for the object of a component without an agent that node is admitted to, whether
+// its pod on node runs the object's configuration and is Ready: the DaemonSet's status counts pods,
+// not Nodes, and lags a Node just admitted.
+func (g *Registration) runsOn(ctx context.Context, r *Reconciler, v *kindView, node *corev1.Node) error {
+	uid := node.Labels[AdmittedLabel(v.component)]
+	for i := range v.objects {
+		o := &v.objects[i]
+		if uid == "" || o.uid != types.UID(uid) || o.configHash == "" {
+			continue
+		}
+		pods := &corev1.PodList{}
+		if err := g.pods.List(ctx, pods, client.InNamespace(r.namespace),
+			client.MatchingLabels{LabelPool: o.name, LabelComponent: v.component},
+			client.MatchingFields{"spec.nodeName": node.Name}); err != nil {
+			return fmt.Errorf("list the %s pods on Node %s: %w", v.component, node.Name, err)
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Annotations[AnnotationHash] == o.configHash && podReady(&p) {
+				o.rolledOut = true
+			}
+		}
+	}
+	return nil
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // kindView is what the registration taint needs to know of the objects of one kind.
 type kindView struct {
 	kind, component string
@@ -144,8 +187,8 @@ type objectView struct {
 	selector labels.Selector
 	// configHash is the configuration the object rolls out (status.configHash).
 	configHash string
-	// rolledOut is true, for a component without a node agent, when its DaemonSet runs configHash,
-	// available, on every Node it places a pod on.
+	// rolledOut is true, for a component without a node agent, when its pod on the Node in question
+	// runs configHash and is Ready (see runsOn).
 	rolledOut bool
 }
 
@@ -164,16 +207,6 @@ func (r *Reconciler) view(ctx context.Context) (kindView, error) {
 		if sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector); err == nil {
 			ov.selector = sel
 		}
-		if !v.nodeAgent && ov.configHash != "" {
-			ds, err := r.daemonSet(ctx, p)
-			if err != nil {
-				return v, err
-			}
-			ov.rolledOut = ds != nil && ds.Spec.Template.Annotations[AnnotationHash] == ov.configHash &&
-				ds.Status.ObservedGeneration >= ds.Generation &&
-				ds.Status.UpdatedNumberScheduled >= ds.Status.DesiredNumberScheduled &&
-				ds.Status.NumberAvailable >= ds.Status.DesiredNumberScheduled
-		}
 		v.objects = append(v.objects, ov)
 	}
 	return v, nil
@@ -183,8 +216,8 @@ func (r *Reconciler) view(ctx context.Context) (kindView, error) {
 // selects it and has not configured it yet; nil once it waits for nothing. It is pure.
 //
 // Of each kind, the object the Node is admitted to (see AdmittedLabel) has configured it when the
-// Node's agent reports the configuration the object rolls out, or, for a component without an
-// agent, when the object's DaemonSet has rolled it out everywhere. A Node that no object of a kind
+// Node's agent reports the configuration the object rolls out applied, or, for a component without
+// an agent, when the object's pod on the Node runs it and is Ready. A Node that no object of a kind
 // is admitted to waits for every object of that kind that selects it (to be admitted, in turn),
 // and for none if none does.
 func unconfigured(node *corev1.Node, views []kindView) []string {
