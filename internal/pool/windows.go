@@ -64,11 +64,12 @@ func maintenanceWindows(now time.Time, m *hotelv1alpha1.Maintenance) (windowStat
 			days[wd] = true
 		}
 		for offset := -8; offset <= 8; offset++ {
-			day := time.Date(local.Year(), local.Month(), local.Day()+offset, 0, 0, 0, 0, loc)
+			// Noon: a day's midnight may not exist (a zone that moves its clocks at midnight).
+			day := time.Date(local.Year(), local.Month(), local.Day()+offset, 12, 0, 0, 0, loc)
 			if !days[day.Weekday()] {
 				continue
 			}
-			start := time.Date(day.Year(), day.Month(), day.Day(), hour, minute, 0, 0, loc)
+			start := localStart(day, hour, minute)
 			end := start.Add(w.Duration.Duration)
 			if !now.Before(start) && now.Before(end) {
 				st.open = true
@@ -78,4 +79,31 @@ func maintenanceWindows(now time.Time, m *hotelv1alpha1.Maintenance) (windowStat
 		}
 	}
 	return st, nil
+}
+
+// localStart returns the instant at which the local clock of day's zone shows hour:minute on day,
+// or, if it never does (the hour skipped when clocks move forward), the first instant after.
+func localStart(day time.Time, hour, minute int) time.Time {
+	loc := day.Location()
+	start := time.Date(day.Year(), day.Month(), day.Day(), hour, minute, 0, 0, loc)
+	want := wallClock(day.Year(), day.Month(), day.Day(), hour, minute)
+	if wallClock(start.Year(), start.Month(), start.Day(), start.Hour(), start.Minute()) == want {
+		return start
+	}
+	// In the gap: time.Date chose some instant near it. Step to the first whole minute whose local
+	// clock reads at least the wanted time; gaps last at most a few hours.
+	t := start.Add(-3 * time.Hour).Truncate(time.Minute)
+	for range 6 * 60 {
+		l := t.In(loc)
+		if wallClock(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute()) >= want {
+			return t
+		}
+		t = t.Add(time.Minute)
+	}
+	return start
+}
+
+// wallClock orders local clock readings: YYYYMMDDhhmm.
+func wallClock(year int, month time.Month, day, hour, minute int) int64 {
+	return (((int64(year)*100+int64(month))*100+int64(day))*100+int64(hour))*100 + int64(minute)
 }

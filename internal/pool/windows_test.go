@@ -55,6 +55,17 @@ func TestMaintenanceWindows(t *testing.T) {
 				Windows: []hotelv1alpha1.MaintenanceWindow{window("01:00", 2*time.Hour, "Sun")}},
 			// Opened at 01:00 EST (06:00 UTC), closes two hours later: 04:00 EDT (08:00 UTC).
 			wantOpen: true, wantNext: time.Date(2026, 3, 8, 8, 0, 0, 0, time.UTC)},
+		{name: "a window at a midnight the clocks skip opens when the day begins", // America/Santiago, 6 September 2026
+			now: time.Date(2026, 9, 6, 3, 30, 0, 0, time.UTC), // 00:30 on Sunday, had the clocks not moved: 23:30 on Saturday before
+			m: hotelv1alpha1.Maintenance{TimeZone: "America/Santiago",
+				Windows: []hotelv1alpha1.MaintenanceWindow{window("00:00", 2*time.Hour, "Sun")}},
+			// Clocks go from 24:00 -04 to 01:00 -03: the window opens at 01:00 -03 (04:00 UTC).
+			wantNext: time.Date(2026, 9, 6, 4, 0, 0, 0, time.UTC)},
+		{name: "a window in the hour the clocks skip opens when it ends", now: time.Date(2026, 3, 8, 6, 45, 0, 0, time.UTC),
+			m: hotelv1alpha1.Maintenance{TimeZone: "America/New_York",
+				Windows: []hotelv1alpha1.MaintenanceWindow{window("02:30", time.Hour, "Sun")}},
+			// 02:30 does not exist on 8 March in New York: 03:00 EDT (07:00 UTC) is the first instant after.
+			wantNext: time.Date(2026, 3, 8, 7, 0, 0, 0, time.UTC)},
 		{name: "a week-long window is always open", now: saturday,
 			m:        hotelv1alpha1.Maintenance{Windows: []hotelv1alpha1.MaintenanceWindow{window("00:00", 168*time.Hour, "Mon")}},
 			wantOpen: true, wantNext: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)},
