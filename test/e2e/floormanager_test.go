@@ -234,6 +234,11 @@ var _ = Describe("FloorManager on a local cluster", func() {
 		// not admitted to the rollout in waves.
 		key := hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig)
 		changing := func() (int, int) {
+			// Pods first, then Nodes: a Node's record read after its pod can only be newer, so a
+			// sample never counts a Node changing that was not at the moment the pods were listed
+			// (read the other way round, a Node admitted in between counts with one that has just
+			// finished).
+			pods := agentPods("paced")
 			nodes, err := clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: localcluster.PoolLabel + "=paced"})
 			Expect(err).NotTo(HaveOccurred())
 			recorded := map[string]string{}
@@ -241,7 +246,7 @@ var _ = Describe("FloorManager on a local cluster", func() {
 				recorded[n.Name] = n.Annotations[key]
 			}
 			busy, updated := 0, 0
-			for _, p := range agentPods("paced") {
+			for _, p := range pods {
 				if hash, ok := recorded[p.Spec.NodeName]; ok && hash != p.Annotations[pool.AnnotationHash] {
 					busy++
 				}
