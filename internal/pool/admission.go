@@ -49,6 +49,13 @@ type admission struct {
 	admit, release []string
 	// waiting is the number of selected Nodes left unadmitted once admit is done.
 	waiting int
+	// adopting: the DaemonSet is from before admission (or gated for another UID), and admit
+	// admits its Nodes in chunks of adoptChunk; while Nodes are left, its template must stay as it
+	// is, or the DaemonSet controller would remove their pods.
+	adopting bool
+	// behind names, sorted, the admitted Nodes in flight (updating, failed or not Ready) while the
+	// budget they take keeps waiting Nodes out: the Nodes to look at when a rollout does not move.
+	behind []string
 }
 
 // admitted reports whether node is admitted to the rollout of the object with uid.
@@ -138,7 +145,8 @@ func gated(ds *appsv1.DaemonSet, component string, uid types.UID) bool {
 // only while the DaemonSet is applied or held (never for a stalled object, which rolls nothing
 // out), in three ways:
 //   - a DaemonSet from before admission (see gated) runs on every selected Node: all are admitted
-//     at once, before its pod template is gated, or the DaemonSet controller would remove its pods;
+//     regardless of the budget (adoptChunk per reconcile), before its pod template is gated, or the
+//     DaemonSet controller would remove its pods;
 //   - a Node whose agent reports the configuration the DaemonSet rolls out is admitted at no cost
 //     (components with a node agent only: for others the engine cannot tell per Node);
 //   - otherwise, and only while the rollout is neither paused, nor waiting for a maintenance
@@ -171,7 +179,10 @@ func admit(o observed, d decision) admission {
 		ad.waiting--
 	}
 	if !gated(o.daemonSet, o.component, o.uid) {
-		for _, n := range pending {
+		// In chunks: on 5,000 Nodes one reconcile would otherwise spend minutes patching. The
+		// DaemonSet keeps its ungated template until the last chunk (see decide).
+		ad.adopting = true
+		for _, n := range pending[:min(len(pending), adoptChunk)] {
 			take(n)
 		}
 		sort.Strings(ad.admit)
@@ -191,6 +202,14 @@ func admit(o observed, d decision) admission {
 		return ad
 	}
 	budget := maxChanging(o.maxUnavailable, len(o.nodes)) - inFlight(o, admittedCount)
+	if budget <= 0 && o.nodeAgent {
+		for _, n := range o.nodes {
+			if o.isAdmitted(n) && !updatedAndReady(n, o.component, o.applied.Hash) {
+				ad.behind = append(ad.behind, n.Name)
+			}
+		}
+		sort.Strings(ad.behind)
+	}
 	sort.Slice(rest, func(i, j int) bool {
 		ri, rj := nodeReady(rest[i]), nodeReady(rest[j])
 		if ri != rj {
@@ -204,6 +223,9 @@ func admit(o observed, d decision) admission {
 	sort.Strings(ad.admit)
 	return ad
 }
+
+// adoptChunk is how many Nodes one reconcile admits to a DaemonSet from before admission.
+const adoptChunk = 500
 
 // maxChanging is how many of a pool's Nodes may be changing at once: maxUnavailable of the selected
 // Nodes, a percentage rounded up, as for the DaemonSet, and at least one.

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -69,15 +70,16 @@ func TestAdmit(t *testing.T) {
 		wantAdmit   []string
 		wantRelease []string
 		wantWaiting int
+		wantBehind  []string
 	}{
 		{name: "first wave: maxUnavailable Nodes, by name", change: func(*observed, *decision) {},
 			wantAdmit: []string{"n1", "n2"}, wantWaiting: 3},
 		{name: "no DaemonSet yet: nobody, the first wave waits for it", change: func(o *observed, d *decision) {
 			o.daemonSet, o.applied = nil, Config{}
 		}, wantWaiting: 5},
-		{name: "two admitted Nodes still updating: nobody more", change: func(o *observed, d *decision) {
+		{name: "two admitted Nodes still updating: nobody more, and they are named", change: func(o *observed, d *decision) {
 			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, ""), poolNode("n2", true, true, "old")
-		}, wantWaiting: 3},
+		}, wantWaiting: 3, wantBehind: []string{"n1", "n2"}},
 		{name: "one admitted Node updated, one updating: one more", change: func(o *observed, d *decision) {
 			o.nodes[0], o.nodes[1] = poolNode("n1", true, true, "new"), poolNode("n2", true, true, "")
 		}, wantAdmit: []string{"n3"}, wantWaiting: 2},
@@ -189,6 +191,9 @@ func TestAdmit(t *testing.T) {
 			g.Expect(got.admit).To(Equal(tt.wantAdmit), "admitted")
 			g.Expect(got.release).To(Equal(tt.wantRelease), "released")
 			g.Expect(got.waiting).To(Equal(tt.wantWaiting), "waiting")
+			if tt.wantBehind != nil {
+				g.Expect(got.behind).To(Equal(tt.wantBehind), "behind")
+			}
 		})
 	}
 }
@@ -220,4 +225,27 @@ func TestExpectAdmitted(t *testing.T) {
 	got := admit(o, decision{action: actApply, config: Config{Hash: "new"}})
 	g.Expect(got.admit).To(BeEmpty())
 	g.Expect(got.waiting).To(Equal(1))
+}
+
+// A DaemonSet from before admission on more Nodes than one reconcile labels: the Nodes are admitted
+// a chunk at a time, and the DaemonSet is left as it is until the last chunk.
+func TestDecideAdoptsInChunks(t *testing.T) {
+	g := NewWithT(t)
+	cfg := Config{Hash: "new", ConfigMapName: "gpu-kubelet-new"}
+	o := observed{component: "kubelet", nodeAgent: true, uid: testUID, maxUnavailable: intstr.FromInt32(1),
+		desired: cfg, applied: cfg, daemonSet: daemonSet("new", adoptChunk+2, adoptChunk+2)}
+	for i := range adoptChunk + 2 {
+		o.nodes = append(o.nodes, poolNode(fmt.Sprintf("n%04d", i), true, false, "new"))
+	}
+	d := decide(o)
+	g.Expect(d.admission.admit).To(HaveLen(adoptChunk))
+	g.Expect(d.admission.waiting).To(Equal(2))
+	g.Expect(d.action).To(Equal(actNone), "the DaemonSet keeps its template while Nodes are left")
+
+	for _, n := range o.nodes[:adoptChunk] {
+		n.Labels = map[string]string{AdmittedLabel("kubelet"): testUID}
+	}
+	d = decide(o)
+	g.Expect(d.admission.admit).To(Equal([]string{fmt.Sprintf("n%04d", adoptChunk), fmt.Sprintf("n%04d", adoptChunk+1)}))
+	g.Expect(d.action).To(Equal(actApply), "the last chunk: the template is gated")
 }

@@ -86,6 +86,11 @@ func (s *stall) retryErr() error {
 func decide(o observed) decision {
 	d := decideAction(o)
 	d.admission = admit(o, d)
+	if d.admission.adopting && d.admission.waiting > 0 {
+		// Gating the template now would remove the pods of the Nodes not labelled yet: the next
+		// reconcile (the labels' events bring it) admits the next chunk.
+		d.action = actNone
+	}
 	return d
 }
 

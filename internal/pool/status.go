@@ -80,6 +80,9 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 		orNone(a.appliedHash), st.Nodes.Ready)
 	if w := d.admission.waiting; w > 0 && !o.paused && blocked == nil && d.wait == nil {
 		progress += fmt.Sprintf("; %d wait to be admitted to the rollout", w)
+		if len(d.admission.behind) > 0 {
+			progress += fmt.Sprintf(", behind %s (updating, failed there, or not Ready)", nameList(d.admission.behind))
+		}
 	}
 	switch {
 	case blocked != nil:
