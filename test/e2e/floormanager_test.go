@@ -350,7 +350,7 @@ var _ = Describe("FloorManager on a local cluster", func() {
 		ds, err := clientset.AppsV1().DaemonSets(localcluster.Namespace).Get(ctx, "gated-kubelet", metav1.GetOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(ds.Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
-		Consistently(func() int { return updated(hash) }).WithTimeout(8 * time.Second).WithPolling(250 * time.Millisecond).
+		Consistently(func() int { return updated(hash) }).WithTimeout(8*time.Second).WithPolling(250*time.Millisecond).
 			Should(Equal(1), "a Node started after the first updated one came under pressure")
 
 		By("the Node recovers: the rollout goes on to Ready")
