@@ -79,6 +79,17 @@ var _ = Describe("Paced admission", func() {
 		expectAdmitted("kubelet", uid, nodes[0].Name, nodes[1].Name, nodes[2].Name, nodes[3].Name, nodes[4].Name)
 	})
 
+	It("releases its Nodes when the object is deleted", func() {
+		poolName, nodes := createPool(2)
+		name := uniqueName("fm")
+		fm := createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](96)}))
+		expectAdmitted("kubelet", fm.UID, nodes[0].Name)
+		reportApplied(name, nodes[0])
+		expectAdmitted("kubelet", fm.UID, nodes[0].Name, nodes[1].Name)
+		Expect(k8sClient.Delete(ctx, fm)).To(Succeed())
+		Eventually(func() []string { return admittedNodes("kubelet", fm.UID) }).WithTimeout(timeout).Should(BeEmpty())
+	})
+
 	It("admits a Node that already runs the configuration at no cost, and nobody new while paused", func() {
 		poolName, nodes := createPool(3)
 		name := uniqueName("fm")

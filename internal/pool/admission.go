@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -268,6 +269,60 @@ func inFlight(o observed, admittedCount int) int {
 	return max(admittedCount-int(c.Ready), 0)
 }
 
+// release removes the label that admits the named Nodes to the rollout of the object name with
+// uid, if it still holds uid: a JSON patch that tests the value first, so that it never removes
+// another object's label.
+func (r *Reconciler) release(ctx context.Context, name string, uid types.UID, nodes []string) error {
+	pointer := "/metadata/labels/" + jsonPointerEscape(AdmittedLabel(r.kind.Component.Name()))
+	body, err := json.Marshal([]jsonPatchOp{
+		{Op: patchTest, Path: pointer, Value: string(uid)},
+		{Op: patchRemove, Path: pointer},
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		node := &corev1.Node{}
+		node.Name = n
+		if err := r.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("release Node %s from the rollout of %s %s: %w", n, r.gvk.Kind, name, err)
+		}
+	}
+	return nil
+}
+
+// releaseDeleted releases the Nodes admitted to the rollout of a deleted object, whose UID the
+// engine remembers from the last version it decoded: its DaemonSet is gone with it, and a label
+// left would only confuse whoever reads the Node. An object that asked to leave its workloads
+// running (an Orphan deletion policy) keeps its Nodes' labels: its DaemonSet, left running,
+// requires them. A manager that restarts in between forgets the UID, and leaves the labels (which
+// admit nothing any more).
+func (r *Reconciler) releaseDeleted(ctx context.Context, name string) error {
+	v, ok := r.decoded.Load(name)
+	if !ok {
+		return nil
+	}
+	obj := v.(*decoded).peer
+	if obj == nil || obj.GetUID() == "" {
+		return nil
+	}
+	if o, ok := r.kind.Component.(Orphaning); ok && v.(*decoded).obj != nil && o.Orphan(obj) {
+		return nil
+	}
+	nodes, err := r.nodes.selected(ctx, labels.SelectorFromSet(labels.Set{
+		AdmittedLabel(r.kind.Component.Name()): string(obj.GetUID())}))
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	r.admitting.Delete(obj.GetUID())
+	return r.release(ctx, name, obj.GetUID(), names)
+}
+
 // unavailablePods is how many of a DaemonSet's pods are not available, as its status says; all of
 // them (admitted, as the DaemonSet places a pod on every admitted Node) while the status lags the spec.
 func unavailablePods(ds *appsv1.DaemonSet, admittedCount int) int {
@@ -301,24 +356,8 @@ func nodeReady(n *corev1.Node) bool {
 // backoff on a cache that has caught up.
 func (r *Reconciler) applyAdmission(ctx context.Context, obj Object, ad admission) error {
 	key := AdmittedLabel(r.kind.Component.Name())
-	pointer := "/metadata/labels/" + jsonPointerEscape(key)
-	patch := func(name string, ops []jsonPatchOp) error {
-		body, err := json.Marshal(ops)
-		if err != nil {
-			return err
-		}
-		node := &corev1.Node{}
-		node.Name = name
-		return r.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body))
-	}
-	for _, name := range ad.release {
-		err := patch(name, []jsonPatchOp{
-			{Op: patchTest, Path: pointer, Value: string(obj.GetUID())},
-			{Op: patchRemove, Path: pointer},
-		})
-		if client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("release Node %s from the rollout of %s %s: %w", name, r.gvk.Kind, obj.GetName(), err)
-		}
+	if err := r.release(ctx, obj.GetName(), obj.GetUID(), ad.release); err != nil {
+		return err
 	}
 	for _, name := range ad.admit {
 		merge, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{key: string(obj.GetUID())}}})

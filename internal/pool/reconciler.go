@@ -110,6 +110,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	cached := r.newUnstructured()
 	if err := r.objects.Get(ctx, req.NamespacedName, cached, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
+			if err := r.releaseDeleted(ctx, req.Name); err != nil {
+				return ctrl.Result{}, err
+			}
 			r.forget(req.Name)
 			return ctrl.Result{}, nil
 		}
