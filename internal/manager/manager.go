@@ -21,6 +21,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -29,6 +30,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/controllers"
+	"github.com/innkeeper-dev/innkeeper/internal/outage"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
@@ -96,6 +98,11 @@ const DefaultKubeProxyServiceAccount = "innkeeper-kube-proxy"
 // DefaultAgentServiceAccount is the node agent's ServiceAccount that the installation creates.
 const DefaultAgentServiceAccount = "innkeeper-agent"
 
+// skipNameValidation lets the tests of this package build a manager in more than one test of one
+// process: controller-runtime refuses a controller name it has seen in the process before, so that
+// two controllers never report under one name in its metrics.
+var skipNameValidation = false
+
 // Scheme returns a scheme with the built-in Kubernetes kinds and innkeeper's kinds.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -142,6 +149,12 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, err
 	}
+	// After an API server outage, the informers and the controllers catch up as soon as it is back,
+	// not when their backoffs end (see package outage).
+	outages, err := outage.NewReadyzTracker(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create the API server outage tracker: %w", err)
+	}
 	if opts.KubeProxyImage == "" {
 		image, err := serverKubeProxyImage(ctx, cfg)
 		if err != nil {
@@ -159,8 +172,10 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	}
 	mo.Scheme = Scheme()
 	mo.Cache = pool.CacheOptions(opts.Namespace)
+	mo.Cache.NewInformer = outages.NewInformer
 	mo.Metrics = metrics
 	mo.HealthProbeBindAddress = opts.HealthProbeBindAddress
+	mo.Controller.SkipNameValidation = ptr.To(skipNameValidation)
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
@@ -171,7 +186,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			Namespace: opts.Namespace,
 			NodePods:  nodePods,
 			// One Node store, and so one set of label indexes, for the reconcilers of every kind.
-			Nodes: pool.NewNodeStore(mgr.GetCache()),
+			Nodes:   pool.NewNodeStore(mgr.GetCache()),
+			Outages: outages,
 		},
 		AgentImage:              opts.AgentImage,
 		AgentServiceAccount:     opts.AgentServiceAccount,
