@@ -18,12 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -155,20 +156,8 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, fmt.Errorf("create the API server outage tracker: %w", err)
 	}
-	if opts.KubeProxyImage == "" {
-		image, err := serverKubeProxyImage(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		opts.KubeProxyImage = image
-	}
-	if opts.KubeProxyAPIServer == "" {
-		server, err := clusterInfoServer(ctx, cfg)
-		if err != nil {
-			ctrl.Log.WithName("setup").Info("No API server address for kube-proxy: it will use the kubernetes Service; "+
-				"set --kube-proxy-api-server", "reason", err.Error())
-		}
-		opts.KubeProxyAPIServer = server
+	if err := kubeProxyDefaults(ctx, cfg, outages, &opts); err != nil {
+		return nil, err
 	}
 	mo.Scheme = Scheme()
 	mo.Cache = pool.CacheOptions(opts.Namespace)
@@ -237,6 +226,62 @@ func metricsServerOptions(opts Options) metricsserver.Options {
 // disableHTTP2 makes a TLS server offer HTTP/1.1 only (see Options.EnableHTTP2).
 func disableHTTP2(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 
+// kubeProxyDefaults fills in the kube-proxy image and API server that opts leave empty, from the
+// API server: its version, and kube-public/cluster-info. It waits for an API server that is
+// unreachable or unwell (see whileUnreachable).
+func kubeProxyDefaults(ctx context.Context, cfg *rest.Config, outages *outage.Tracker, opts *Options) error {
+	if opts.KubeProxyImage == "" {
+		err := whileUnreachable(ctx, outages, func() error {
+			image, err := serverKubeProxyImage(ctx, cfg)
+			opts.KubeProxyImage = image
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if opts.KubeProxyAPIServer == "" {
+		err := whileUnreachable(ctx, outages, func() error {
+			server, err := clusterInfoServer(ctx, cfg)
+			opts.KubeProxyAPIServer = server
+			return err
+		})
+		if err != nil {
+			ctrl.Log.WithName("setup").Info("No API server address for kube-proxy: it will use the kubernetes Service; "+
+				"set --kube-proxy-api-server", "reason", err.Error())
+		}
+	}
+	return nil
+}
+
+// whileUnreachable calls ask until it succeeds, fails for another reason than an API server that
+// is unreachable or unwell (see outage.Unwell), or ctx ends; between tries it waits for the API
+// server to be ready (see outage.Tracker.Wait). A manager started during an outage, as a leader
+// that lost its Lease and exited is started again by the kubelet at once, so waits for the API
+// server instead of exiting into the kubelet's crash-loop backoff (10 s, 20 s, 40 s, ...), which
+// would keep it down long after the API server is back; and it never takes a fallback, such as the
+// kubernetes Service for kube-proxy's API server, for want of an answer: every Concierge would roll
+// kube-proxy out again with it.
+func whileUnreachable(ctx context.Context, outages *outage.Tracker, ask func() error) error {
+	for {
+		err := ask()
+		if !outage.Unwell(err) || ctx.Err() != nil {
+			return err
+		}
+		ctrl.Log.WithName("setup").Info("The API server is unreachable; waiting for it", "reason", err.Error())
+		// Never faster than the probe: an API server that answers /readyz and fails ask is asked
+		// again at that pace.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(outage.ProbeInterval):
+		}
+		if outages.Wait(ctx) != nil {
+			return err
+		}
+	}
+}
+
 // serverKubeProxyImage returns the upstream kube-proxy image of the API server's version.
 func serverKubeProxyImage(ctx context.Context, cfg *rest.Config) (string, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
@@ -260,14 +305,15 @@ var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+`)
 // clusterInfoServer returns the API server URL that kubeadm publishes in kube-public/cluster-info:
 // the control plane's own endpoint, which kube-proxy can reach before any Service route exists.
 func clusterInfoServer(ctx context.Context, cfg *rest.Config) (string, error) {
-	c, err := client.New(cfg, client.Options{})
+	// A typed client: one request, no discovery first.
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return "", err
 	}
-	cm := &corev1.ConfigMap{}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespacePublic, Name: "cluster-info"}, cm); err != nil {
+	cm, err := cs.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, "cluster-info", metav1.GetOptions{})
+	if err != nil {
 		return "", fmt.Errorf("read kube-public/cluster-info: %w", err)
 	}
 	return ServerOfKubeconfig([]byte(cm.Data["kubeconfig"]))
