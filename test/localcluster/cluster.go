@@ -496,6 +496,31 @@ func (c *Cluster) killProcess(name string) {
 	}
 }
 
+// restartProcess starts a process of a name that exited again, with the path, arguments and
+// environment of its last start.
+func (c *Cluster) restartProcess(name string) error {
+	c.mu.Lock()
+	var old *process
+	for i, p := range c.procs {
+		if p.name == name {
+			select {
+			case <-p.exited:
+			default:
+				c.mu.Unlock()
+				return fmt.Errorf("%s is still running", name)
+			}
+			old = p
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	if old == nil {
+		return fmt.Errorf("%s was never started", name)
+	}
+	return c.startEnv(old.name, old.path, old.env, old.args...)
+}
+
 // exited reports whether the process of a name that the cluster started has exited by itself;
 // false if there is none.
 func (c *Cluster) exited(name string) bool {

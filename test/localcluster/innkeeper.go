@@ -253,6 +253,14 @@ func (ik *Innkeeper) KillReplica(pod string) {
 	ik.cluster.killProcess(pod)
 }
 
+// RestartReplica starts a replica that exited again at once, with the arguments, environment and
+// token of its last start, as the kubelet restarts a pod's container: it asks the API server
+// nothing, so that it works while the API server is down, and it does not wait for the replica to
+// be ready.
+func (ik *Innkeeper) RestartReplica(pod string) error {
+	return ik.cluster.restartProcess(pod)
+}
+
 // ReplicaExited reports whether a replica of the manager has exited by itself, as a leader does
 // when it cannot renew its Lease: the kubelet would start its container again.
 func (ik *Innkeeper) ReplicaExited(pod string) bool {
