@@ -53,7 +53,8 @@ func NewTracker(ctx context.Context, probe func(context.Context) error, interval
 }
 
 // NewReadyzTracker returns a Tracker that probes the API server of cfg at /readyz, which answers
-// every authenticated client (system:public-info-viewer), every ProbeInterval.
+// every client by default (system:public-info-viewer), every ProbeInterval. An API server that
+// answers anything but a 5xx is back.
 func NewReadyzTracker(ctx context.Context, cfg *rest.Config) (*Tracker, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = probeTimeout
@@ -63,7 +64,14 @@ func NewReadyzTracker(ctx context.Context, cfg *rest.Config) (*Tracker, error) {
 	}
 	probe := func(ctx context.Context) error {
 		// No retries of its own: the Tracker probes again soon enough.
-		return cs.Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
+		err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
+		if !Unwell(err) {
+			// Ready, or an answer that says nothing of readiness but that the API server is there
+			// and serving, such as a 403 where a cluster denies /readyz: an informer must not
+			// wait for a readiness it will never be shown.
+			return nil
+		}
+		return err
 	}
 	return NewTracker(ctx, probe, ProbeInterval), nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -271,4 +274,40 @@ func TestSourceQueuesEveryObjectAfterAnOutage(t *testing.T) {
 	g.Eventually(func() []string { _, added := queue.snapshot(); return added }).Should(ConsistOf("a", "b"))
 	forgot, _ := queue.snapshot()
 	g.Expect(forgot).To(ConsistOf("a", "b"))
+}
+
+// The /readyz probe: an API server that answers 200 is back, and so is one that denies /readyz
+// (a cluster may unbind system:public-info-viewer): it serves; one that is not ready (500) or not
+// there is not.
+func TestReadyzProbe(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		status int
+		back   bool
+	}{
+		{name: "ready", status: http.StatusOK, back: true},
+		{name: "readyz denied", status: http.StatusForbidden, back: true},
+		{name: "not ready", status: http.StatusInternalServerError, back: false},
+		{name: "behind a proxy with no backend", status: http.StatusServiceUnavailable, back: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				g.Expect(r.URL.Path).To(Equal("/readyz"))
+				w.WriteHeader(tt.status)
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			tracker, err := NewReadyzTracker(ctx, &rest.Config{Host: srv.URL})
+			g.Expect(err).NotTo(HaveOccurred())
+			waitCtx, giveUp := context.WithTimeout(ctx, 3*ProbeInterval)
+			defer giveUp()
+			if tt.back {
+				g.Expect(tracker.Wait(waitCtx)).To(Succeed())
+			} else {
+				g.Expect(tracker.Wait(waitCtx)).To(MatchError(context.DeadlineExceeded))
+			}
+		})
+	}
 }
