@@ -71,7 +71,7 @@ var _ = Describe("Leader failover", func() {
 			expectNothingLostOrDuplicated(name, name, configs)
 
 			By("the killed replica back, as the kubelet restarts it")
-			restartExitedReplicas(leader)
+			restartReplicas()
 		}
 		for i, d := range times.column(0) {
 			Expect(d).To(BeNumerically("<=", failoverGoal), "run %d: the standby led %s after the leader's death, the goal is %s",

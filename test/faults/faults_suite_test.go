@@ -89,6 +89,19 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 })
 
+// Whatever a spec broke and did not mend, failing, is mended for the next: the API server runs,
+// and so does every replica.
+var _ = AfterEach(func() {
+	if cluster.APIServerStopped() {
+		Expect(cluster.StartAPIServer(ctx)).To(Succeed())
+	}
+	for _, pod := range replicas {
+		if !innkeeper.ReplicaRunning(pod) {
+			Expect(innkeeper.StartReplica(ctx, pod)).To(Succeed())
+		}
+	}
+})
+
 // On failure, the last lines of each replica's log.
 var _ = ReportAfterEach(func(report SpecReport) {
 	if report.Failed() && innkeeper != nil {

@@ -142,7 +142,7 @@ var _ = Describe("API server outage", func() {
 			expectNothingLostOrDuplicated(name, name, configs)
 
 			By("the leader that exited back, as the kubelet restarts it")
-			restartExitedReplicas()
+			restartReplicas()
 		}
 		for i, run := range outageRuns {
 			led, right := times.rows[i][1], times.rows[i][2]

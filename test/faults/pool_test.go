@@ -5,7 +5,6 @@ package faults
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -224,12 +223,12 @@ func leaseHolder() string {
 	return *lease.Spec.HolderIdentity
 }
 
-// restartExitedReplicas starts again, as the kubelet would, every replica that exited by itself (a
-// leader that lost its Lease exits) or that the test killed.
-func restartExitedReplicas(killed ...string) {
+// restartReplicas starts again, as the kubelet would, every replica that does not run: one that
+// exited by itself (a leader that lost its Lease exits), or that the test killed.
+func restartReplicas() {
 	GinkgoHelper()
 	for _, pod := range replicas {
-		if innkeeper.ReplicaExited(pod) || slices.Contains(killed, pod) {
+		if !innkeeper.ReplicaRunning(pod) {
 			Expect(innkeeper.StartReplica(ctx, pod)).To(Succeed())
 		}
 	}

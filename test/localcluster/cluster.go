@@ -366,6 +366,14 @@ func (c *Cluster) StopAPIServer() error {
 	return nil
 }
 
+// APIServerStopped reports whether StopAPIServer stopped the API server and StartAPIServer has not
+// started it again.
+func (c *Cluster) APIServerStopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stoppedAPIServer != nil
+}
+
 // StartAPIServer starts the API server that StopAPIServer stopped, on the same address with the
 // same arguments, and waits until it is ready (/readyz).
 func (c *Cluster) StartAPIServer(ctx context.Context) error {

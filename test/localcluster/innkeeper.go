@@ -261,6 +261,12 @@ func (ik *Innkeeper) RestartReplica(pod string) error {
 	return ik.cluster.restartProcess(pod)
 }
 
+// ReplicaRunning reports whether a replica of the manager runs: started, and neither stopped,
+// killed nor exited.
+func (ik *Innkeeper) ReplicaRunning(pod string) bool {
+	return ik.cluster.process(pod) != nil && !ik.cluster.exited(pod)
+}
+
 // ReplicaExited reports whether a replica of the manager has exited by itself, as a leader does
 // when it cannot renew its Lease: the kubelet would start its container again.
 func (ik *Innkeeper) ReplicaExited(pod string) bool {
