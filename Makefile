@@ -147,9 +147,9 @@ test-e2e: ## Run the end-to-end suite (test/e2e) on a local cluster of fake node
 	LOCALCLUSTER_BIN="$$assets" go test -tags e2e ./test/e2e/... -count=1 -timeout 20m $(GO_TEST_FLAGS)
 
 .PHONY: test-faults
-test-faults: ## Run the fault suite (test/faults) on a local cluster of fake nodes: the leader killed, the API server stopped, innkeeper's objects changed by others; it reports the times it measures.
+test-faults: ## Run the fault suite (test/faults) on a local cluster of fake nodes: the leader killed, the API server stopped, innkeeper's objects changed by others; it prints the times it measures (-v: go test shows a passing package's output only then).
 	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
-	LOCALCLUSTER_BIN="$$assets" go test -tags faults ./test/faults/... -count=1 -timeout 20m $(GO_TEST_FLAGS)
+	LOCALCLUSTER_BIN="$$assets" go test -tags faults ./test/faults/... -count=1 -timeout 20m -v $(GO_TEST_FLAGS)
 
 ##@ Build
 
