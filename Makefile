@@ -56,15 +56,15 @@ fmt: ## Run gofmt on the code.
 	gofmt -s -w $$(git ls-files --cached --others --exclude-standard '*.go')
 
 .PHONY: vet
-vet: ## Run go vet, on the end-to-end suite (build tag e2e) too.
-	go vet -tags e2e,realnode ./...
+vet: ## Run go vet, on the end-to-end, real-node and fault suites (build tags e2e, realnode, faults) too.
+	go vet -tags e2e,realnode,faults ./...
 
 .PHONY: helm
 helm: manifests ## Regenerate the chart's CRDs (charts/innkeeper/crds), the manager's RBAC template and the agents' admission policy from config/.
 	go run ./hack/chartgen
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml), the end-to-end suite included.
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (.golangci.yml), the end-to-end, real-node and fault suites included.
 	$(GOLANGCI_LINT) run ./...
 
 .PHONY: verify
@@ -145,6 +145,11 @@ demo: ## Run innkeeper on a local cluster of fake nodes with the samples until a
 test-e2e: ## Run the end-to-end suite (test/e2e) on a local cluster of fake nodes.
 	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
 	LOCALCLUSTER_BIN="$$assets" go test -tags e2e ./test/e2e/... -count=1 -timeout 20m $(GO_TEST_FLAGS)
+
+.PHONY: test-faults
+test-faults: ## Run the fault suite (test/faults) on a local cluster of fake nodes: the leader killed, the API server stopped, innkeeper's objects changed by others; it prints the times it measures (-v: go test shows a passing package's output only then).
+	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
+	LOCALCLUSTER_BIN="$$assets" go test -tags faults ./test/faults/... -count=1 -timeout 20m -v $(GO_TEST_FLAGS)
 
 ##@ Build
 

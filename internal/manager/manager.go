@@ -19,17 +19,20 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/controllers"
+	"github.com/innkeeper-dev/innkeeper/internal/outage"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
@@ -109,6 +112,11 @@ const (
 	DefaultContainerdAgentServiceAccount = "innkeeper-containerd-agent"
 )
 
+// skipNameValidation lets the tests of this package build a manager in more than one test of one
+// process: controller-runtime refuses a controller name it has seen in the process before, so that
+// two controllers never report under one name in its metrics.
+var skipNameValidation = false
+
 // Scheme returns a scheme with the built-in Kubernetes kinds and innkeeper's kinds.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
@@ -161,25 +169,21 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 	if err != nil {
 		return nil, err
 	}
-	if opts.KubeProxyImage == "" {
-		image, err := serverKubeProxyImage(ctx, cfg)
-		if err != nil {
-			return nil, err
-		}
-		opts.KubeProxyImage = image
+	// After an API server outage, the informers and the controllers catch up as soon as it is back,
+	// not when their backoffs end (see package outage).
+	outages, err := outage.NewReadyzTracker(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create the API server outage tracker: %w", err)
 	}
-	if opts.KubeProxyAPIServer == "" {
-		server, err := clusterInfoServer(ctx, cfg)
-		if err != nil {
-			ctrl.Log.WithName("setup").Info("No API server address for kube-proxy: it will use the kubernetes Service; "+
-				"set --kube-proxy-api-server", "reason", err.Error())
-		}
-		opts.KubeProxyAPIServer = server
+	if err := kubeProxyDefaults(ctx, cfg, outages, &opts); err != nil {
+		return nil, err
 	}
 	mo.Scheme = Scheme()
 	mo.Cache = pool.CacheOptions(opts.Namespace)
+	mo.Cache.NewInformer = outages.NewInformer
 	mo.Metrics = metrics
 	mo.HealthProbeBindAddress = opts.HealthProbeBindAddress
+	mo.Controller.SkipNameValidation = ptr.To(skipNameValidation)
 	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
@@ -192,6 +196,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options) (ctrl.Manager, err
 			// One Node store, and so one set of label indexes, for the reconcilers of every kind.
 			Nodes:              pool.NewNodeStore(mgr.GetCache()),
 			TakeOverNamespaces: opts.TakeOverNamespaces,
+			Outages:            outages,
 		},
 		AgentImage:                    opts.AgentImage,
 		KubeletAgentServiceAccount:    opts.KubeletAgentServiceAccount,
@@ -242,6 +247,62 @@ func metricsServerOptions(opts Options) metricsserver.Options {
 // disableHTTP2 makes a TLS server offer HTTP/1.1 only (see Options.EnableHTTP2).
 func disableHTTP2(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 
+// kubeProxyDefaults fills in the kube-proxy image and API server that opts leave empty, from the
+// API server: its version, and kube-public/cluster-info. It waits for an API server that is
+// unreachable or unwell (see whileUnreachable).
+func kubeProxyDefaults(ctx context.Context, cfg *rest.Config, outages *outage.Tracker, opts *Options) error {
+	if opts.KubeProxyImage == "" {
+		err := whileUnreachable(ctx, outages, func() error {
+			image, err := serverKubeProxyImage(ctx, cfg)
+			opts.KubeProxyImage = image
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if opts.KubeProxyAPIServer == "" {
+		err := whileUnreachable(ctx, outages, func() error {
+			server, err := clusterInfoServer(ctx, cfg)
+			opts.KubeProxyAPIServer = server
+			return err
+		})
+		if err != nil {
+			ctrl.Log.WithName("setup").Info("No API server address for kube-proxy: it will use the kubernetes Service; "+
+				"set --kube-proxy-api-server", "reason", err.Error())
+		}
+	}
+	return nil
+}
+
+// whileUnreachable calls ask until it succeeds, fails for another reason than an API server that
+// is unreachable or unwell (see outage.Unwell), or ctx ends; between tries it waits for the API
+// server to be ready (see outage.Tracker.Wait). A manager started during an outage, as a leader
+// that lost its Lease and exited is started again by the kubelet at once, so waits for the API
+// server instead of exiting into the kubelet's crash-loop backoff (10 s, 20 s, 40 s, ...), which
+// would keep it down long after the API server is back; and it never takes a fallback, such as the
+// kubernetes Service for kube-proxy's API server, for want of an answer: every Concierge would roll
+// kube-proxy out again with it.
+func whileUnreachable(ctx context.Context, outages *outage.Tracker, ask func() error) error {
+	for {
+		err := ask()
+		if !outage.Unwell(err) || ctx.Err() != nil {
+			return err
+		}
+		ctrl.Log.WithName("setup").Info("The API server is unreachable; waiting for it", "reason", err.Error())
+		// Never faster than the probe: an API server that answers /readyz and fails ask is asked
+		// again at that pace.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(outage.ProbeInterval):
+		}
+		if outages.Wait(ctx) != nil {
+			return err
+		}
+	}
+}
+
 // serverKubeProxyImage returns the upstream kube-proxy image of the API server's version.
 func serverKubeProxyImage(ctx context.Context, cfg *rest.Config) (string, error) {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
@@ -265,14 +326,15 @@ var releaseVersion = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+`)
 // clusterInfoServer returns the API server URL that kubeadm publishes in kube-public/cluster-info:
 // the control plane's own endpoint, which kube-proxy can reach before any Service route exists.
 func clusterInfoServer(ctx context.Context, cfg *rest.Config) (string, error) {
-	c, err := client.New(cfg, client.Options{})
+	// A typed client: one request, no discovery first.
+	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return "", err
 	}
-	cm := &corev1.ConfigMap{}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespacePublic, Name: "cluster-info"}, cm); err != nil {
+	cm, err := cs.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, "cluster-info", metav1.GetOptions{})
+	if err != nil {
 		return "", fmt.Errorf("read kube-public/cluster-info: %w", err)
 	}
 	return ServerOfKubeconfig([]byte(cm.Data["kubeconfig"]))

@@ -10,15 +10,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	certutil "k8s.io/client-go/util/cert"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/innkeeper-dev/innkeeper/internal/outage"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 )
 
@@ -103,6 +106,52 @@ func TestNewAsksTheAPIServerWithTheCallersContext(t *testing.T) {
 	_, err := New(ctx, &rest.Config{Host: srv.URL}, Options{Namespace: "ns", AgentImage: "img"})
 	g.Expect(err).To(MatchError(ContainSubstring("read the API server's version")))
 	g.Expect(errors.Is(err, context.Canceled)).To(BeTrue(), "%v", err)
+}
+
+// A manager started while the API server is down (a leader that lost its Lease in an outage exits,
+// and the kubelet starts it again at once) waits for it, rather than exit into the kubelet's
+// crash-loop backoff or fall back to the kubernetes Service for kube-proxy for want of an answer:
+// the defaults it reads once the API server is back are those it would have read before.
+func TestKubeProxyDefaultsWaitForTheAPIServer(t *testing.T) {
+	g := NewWithT(t)
+	var up atomic.Bool
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		if !up.Load() {
+			http.Error(w, "etcd is down", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/readyz":
+			_, _ = w.Write([]byte("ok"))
+		case "/version":
+			_, _ = w.Write([]byte(`{"major":"1","minor":"37","gitVersion":"v1.37.2"}`))
+		case "/api/v1/namespaces/kube-public/configmaps/cluster-info":
+			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cluster-info","namespace":"kube-public"},` +
+				`"data":{"kubeconfig":"apiVersion: v1\nkind: Config\nclusters:\n- name: ''\n  cluster:\n    server: https://10.0.0.10:6443\n"}}`))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := &rest.Config{Host: srv.URL}
+	outages := outage.NewTracker(ctx, func(ctx context.Context) error {
+		return kubernetes.NewForConfigOrDie(cfg).Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
+	}, 50*time.Millisecond)
+
+	done := make(chan error, 1)
+	opts := Options{}
+	go func() { done <- kubeProxyDefaults(ctx, cfg, outages, &opts) }()
+	g.Eventually(asked.Load).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 3))
+	g.Consistently(done).WithTimeout(200*time.Millisecond).ShouldNot(Receive(), "gave up on the API server")
+	up.Store(true)
+	g.Eventually(done).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
+	g.Expect(opts.KubeProxyImage).To(Equal("registry.k8s.io/kube-proxy:v1.37.2"))
+	g.Expect(opts.KubeProxyAPIServer).To(Equal("https://10.0.0.10:6443"), "fell back to the kubernetes Service")
 }
 
 // HTTP/2 is off on the metrics server unless asked for (CVE-2023-44487).

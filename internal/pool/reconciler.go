@@ -14,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
+
+	"github.com/innkeeper-dev/innkeeper/internal/outage"
 )
 
 // Kind is one innkeeper kind and the component it configures.
@@ -38,6 +40,9 @@ type Options struct {
 	// by updating them: those where the installation grants the manager update on DaemonSets. Empty:
 	// take-over is not enabled, and such an object stalls saying how to enable it.
 	TakeOverNamespaces []string
+	// Outages tells the reconcilers when the API server is back after an outage, so that they
+	// reconcile every object at once; nil: they wait out their backoff.
+	Outages *outage.Tracker
 }
 
 // Reconciler reconciles the objects of one kind: it renders, applies and reports. Build it with
@@ -54,6 +59,7 @@ type Reconciler struct {
 	// foreign keeps the DaemonSets innkeeper does not manage off the pools of an Exclusive
 	// component; nil for any other component.
 	foreign  *foreignGuard
+	outages  *outage.Tracker
 	recorder recorder.EventRecorder
 	now      func() metav1.Time
 	// verified remembers the live DaemonSets and ConfigMaps found up to date (see upToDate).
@@ -89,6 +95,7 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, opts Options) (*Reconciler, erro
 		gvk:       gvk,
 		namespace: opts.Namespace,
 		nodePods:  opts.NodePods,
+		outages:   opts.Outages,
 		recorder:  mgr.GetEventRecorder("innkeeper"),
 		// Whole seconds, as the API server stores condition times: a status read back then equals
 		// the one computed (see notOwnStatusWrite).
@@ -106,7 +113,15 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, opts Options) (*Reconciler, erro
 // pure function of what it observed), acts, and reports. A deleted object is finalized instead. One
 // that does not decode, deleted or not, is reported Stalled and left alone until it changes (see
 // reportUndecodable): what it rolled out stays, and its pool stays its own (see peers).
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+//
+// A reconcile that fails because the API server is unreachable or unwell has the outage tracker
+// watch for its return (see outage.Tracker.Suspect).
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	defer func() {
+		if err != nil && r.outages != nil {
+			r.outages.Suspect(err)
+		}
+	}()
 	cached := r.newUnstructured()
 	if err := r.objects.Get(ctx, req.NamespacedName, cached, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {

@@ -2,8 +2,10 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -11,9 +13,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -23,11 +27,21 @@ import (
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
+// maxRetryDelay caps the backoff of a failing reconcile, which doubles from 5 ms with every
+// failure of the same object. controller-runtime caps it at 1000 s: an object that had failed for
+// ten minutes, whatever the cause, would then wait a quarter of an hour after the cause is gone. A
+// failure during an API server outage needs no wait at all (see outage.Tracker.Source).
+const maxRetryDelay = 30 * time.Second
+
 // SetupWithManager registers the reconciler: its objects, the DaemonSets and ConfigMaps they own,
-// and the Nodes their pools select.
+// and the Nodes their pools select; and, with an outage tracker, every object once the API server
+// is back after an outage.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(r.kind.Component.Name()).
+		WithOptions(controller.Options{
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, maxRetryDelay),
+		}).
 		// Every update, status included: a status written from a stale cache (or by anyone else)
 		// is corrected by the reconcile its own update event triggers. A reconcile that finds the
 		// status right writes nothing, so this costs no request at steady state; and the event of
@@ -52,7 +66,25 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.everyObject),
 			builder.WithPredicates(r.foreign.daemonSetChange()))
 	}
+	if r.outages != nil {
+		b = b.WatchesRawSource(r.outages.Source(mgr.GetLogger().WithValues("controller", r.kind.Component.Name()), r.allObjects))
+	}
 	return b.Complete(r)
+}
+
+// allObjects returns a request for every object of the reconciler's kind in the cache, those that
+// do not decode too.
+func (r *Reconciler) allObjects(ctx context.Context) ([]reconcile.Request, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(r.gvk.GroupVersion().WithKind(r.gvk.Kind + "List"))
+	if err := r.objects.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return reqs, nil
 }
 
 // everyObject maps an event to every object of the reconciler's kind, which are few.

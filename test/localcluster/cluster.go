@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -74,6 +75,12 @@ type Cluster struct {
 	// fakeNodes is true when kwok plays the Nodes' kubelets: innkeeper's node agents are then
 	// simulated (see SimulateAgents).
 	fakeNodes bool
+	// apiServerReadyz and apiServerClient tell when the API server is ready, after its start and
+	// after a restart (StartAPIServer).
+	apiServerReadyz string
+	apiServerClient *http.Client
+	// stoppedAPIServer is the API server StopAPIServer stopped, to start again in its place.
+	stoppedAPIServer *process
 }
 
 // process is one control-plane binary the cluster started.
@@ -82,6 +89,10 @@ type process struct {
 	cmd     *exec.Cmd
 	logPath string
 	exited  chan struct{}
+	// path, env and args start it again (see StartAPIServer).
+	path string
+	env  []string
+	args []string
 }
 
 // Start launches a cluster and waits until its Nodes are Ready. On error, whatever it started is
@@ -196,7 +207,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.waitHTTP(ctx, "kube-apiserver", server+"/readyz", httpClient); err != nil {
+	c.apiServerReadyz, c.apiServerClient = server+"/readyz", httpClient
+	if err := c.waitHTTP(ctx, "kube-apiserver", c.apiServerReadyz, httpClient); err != nil {
 		return nil, err
 	}
 
@@ -326,7 +338,7 @@ func (c *Cluster) startEnv(name, path string, env []string, args ...string) erro
 		_ = logFile.Close()
 		return fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{}), path: path, env: env, args: args}
 	go func() {
 		_ = cmd.Wait()
 		_ = logFile.Close()
@@ -336,6 +348,47 @@ func (c *Cluster) startEnv(name, path string, env []string, args ...string) erro
 	c.procs = append(c.procs, p)
 	c.mu.Unlock()
 	return nil
+}
+
+// StopAPIServer stops the API server as an outage or a restart would (SIGTERM, so it closes its
+// connections): every client, innkeeper's manager and the cluster's own components, then finds
+// nothing listening at its address until StartAPIServer. etcd keeps running, so nothing is lost.
+func (c *Cluster) StopAPIServer() error {
+	p := c.process("kube-apiserver")
+	if p == nil {
+		return errors.New("the API server is not running")
+	}
+	c.logf("stopping kube-apiserver")
+	c.stopProcess(p.name)
+	c.mu.Lock()
+	c.stoppedAPIServer = p
+	c.mu.Unlock()
+	return nil
+}
+
+// APIServerStopped reports whether StopAPIServer stopped the API server and StartAPIServer has not
+// started it again.
+func (c *Cluster) APIServerStopped() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stoppedAPIServer != nil
+}
+
+// StartAPIServer starts the API server that StopAPIServer stopped, on the same address with the
+// same arguments, and waits until it is ready (/readyz).
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	c.mu.Lock()
+	p := c.stoppedAPIServer
+	c.stoppedAPIServer = nil
+	c.mu.Unlock()
+	if p == nil {
+		return errors.New("the API server was not stopped")
+	}
+	c.logf("starting kube-apiserver again")
+	if err := c.startEnv(p.name, p.path, p.env, p.args...); err != nil {
+		return err
+	}
+	return c.waitHTTP(ctx, p.name, c.apiServerReadyz, c.apiServerClient)
 }
 
 // waitHTTP waits up to a minute for url to answer 200, failing early if the process exits.
@@ -431,6 +484,66 @@ func (c *Cluster) stopProcess(name string) {
 	}
 }
 
+// killProcess kills the processes of a name that the cluster started at once (SIGKILL, as a crash,
+// an OOM kill or `kill -9` would), waits until they are gone, and forgets them.
+func (c *Cluster) killProcess(name string) {
+	c.mu.Lock()
+	var kill, keep []*process
+	for _, p := range c.procs {
+		if p.name == name {
+			kill = append(kill, p)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	c.procs = keep
+	c.mu.Unlock()
+	for _, p := range kill {
+		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.exited
+	}
+}
+
+// restartProcess starts a process of a name that exited again, with the path, arguments and
+// environment of its last start.
+func (c *Cluster) restartProcess(name string) error {
+	c.mu.Lock()
+	var old *process
+	for i, p := range c.procs {
+		if p.name == name {
+			select {
+			case <-p.exited:
+			default:
+				c.mu.Unlock()
+				return fmt.Errorf("%s is still running", name)
+			}
+			old = p
+			c.procs = append(c.procs[:i], c.procs[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	if old == nil {
+		return fmt.Errorf("%s was never started", name)
+	}
+	return c.startEnv(old.name, old.path, old.env, old.args...)
+}
+
+// exited reports whether the process of a name that the cluster started has exited by itself;
+// false if there is none.
+func (c *Cluster) exited(name string) bool {
+	p := c.process(name)
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // terminate stops a process: SIGTERM to its group, then SIGKILL after 10s.
 func terminate(p *process) {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
@@ -440,6 +553,28 @@ func terminate(p *process) {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 	}
+}
+
+// SaveLogs copies the log of every process the cluster started (of every start) into dir, to
+// keep once Stop has removed the cluster's directory.
+func (c *Cluster) SaveLogs(dir string) error {
+	logs, err := filepath.Glob(filepath.Join(c.dir, "*.log"))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(l)), data, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PIDs returns the process IDs of the processes the cluster runs.

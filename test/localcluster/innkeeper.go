@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -30,9 +33,6 @@ const Namespace = manager.DefaultNamespace
 // Release is the Helm release of innkeeper on the local cluster.
 const Release = "innkeeper"
 
-// managerProcess is the name of the manager's process among the cluster's.
-const managerProcess = "innkeeper-manager"
-
 // Innkeeper is innkeeper installed on a local cluster with its Helm chart (charts/innkeeper), as
 // docs/install.md installs it. kwok Nodes run no containers, so the chart's Deployment has no replicas; the
 // manager runs instead as a process of this machine, built from the repository, with the arguments
@@ -47,8 +47,11 @@ type Innkeeper struct {
 	// ServiceAccount is the manager's ServiceAccount, as the chart's Deployment names it.
 	ServiceAccount string
 
-	cluster      *Cluster
-	binary       string
+	cluster *Cluster
+	binary  string
+	mu      sync.Mutex
+	// replicas are the names of the replicas ever started, to stop.
+	replicas     map[string]bool
 	cancelAgents context.CancelFunc
 	agentsDone   chan error
 }
@@ -105,14 +108,22 @@ func (c *Cluster) InstallChart(ctx context.Context, root string, values ...strin
 	return ik, nil
 }
 
-// StartManager starts the manager as the chart's Deployment would run a new pod of it: it reads the
-// Deployment (so a `helm upgrade` takes effect at the next start, as at a rollout), requests a token
-// for its ServiceAccount (TokenRequest) and runs the manager binary with the pod template's
-// arguments and environment, listening on loopback ports, until /readyz answers. A manager already
-// running is stopped first.
+// StartManager starts the manager as the chart's Deployment would run a new pod of it (see
+// StartReplica), as the pod ManagerPod. A manager already running as that pod is stopped first.
 func (ik *Innkeeper) StartManager(ctx context.Context) error {
+	return ik.StartReplica(ctx, ManagerPod)
+}
+
+// StartReplica starts a replica of the manager as the chart's Deployment would run a new pod of it,
+// named pod: it reads the Deployment (so a `helm upgrade` takes effect at the next start, as at a
+// rollout), requests a token for its ServiceAccount (TokenRequest) and runs the manager binary with
+// the pod template's arguments and environment ($POD_NAME is pod, and so the replica's
+// leader-election identity), listening on loopback ports, until /readyz answers and some replica
+// holds the leader-election Lease. A replica already running as pod is stopped first. Replicas
+// under different names elect their leader as the Deployment's pods do.
+func (ik *Innkeeper) StartReplica(ctx context.Context, pod string) error {
 	c := ik.cluster
-	ik.StopManager()
+	ik.StopReplica(pod)
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {
 		return err
@@ -126,7 +137,7 @@ func (ik *Innkeeper) StartManager(ctx context.Context) error {
 		return fmt.Errorf("want one manager Deployment of release %s in %s, found %d", Release, Namespace, len(deploys.Items))
 	}
 	deploy := &deploys.Items[0]
-	container, env, err := managerContainer(deploy)
+	container, env, err := managerContainer(deploy, pod)
 	if err != nil {
 		return err
 	}
@@ -139,7 +150,7 @@ func (ik *Innkeeper) StartManager(ctx context.Context) error {
 	}
 	ik.Config = rest.AnonymousClientConfig(c.Config)
 	ik.Config.BearerToken = token.Status.Token
-	kubeconfig := filepath.Join(c.dir, "manager.kubeconfig")
+	kubeconfig := filepath.Join(c.dir, pod+".kubeconfig")
 	if err := writeKubeconfig(kubeconfig, c.Config.Host, c.Config.CAFile, &clientcmdapi.AuthInfo{Token: token.Status.Token}); err != nil {
 		return err
 	}
@@ -155,21 +166,27 @@ func (ik *Innkeeper) StartManager(ctx context.Context) error {
 		"--kubeconfig="+kubeconfig,
 		fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ports[0]),
 		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", ports[1]))
-	c.logf("starting the manager as ServiceAccount %s/%s: innkeeper %s", Namespace, ik.ServiceAccount, strings.Join(container.Args, " "))
-	if err := c.startEnv(managerProcess, ik.binary, env, args...); err != nil {
+	c.logf("starting the manager %s as ServiceAccount %s/%s: innkeeper %s", pod, Namespace, ik.ServiceAccount, strings.Join(container.Args, " "))
+	if err := c.startEnv(pod, ik.binary, env, args...); err != nil {
 		return err
 	}
+	ik.mu.Lock()
+	if ik.replicas == nil {
+		ik.replicas = map[string]bool{}
+	}
+	ik.replicas[pod] = true
+	ik.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := c.waitHTTP(ctx, managerProcess, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[1]), nil); err != nil {
+	if err := c.waitHTTP(ctx, pod, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[1]), nil); err != nil {
 		return err
 	}
-	return c.waitLeader(ctx, cs)
+	return c.waitLeader(ctx, cs, pod)
 }
 
 // waitLeader waits until the manager holds the leader-election Lease, if it elects one: until then
 // it reconciles nothing.
-func (c *Cluster) waitLeader(ctx context.Context, cs kubernetes.Interface) error {
+func (c *Cluster) waitLeader(ctx context.Context, cs kubernetes.Interface, pod string) error {
 	for {
 		lease, err := cs.CoordinationV1().Leases(Namespace).Get(ctx, manager.LeaderElectionID, metav1.GetOptions{})
 		if err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
@@ -178,19 +195,21 @@ func (c *Cluster) waitLeader(ctx context.Context, cs kubernetes.Interface) error
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("the manager did not acquire the Lease %s/%s: %s", Namespace, manager.LeaderElectionID,
-				c.processLogTail(managerProcess))
+				c.processLogTail(pod))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-// managerPodName is the pod name the local manager gets from the downward API: one name for every
-// start, as a manager restarted in its pod keeps its pod's name (and so its leader-election identity).
-const managerPodName = managerProcess + "-local"
+// ManagerPod is the pod name the manager StartManager runs gets from the downward API: one name for
+// every start, as a manager restarted in its pod keeps its pod's name (and so its leader-election
+// identity).
+const ManagerPod = "innkeeper-manager-local"
 
 // managerContainer returns the manager's container of the chart's Deployment and its environment
-// as the kubelet would set it: values, and the pod's namespace and name from the downward API.
-func managerContainer(deploy *appsv1.Deployment) (*corev1.Container, []string, error) {
+// as the kubelet would set it for a pod named pod: values, and the pod's namespace and name from
+// the downward API.
+func managerContainer(deploy *appsv1.Deployment, pod string) (*corev1.Container, []string, error) {
 	for i := range deploy.Spec.Template.Spec.Containers {
 		ctr := &deploy.Spec.Template.Spec.Containers[i]
 		if ctr.Name != "manager" {
@@ -204,7 +223,7 @@ func managerContainer(deploy *appsv1.Deployment) (*corev1.Container, []string, e
 			case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
 				env = append(env, e.Name+"="+deploy.Namespace)
 			case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name":
-				env = append(env, e.Name+"="+managerPodName)
+				env = append(env, e.Name+"="+pod)
 			default:
 				return nil, nil, fmt.Errorf("the manager's environment variable %s comes from a source the local cluster does not provide", e.Name)
 			}
@@ -217,14 +236,46 @@ func managerContainer(deploy *appsv1.Deployment) (*corev1.Container, []string, e
 	return nil, nil, fmt.Errorf("the Deployment %s/%s has no container named manager", deploy.Namespace, deploy.Name)
 }
 
-// StopManager stops the manager's process, if it runs; it gives up its Lease as it stops.
+// StopManager stops the manager StartManager started, if it runs; it gives up its Lease as it stops.
 func (ik *Innkeeper) StopManager() {
-	ik.cluster.stopProcess(managerProcess)
+	ik.StopReplica(ManagerPod)
 }
 
-// ManagerLog returns the manager's log, of every start.
+// StopReplica stops a replica of the manager (SIGTERM, as the kubelet stops a pod), if it runs; it
+// gives up its Lease, if it holds it, as it stops.
+func (ik *Innkeeper) StopReplica(pod string) {
+	ik.cluster.stopProcess(pod)
+}
+
+// KillReplica kills a replica of the manager at once (SIGKILL: a crash, an OOM kill, its Node lost),
+// if it runs, and returns once it is gone. A Lease it holds stays held until it expires.
+func (ik *Innkeeper) KillReplica(pod string) {
+	ik.cluster.killProcess(pod)
+}
+
+// RestartReplica starts a replica that exited again at once, with the arguments, environment and
+// token of its last start, as the kubelet restarts a pod's container: it asks the API server
+// nothing, so that it works while the API server is down, and it does not wait for the replica to
+// be ready.
+func (ik *Innkeeper) RestartReplica(pod string) error {
+	return ik.cluster.restartProcess(pod)
+}
+
+// ReplicaRunning reports whether a replica of the manager runs: started, and neither stopped,
+// killed nor exited.
+func (ik *Innkeeper) ReplicaRunning(pod string) bool {
+	return ik.cluster.process(pod) != nil && !ik.cluster.exited(pod)
+}
+
+// ReplicaExited reports whether a replica of the manager has exited by itself, as a leader does
+// when it cannot renew its Lease: the kubelet would start its container again.
+func (ik *Innkeeper) ReplicaExited(pod string) bool {
+	return ik.cluster.exited(pod)
+}
+
+// ManagerLog returns the log of the manager StartManager started, of every start.
 func (ik *Innkeeper) ManagerLog() (string, error) {
-	p := ik.cluster.process(managerProcess)
+	p := ik.cluster.process(ManagerPod)
 	if p == nil {
 		return "", errors.New("the manager is not running")
 	}
@@ -232,9 +283,14 @@ func (ik *Innkeeper) ManagerLog() (string, error) {
 	return string(b), err
 }
 
-// ManagerLogTail returns the last lines of the manager's log.
+// ManagerLogTail returns the last lines of the log of the manager StartManager started.
 func (ik *Innkeeper) ManagerLogTail() string {
-	return ik.cluster.processLogTail(managerProcess)
+	return ik.ReplicaLogTail(ManagerPod)
+}
+
+// ReplicaLogTail returns the last lines of a replica's log.
+func (ik *Innkeeper) ReplicaLogTail(pod string) string {
+	return ik.cluster.processLogTail(pod)
 }
 
 // processLogTail returns the last lines of the log of a process the cluster runs.
@@ -245,9 +301,14 @@ func (c *Cluster) processLogTail(name string) string {
 	return name + " is not running"
 }
 
-// Stop stops the manager and the simulated agents.
+// Stop stops every replica of the manager and the simulated agents.
 func (ik *Innkeeper) Stop() {
-	ik.StopManager()
+	ik.mu.Lock()
+	replicas := slices.Sorted(maps.Keys(ik.replicas))
+	ik.mu.Unlock()
+	for _, pod := range replicas {
+		ik.StopReplica(pod)
+	}
 	if ik.cancelAgents != nil {
 		ik.cancelAgents()
 		timeout := time.After(30 * time.Second)
