@@ -3,6 +3,7 @@
 package faults
 
 import (
+	"fmt"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -18,6 +19,9 @@ const kills = 3
 // worst case is its lease duration and 4.4 retry periods, 9.4 s (see
 // manager.DefaultLeaderElectionTiming).
 const failoverGoal = 10 * time.Second
+
+// failoverBound fails a run: client-go's default leader election (15 s / 10 s / 2 s) took 16-21 s.
+const failoverBound = 15 * time.Second
 
 var _ = Describe("Leader failover", func() {
 	It("hands a rollout over to the standby when the leader is killed mid-rollout, losing and duplicating nothing", func() {
@@ -74,7 +78,8 @@ var _ = Describe("Leader failover", func() {
 			restartReplicas()
 		}
 		for i, d := range times.column(0) {
-			Expect(d).To(BeNumerically("<=", failoverGoal), "run %d: the standby led %s after the leader's death, the goal is %s",
+			AddReportEntry(fmt.Sprintf("run %d: the standby led after %s, goal %s: %s", i+1, d, failoverGoal, metOrMissed(d, failoverGoal)))
+			Expect(d).To(BeNumerically("<=", failoverBound), "run %d: the standby led %s after the leader's death, the goal is %s",
 				i+1, d, failoverGoal)
 		}
 	})
