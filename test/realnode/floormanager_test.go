@@ -102,6 +102,10 @@ var _ = Describe("FloorManager on real nodes", func() {
 		pids := mainPIDs("kubelet.service")
 
 		stopWatching := applying()
+		// A soak: once in four runs the agent's pod on a Node whose kubelet it had just restarted
+		// turned Ready a second before the agent recorded Applied, and the DaemonSet controller
+		// started the other Node at once. The pod must stay Ready for the soak to count as available.
+		fm.Spec.Rollout.SoakSeconds = 5
 		fm.Spec.Kubelet = hotelv1alpha1.KubeletSpec{
 			MaxPods:      ptr.To[int32](42),
 			KubeReserved: &hotelv1alpha1.ReservedResources{Memory: ptr.To(resource.MustParse("256Mi"))},
