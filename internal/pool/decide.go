@@ -107,6 +107,12 @@ func decideAction(o observed) decision {
 	}
 	switch {
 	case !o.paused:
+		if b := degradedBlock(o); b != nil {
+			// A stall: it needs a fix of the configuration or of the Nodes. The hold keeps the
+			// DaemonSet controller from replacing a pod whose readiness flickers (it replaces an
+			// unavailable old pod at once, whatever maxUnavailable says).
+			return decision{action: actHold, config: o.applied, stall: b}
+		}
 		if h := healthHalt(o); h != nil {
 			// A wait, not a stall: it clears by itself as the Nodes recover.
 			return decision{action: actHold, config: o.applied, wait: h}
@@ -128,6 +134,30 @@ func decideAction(o observed) decision {
 		return decision{action: actHold, config: o.applied}
 	}
 	return decision{action: actNone}
+}
+
+// degradedBlock returns why the rollout is blocked by Nodes where it failed, nil if it is not: the
+// DaemonSet rolls out the newest configuration, it is not complete, and as many of the selected
+// Nodes as maxUnavailable allows to change at once report it Degraded. No further Node starts until
+// the configuration or the Nodes are fixed: a new configuration, maybe the fix, is never blocked.
+func degradedBlock(o observed) *stall {
+	if o.daemonSet == nil || o.applied.Hash == "" || o.applied.Hash != o.desired.Hash {
+		return nil
+	}
+	degraded := len(degradedNodes(o.nodes, o.component, o.applied.Hash))
+	limit := maxChanging(o.maxUnavailable, len(o.nodes))
+	if degraded == 0 || degraded < limit {
+		return nil
+	}
+	notReady := int32(aggregateNodeConditions(o.nodes).counts.NotReady)
+	if _, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash},
+		int32(len(o.nodes)), notReady); complete {
+		return nil
+	}
+	return &stall{reason: hotelv1alpha1.ReasonRolloutBlocked, message: fmt.Sprintf(
+		"%d of %d Nodes are Degraded with configuration %s, as many as maxUnavailable (%d) allows, so the rollout "+
+			"has stopped. See status.degradedNodes, then fix the configuration or the Nodes.",
+		degraded, len(o.nodes), o.applied.Hash, limit)}
 }
 
 // healthHalt returns why the health gate holds the rollout, nil if it does not: the rollout of the

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -162,6 +163,33 @@ func TestDecide(t *testing.T) {
 			o.daemonSet = daemonSetOn("new", 2, 1, 1)
 		}), want: actHold, wantConfig: desired, wantWait: hotelv1alpha1.ReasonRolloutHalted,
 			wantMessage: []string{"1 MemoryPressure (n1)"}},
+
+		// Nodes where the configuration failed block the rollout once they are as many as
+		// maxUnavailable allows (1 of 2 Nodes here): held, so that no further pod is replaced.
+		{name: "a Node where the rolled-out configuration failed blocks the rollout at maxUnavailable", o: gate(func(o *observed) {
+			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
+			o.nodes[1].Annotations[hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationTarget)] = "new"
+			o.nodes[1].Labels = map[string]string{AdmittedLabel("kubelet"): testUID}
+		}), want: actHold, wantConfig: desired, wantReason: hotelv1alpha1.ReasonRolloutBlocked,
+			wantMessage: []string{"1 of 2 Nodes are Degraded with configuration new", "maxUnavailable (1)"}},
+		{name: "below maxUnavailable a failed Node does not block", o: gate(func(o *observed) {
+			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
+			o.nodes[1].Labels = map[string]string{AdmittedLabel("kubelet"): testUID}
+			o.maxUnavailable = intstr.FromInt32(2)
+		}), want: actApply, wantConfig: desired},
+		{name: "a failure of an older configuration blocks nothing", o: gate(func(o *observed) {
+			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
+			o.nodes[1].Annotations[hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationTarget)] = "old"
+			o.nodes[1].Labels = map[string]string{AdmittedLabel("kubelet"): testUID}
+		}), want: actApply, wantConfig: desired},
+		{name: "a new configuration, maybe the fix, is rolled out over failed Nodes", o: gate(func(o *observed) {
+			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
+			o.applied = applied
+		}), want: actApply, wantConfig: desired},
+		{name: "paused: held, not said as blocked", o: gate(func(o *observed) {
+			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
+			o.paused = true
+		}), want: actHold, wantConfig: desired},
 
 		// Maintenance windows: base has a newer configuration than the DaemonSet rolls out.
 		{name: "a window closed: the DaemonSet is held at what it rolls out, until the next opens", o: base(func(o *observed) {

@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
@@ -50,15 +49,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	// every selected Node.
 	rolledOut := o.desired.Hash != "" && a.appliedHash == o.desired.Hash
 	done := rolledOut && complete
-	maxDown, _ := intstr.GetScaledValueFromIntOrPercent(&o.maxUnavailable, int(selected), true)
-
 	blocked := d.stall
-	if blocked == nil && !done && !o.paused && st.Nodes.Degraded > 0 && int(st.Nodes.Degraded) >= maxDown {
-		blocked = &stall{reason: hotelv1alpha1.ReasonRolloutBlocked, message: fmt.Sprintf(
-			"%d of %d Nodes are Degraded with configuration %s, as many as maxUnavailable (%d) allows, so the rollout "+
-				"has stopped. See status.degradedNodes, then fix the configuration or the Nodes.",
-			st.Nodes.Degraded, selected, o.desired.Hash, maxDown)}
-	}
 
 	set := func(t string, s metav1.ConditionStatus, reason, message string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{

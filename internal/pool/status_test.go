@@ -263,10 +263,11 @@ func TestAggregateStatus(t *testing.T) {
 			},
 		},
 		{
-			name: "degraded Nodes reach a 25% maxUnavailable of 8 Nodes (2): blocked",
+			name: "blocked by degraded Nodes (see decide): stalled",
 			o: observed{desired: Config{Hash: "h1"}, maxUnavailable: intstr.FromString("25%"),
 				nodes: []*corev1.Node{node("a", nil, degradedAnnotations("x")), node("b", nil, degradedAnnotations("y")),
 					node("c", nil, nil), node("d", nil, nil), node("e", nil, nil), node("f", nil, nil), node("g", nil, nil), node("h", nil, nil)}},
+			d:         decision{action: actHold, stall: &stall{reason: hotelv1alpha1.ReasonRolloutBlocked, message: "2 of 8 Nodes are Degraded"}},
 			a:         acted{appliedHash: "h1", daemonSet: daemonSet("h1", 4, 4)},
 			wantNodes: hotelv1alpha1.NodeCounts{Selected: 8, Updated: 4, Ready: 4, Unavailable: 4, Degraded: 2},
 			wantConds: map[string]wantCondition{
