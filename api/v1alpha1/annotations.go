@@ -104,3 +104,23 @@ var AgentAnnotations = []string{
 func AgentAnnotation(component, suffix string) string {
 	return "hotel.innkeeper.dev/" + component + "-" + suffix
 }
+
+// AdmittedLabel is the Node label that admits a Node to the rollout of one object of component's
+// kind ("kubelet", "containerd", "kube-proxy"): its value is the object's UID, or RevertValue of it
+// while the Node is being reverted. The node agent reads it to know what its Node asks of it.
+//
+// Its prefix is node-restriction.kubernetes.io/, which the NodeRestriction admission plugin keeps a
+// kubelet from setting on its own Node: a Node cannot register admitted and skip its turn.
+func AdmittedLabel(component string) string {
+	return "node-restriction.kubernetes.io/innkeeper-" + component + "-admitted"
+}
+
+// RevertValue is the value of AdmittedLabel on a Node whose configuration by the object with uid is
+// being reverted: the Node left the object's pool, or the object is being deleted, and the node
+// agent removes innkeeper's files from it.
+func RevertValue(uid string) string { return "revert." + uid }
+
+// AgentTargetRevert is the target (hotel.innkeeper.dev/<component>-target) that a node agent records
+// while it reverts its Node (state Applying) or when the revert failed (state Degraded). Once a
+// revert is done, the agent removes all of its component's annotations from the Node.
+const AgentTargetRevert = "revert"

@@ -54,6 +54,11 @@ type Target interface {
 	// for an earlier configuration and that want no longer holds, and those an interrupted run
 	// removed but still holds a backup of.
 	Stale(hostRoot string, want []File) ([]File, error)
+	// Revert returns, as files to remove (Data nil), every file under hostRoot that the agent may
+	// have written for any configuration, in the order to remove them: what reverting the Node
+	// removes. Like Prepare, it reads the host and the component (what their health must be after a
+	// restart), never writes; an error is transient.
+	Revert(ctx context.Context, hostRoot string) ([]File, error)
 	// Prepare checks that the component on this host reads the files and must be given them, and
 	// returns them as this host needs them: a *DegradedError when it would not read them (for a
 	// kubelet, one not run with --config-dir) or they would break it; any other error is
@@ -176,14 +181,20 @@ type Agent struct {
 	// Events, if not nil, records on the Node each configuration applied and each failure, with
 	// its rollback.
 	Events Events
-	Log    logr.Logger
+	// Goals, if not nil, tells Run what the Node asks: apply the configuration, or revert the Node.
+	// Nil: apply.
+	Goals Goals
+	Log   logr.Logger
 
 	mu    sync.Mutex
 	ready bool
-	// failed is the outcome of an Apply that failed after it wrote or restarted something: later
-	// calls only record it again, so that a failure to record Degraded never makes the agent
-	// apply the failing configuration twice.
-	failed *DegradedError
+	// goal is what the Apply or Revert in progress brings the host to, as the Node's target
+	// records it: Hash, or hotelv1alpha1.AgentTargetRevert.
+	goal string
+	// failed holds, by goal, the outcome of an Apply or Revert that failed after it wrote or
+	// restarted something: later calls only record it again, so that a failure to record Degraded
+	// never makes the agent apply (or revert) twice what failed.
+	failed map[string]*DegradedError
 }
 
 // Ready reports whether the agent's configuration is applied and healthy: its pod's readiness.
@@ -210,22 +221,12 @@ func (a *Agent) hostPath(p string) string {
 // again resumes from what the host and the Node say.
 func (a *Agent) Apply(ctx context.Context) error {
 	a.setReady(false)
+	a.goal = a.Hash
 	log := a.Log.WithValues("component", a.Target.Name(), "configHash", a.Hash)
 
-	report, err := a.Reporter.Read(ctx)
+	report, err := a.start(ctx)
 	if err != nil {
-		return fmt.Errorf("read the agent's state on the Node: %w", err)
-	}
-	recordState(a.Target.Name(), report.State)
-	if a.failed != nil {
-		return a.degrade(ctx, report, a.failed.Reason, a.failed.Message)
-	}
-	// This configuration already failed on this Node (before the agent restarted, or the Node
-	// rebooted): applying it again would only take the component down again. A new configuration
-	// comes with a new pod.
-	if report.State == StateDegraded && report.Target == a.Hash && failedOnTheNode(report.Reason) {
-		a.failed = &DegradedError{Reason: report.Reason, Message: report.Message}
-		return a.failed
+		return err
 	}
 	want, err := a.Target.Files(a.Config)
 	if err != nil {
@@ -287,6 +288,120 @@ func (a *Agent) Apply(ctx context.Context) error {
 	return a.waitHealthy(ctx, log, report, c, restarted)
 }
 
+// start reads the agent's state on the Node for an Apply or Revert of a.goal and returns it, or the
+// failure to return instead: the one this pod already met, or one the Node records (before the
+// agent restarted, or the Node rebooted) that applying (or reverting) again would only repeat,
+// taking the component down again. A new configuration comes with a new pod.
+func (a *Agent) start(ctx context.Context) (Report, error) {
+	report, err := a.Reporter.Read(ctx)
+	if err != nil {
+		return report, fmt.Errorf("read the agent's state on the Node: %w", err)
+	}
+	recordState(a.Target.Name(), report.State)
+	if de := a.failed[a.goal]; de != nil {
+		return report, a.degrade(ctx, report, de.Reason, de.Message)
+	}
+	if report.State == StateDegraded && report.Target == a.goal && failedOnTheNode(report.Reason) {
+		a.setFailed(&DegradedError{Reason: report.Reason, Message: report.Message})
+		return report, a.failed[a.goal]
+	}
+	return report, nil
+}
+
+func (a *Agent) setFailed(de *DegradedError) {
+	if a.failed == nil {
+		a.failed = map[string]*DegradedError{}
+	}
+	a.failed[a.goal] = de
+}
+
+// Revert takes innkeeper's configuration off the host: it removes every file the agent may have
+// written for the component (see Target.Revert), restarts the component only if it removed one the
+// component reads at start, and waits for it to be healthy. It then removes the component's
+// annotations from the Node, which tells the manager that the Node is reverted. If the component
+// is not healthy in time, the files are put back, the component restarted on them, and the Node
+// reports Degraded with target AgentTargetRevert. Like Apply, it returns nil once done, a
+// *DegradedError when it failed and was reported, and any other error when it was interrupted or
+// could not report; running it again resumes.
+func (a *Agent) Revert(ctx context.Context) error {
+	a.setReady(false)
+	a.goal = hotelv1alpha1.AgentTargetRevert
+	log := a.Log.WithValues("component", a.Target.Name(), "revert", true)
+
+	report, err := a.start(ctx)
+	if err != nil {
+		return err
+	}
+	files, err := a.Target.Revert(ctx, a.HostRoot)
+	if err != nil {
+		return fmt.Errorf("find innkeeper's files of %s: %w", a.Target.Name(), err)
+	}
+	c, err := a.plan(files, report)
+	if err != nil {
+		return err
+	}
+	if len(c.changed) == 0 && !c.resuming {
+		// Nothing of innkeeper's on the host: nothing to restart or check.
+		return a.reverted(ctx, log, report, c)
+	}
+	if len(c.changed) > 0 {
+		if err := a.write(ctx, log, &report, c); err != nil {
+			return err
+		}
+	}
+	if !c.restart {
+		return a.waitHealthy(ctx, log, report, c, time.Time{})
+	}
+	restarted := time.Now()
+	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return a.rollBack(ctx, log, report, c, hotelv1alpha1.ReasonRestartFailed, fmt.Sprintf(
+			"restarting %s without innkeeper's configuration failed: %v", a.Target.Unit(), err))
+	}
+	return a.waitHealthy(ctx, log, report, c, restarted)
+}
+
+// reverted finishes a Revert: the component is healthy without innkeeper's files, whose backups go
+// too, and the Node no longer records anything of the component's agent.
+func (a *Agent) reverted(ctx context.Context, log logr.Logger, current Report, c change) error {
+	a.tidy(log, c)
+	result := "unchanged"
+	if len(c.changed) > 0 || c.resuming {
+		result = "reverted"
+	}
+	applies.WithLabelValues(a.Target.Name(), result).Inc()
+	recordState(a.Target.Name(), "")
+	if current != (Report{}) {
+		if err := a.Reporter.Write(ctx, Report{}); err != nil {
+			return fmt.Errorf("remove the agent's record from the Node: %w", err)
+		}
+		log.Info("Configuration reverted")
+		a.event(ctx, corev1.EventTypeNormal, EventReasonReverted, EventActionRevert, fmt.Sprintf(
+			"%s: removed innkeeper's configuration; %s runs the Node's own configuration and is healthy.",
+			a.Target.Name(), a.Target.Name()))
+	}
+	a.setReady(true)
+	return nil
+}
+
+// describe names what a.goal brings the host to, for messages.
+func (a *Agent) describe() string {
+	if a.goal == hotelv1alpha1.AgentTargetRevert {
+		return "the Node's own configuration (innkeeper's removed)"
+	}
+	return "configuration " + a.goal
+}
+
+// finish completes an Apply or Revert whose change is healthy.
+func (a *Agent) finish(ctx context.Context, log logr.Logger, report Report, c change) error {
+	if a.goal == hotelv1alpha1.AgentTargetRevert {
+		return a.reverted(ctx, log, report, c)
+	}
+	return a.succeed(ctx, log, report, c)
+}
+
 // change is what one Apply does to the host's files.
 type change struct {
 	// files are every file the configuration touches (to write or to remove), as agent paths.
@@ -328,7 +443,7 @@ func (a *Agent) plan(files []File, report Report) (change, error) {
 	// An interrupted run of this configuration may have written a file read at start, and even
 	// restarted the component, before it stopped: it must be restarted if such a file differs from
 	// the last healthy state, whatever else is left to change.
-	interrupted := report.State == StateApplying && report.Target == a.Hash
+	interrupted := report.State == StateApplying && report.Target == a.goal
 	c.resuming = len(c.changed) == 0 && interrupted
 	if interrupted {
 		for _, f := range c.files {
@@ -361,8 +476,8 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 			}
 		}
 	}
-	report.State, report.Target, report.Reason, report.Message = StateApplying, a.Hash, "",
-		fmt.Sprintf("Applying configuration %s.", a.Hash)
+	report.State, report.Target, report.Reason, report.Message = StateApplying, a.goal, "",
+		fmt.Sprintf("Applying %s.", a.describe())
 	if err := a.Reporter.Write(ctx, *report); err != nil {
 		return fmt.Errorf("record Applying on the Node: %w", err)
 	}
@@ -392,13 +507,13 @@ func (a *Agent) waitHealthy(ctx context.Context, log logr.Logger, report Report,
 		observeHealthCheck(a.Target.Name(), start, err == nil)
 	}
 	if err == nil {
-		return a.succeed(ctx, log, report, c)
+		return a.finish(ctx, log, report, c)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err() // interrupted: leave the state as it is; the next run resumes
 	}
-	message := fmt.Sprintf("%s did not become healthy within %s with configuration %s: %v",
-		a.Target.Name(), a.HealthTimeout, a.Hash, err)
+	message := fmt.Sprintf("%s did not become healthy within %s with %s: %v",
+		a.Target.Name(), a.HealthTimeout, a.describe(), err)
 	return a.rollBack(ctx, log, report, c, hotelv1alpha1.ReasonHealthCheckFailed, message)
 }
 
@@ -514,15 +629,23 @@ func (a *Agent) tidy(log logr.Logger, c change) {
 // again. The applied configuration (report.Config) stays what it was: a failed configuration is
 // never recorded as applied.
 func (a *Agent) degrade(ctx context.Context, report Report, reason, message string) error {
-	a.failed = &DegradedError{Reason: reason, Message: message}
-	return a.record(ctx, report, a.failed, EventActionApply)
+	a.setFailed(&DegradedError{Reason: reason, Message: message})
+	return a.record(ctx, report, a.failed[a.goal], a.action())
+}
+
+// action is the Event action of what the agent does: apply or revert.
+func (a *Agent) action() string {
+	if a.goal == hotelv1alpha1.AgentTargetRevert {
+		return EventActionRevert
+	}
+	return EventActionApply
 }
 
 // rolledBack is degrade for a configuration that was rolled back.
 func (a *Agent) rolledBack(ctx context.Context, report Report, reason, message string) error {
 	rollbacks.WithLabelValues(a.Target.Name(), reason).Inc()
-	a.failed = &DegradedError{Reason: reason, Message: message}
-	return a.record(ctx, report, a.failed, EventActionRollBack)
+	a.setFailed(&DegradedError{Reason: reason, Message: message})
+	return a.record(ctx, report, a.failed[a.goal], EventActionRollBack)
 }
 
 // refuse reports Degraded on the Node for a configuration that was not applied, with nothing
@@ -535,10 +658,10 @@ func (a *Agent) refuse(ctx context.Context, report Report, reason, message strin
 // checked again writes nothing; an Unhealthy component keeps its first error), and returns it.
 // What it writes is also a Warning Event on the Node, for action.
 func (a *Agent) record(ctx context.Context, report Report, de *DegradedError, action string) error {
-	if report.State == StateDegraded && report.Target == a.Hash && de.same(report.Reason, report.Message) {
+	if report.State == StateDegraded && report.Target == a.goal && de.same(report.Reason, report.Message) {
 		return de
 	}
-	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.Hash, de.Reason, de.Message
+	report.State, report.Target, report.Reason, report.Message = StateDegraded, a.goal, de.Reason, de.Message
 	if err := a.Reporter.Write(ctx, report); err != nil {
 		return fmt.Errorf("record Degraded (%s: %s) on the Node: %w", de.Reason, de.Message, err)
 	}

@@ -122,6 +122,21 @@ func (c *Containerd) Stale(hostRoot string, want []File) ([]File, error) {
 	return stale, nil
 }
 
+// Revert returns innkeeper's registry files (see Stale), then the drop-in, which containerd reads
+// only when it starts. The network must be ready after the restart if it is now.
+func (c *Containerd) Revert(ctx context.Context, hostRoot string) ([]File, error) {
+	status, err := c.status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.requireNetwork = status[runtimeapi.NetworkReady]
+	files, err := c.Stale(hostRoot, nil)
+	if err != nil {
+		return nil, err
+	}
+	return append(files, File{Path: dropInPath, Restart: true}), nil
+}
+
 // backedUp returns the file that path is the agent's backup (or absence marker) of.
 func backedUp(path string) (string, bool) {
 	for _, suffix := range []string{backupSuffix, absentSuffix} {

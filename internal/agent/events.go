@@ -23,7 +23,8 @@ type Events interface {
 
 // The reasons of the agent's Normal Events; its Warnings carry the Degraded reason.
 const (
-	EventReasonApplied = "ConfigurationApplied"
+	EventReasonApplied  = "ConfigurationApplied"
+	EventReasonReverted = "ConfigurationReverted"
 )
 
 // The actions of the agent's Events.
@@ -31,6 +32,7 @@ const (
 	EventActionApply    = "Apply"
 	EventActionRollBack = "RollBack"
 	EventActionCheck    = "Check"
+	EventActionRevert   = "Revert"
 )
 
 // ReportingController names the agent in the Events it writes.

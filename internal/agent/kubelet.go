@@ -60,6 +60,11 @@ func (k *Kubelet) Files(config map[string][]byte) ([]File, error) {
 // Stale returns nothing: every kubelet configuration is the same one file.
 func (k *Kubelet) Stale(string, []File) ([]File, error) { return nil, nil }
 
+// Revert returns the drop-in: the kubelet reads it only when it starts.
+func (k *Kubelet) Revert(context.Context, string) ([]File, error) {
+	return []File{{Path: k.dropInPath(), Restart: true}}, nil
+}
+
 // Prepare fails with DropInUnsupported unless the kubelet runs with --config-dir set to
 // DropInDir: otherwise it would never read the drop-in, and innkeeper does not edit the main
 // configuration file. The drop-in is the same on every host.

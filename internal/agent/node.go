@@ -7,8 +7,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
@@ -91,3 +95,89 @@ func annotationPatch(current map[string]string, component string, rep Report) []
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": changes}})
 	return patch
 }
+
+// NodeGoals tells the agent what its Node asks of it from the Node's admission label (see
+// hotelv1alpha1.AdmittedLabel), which it watches: one watch of one Node, as the kubelet keeps on its
+// own. The label holds the UID of the object whose rollout the Node is admitted to (apply), or
+// hotelv1alpha1.RevertValue of it (revert).
+type NodeGoals struct {
+	label, uid string
+	store      cache.Store
+	changed    chan struct{}
+}
+
+var _ Goals = &NodeGoals{}
+
+// WatchNodeGoals starts watching the Node nodeName for the admission label of component, for the
+// object with uid, until ctx ends, and returns once the watch has synced (or ctx ended).
+func WatchNodeGoals(ctx context.Context, client kubernetes.Interface, nodeName, component, uid string) (*NodeGoals, error) {
+	g := &NodeGoals{label: hotelv1alpha1.AdmittedLabel(component), uid: uid, changed: make(chan struct{}, 1)}
+	selector := fields.OneTermEqualSelector("metadata.name", nodeName).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = selector
+			return client.CoreV1().Nodes().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return client.CoreV1().Nodes().Watch(ctx, o)
+		},
+	}
+	// A client that cannot stream lists (a fake, in tests) says so, and the reflector lists.
+	informer := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, client), &corev1.Node{}, 0, cache.Indexers{})
+	g.store = informer.GetStore()
+	notify := func() {
+		select {
+		case g.changed <- struct{}{}:
+		default: // one pending notice is enough: Goal reads the latest Node
+		}
+	}
+	if _, err := informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { notify() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, ok1 := oldObj.(*corev1.Node)
+			n, ok2 := newObj.(*corev1.Node)
+			if !ok1 || !ok2 || o.Labels[g.label] != n.Labels[g.label] {
+				notify()
+			}
+		},
+		DeleteFunc: func(any) { notify() },
+	}); err != nil {
+		return nil, err
+	}
+	go informer.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), informer.HasSynced) {
+		return nil, fmt.Errorf("watch Node %s: %w", nodeName, ctx.Err())
+	}
+	return g, nil
+}
+
+// Goal returns what the Node's label asks: GoalApply for the object's UID, GoalRevert for its
+// revert value, GoalWait for anything else (another object's, none, or no Node).
+func (g *NodeGoals) Goal() Goal {
+	items := g.store.List()
+	if len(items) != 1 {
+		return GoalWait
+	}
+	node, ok := items[0].(*corev1.Node)
+	if !ok {
+		return GoalWait
+	}
+	return goalOf(node.Labels[g.label], g.uid)
+}
+
+// goalOf is what a Node whose admission label is value asks of the agent of the object with uid.
+func goalOf(value, uid string) Goal {
+	switch {
+	case uid == "":
+		return GoalWait
+	case value == uid:
+		return GoalApply
+	case value == hotelv1alpha1.RevertValue(uid):
+		return GoalRevert
+	}
+	return GoalWait
+}
+
+// Changed receives when the Node's admission label may have changed.
+func (g *NodeGoals) Changed() <-chan struct{} { return g.changed }

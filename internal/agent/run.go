@@ -26,13 +26,48 @@ func (a *Agent) Handler() http.Handler {
 	return mux
 }
 
-// Run serves the probes on listener and applies the configuration until ctx ends. A transient
-// failure (the API server unreachable, say) is retried with backoff. A configuration the Node
-// refused before anything was written, or a component unhealthy with its files unchanged
-// (DegradedError.Recheck), is checked again after RecheckInterval, then at growing intervals
-// (recheckDelay) while the outcome stays the same, and applied once the Node is fixed. Any other
-// Degraded outcome is final for this pod: retrying would restart the component again and again,
-// so the agent waits, not Ready, until its pod is replaced.
+// Goal is what an agent's Node asks of it, as the label that admits the Node to the rollout of
+// the agent's object says (hotelv1alpha1.AdmittedLabel).
+type Goal int
+
+const (
+	// GoalApply: the Node is admitted to the rollout: apply the configuration.
+	GoalApply Goal = iota
+	// GoalRevert: the Node is to be reverted (it left the pool, or the object is being deleted):
+	// remove innkeeper's files.
+	GoalRevert
+	// GoalWait: neither (the label names no rollout of this pod's object any more): change nothing.
+	// The DaemonSet controller removes such a pod.
+	GoalWait
+)
+
+func (g Goal) String() string {
+	switch g {
+	case GoalApply:
+		return "apply"
+	case GoalRevert:
+		return "revert"
+	}
+	return "wait"
+}
+
+// Goals tells the agent what its Node asks of it.
+type Goals interface {
+	// Goal returns what the Node asks now.
+	Goal() Goal
+	// Changed receives whenever the Node's answer may have changed.
+	Changed() <-chan struct{}
+}
+
+// Run serves the probes on listener and brings the host to what its Node asks (Goals; nil: always
+// apply) until ctx ends: it applies the configuration, or reverts the Node, and does it again
+// whenever the Node asks for the other. A transient failure (the API server unreachable, say) is
+// retried with backoff. A configuration the Node refused before anything was written, or a
+// component unhealthy with its files unchanged (DegradedError.Recheck), is checked again after
+// RecheckInterval, then at growing intervals (recheckDelay) while the outcome stays the same, and
+// applied once the Node is fixed. Any other Degraded outcome is final for this pod and goal:
+// retrying would restart the component again and again, so the agent waits, not Ready, until its
+// pod is replaced or the Node asks for the other goal.
 func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	serveErr := make(chan error, 1)
@@ -47,49 +82,79 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	if recheck <= 0 {
 		recheck = defaultRecheckInterval
 	}
+	var changed <-chan struct{}
+	if a.Goals != nil {
+		changed = a.Goals.Changed()
+	}
+	settled, attempted := GoalWait, GoalWait
 	backoff := time.Second
 	var checks rechecks
 	for {
-		err := a.Apply(ctx)
-		var degraded *DegradedError
-		switch {
-		case err == nil:
-			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
-		case errors.As(err, &degraded) && degraded.Recheck:
-			delay, changed := checks.next(degraded, recheck)
-			if changed {
-				a.Log.Info("Configuration not applied; the Node is reported Degraded and checked again",
-					"reason", degraded.Reason, "message", degraded.Message, "after", delay)
-			}
-			backoff = time.Second
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(delay):
-			}
-			continue
-		case errors.As(err, &degraded):
-			a.Log.Info("Configuration not applied; the Node is reported Degraded", "reason", degraded.Reason,
-				"message", degraded.Message)
-		case ctx.Err() != nil:
-			return nil
-		default:
-			a.Log.Error(err, "Applying the configuration failed; retrying", "after", backoff)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Minute)
-			continue
+		goal := GoalApply
+		if a.Goals != nil {
+			goal = a.Goals.Goal()
 		}
-		break
+		if goal != attempted {
+			// Another goal: its own backoff and rechecks.
+			attempted, backoff, checks = goal, time.Second, rechecks{}
+		}
+		var wait <-chan time.Time // nil: until the Node asks something else
+		if goal != GoalWait && goal != settled {
+			delay, done := a.pursue(ctx, goal, &checks, recheck, &backoff)
+			if done {
+				settled = goal
+			} else if ctx.Err() == nil {
+				wait = time.After(delay)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-serveErr:
+			return fmt.Errorf("serve probes: %w", err)
+		case <-changed:
+		case <-wait:
+		}
 	}
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-serveErr:
-		return fmt.Errorf("serve probes: %w", err)
+}
+
+// pursue applies the configuration, or reverts the Node, once. It returns done when the outcome is
+// final for this pod (applied or reverted, or failed for good), and otherwise how long to wait
+// before trying again.
+func (a *Agent) pursue(ctx context.Context, goal Goal, checks *rechecks, recheck time.Duration, backoff *time.Duration) (time.Duration, bool) {
+	run, subject := a.Apply, "Configuration"
+	if goal == GoalRevert {
+		run, subject = a.Revert, "Revert"
+	}
+	err := run(ctx)
+	var degraded *DegradedError
+	switch {
+	case err == nil:
+		if goal == GoalRevert {
+			a.Log.Info("Reverted; serving readiness")
+		} else {
+			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
+		}
+		return 0, true
+	case errors.As(err, &degraded) && degraded.Recheck:
+		*backoff = time.Second
+		delay, changed := checks.next(degraded, recheck)
+		if changed {
+			a.Log.Info(subject+" not done; the Node is reported Degraded and checked again",
+				"reason", degraded.Reason, "message", degraded.Message, "after", delay)
+		}
+		return delay, false
+	case errors.As(err, &degraded):
+		a.Log.Info(subject+" failed; the Node is reported Degraded", "reason", degraded.Reason,
+			"message", degraded.Message)
+		return 0, true
+	case ctx.Err() != nil:
+		return 0, false
+	default:
+		delay := *backoff
+		a.Log.Error(err, subject+" failed; retrying", "after", delay)
+		*backoff = min(2*delay, time.Minute)
+		return delay, false
 	}
 }
 

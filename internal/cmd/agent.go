@@ -104,6 +104,14 @@ func Agent(args []string, stderr io.Writer) int {
 		return 1
 	}
 	ctx := ctrl.SetupSignalHandler()
+	if flags.ObjectUID != "" {
+		goals, err := agent.WatchNodeGoals(ctx, client, flags.NodeName, flags.Component, flags.ObjectUID)
+		if err != nil {
+			log.Error(err, "Cannot watch the Node")
+			return 1
+		}
+		a.Goals = goals
+	}
 	if flags.MetricsPort > 0 {
 		srv, err := manager.NewAgentMetricsServer(":"+strconv.Itoa(flags.MetricsPort), cfg)
 		if err != nil {

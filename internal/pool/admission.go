@@ -35,13 +35,8 @@ import (
 // admitted where an old one was.
 
 // AdmittedLabel is the Node label that admits a Node to the rollout of one object of component's
-// kind: its value is the object's UID.
-//
-// Its prefix is node-restriction.kubernetes.io/, which the NodeRestriction admission plugin keeps a
-// kubelet from setting on its own Node: a Node cannot register admitted and skip its turn.
-func AdmittedLabel(component string) string {
-	return "node-restriction.kubernetes.io/innkeeper-" + component + "-admitted"
-}
+// kind: hotelv1alpha1.AdmittedLabel.
+func AdmittedLabel(component string) string { return hotelv1alpha1.AdmittedLabel(component) }
 
 // admission is which Nodes to admit to an object's rollout and which to release from it.
 type admission struct {

@@ -40,6 +40,7 @@ const (
 	flagContainerdConfig  = "containerd-config"
 	flagCRISocket         = "cri-socket"
 	flagKubeconfig        = "kubeconfig"
+	flagObjectUID         = "object-uid"
 )
 
 // AgentFlags is the node agent's command line (`innkeeper agent`): the contract between a
@@ -79,6 +80,11 @@ type AgentFlags struct {
 	CRISocket string
 	// Kubeconfig is the path of a kubeconfig; empty for the in-cluster configuration.
 	Kubeconfig string
+	// ObjectUID is the UID of the object whose configuration the agent applies. The agent watches
+	// its Node's admission label (hotelv1alpha1.AdmittedLabel) for it: the UID asks it to apply, its
+	// revert value (hotelv1alpha1.RevertValue) to revert the Node. Empty: it applies, and watches
+	// nothing (a DaemonSet from before reverts existed).
+	ObjectUID string
 }
 
 // DefaultAgentFlags returns what the agent takes when a flag is not given; the Node's name, which
@@ -122,6 +128,9 @@ func (f *AgentFlags) Bind(fs *flag.FlagSet) {
 		"containerd's main configuration file on the host, which must import the drop-in directory.")
 	fs.StringVar(&f.CRISocket, flagCRISocket, d.CRISocket, "containerd's CRI socket, as mounted in the agent's pod.")
 	fs.StringVar(&f.Kubeconfig, flagKubeconfig, d.Kubeconfig, "Path to a kubeconfig; default: in-cluster.")
+	fs.StringVar(&f.ObjectUID, flagObjectUID, d.ObjectUID,
+		"UID of the object whose configuration this is: the agent applies it while its Node's admission label holds the UID, "+
+			"and reverts the Node when it holds revert.<UID>. Empty: apply, and watch nothing.")
 }
 
 // Args returns f as the agent's arguments after "agent", as the DaemonSet's pod template passes
@@ -149,6 +158,7 @@ func (f AgentFlags) Args() []string {
 		{flagProcRoot, f.ProcRoot, d.ProcRoot},
 		{flagContainerdConfig, f.ContainerdConfig, d.ContainerdConfig},
 		{flagKubeconfig, f.Kubeconfig, d.Kubeconfig},
+		{flagObjectUID, f.ObjectUID, d.ObjectUID},
 		{flagMetricsPort, strconv.Itoa(f.MetricsPort), strconv.Itoa(d.MetricsPort)},
 	} {
 		if o.value != o.def {

@@ -96,11 +96,12 @@ func (Component) Render(obj pool.Object, in pool.Inputs) (map[string]string, err
 // restarts the runtime), with containerd's configuration directory, its socket's directory and the
 // system D-Bus socket, through which it restarts containerd. Restarting containerd leaves running
 // containers, the agent's own included, running: their shims outlive it.
-func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
+func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
 	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
 		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
 	}
 	flags := AgentFlags(cfg.Hash)
+	flags.ObjectUID = string(obj.GetUID())
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
 		WithHostNetwork(true).

@@ -77,11 +77,12 @@ func (Component) Render(obj pool.Object, _ pool.Inputs) (map[string]string, erro
 // the kubelet's command line) and network namespace (to reach the kubelet's healthz on loopback),
 // with the kubelet's drop-in directory and the system D-Bus socket, through which it restarts the
 // kubelet.
-func (c Component) PodSpec(_ pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
+func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
 	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
 		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
 	}
 	flags := AgentFlags(cfg.Hash)
+	flags.ObjectUID = string(obj.GetUID())
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
 		WithHostPID(true).
