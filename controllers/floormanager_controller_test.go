@@ -294,7 +294,9 @@ var _ = Describe("FloorManager controller", func() {
 		// The kubelet agent's own ServiceAccount: the admission policy keeps it to the kubelet's annotations.
 		Expect(pod.ServiceAccountName).To(Equal(manager.DefaultKubeletAgentServiceAccount))
 		terms := pod.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-		Expect(terms).To(HaveLen(1))
+		Expect(terms).To(HaveLen(2), "the pool's term, and the Nodes marked for revert")
+		Expect(terms[1].MatchExpressions).To(Equal([]corev1.NodeSelectorRequirement{{Key: pool.AdmittedLabel("kubelet"),
+			Operator: corev1.NodeSelectorOpIn, Values: []string{hotelv1alpha1.RevertValue(string(fm.UID))}}}))
 		Expect(terms[0].MatchExpressions).To(ConsistOf(
 			corev1.NodeSelectorRequirement{Key: poolKey, Operator: corev1.NodeSelectorOpIn, Values: []string{poolName}},
 			corev1.NodeSelectorRequirement{Key: "node.kubernetes.io/exclude", Operator: corev1.NodeSelectorOpDoesNotExist},
@@ -525,7 +527,7 @@ var _ = Describe("FloorManager controller", func() {
 			Values: []string{string(getFloorManager(name).UID)}}
 		expressions := func() []corev1.NodeSelectorRequirement {
 			terms := daemonSetOf(name).Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
-			Expect(terms).To(HaveLen(1))
+			Expect(terms).To(HaveLen(2)) // the pool's, and the Nodes marked for revert
 			return terms[0].MatchExpressions
 		}
 		Expect(expressions()).To(HaveLen(2))

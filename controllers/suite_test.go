@@ -88,6 +88,7 @@ var _ = BeforeSuite(func() {
 	}()
 	Eventually(func() bool { return mgr.GetCache().WaitForCacheSync(ctx) }).
 		WithTimeout(30 * time.Second).Should(BeTrue())
+	go simulateRevertingAgents(ctx, k8sClient)
 })
 
 var _ = AfterSuite(func() {

@@ -56,6 +56,10 @@ const (
 	// ReasonOutsideMaintenanceWindow: spec.rollout.maintenance has no window open, so the rollout
 	// waits for the next one: no Node starts updating until then.
 	ReasonOutsideMaintenanceWindow = "OutsideMaintenanceWindow"
+	// ReasonReverting: the object is being deleted, and its Nodes' agents take its configuration
+	// off them (deletionPolicy Revert), at most maxUnavailable at a time; the object goes once they
+	// are done, or at its revert timeout.
+	ReasonReverting = "Reverting"
 	// ReasonApplyFailed: the API server refused to apply the rendered ConfigMap or DaemonSet; the
 	// manager retries with backoff.
 	ReasonApplyFailed = "ApplyFailed"

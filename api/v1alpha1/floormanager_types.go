@@ -18,6 +18,8 @@ type FloorManagerSpec struct {
 	// offered.
 	// +required
 	Kubelet KubeletSpec `json:"kubelet"`
+
+	NodeDeletion `json:",inline"`
 }
 
 // KubeletSpec is the typed subset of KubeletConfiguration that innkeeper rolls out. The rules below

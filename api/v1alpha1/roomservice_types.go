@@ -14,6 +14,8 @@ type RoomServiceSpec struct {
 	// what the Node's own config.toml says.
 	// +required
 	Containerd ContainerdSpec `json:"containerd"`
+
+	NodeDeletion `json:",inline"`
 }
 
 // ContainerdSpec is the part of containerd's configuration that innkeeper rolls out.

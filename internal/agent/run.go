@@ -31,13 +31,13 @@ func (a *Agent) Handler() http.Handler {
 type Goal int
 
 const (
-	// GoalApply: the Node is admitted to the rollout: apply the configuration.
+	// GoalApply asks to apply the configuration: the Node is admitted to the rollout.
 	GoalApply Goal = iota
-	// GoalRevert: the Node is to be reverted (it left the pool, or the object is being deleted):
-	// remove innkeeper's files.
+	// GoalRevert asks to revert the Node, removing innkeeper's files: it left the pool, or the
+	// object is being deleted.
 	GoalRevert
-	// GoalWait: neither (the label names no rollout of this pod's object any more): change nothing.
-	// The DaemonSet controller removes such a pod.
+	// GoalWait asks for nothing: the label names no rollout of this pod's object (any more), and
+	// the DaemonSet controller removes such a pod.
 	GoalWait
 )
 

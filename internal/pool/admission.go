@@ -52,6 +52,12 @@ type admission struct {
 	// behind names, sorted, the admitted Nodes in flight (updating, failed or not Ready) while the
 	// budget they take keeps waiting Nodes out: the Nodes to look at when a rollout does not move.
 	behind []string
+
+	// For an object whose Nodes are reverted (see revert.go): revert names the Nodes to mark for
+	// revert; reverting, those marked whose agent is not done; releaseReverted, those marked that
+	// are done, whose label goes (all sorted); revertWaiting, how many are left to mark after revert.
+	revert, reverting, releaseReverted []string
+	revertWaiting                      int
 }
 
 // admitted reports whether node is admitted to the rollout of the object with uid.
@@ -151,20 +157,21 @@ func gated(ds *appsv1.DaemonSet, component string, uid types.UID) bool {
 //     updated and Ready: Ready Nodes first, then by name, so that a wave is predictable.
 func admit(o observed, d decision) admission {
 	var ad admission
-	if o.selectorErr == nil {
-		for _, n := range o.admittedElsewhere {
-			ad.release = append(ad.release, n.Name)
-		}
-		sort.Strings(ad.release)
-	}
 	var pending []*corev1.Node
 	admittedCount := 0
 	for _, n := range o.nodes {
-		if o.isAdmitted(n) {
+		switch {
+		case o.isAdmitted(n):
 			admittedCount++
-		} else {
+		case markedForRevert(n, o.component, o.uid):
+			// Back in the pool while its revert goes on: admitted again once it is done.
+		default:
 			pending = append(pending, n)
 		}
+	}
+	reverting := leave(o, &ad, admittedCount)
+	if o.deleting {
+		return ad
 	}
 	ad.waiting = len(pending)
 	if len(pending) == 0 || o.daemonSet == nil || (d.action != actApply && d.action != actHold) {
@@ -197,7 +204,7 @@ func admit(o observed, d decision) admission {
 		sort.Strings(ad.admit)
 		return ad
 	}
-	budget := maxChanging(o.maxUnavailable, len(o.nodes)) - inFlight(o, admittedCount)
+	budget := maxChanging(o.maxUnavailable, len(o.nodes)) - inFlight(o, admittedCount) - reverting
 	if budget <= 0 && o.nodeAgent {
 		for _, n := range o.nodes {
 			if o.isAdmitted(n) && !updatedAndReady(n, o.component, o.applied.Hash) {
@@ -206,18 +213,32 @@ func admit(o observed, d decision) admission {
 		}
 		sort.Strings(ad.behind)
 	}
-	sort.Slice(rest, func(i, j int) bool {
-		ri, rj := nodeReady(rest[i]), nodeReady(rest[j])
-		if ri != rj {
-			return ri
-		}
-		return rest[i].Name < rest[j].Name
-	})
+	sortReadyFirst(rest)
 	for i := 0; i < budget && i < len(rest); i++ {
 		take(rest[i])
 	}
 	sort.Strings(ad.admit)
 	return ad
+}
+
+// leave decides what becomes of the Nodes admitted to the object's rollout that its pool no longer
+// selects: reverted (see planReverts), or released as they are; it returns how many Nodes are being
+// reverted, which take from the rollout's budget.
+func leave(o observed, ad *admission, admittedCount int) int {
+	if o.reverts {
+		rolloutInFlight := 0
+		if o.daemonSet != nil {
+			rolloutInFlight = inFlight(o, admittedCount)
+		}
+		return planReverts(o, ad, rolloutInFlight)
+	}
+	if o.selectorErr == nil {
+		for _, n := range o.admittedElsewhere {
+			ad.release = append(ad.release, n.Name)
+		}
+		sort.Strings(ad.release)
+	}
+	return 0
 }
 
 // adoptChunk is how many Nodes one reconcile admits to a DaemonSet from before admission.
@@ -268,9 +289,17 @@ func inFlight(o observed, admittedCount int) int {
 // uid, if it still holds uid: a JSON patch that tests the value first, so that it never removes
 // another object's label.
 func (r *Reconciler) release(ctx context.Context, name string, uid types.UID, nodes []string) error {
+	return r.releaseLabel(ctx, name, string(uid), nodes)
+}
+
+// releaseLabel removes the admission label from the named Nodes if it still holds value.
+func (r *Reconciler) releaseLabel(ctx context.Context, name, value string, nodes []string) error {
+	if len(nodes) == 0 {
+		return nil
+	}
 	pointer := "/metadata/labels/" + jsonPointerEscape(AdmittedLabel(r.kind.Component.Name()))
 	body, err := json.Marshal([]jsonPatchOp{
-		{Op: patchTest, Path: pointer, Value: string(uid)},
+		{Op: patchTest, Path: pointer, Value: value},
 		{Op: patchRemove, Path: pointer},
 	})
 	if err != nil {
@@ -352,6 +381,12 @@ func nodeReady(n *corev1.Node) bool {
 func (r *Reconciler) applyAdmission(ctx context.Context, obj Object, ad admission) error {
 	key := AdmittedLabel(r.kind.Component.Name())
 	if err := r.release(ctx, obj.GetName(), obj.GetUID(), ad.release); err != nil {
+		return err
+	}
+	if err := r.releaseLabel(ctx, obj.GetName(), hotelv1alpha1.RevertValue(string(obj.GetUID())), ad.releaseReverted); err != nil {
+		return err
+	}
+	if err := r.markForRevert(ctx, obj, ad.revert); err != nil {
 		return err
 	}
 	for _, name := range ad.admit {

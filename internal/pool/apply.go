@@ -56,6 +56,8 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 		}
 	case actHold:
 		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, true)
+	case actKeep:
+		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, false)
 	}
 	if a.err != nil {
 		recordApplyError(r.gvk.Kind, a.err)
@@ -102,7 +104,8 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 // applyDaemonSet applies the DaemonSet that rolls cfg out, or holds it (paused), if it differs from
 // what innkeeper last applied. It reports whether the DaemonSet's spec changed.
 func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config, current *appsv1.DaemonSet, paused bool) (bool, error) {
-	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg), r.nodePods, paused)
+	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg),
+		r.nodePods, paused, r.kind.Component.NodeAgent())
 	dsHash := specHash(ds)
 	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
 	key := "DaemonSet/" + obj.GetName()
@@ -174,8 +177,9 @@ func (r *Reconciler) removeForeignFields(ctx context.Context, obj Object, ds *ap
 
 // JSON patch operations (RFC 6902) that the engine uses.
 const (
-	patchTest   = "test"
-	patchRemove = "remove"
+	patchTest    = "test"
+	patchRemove  = "remove"
+	patchReplace = "replace"
 )
 
 // jsonPatchOp is one operation of a JSON patch (RFC 6902).

@@ -29,6 +29,10 @@ const (
 	// actRemoveDaemonSet deletes the object's DaemonSet: the pool's Nodes are another's, and two
 	// agents, or two kube-proxies, never manage one Node.
 	actRemoveDaemonSet
+	// actKeep applies the DaemonSet at the configuration it rolls out already, with its rolling
+	// update: a deleted object's agents stay on its Nodes to revert them, and pods rendered before
+	// they could revert are replaced by ones that can.
+	actKeep
 )
 
 func (a action) String() string {
@@ -41,6 +45,8 @@ func (a action) String() string {
 		return "hold"
 	case actRemoveDaemonSet:
 		return "remove DaemonSet"
+	case actKeep:
+		return "keep"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -86,6 +92,9 @@ func (s *stall) retryErr() error {
 func decide(o observed) decision {
 	d := decideAction(o)
 	d.admission = admit(o, d)
+	if o.deleting && !revertDone(d.admission) {
+		d.wait = revertWait(o, d.admission)
+	}
 	if d.admission.adopting && d.admission.waiting > 0 {
 		// Gating the template now would remove the pods of the Nodes not labelled yet: the next
 		// reconcile (the labels' events bring it) admits the next chunk.
@@ -96,6 +105,13 @@ func decide(o observed) decision {
 
 // decideAction returns what to do about an object's workloads.
 func decideAction(o observed) decision {
+	if o.deleting {
+		// Whatever the spec says now: the Nodes are reverted from what they run.
+		if o.daemonSet != nil && o.applied.Hash != "" {
+			return decision{action: actKeep, config: o.applied}
+		}
+		return decision{action: actNone}
+	}
 	if s := specStall(o); s != nil {
 		return decision{action: actNone, stall: s}
 	}
@@ -149,7 +165,7 @@ func degradedBlock(o observed) *stall {
 	if degraded == 0 || degraded < limit {
 		return nil
 	}
-	notReady := int32(aggregateNodeConditions(o.nodes).counts.NotReady)
+	notReady := aggregateNodeConditions(o.nodes).counts.NotReady
 	if _, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash},
 		int32(len(o.nodes)), notReady); complete {
 		return nil

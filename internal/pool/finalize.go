@@ -12,9 +12,12 @@ import (
 )
 
 // needsCleanUp reports whether deleting obj takes work beyond the garbage collector's: orphaning
-// its workloads, or giving back Nodes taken from a foreign DaemonSet.
+// its workloads, reverting its Nodes, or giving back Nodes taken from a foreign DaemonSet.
 func (r *Reconciler) needsCleanUp(obj Object) bool {
 	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {
+		return true
+	}
+	if reverts, _ := r.reverts(obj); reverts {
 		return true
 	}
 	return r.foreign.takesOver(obj)

@@ -55,6 +55,13 @@ type observed struct {
 	// admitting names the selected Nodes that earlier reconciles admitted and the cache does not
 	// show admitted yet: they count as admitted (see expectAdmitted).
 	admitting map[string]bool
+	// reverts: the Nodes that leave the pool, and all of them when the object is deleted, are
+	// reverted (see revert.go); reverting are the Nodes marked for revert. deleting: the object is
+	// being deleted and waits for its Nodes until revertDeadline.
+	reverts        bool
+	reverting      []*corev1.Node
+	deleting       bool
+	revertDeadline time.Time
 	// daemonSet is the object's DaemonSet, nil if there is none.
 	daemonSet *appsv1.DaemonSet
 	// applied is the configuration the DaemonSet rolls out, zero if there is no DaemonSet.
@@ -104,9 +111,26 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		st, err := maintenanceWindows(o.now, m)
 		o.window, o.windowErr = &st, err
 	}
+	var timeout time.Duration
+	if o.reverts, timeout = r.reverts(obj); o.reverts {
+		var err error
+		if o.reverting, err = r.nodes.selected(ctx, labels.SelectorFromSet(labels.Set{
+			AdmittedLabel(component): hotelv1alpha1.RevertValue(string(obj.GetUID()))})); err != nil {
+			return o, err
+		}
+		if t := obj.GetDeletionTimestamp(); !t.IsZero() {
+			o.deleting, o.revertDeadline = true, t.Add(timeout)
+		}
+	}
 	selector, err := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
 	if err != nil {
 		o.selectorErr = err
+		if o.deleting {
+			// Its Nodes are reverted all the same: every Node admitted to its rollout.
+			if o.admittedElsewhere, err = r.admittedElsewhere(ctx, obj, labels.Nothing()); err != nil {
+				return o, err
+			}
+		}
 	} else {
 		if o.nodes, err = r.nodes.selected(ctx, selector); err != nil {
 			return o, err

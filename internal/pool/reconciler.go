@@ -139,6 +139,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 	obj := d.obj.DeepCopyObject().(Object)
 	if !obj.GetDeletionTimestamp().IsZero() {
+		if result, done, err := r.revertDeleted(ctx, obj); err != nil || !done {
+			return result, err
+		}
 		return ctrl.Result{}, r.finalize(ctx, obj)
 	}
 	if err := r.holdForCleanUp(ctx, obj); err != nil {

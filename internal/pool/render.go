@@ -15,6 +15,8 @@ import (
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
 // Labels and annotations on what the engine renders. The pool and component labels select a
@@ -110,7 +112,7 @@ func desiredConfigMap(obj Object, gvk schema.GroupVersionKind, component, namesp
 // the OnDelete strategy: the DaemonSet controller then replaces no pod, and each Node keeps the
 // configuration it has.
 func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namespace string, cfg Config,
-	pod *corev1ac.PodSpecApplyConfiguration, nodePods NodePods, paused bool) *appsv1ac.DaemonSetApplyConfiguration {
+	pod *corev1ac.PodSpecApplyConfiguration, nodePods NodePods, paused, agent bool) *appsv1ac.DaemonSetApplyConfiguration {
 	labels := selectorLabels(obj, component)
 	pod = pod.
 		WithVolumes(corev1ac.Volume().WithName(ConfigVolume).
@@ -124,7 +126,7 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 	for _, name := range nodePods.ImagePullSecrets {
 		pod = pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(name))
 	}
-	pod = pod.WithAffinity(nodeAffinity(&obj.PoolSpec().NodeSelector, AdmittedLabel(component), string(obj.GetUID())))
+	pod = pod.WithAffinity(nodeAffinity(&obj.PoolSpec().NodeSelector, AdmittedLabel(component), string(obj.GetUID()), agent))
 	strategy := appsv1ac.DaemonSetUpdateStrategy().
 		WithType(appsv1.RollingUpdateDaemonSetStrategyType).
 		WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(maxUnavailable(obj)))
@@ -160,7 +162,7 @@ func maxUnavailable(obj Object) intstr.IntOrString {
 // requires in addition that a Node be admitted to the object's rollout: labelled admittedKey=uid
 // (see admission.go). matchLabels become In expressions; the selector's operators have
 // node-affinity equivalents of the same name.
-func nodeAffinity(sel *metav1.LabelSelector, admittedKey, uid string) *corev1ac.AffinityApplyConfiguration {
+func nodeAffinity(sel *metav1.LabelSelector, admittedKey, uid string, agent bool) *corev1ac.AffinityApplyConfiguration {
 	term := corev1ac.NodeSelectorTerm()
 	keys := make([]string, 0, len(sel.MatchLabels))
 	for k := range sel.MatchLabels {
@@ -177,6 +179,13 @@ func nodeAffinity(sel *metav1.LabelSelector, admittedKey, uid string) *corev1ac.
 	}
 	term.WithMatchExpressions(corev1ac.NodeSelectorRequirement().
 		WithKey(admittedKey).WithOperator(corev1.NodeSelectorOpIn).WithValues(uid))
+	terms := []*corev1ac.NodeSelectorTermApplyConfiguration{term}
+	if agent {
+		// Or a Node marked for revert by the object, in or out of the pool: its node agent stays to
+		// revert it (see revert.go).
+		terms = append(terms, corev1ac.NodeSelectorTerm().WithMatchExpressions(corev1ac.NodeSelectorRequirement().
+			WithKey(admittedKey).WithOperator(corev1.NodeSelectorOpIn).WithValues(hotelv1alpha1.RevertValue(uid))))
+	}
 	return corev1ac.Affinity().WithNodeAffinity(corev1ac.NodeAffinity().
-		WithRequiredDuringSchedulingIgnoredDuringExecution(corev1ac.NodeSelector().WithNodeSelectorTerms(term)))
+		WithRequiredDuringSchedulingIgnoredDuringExecution(corev1ac.NodeSelector().WithNodeSelectorTerms(terms...)))
 }

@@ -72,7 +72,7 @@ func TestNodeAffinity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			got := nodeAffinity(&tt.sel, "hotel.innkeeper.dev/kubelet-admitted", "uid-gpu")
+			got := nodeAffinity(&tt.sel, "hotel.innkeeper.dev/kubelet-admitted", "uid-gpu", false)
 			var affinity corev1.Affinity
 			roundTrip(g, got, &affinity)
 			terms := affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
@@ -82,6 +82,19 @@ func TestNodeAffinity(t *testing.T) {
 			g.Expect(terms[0].MatchExpressions).To(Equal(want), "the pool's selector, and admitted to the object's rollout")
 		})
 	}
+}
+
+// A node agent's DaemonSet also runs on the Nodes marked for revert by its object, in its pool or
+// not: the terms of a node affinity are ORed.
+func TestNodeAffinityKeepsTheAgentOnNodesMarkedForRevert(t *testing.T) {
+	g := NewWithT(t)
+	sel := metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gpu"}}
+	var affinity corev1.Affinity
+	roundTrip(g, nodeAffinity(&sel, "k", "uid-gpu", true), &affinity)
+	terms := affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	g.Expect(terms).To(HaveLen(2))
+	g.Expect(terms[1].MatchExpressions).To(Equal([]corev1.NodeSelectorRequirement{
+		{Key: "k", Operator: corev1.NodeSelectorOpIn, Values: []string{"revert.uid-gpu"}}}))
 }
 
 // roundTrip converts an apply configuration to its typed object through JSON.
@@ -108,7 +121,7 @@ func TestDesiredDaemonSet(t *testing.T) {
 			fm.Spec.Rollout.MaxUnavailable = tt.maxUnavailable
 			cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 			pod := corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img"))
-			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod, DefaultNodePods(), false)
+			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod, DefaultNodePods(), false, true)
 
 			var ds struct {
 				metav1.ObjectMeta `json:"metadata"`
@@ -149,15 +162,16 @@ func TestDesiredDaemonSetPausedHoldsPods(t *testing.T) {
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 	var ds appsv1.DaemonSet
-	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), true), &ds)
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), true, true), &ds)
 	g.Expect(ds.Spec.UpdateStrategy).To(Equal(appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}))
 	g.Expect(ds.Spec.Template.Annotations).To(HaveKeyWithValue(AnnotationHash, "abc"))
 }
 
 // The default node-pod settings render, byte for byte, the DaemonSets that this version renders:
 // their spec-hash is pinned, because a change to it changes every DaemonSet in the cluster when
-// the manager is upgraded, which the upgrade notes (README) must say. It last changed with the
-// admission gate (admission.go): the pods roll once, and admitted Nodes keep their configuration.
+// the manager is upgraded, which the upgrade notes (docs/install.md) must say. It last changed with
+// reverts (revert.go: a node agent's DaemonSet also runs on the Nodes marked for revert, and its
+// agent gets --object-uid): the agents' pods roll once, and Nodes keep their configuration.
 func TestDesiredDaemonSetDefaultsKeepTheSpecHash(t *testing.T) {
 	fm := floorManager("gpu", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		metav1.LabelSelector{MatchLabels: map[string]string{"pool": "gpu"}})
@@ -169,13 +183,13 @@ func TestDesiredDaemonSetDefaultsKeepTheSpecHash(t *testing.T) {
 		want   string
 	}{
 		{name: "rolling", pod: corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img")),
-			want: "85c2f3908ef5c6f0"},
-		{name: "paused", pod: corev1ac.PodSpec(), paused: true, want: "bd9dedc89abd0557"},
+			want: "5114acfd99783a1f"},
+		{name: "paused", pod: corev1ac.PodSpec(), paused: true, want: "6b57a2a5b209a018"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			ds := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, tt.pod, DefaultNodePods(), tt.paused)
+			ds := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, tt.pod, DefaultNodePods(), tt.paused, true)
 			g.Expect(specHash(ds)).To(Equal(tt.want))
 			data, err := json.Marshal(ds.Spec.Template.Spec)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -217,11 +231,11 @@ func TestDesiredDaemonSetNodePods(t *testing.T) {
 	}
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
-	defaultHash := specHash(desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false))
+	defaultHash := specHash(desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false, true))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), tt.nodePods, false)
+			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), tt.nodePods, false, true)
 			var fields struct {
 				Tolerations       json.RawMessage `json:"tolerations,omitempty"`
 				PriorityClassName *string         `json:"priorityClassName,omitempty"`
@@ -271,9 +285,9 @@ func TestDesiredDaemonSetSoak(t *testing.T) {
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 	var ds appsv1.DaemonSet
-	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false), &ds)
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false, true), &ds)
 	g.Expect(ds.Spec.MinReadySeconds).To(BeZero(), "no soak: no minReadySeconds")
 	fm.Spec.Rollout.SoakSeconds = 15
-	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false), &ds)
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false, true), &ds)
 	g.Expect(ds.Spec.MinReadySeconds).To(Equal(int32(15)), "a pod counts as available once Ready for the soak")
 }

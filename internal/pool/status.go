@@ -84,6 +84,9 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 			"persists, check its RBAC and the API server.", a.err)
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonApplyFailed, msg)
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonApplyFailed, msg)
+	case o.deleting && d.wait != nil:
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, d.wait.reason, d.wait.message)
+		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, d.wait.reason, d.wait.message)
 	case selected == 0 && (rolledOut || o.paused):
 		// Not Ready: no Node runs the configuration, and a Ready object would let kubectl wait
 		// (and kstatus, which reads Ready=False as in progress) pass on a selector with a typo.

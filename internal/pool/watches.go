@@ -154,10 +154,16 @@ func sameButStatus(a, b metav1.Object) bool {
 		maps.Equal(a.GetAnnotations(), b.GetAnnotations())
 }
 
-// objectsSelecting maps a Node to the objects whose pool selects it. The handler calls it with the
-// Node's old and new versions, so an object whose pool a Node leaves hears of it too.
+// objectsSelecting maps a Node to the objects whose pool selects it, and to the object whose
+// rollout it is admitted to or reverted by (see AdmittedLabel), in the pool or not. The handler
+// calls it with the Node's old and new versions, so an object whose pool a Node leaves hears of it
+// too.
 func (r *Reconciler) objectsSelecting(ctx context.Context, node client.Object) []reconcile.Request {
+	value := node.GetLabels()[AdmittedLabel(r.kind.Component.Name())]
 	return r.peerRequests(ctx, "Node "+node.GetName(), func(p Object) bool {
+		if uid := string(p.GetUID()); value != "" && uid != "" && (value == uid || value == hotelv1alpha1.RevertValue(uid)) {
+			return true
+		}
 		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
 		return err == nil && sel.Matches(labels.Set(node.GetLabels()))
 	})

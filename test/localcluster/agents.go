@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,8 +18,9 @@ import (
 
 // SimulateAgents plays innkeeper's node agents on kwok Nodes, where pods run no containers: each
 // time an agent pod of component is Ready on a Node, it records on the Node what the real agent
-// records once it has applied the pod's configuration and found the component healthy. It returns
-// when ctx ends.
+// records once it has applied the pod's configuration and found the component healthy, or, on a
+// Node marked for revert, removes the record, as the real agent does once it reverted the Node. It
+// returns when ctx ends.
 func SimulateAgents(ctx context.Context, cs kubernetes.Interface, namespace, component string) error {
 	selector := fmt.Sprintf("%s=%s,%s=%s", pool.LabelManagedBy, pool.ManagedByValue, pool.LabelComponent, component)
 	ticker := time.NewTicker(250 * time.Millisecond)
@@ -55,6 +57,20 @@ func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 		return
 	}
 	key := func(suffix string) string { return hotelv1alpha1.AgentAnnotation(component, suffix) }
+	if strings.HasPrefix(node.Labels[hotelv1alpha1.AdmittedLabel(component)], hotelv1alpha1.RevertValue("")) {
+		// Marked for revert: the agent takes the configuration off and removes its record.
+		clear := map[string]any{}
+		for _, suffix := range hotelv1alpha1.AgentAnnotations {
+			if _, ok := node.Annotations[key(suffix)]; ok {
+				clear[key(suffix)] = nil
+			}
+		}
+		if len(clear) > 0 {
+			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": clear}})
+			_, _ = cs.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		}
+		return
+	}
 	if node.Annotations[key(hotelv1alpha1.AgentAnnotationConfig)] == hash &&
 		node.Annotations[key(hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateApplied {
 		return

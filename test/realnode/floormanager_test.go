@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -283,6 +284,56 @@ var _ = Describe("FloorManager on real nodes", func() {
 			out, err := n.Exec(ctx, "ls", "-a", realnode.KubeletDropInDir)
 			Expect(err).NotTo(HaveOccurred())
 			Expect(string(out)).NotTo(ContainSubstring(".innkeeper-tmp-"), "a temporary file in the drop-in directory of %s", n.Name)
+		}
+	})
+
+	It("reverts every Node when the FloorManager is deleted, one at a time: the drop-in is gone and the kubelet runs its own configuration", func() {
+		base := map[string]any{}
+		for _, name := range nodeNames() {
+			base[name] = configz(name)["maxPods"]
+		}
+		fm := floorManager("reverted", hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](57)})
+		create(fm)
+		waitReady(fm)
+		waitRolledOut(fm, kubelet.Name)
+		for _, name := range nodeNames() {
+			Expect(configz(name)["maxPods"]).To(BeEquivalentTo(57))
+		}
+		pids := mainPIDs("kubelet.service")
+
+		// How many Nodes are marked for revert at once, polled until the FloorManager is gone.
+		revertValue := hotelv1alpha1.RevertValue(string(fm.UID))
+		maxAtOnce := 0
+		start := time.Now()
+		Expect(k8sClient.Delete(ctx, fm)).To(Succeed())
+		Eventually(func(g Gomega) {
+			nodes, err := clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			marked := 0
+			for _, n := range nodes.Items {
+				if n.Labels[hotelv1alpha1.AdmittedLabel(kubelet.Name)] == revertValue {
+					marked++
+				}
+			}
+			maxAtOnce = max(maxAtOnce, marked)
+			err = k8sClient.Get(ctx, clientKey(fm), &hotelv1alpha1.FloorManager{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the FloorManager is still there")
+		}).WithTimeout(5 * time.Minute).WithPolling(100 * time.Millisecond).Should(Succeed())
+		AddReportEntry("FloorManager deleted to gone, its 2 Nodes reverted one at a time", time.Since(start).Round(100*time.Millisecond).String())
+		Expect(maxAtOnce).To(Equal(1), "at most maxUnavailable (1) Node is reverted at once")
+
+		after := mainPIDs("kubelet.service")
+		for _, n := range cluster.Nodes {
+			Expect(fileOn(n, dropIn)).To(BeEmpty(), "the drop-in of %s is still there", n.Name)
+			Expect(configz(n.Name)["maxPods"]).To(Equal(base[n.Name]), "the kubelet of %s does not run its own maxPods", n.Name)
+			Expect(after[n.Name]).NotTo(Equal(pids[n.Name]), "the kubelet of %s was not restarted without the drop-in", n.Name)
+			got := node(n.Name)
+			config, state := kubeletAgent(got)
+			Expect(config+state).To(BeEmpty(), "the agent's record is left on %s", n.Name)
+			Expect(got.Labels).NotTo(HaveKey(hotelv1alpha1.AdmittedLabel(kubelet.Name)))
+			Expect(nodeIsReady(got)).To(BeTrue())
+			Expect(agentEvents(n.Name)).To(ContainElement(And(HaveField("Type", corev1.EventTypeNormal),
+				HaveField("Reason", agent.EventReasonReverted), HaveField("Action", agent.EventActionRevert))))
 		}
 	})
 })

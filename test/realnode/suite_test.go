@@ -129,10 +129,11 @@ func create(obj client.Object) {
 	Expect(k8sClient.Create(ctx, obj)).To(Succeed())
 	DeferCleanup(func() {
 		Expect(client.IgnoreNotFound(k8sClient.Delete(ctx, obj))).To(Succeed())
+		// A FloorManager or RoomService first reverts its Nodes, one at a time: a restart each.
 		Eventually(func() bool {
 			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 			return err != nil
-		}).WithTimeout(time.Minute).Should(BeTrue())
+		}).WithTimeout(5 * time.Minute).Should(BeTrue())
 		Eventually(func() int {
 			pods, err := clientset.CoreV1().Pods(localcluster.Namespace).List(ctx, metav1.ListOptions{
 				LabelSelector: "hotel.innkeeper.dev/pool=" + obj.GetName()})

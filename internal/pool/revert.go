@@ -1,0 +1,244 @@
+package pool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+)
+
+// Reverting takes an object's configuration off the Nodes that leave its pool, and off all of its
+// Nodes when it is deleted, paced like a rollout. The engine marks a Node for revert by setting its
+// admission label (AdmittedLabel) to hotelv1alpha1.RevertValue of the object's UID: the DaemonSet's
+// node affinity keeps its pod there (a second term, for that value alone), and the node agent,
+// which watches its Node's label, removes innkeeper's files, restarts the component if that
+// removed something, checks it, and removes its annotations from the Node. A Node so labelled
+// whose agent records nothing is reverted, and the engine removes the label: the DaemonSet
+// controller then removes the pod. At most maxUnavailable Nodes are being reverted or updated at
+// once, reverts first. A deleted object holds a finalizer until none of its Nodes is left, or its
+// revert timeout passes.
+
+// Reverting is implemented by a Component whose node agent can revert a Node (see above).
+type Reverting interface {
+	// Reverts reports whether obj's Nodes are reverted when they leave its pool or it is deleted,
+	// and how long its deletion waits for them.
+	Reverts(obj Object) (bool, time.Duration)
+}
+
+// reverts returns whether obj's Nodes are reverted, and how long its deletion waits for them.
+func (r *Reconciler) reverts(obj Object) (bool, time.Duration) {
+	if rv, ok := r.kind.Component.(Reverting); ok {
+		return rv.Reverts(obj)
+	}
+	return false, 0
+}
+
+// isReverted reports whether a Node marked for revert is done: its agent records nothing any more.
+func isReverted(n *corev1.Node, component string) bool {
+	for _, suffix := range hotelv1alpha1.AgentAnnotations {
+		if _, ok := n.Annotations[hotelv1alpha1.AgentAnnotation(component, suffix)]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// markedForRevert reports whether node's admission label marks it for revert by the object with uid.
+func markedForRevert(node *corev1.Node, component string, uid types.UID) bool {
+	return uid != "" && node.Labels[AdmittedLabel(component)] == hotelv1alpha1.RevertValue(string(uid))
+}
+
+// planReverts decides, for an object whose Nodes are reverted, which Nodes to mark for revert and
+// which reverted Nodes to release, and returns how many Nodes are being reverted once that is done
+// (they take from the budget of the rollout). It is pure.
+//
+// The Nodes to revert are those admitted to the object's rollout that its pool no longer selects
+// (admittedElsewhere), or all of its admitted Nodes if it is being deleted; they are marked up to
+// maxUnavailable of the pool, less the Nodes being reverted and, unless deleted, those in flight
+// in the rollout: Ready Nodes first, then by name. Without a DaemonSet, no agent can revert them:
+// they are released as they are.
+func planReverts(o observed, ad *admission, rolloutInFlight int) int {
+	var candidates []*corev1.Node
+	if o.selectorErr == nil || o.deleting {
+		candidates = append(candidates, o.admittedElsewhere...)
+	}
+	if o.deleting {
+		for _, n := range o.nodes {
+			if admitted(n, o.component, o.uid) {
+				candidates = append(candidates, n)
+			}
+		}
+	}
+	if o.daemonSet == nil {
+		for _, n := range candidates {
+			ad.release = append(ad.release, n.Name)
+		}
+		for _, n := range o.reverting {
+			ad.releaseReverted = append(ad.releaseReverted, n.Name)
+		}
+		sort.Strings(ad.release)
+		sort.Strings(ad.releaseReverted)
+		return 0
+	}
+	inFlight := 0
+	for _, n := range o.reverting {
+		if isReverted(n, o.component) {
+			ad.releaseReverted = append(ad.releaseReverted, n.Name)
+		} else {
+			inFlight++
+			ad.reverting = append(ad.reverting, n.Name)
+		}
+	}
+	sort.Strings(ad.releaseReverted)
+	sort.Strings(ad.reverting)
+	if !o.deleting {
+		inFlight += rolloutInFlight
+	}
+	budget := maxChanging(o.maxUnavailable, len(o.nodes)) - inFlight
+	sortReadyFirst(candidates)
+	for i := 0; i < budget && i < len(candidates); i++ {
+		ad.revert = append(ad.revert, candidates[i].Name)
+	}
+	ad.revertWaiting = len(candidates) - len(ad.revert)
+	sort.Strings(ad.revert)
+	return len(ad.reverting) + len(ad.revert)
+}
+
+// sortReadyFirst sorts Nodes Ready first, then by name, so that a wave is predictable.
+func sortReadyFirst(nodes []*corev1.Node) {
+	sort.Slice(nodes, func(i, j int) bool {
+		ri, rj := nodeReady(nodes[i]), nodeReady(nodes[j])
+		if ri != rj {
+			return ri
+		}
+		return nodes[i].Name < nodes[j].Name
+	})
+}
+
+// revertDone reports whether a deleted object has no Node left to revert once ad is applied.
+func revertDone(ad admission) bool {
+	return len(ad.revert) == 0 && len(ad.reverting) == 0 && ad.revertWaiting == 0
+}
+
+// revertWait says why a deleted object waits: its Nodes are being reverted.
+func revertWait(o observed, ad admission) *stall {
+	left := len(ad.reverting) + len(ad.revert) + ad.revertWaiting
+	names := append(append([]string(nil), ad.reverting...), ad.revert...)
+	sort.Strings(names)
+	return &stall{reason: hotelv1alpha1.ReasonReverting, message: fmt.Sprintf(
+		"Deleted: taking configuration %s off the Nodes before the object goes, at most %s at a time: %d left, "+
+			"reverting %s. The object goes at %s at the latest (spec.revertTimeoutSeconds), reverted or not.",
+		orNone(o.applied.Hash), o.maxUnavailable.String(), left, nameList(names), o.revertDeadline.UTC().Format(time.RFC3339))}
+}
+
+// markForRevert sets the admission label of the named Nodes from the object's UID to its revert
+// value: a JSON patch that tests the UID first, so that it never takes another object's Node.
+func (r *Reconciler) markForRevert(ctx context.Context, obj Object, nodes []string) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	pointer := "/metadata/labels/" + jsonPointerEscape(AdmittedLabel(r.kind.Component.Name()))
+	body, err := json.Marshal([]jsonPatchOp{
+		{Op: patchTest, Path: pointer, Value: string(obj.GetUID())},
+		{Op: patchReplace, Path: pointer, Value: hotelv1alpha1.RevertValue(string(obj.GetUID()))},
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		node := &corev1.Node{}
+		node.Name = n
+		if err := r.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("mark Node %s for revert by %s %s: %w", n, r.gvk.Kind, obj.GetName(), err)
+		}
+	}
+	log.FromContext(ctx).Info("Reverting Nodes", "nodes", nodes)
+	return nil
+}
+
+// labelledWith returns the names of the Nodes whose admission label holds value, sorted.
+func (r *Reconciler) labelledWith(ctx context.Context, value string) ([]string, error) {
+	nodes, err := r.nodes.selected(ctx, labels.SelectorFromSet(labels.Set{AdmittedLabel(r.kind.Component.Name()): value}))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// revertDeleted reverts the Nodes of a deleted object that asks for it, and reports done once none
+// is left, or its revert timeout has passed (the Nodes left are then released with a Warning Event
+// that names them), so that finalize lets it go. Until then, the reconcile observes, decides, acts
+// and reports as for any object (see decide: deleting), and is looked at again at the deadline.
+func (r *Reconciler) revertDeleted(ctx context.Context, obj Object) (ctrl.Result, bool, error) {
+	if reverts, _ := r.reverts(obj); !reverts || !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return ctrl.Result{}, true, nil
+	}
+	o, err := r.observe(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, false, err
+	}
+	now := r.now().Time
+	if !now.Before(o.revertDeadline) {
+		return ctrl.Result{}, true, r.abandonReverts(ctx, obj)
+	}
+	d := decide(o)
+	acted, err := r.act(ctx, obj, o, d)
+	if err != nil {
+		return ctrl.Result{}, false, err
+	}
+	if acted.err == nil && revertDone(d.admission) {
+		if len(o.reverting) > 0 {
+			r.recorder.Eventf(obj, nil, corev1.EventTypeNormal, hotelv1alpha1.ReasonReverting, "Revert",
+				"Every Node is reverted: innkeeper's configuration is off them.")
+		}
+		return ctrl.Result{}, true, nil
+	}
+	if err := r.report(ctx, obj, aggregateStatus(obj.PoolStatus(), o, d, acted, r.now())); err != nil {
+		return ctrl.Result{}, false, err
+	}
+	if acted.err != nil {
+		return ctrl.Result{}, false, acted.err
+	}
+	return ctrl.Result{RequeueAfter: o.revertDeadline.Sub(now) + time.Second}, false, nil
+}
+
+// abandonReverts releases the Nodes a deleted object could not revert in time, and says which.
+func (r *Reconciler) abandonReverts(ctx context.Context, obj Object) error {
+	var left []string
+	for _, value := range []string{string(obj.GetUID()), hotelv1alpha1.RevertValue(string(obj.GetUID()))} {
+		names, err := r.labelledWith(ctx, value)
+		if err != nil {
+			return err
+		}
+		if err := r.releaseLabel(ctx, obj.GetName(), value, names); err != nil {
+			return err
+		}
+		left = append(left, names...)
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	sort.Strings(left)
+	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, "RevertTimedOut", "Revert",
+		"The revert timeout (spec.revertTimeoutSeconds) passed with %d Nodes not reverted, which keep innkeeper's "+
+			"configuration: %s. Their agents failed to revert them (see the Nodes' hotel.innkeeper.dev annotations) or "+
+			"never ran; remove the files by hand, or apply an object that selects them.", len(left), nameList(left))
+	log.FromContext(ctx).Info("Revert timed out; Nodes left with the configuration", "nodes", left)
+	return nil
+}
