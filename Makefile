@@ -84,6 +84,16 @@ test: verify vet ## Verify, run unit tests and the envtest suite against a real 
 	KUBEBUILDER_ASSETS="$$assets" go test ./... $(GO_TEST_FLAGS)
 	$(MAKE) --no-print-directory fuzz
 
+# How many random objects of each kind make test-differential submits, and from which seed.
+DIFFERENTIAL_COUNT ?= 300
+DIFFERENTIAL_SEED ?= 15
+
+.PHONY: test-differential
+test-differential: ## Submit DIFFERENTIAL_COUNT random objects of each kind to envtest's API server; check that every admitted one renders and that the kubelet's, kube-proxy's and containerd's own code take the result (hack/differential).
+	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
+	cd hack/differential && KUBEBUILDER_ASSETS="$$assets" go test -count=1 -v -run '^TestDifferential$$' . \
+		-args -count-per-kind=$(DIFFERENTIAL_COUNT) -seed=$(DIFFERENTIAL_SEED)
+
 .PHONY: bench
 bench: ## Run the scale benchmark (5,000 Nodes, 30 objects, envtest; about 2 minutes); writes bench-results.json.
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
