@@ -94,7 +94,7 @@ func createConcierge(name, poolName string, spec hotelv1alpha1.KubeProxySpec, ch
 	cg := &hotelv1alpha1.Concierge{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: hotelv1alpha1.ConciergeSpec{
-			PoolSpec:  hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
+			PoolSpec:  hotelv1alpha1.PoolSpec{NodeSelector: hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}})},
 			KubeProxy: spec,
 		},
 	}
@@ -219,7 +219,7 @@ var _ = Describe("Concierge controller", func() {
 		// Names in the order of creation: objects created in the same second are ordered by name.
 		a := createConcierge(uniqueName("cg-a"), p1, hotelv1alpha1.KubeProxySpec{})
 		b := createConcierge(uniqueName("cg-b"), "", hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) {
-			s.NodeSelector = metav1.LabelSelector{} // every Node: p1's too, which a keeps
+			s.NodeSelector = hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{}) // every Node: p1's too, which a keeps
 		})
 		c := createConcierge(uniqueName("cg-c"), p2, hotelv1alpha1.KubeProxySpec{})
 

@@ -159,6 +159,40 @@ var _ = Describe("Admission parity", func() {
 		Entry("the largest maxPods", "FloorManager", `{kubelet: {maxPods: 2147483647}}`),
 	)
 
+	// Class 7: the pool's selector. Every key and value is checked as the engine's
+	// metav1.LabelSelectorAsSelector checks it, which only rendering did before.
+	DescribeTable("a nodeSelector key or value that is no label key or value is rejected, naming it",
+		func(selectorYAML, field, message string) {
+			expectRejected(floorManager("selector", `{nodeSelector: `+selectorYAML+`, kubelet: {}}`), field, message)
+		},
+		Entry("a matchLabels key with a space", `{matchLabels: {"po ol": gpu}}`,
+			"spec.nodeSelector", "nodeSelector.matchLabels keys must be label keys (an optional DNS subdomain prefix and /, then at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not po ol"),
+		Entry("a matchLabels key with an empty prefix", `{matchLabels: {pool: gpu, /pool: gpu}}`,
+			"spec.nodeSelector", "nodeSelector.matchLabels keys must be label keys"),
+		Entry("a matchLabels key with an upper-case prefix", `{matchLabels: {Example.com/pool: gpu}}`,
+			"spec.nodeSelector", "not Example.com/pool"),
+		Entry("a matchLabels key whose name is 64 characters", `{matchLabels: {`+strings.Repeat("k", 64)+`: gpu}}`,
+			"spec.nodeSelector", "nodeSelector.matchLabels keys must be label keys"),
+		Entry("a matchLabels value ending in -", `{matchLabels: {pool: gpu-}}`,
+			"spec.nodeSelector.matchLabels[pool]", "must be a label value (empty, or at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not gpu-"),
+		Entry("a matchLabels value with a slash", `{matchLabels: {pool: gpu/a}}`,
+			"spec.nodeSelector.matchLabels[pool]", "not gpu/a"),
+		Entry("a matchLabels value of 64 characters", `{matchLabels: {pool: `+strings.Repeat("v", 64)+`}}`,
+			"spec.nodeSelector.matchLabels.pool", "Too long"),
+		Entry("a matchExpressions key with a colon", `{matchExpressions: [{key: "pool:x", operator: Exists}]}`,
+			"spec.nodeSelector.matchExpressions[0].key", "key must be a label key (an optional DNS subdomain prefix and /, then at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not pool:x"),
+		Entry("a matchExpressions value with a space", `{matchExpressions: [{key: pool, operator: In, values: [gpu, "g pu"]}]}`,
+			"spec.nodeSelector.matchExpressions[0].values[1]", "must be a label value (empty, or at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not g pu"),
+	)
+	DescribeTable("its neighbour, a label key or value, is admitted",
+		func(selectorYAML string) {
+			Expect(k8sClient.Create(ctx, floorManager("selector", `{nodeSelector: `+selectorYAML+`, kubelet: {}}`), createOpts...)).To(Succeed())
+		},
+		Entry("prefixed keys and an empty value", `{matchLabels: {node.kubernetes.io/pool: gpu, example.com/gpu: "", A_b.c-9: x}}`),
+		Entry("the longest key and value", `{matchLabels: {`+strings.Repeat("d", 253)+`/`+strings.Repeat("k", 63)+`: `+strings.Repeat("v", 63)+`}}`),
+		Entry("expressions on prefixed keys", `{matchExpressions: [{key: example.com/gpu, operator: NotIn, values: [a, B_c.9]}, {key: pool, operator: Exists}]}`),
+	)
+
 	// Class 1: feature gates. The gate table is checked when rendering (InvalidSpec); admission
 	// refuses what it can without the table.
 	DescribeTable("AllAlpha and AllBeta are rejected",

@@ -198,7 +198,7 @@ func check(ctx context.Context, dir, kind string, content map[string]any, caBund
 	}
 	// The engine selects the pool's Nodes with the selector (internal/pool): one it cannot parse
 	// stalls the object as InvalidSpec.
-	if _, err := metav1.LabelSelectorAsSelector(&pool.NodeSelector); err != nil {
+	if _, err := metav1.LabelSelectorAsSelector(pool.NodeSelector.LabelSelector()); err != nil {
 		renderErr = utilerrors.NewAggregate([]error{renderErr, field.Invalid(field.NewPath("spec", "nodeSelector"), "", err.Error())})
 	}
 	if renderErr != nil {

@@ -104,7 +104,7 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		st, err := maintenanceWindows(o.now, m)
 		o.window, o.windowErr = &st, err
 	}
-	selector, err := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
+	selector, err := metav1.LabelSelectorAsSelector(obj.PoolSpec().NodeSelector.LabelSelector())
 	if err != nil {
 		o.selectorErr = err
 	} else {

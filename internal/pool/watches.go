@@ -158,7 +158,7 @@ func sameButStatus(a, b metav1.Object) bool {
 // Node's old and new versions, so an object whose pool a Node leaves hears of it too.
 func (r *Reconciler) objectsSelecting(ctx context.Context, node client.Object) []reconcile.Request {
 	return r.peerRequests(ctx, "Node "+node.GetName(), func(p Object) bool {
-		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
+		sel, err := metav1.LabelSelectorAsSelector(p.PoolSpec().NodeSelector.LabelSelector())
 		return err == nil && sel.Matches(labels.Set(node.GetLabels()))
 	})
 }
@@ -189,7 +189,7 @@ func (r *Reconciler) objectsFromOldestSelecting(ctx context.Context, node client
 func claimsAffectedBy(nodeLabels map[string]string, peers []Object) []Object {
 	var oldest Object
 	for _, p := range peers {
-		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
+		sel, err := metav1.LabelSelectorAsSelector(p.PoolSpec().NodeSelector.LabelSelector())
 		if err == nil && sel.Matches(labels.Set(nodeLabels)) && (oldest == nil || olderThan(p, oldest)) {
 			oldest = p
 		}
