@@ -193,6 +193,30 @@ var _ = Describe("Admission parity", func() {
 		Entry("expressions on prefixed keys", `{matchExpressions: [{key: example.com/gpu, operator: NotIn, values: [a, B_c.9]}, {key: pool, operator: Exists}]}`),
 	)
 
+	// Found by the differential test (hack/differential): what kube-proxy refuses of a Concierge
+	// admission let through.
+	DescribeTable("a Concierge kube-proxy refuses is rejected",
+		func(specYAML, field, message string) {
+			expectRejected(concierge("kube-proxy", specYAML), field, message)
+		},
+		Entry("two IPv4 clusterCIDRs with kube-proxy's default detectLocalMode", `{kubeProxy: {clusterCIDR: "10.0.0.0/8,192.168.1.0/24"}}`,
+			"spec.kubeProxy.clusterCIDR", "clusterCIDR's two CIDRs must be one IPv4 and one IPv6"),
+		Entry("two IPv6 clusterCIDRs with detectLocalMode ClusterCIDR", `{kubeProxy: {detectLocalMode: ClusterCIDR, clusterCIDR: "fd00::/56,fd01::/56"}}`,
+			"spec.kubeProxy.clusterCIDR", "clusterCIDR's two CIDRs must be one IPv4 and one IPv6"),
+		Entry("an empty bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: ""}}}`,
+			"spec.kubeProxy.detectLocal.bridgeInterface", "should be at least 1 chars long"),
+		Entry("an empty interfaceNamePrefix", `{kubeProxy: {detectLocalMode: InterfaceNamePrefix, detectLocal: {interfaceNamePrefix: ""}}}`,
+			"spec.kubeProxy.detectLocal.interfaceNamePrefix", "should be at least 1 chars long"),
+	)
+	DescribeTable("its neighbour kube-proxy takes is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, concierge("kube-proxy", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a dual-stack pair", `{kubeProxy: {clusterCIDR: "10.0.0.0/8,fd00::/56"}}`),
+		Entry("two IPv4 clusterCIDRs with detectLocalMode NodeCIDR, which does not read them", `{kubeProxy: {detectLocalMode: NodeCIDR, clusterCIDR: "10.0.0.0/8,192.168.1.0/24"}}`),
+		Entry("a bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: cbr0}}}`),
+	)
+
 	// Class 1: feature gates. The gate table is checked when rendering (InvalidSpec); admission
 	// refuses what it can without the table.
 	DescribeTable("AllAlpha and AllBeta are rejected",

@@ -62,6 +62,7 @@ type ConciergeSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocal) || !has(self.detectLocal.bridgeInterface) || (has(self.detectLocalMode) && self.detectLocalMode == 'BridgeInterface')",message="detectLocal.bridgeInterface needs detectLocalMode: BridgeInterface"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocal) || !has(self.detectLocal.interfaceNamePrefix) || (has(self.detectLocalMode) && self.detectLocalMode == 'InterfaceNamePrefix')",message="detectLocal.interfaceNamePrefix needs detectLocalMode: InterfaceNamePrefix"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'ClusterCIDR' || has(self.clusterCIDR)",message="detectLocalMode ClusterCIDR needs clusterCIDR"
+// +kubebuilder:validation:XValidation:rule="!has(self.clusterCIDR) || size(self.clusterCIDR.split(',')) != 2 || (has(self.detectLocalMode) && self.detectLocalMode != 'ClusterCIDR') || !self.clusterCIDR.split(',').all(c, isCIDR(c)) || cidr(self.clusterCIDR.split(',')[0]).ip().family() != cidr(self.clusterCIDR.split(',')[1]).ip().family()",message="clusterCIDR's two CIDRs must be one IPv4 and one IPv6 (a dual-stack pair): kube-proxy refuses two of one family when detectLocalMode is ClusterCIDR, its default",fieldPath=".clusterCIDR"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'BridgeInterface' || (has(self.detectLocal) && has(self.detectLocal.bridgeInterface))",message="detectLocalMode BridgeInterface needs detectLocal.bridgeInterface"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'InterfaceNamePrefix' || (has(self.detectLocal) && has(self.detectLocal.interfaceNamePrefix))",message="detectLocalMode InterfaceNamePrefix needs detectLocal.interfaceNamePrefix"
 type KubeProxySpec struct {
@@ -150,11 +151,13 @@ type KubeProxySpec struct {
 type DetectLocal struct {
 	// bridgeInterface is the bridge whose traffic is local (detectLocalMode: BridgeInterface).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15
 	BridgeInterface *string `json:"bridgeInterface,omitempty"`
 	// interfaceNamePrefix is the prefix of the interfaces whose traffic is local (detectLocalMode:
 	// InterfaceNamePrefix).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15
 	InterfaceNamePrefix *string `json:"interfaceNamePrefix,omitempty"`
 }

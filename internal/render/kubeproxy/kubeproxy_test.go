@@ -92,6 +92,10 @@ func TestValidate(t *testing.T) {
 		{name: "ClusterCIDR local mode without a CIDR", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("ClusterCIDR")}, wantErr: "needs clusterCIDR"},
 		{name: "ClusterCIDR local mode with two IPv4 CIDRs", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("ClusterCIDR"),
 			ClusterCIDR: ptr.To("10.0.0.0/16,10.1.0.0/16")}, wantErr: "one IPv4 and one IPv6"},
+		{name: "two IPv4 CIDRs and kube-proxy's default local mode, ClusterCIDR", spec: hotelv1alpha1.KubeProxySpec{
+			ClusterCIDR: ptr.To("10.0.0.0/16,10.1.0.0/16")}, wantErr: "one IPv4 and one IPv6"},
+		{name: "two IPv4 CIDRs and NodeCIDR local mode, which does not read them", spec: hotelv1alpha1.KubeProxySpec{
+			DetectLocalMode: ptr.To("NodeCIDR"), ClusterCIDR: ptr.To("10.0.0.0/16,10.1.0.0/16")}},
 		{name: "BridgeInterface mode without a bridge", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("BridgeInterface")},
 			wantErr: "spec.kubeProxy.detectLocal.bridgeInterface: Required value"},
 		{name: "minSyncPeriod alone above the default syncPeriod", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
