@@ -560,13 +560,13 @@ var _ = Describe("FloorManager controller", func() {
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](64)}))
 		before := daemonSetOf(name)
 
-		// Alone, a low threshold of 90 meets the kubelet's default high threshold of 85.
+		// Feature gates are checked against Kubernetes' gate table only when rendering.
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
-			fm.Spec.Kubelet.ImageGCLowThresholdPercent = ptr.To[int32](90)
+			fm.Spec.Kubelet.FeatureGates = map[string]bool{"NoSuchGate": true}
 		})
 		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
 		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).
-			To(ContainSubstring("spec.kubelet.imageGCLowThresholdPercent"))
+			To(ContainSubstring("spec.kubelet.featureGates[NoSuchGate]"))
 		after := daemonSetOf(name)
 		Expect(after.Generation).To(Equal(before.Generation))
 		Expect(after.Spec).To(Equal(before.Spec))

@@ -123,6 +123,10 @@ var _ = Describe("Admission parity", func() {
 			"spec.kubeProxy.iptables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
 		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 500ms}}}`,
 			"spec.kubeProxy.nftables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCHighThresholdPercent: 80}}`,
+			"spec.kubelet.imageGCHighThresholdPercent", "imageGCHighThresholdPercent set alone must be above the kubelet's default imageGCLowThresholdPercent (80)"),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCLowThresholdPercent: 85}}`,
+			"spec.kubelet.imageGCLowThresholdPercent", "imageGCLowThresholdPercent set alone must be below the kubelet's default imageGCHighThresholdPercent (85)"),
 	)
 	DescribeTable("its neighbour is admitted",
 		func(kind, specYAML string) {
@@ -131,6 +135,9 @@ var _ = Describe("Admission parity", func() {
 		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 0s, imageMaximumGCAge: 3m}}`),
 		Entry(nil, "Concierge", `{kubeProxy: {iptables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
 		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCHighThresholdPercent: 81}}`),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCLowThresholdPercent: 84}}`),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCHighThresholdPercent: 50, imageGCLowThresholdPercent: 40}}`),
 	)
 
 	// Class 7: smaller gaps, each of which the renderer caught only later or reported badly.
