@@ -210,6 +210,8 @@ var _ = Describe("Admission parity", func() {
 			"spec.kubeProxy.clusterCIDR", "clusterCIDR's two CIDRs must be one IPv4 and one IPv6"),
 		Entry("two IPv6 clusterCIDRs with detectLocalMode ClusterCIDR", `{kubeProxy: {detectLocalMode: ClusterCIDR, clusterCIDR: "fd00::/56,fd01::/56"}}`,
 			"spec.kubeProxy.clusterCIDR", "clusterCIDR's two CIDRs must be one IPv4 and one IPv6"),
+		Entry("nodePortAddresses with primary twice", `{kubeProxy: {nodePortAddresses: [primary, primary]}}`,
+			"spec.kubeProxy.nodePortAddresses", "nodePortAddresses must hold primary at most once"),
 		Entry("an empty bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: ""}}}`,
 			"spec.kubeProxy.detectLocal.bridgeInterface", "should be at least 1 chars long"),
 		Entry("an empty interfaceNamePrefix", `{kubeProxy: {detectLocalMode: InterfaceNamePrefix, detectLocal: {interfaceNamePrefix: ""}}}`,
@@ -220,6 +222,7 @@ var _ = Describe("Admission parity", func() {
 			Expect(k8sClient.Create(ctx, concierge("kube-proxy", specYAML), createOpts...)).To(Succeed())
 		},
 		Entry("a dual-stack pair", `{kubeProxy: {clusterCIDR: "10.0.0.0/8,fd00::/56"}}`),
+		Entry("primary once, and a CIDR twice", `{kubeProxy: {nodePortAddresses: [primary, 10.0.0.0/8, 10.0.0.0/8]}}`),
 		Entry("two IPv4 clusterCIDRs with detectLocalMode NodeCIDR, which does not read them", `{kubeProxy: {detectLocalMode: NodeCIDR, clusterCIDR: "10.0.0.0/8,192.168.1.0/24"}}`),
 		Entry("a bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: cbr0}}}`),
 	)

@@ -98,6 +98,7 @@ type KubeProxySpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.all(a, a == 'primary' || isCIDR(a))",message="nodePortAddresses must be CIDRs or primary"
+	// +kubebuilder:validation:XValidation:rule="size(self.filter(a, a == 'primary')) <= 1",message="nodePortAddresses must hold primary at most once: kube-proxy refuses a keyword twice"
 	NodePortAddresses []string `json:"nodePortAddresses,omitempty"`
 
 	// metricsBindAddress is the IP:port of kube-proxy's metrics endpoint, such as "127.0.0.1:10249"

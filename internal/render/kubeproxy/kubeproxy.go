@@ -77,7 +77,14 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 			}
 		}
 	}
+	primary := false
 	for i, a := range spec.NodePortAddresses {
+		if a == "primary" {
+			if primary {
+				errs = append(errs, field.Duplicate(path.Child("nodePortAddresses").Index(i), a))
+			}
+			primary = true
+		}
 		if _, err := netip.ParsePrefix(a); err != nil && a != "primary" {
 			errs = append(errs, field.Invalid(path.Child("nodePortAddresses").Index(i), a, "must be a CIDR or primary"))
 		}
