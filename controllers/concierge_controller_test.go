@@ -199,11 +199,10 @@ var _ = Describe("Concierge controller", func() {
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash))
 		Expect(kubeProxyDaemonSet(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
 
-		By("a spec that passes admission but not kube-proxy: a same-family CIDR pair for ClusterCIDR")
+		By("a spec that passes admission but not kube-proxy: a feature gate Kubernetes does not know")
 		update(func(c *hotelv1alpha1.Concierge) {
 			c.Spec.Rollout.Paused = false
-			c.Spec.KubeProxy.DetectLocalMode = ptr.To("ClusterCIDR")
-			c.Spec.KubeProxy.ClusterCIDR = ptr.To("10.0.0.0/16,10.1.0.0/16")
+			c.Spec.KubeProxy.FeatureGates = map[string]bool{"NoSuchGate": true}
 		})
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash), "the rollout was touched")

@@ -539,14 +539,14 @@ var _ = Describe("FloorManager controller", func() {
 	It("records a Warning Event when the spec cannot be rendered", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("fm")
-		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{ImageGCHighThresholdPercent: ptr.To[int32](70)}))
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"NoSuchGate": true}}))
 		Eventually(func(g Gomega) {
 			events := &eventsv1.EventList{}
 			g.Expect(k8sClient.List(ctx, events, client.InNamespace("default"))).To(Succeed())
 			var found bool
 			for _, e := range events.Items {
 				if e.Regarding.Name == name && e.Type == corev1.EventTypeWarning && e.Reason == hotelv1alpha1.ReasonInvalidSpec {
-					g.Expect(e.Note).To(ContainSubstring("imageGCHighThresholdPercent"))
+					g.Expect(e.Note).To(ContainSubstring("featureGates[NoSuchGate]"))
 					found = true
 				}
 			}
