@@ -79,13 +79,14 @@ envtest-assets: ## Build kube-apiserver and etcd for envtest if missing; print t
 	@$(CONTROLPLANE) kube-apiserver etcd
 
 .PHONY: test
-test: verify vet ## Verify, run unit tests and the envtest suite against a real kube-apiserver and etcd, then fuzz briefly.
+test: verify vet ## Verify, run unit tests and the envtest suite against a real kube-apiserver and etcd, the differential test, then fuzz briefly.
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
 	KUBEBUILDER_ASSETS="$$assets" go test ./... $(GO_TEST_FLAGS)
+	$(MAKE) --no-print-directory test-differential
 	$(MAKE) --no-print-directory fuzz
 
 # How many random objects of each kind make test-differential submits, and from which seed.
-DIFFERENTIAL_COUNT ?= 300
+DIFFERENTIAL_COUNT ?= 1000
 DIFFERENTIAL_SEED ?= 15
 
 .PHONY: test-differential
