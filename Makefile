@@ -79,10 +79,21 @@ envtest-assets: ## Build kube-apiserver and etcd for envtest if missing; print t
 	@$(CONTROLPLANE) kube-apiserver etcd
 
 .PHONY: test
-test: verify vet ## Verify, run unit tests and the envtest suite against a real kube-apiserver and etcd, then fuzz briefly.
+test: verify vet ## Verify, run unit tests and the envtest suite against a real kube-apiserver and etcd, the differential test, then fuzz briefly.
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
 	KUBEBUILDER_ASSETS="$$assets" go test ./... $(GO_TEST_FLAGS)
+	$(MAKE) --no-print-directory test-differential
 	$(MAKE) --no-print-directory fuzz
+
+# How many random objects of each kind make test-differential submits, and from which seed.
+DIFFERENTIAL_COUNT ?= 1000
+DIFFERENTIAL_SEED ?= 15
+
+.PHONY: test-differential
+test-differential: ## Submit DIFFERENTIAL_COUNT random objects of each kind to envtest's API server; check that every admitted one renders and that the kubelet's, kube-proxy's and containerd's own code take the result (hack/differential).
+	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
+	cd hack/differential && KUBEBUILDER_ASSETS="$$assets" go test -count=1 -v -run '^TestDifferential$$' . \
+		-args -count-per-kind=$(DIFFERENTIAL_COUNT) -seed=$(DIFFERENTIAL_SEED)
 
 .PHONY: bench
 bench: ## Run the scale benchmark (5,000 Nodes, 30 objects, envtest; about 2 minutes); writes bench-results.json.

@@ -94,7 +94,7 @@ func createConcierge(name, poolName string, spec hotelv1alpha1.KubeProxySpec, ch
 	cg := &hotelv1alpha1.Concierge{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: hotelv1alpha1.ConciergeSpec{
-			PoolSpec:  hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
+			PoolSpec:  hotelv1alpha1.PoolSpec{NodeSelector: hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}})},
 			KubeProxy: spec,
 		},
 	}
@@ -199,11 +199,10 @@ var _ = Describe("Concierge controller", func() {
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash))
 		Expect(kubeProxyDaemonSet(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
 
-		By("a spec that passes admission but not kube-proxy: a same-family CIDR pair for ClusterCIDR")
+		By("a spec that passes admission but not kube-proxy: a feature gate Kubernetes does not know")
 		update(func(c *hotelv1alpha1.Concierge) {
 			c.Spec.Rollout.Paused = false
-			c.Spec.KubeProxy.DetectLocalMode = ptr.To("ClusterCIDR")
-			c.Spec.KubeProxy.ClusterCIDR = ptr.To("10.0.0.0/16,10.1.0.0/16")
+			c.Spec.KubeProxy.FeatureGates = map[string]bool{"NoSuchGate": true}
 		})
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash), "the rollout was touched")
@@ -219,7 +218,7 @@ var _ = Describe("Concierge controller", func() {
 		// Names in the order of creation: objects created in the same second are ordered by name.
 		a := createConcierge(uniqueName("cg-a"), p1, hotelv1alpha1.KubeProxySpec{})
 		b := createConcierge(uniqueName("cg-b"), "", hotelv1alpha1.KubeProxySpec{}, func(s *hotelv1alpha1.ConciergeSpec) {
-			s.NodeSelector = metav1.LabelSelector{} // every Node: p1's too, which a keeps
+			s.NodeSelector = hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{}) // every Node: p1's too, which a keeps
 		})
 		c := createConcierge(uniqueName("cg-c"), p2, hotelv1alpha1.KubeProxySpec{})
 

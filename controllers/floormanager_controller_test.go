@@ -113,7 +113,7 @@ func newFloorManager(name, poolName string, kubelet hotelv1alpha1.KubeletSpec) *
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: hotelv1alpha1.FloorManagerSpec{
 			PoolSpec: hotelv1alpha1.PoolSpec{
-				NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}},
+				NodeSelector: hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}),
 			},
 			Kubelet: kubelet,
 		},
@@ -273,7 +273,7 @@ var _ = Describe("FloorManager controller", func() {
 		poolName, _ := createPool(2)
 		name := uniqueName("fm")
 		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](80)})
-		fm.Spec.NodeSelector.MatchExpressions = []metav1.LabelSelectorRequirement{
+		fm.Spec.NodeSelector.MatchExpressions = []hotelv1alpha1.NodeSelectorRequirement{
 			{Key: "node.kubernetes.io/exclude", Operator: metav1.LabelSelectorOpDoesNotExist},
 		}
 		fm.Spec.Rollout.MaxUnavailable = ptr.To(intstr.FromString("25%"))
@@ -448,9 +448,9 @@ var _ = Describe("FloorManager controller", func() {
 
 		newer := uniqueName("fm-b")
 		fm := newFloorManager(newer, "", hotelv1alpha1.KubeletSpec{})
-		fm.Spec.NodeSelector = metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		fm.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
 			{Key: "kubernetes.io/hostname", Operator: metav1.LabelSelectorOpIn, Values: []string{"other", nodes[1].Name}},
-		}}
+		}})
 		createFloorManager(fm)
 
 		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
@@ -463,8 +463,8 @@ var _ = Describe("FloorManager controller", func() {
 
 		By("narrowing the older pool")
 		updateFloorManager(older, func(fm *hotelv1alpha1.FloorManager) {
-			fm.Spec.NodeSelector.MatchExpressions = []metav1.LabelSelectorRequirement{
-				{Key: "kubernetes.io/hostname", Operator: metav1.LabelSelectorOpNotIn, Values: []string{nodes[1].Name}},
+			fm.Spec.NodeSelector.MatchExpressions = []hotelv1alpha1.NodeSelectorRequirement{
+				{Key: "kubernetes.io/hostname", Operator: metav1.LabelSelectorOpNotIn, Values: []hotelv1alpha1.LabelValue{hotelv1alpha1.LabelValue(nodes[1].Name)}},
 			}
 		})
 		daemonSetOf(newer)
@@ -475,18 +475,18 @@ var _ = Describe("FloorManager controller", func() {
 		poolName, nodes := createPool(2)
 		older := uniqueName("fm-a")
 		fm := newFloorManager(older, "", hotelv1alpha1.KubeletSpec{})
-		fm.Spec.NodeSelector = metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": nodes[0].Name}}
+		fm.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": nodes[0].Name}})
 		createFloorManager(fm)
 		newer := uniqueName("fm-b")
 		fm = newFloorManager(newer, "", hotelv1alpha1.KubeletSpec{})
-		fm.Spec.NodeSelector = metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": nodes[1].Name}}
+		fm.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/hostname": nodes[1].Name}})
 		createFloorManager(fm)
 		daemonSetOf(older)
 		daemonSetOf(newer)
 		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 
 		updateFloorManager(older, func(fm *hotelv1alpha1.FloorManager) {
-			fm.Spec.NodeSelector = metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}
+			fm.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}})
 		})
 		expectCondition(newer, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonPoolConflict)
 		Eventually(func() bool {
@@ -532,21 +532,23 @@ var _ = Describe("FloorManager controller", func() {
 		}
 		Expect(expressions()).To(HaveLen(2))
 		// Nodes of other tests are selected too, which is no conflict: they are nobody else's now.
-		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) { fm.Spec.NodeSelector = metav1.LabelSelector{} })
+		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
+			fm.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{})
+		})
 		Eventually(expressions).WithTimeout(timeout).Should(Equal([]corev1.NodeSelectorRequirement{gate}))
 	})
 
 	It("records a Warning Event when the spec cannot be rendered", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("fm")
-		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{ImageGCHighThresholdPercent: ptr.To[int32](70)}))
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"NoSuchGate": true}}))
 		Eventually(func(g Gomega) {
 			events := &eventsv1.EventList{}
 			g.Expect(k8sClient.List(ctx, events, client.InNamespace("default"))).To(Succeed())
 			var found bool
 			for _, e := range events.Items {
 				if e.Regarding.Name == name && e.Type == corev1.EventTypeWarning && e.Reason == hotelv1alpha1.ReasonInvalidSpec {
-					g.Expect(e.Note).To(ContainSubstring("imageGCHighThresholdPercent"))
+					g.Expect(e.Note).To(ContainSubstring("featureGates[NoSuchGate]"))
 					found = true
 				}
 			}
@@ -560,13 +562,13 @@ var _ = Describe("FloorManager controller", func() {
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](64)}))
 		before := daemonSetOf(name)
 
-		// Alone, a low threshold of 90 meets the kubelet's default high threshold of 85.
+		// Feature gates are checked against Kubernetes' gate table only when rendering.
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
-			fm.Spec.Kubelet.ImageGCLowThresholdPercent = ptr.To[int32](90)
+			fm.Spec.Kubelet.FeatureGates = map[string]bool{"NoSuchGate": true}
 		})
 		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
 		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).
-			To(ContainSubstring("spec.kubelet.imageGCLowThresholdPercent"))
+			To(ContainSubstring("spec.kubelet.featureGates[NoSuchGate]"))
 		after := daemonSetOf(name)
 		Expect(after.Generation).To(Equal(before.Generation))
 		Expect(after.Spec).To(Equal(before.Spec))

@@ -123,6 +123,10 @@ var _ = Describe("Admission parity", func() {
 			"spec.kubeProxy.iptables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
 		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 500ms}}}`,
 			"spec.kubeProxy.nftables", "minSyncPeriod (0 or unset: 1s) must not exceed syncPeriod"),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCHighThresholdPercent: 80}}`,
+			"spec.kubelet.imageGCHighThresholdPercent", "imageGCHighThresholdPercent set alone must be above the kubelet's default imageGCLowThresholdPercent (80)"),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCLowThresholdPercent: 85}}`,
+			"spec.kubelet.imageGCLowThresholdPercent", "imageGCLowThresholdPercent set alone must be below the kubelet's default imageGCHighThresholdPercent (85)"),
 	)
 	DescribeTable("its neighbour is admitted",
 		func(kind, specYAML string) {
@@ -131,6 +135,9 @@ var _ = Describe("Admission parity", func() {
 		Entry(nil, "FloorManager", `{kubelet: {imageMinimumGCAge: 0s, imageMaximumGCAge: 3m}}`),
 		Entry(nil, "Concierge", `{kubeProxy: {iptables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
 		Entry(nil, "Concierge", `{kubeProxy: {mode: nftables, nftables: {minSyncPeriod: 0s, syncPeriod: 1s}}}`),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCHighThresholdPercent: 81}}`),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCLowThresholdPercent: 84}}`),
+		Entry(nil, "FloorManager", `{kubelet: {imageGCHighThresholdPercent: 50, imageGCLowThresholdPercent: 40}}`),
 	)
 
 	// Class 7: smaller gaps, each of which the renderer caught only later or reported badly.
@@ -157,6 +164,67 @@ var _ = Describe("Admission parity", func() {
 		Entry("an evictionHard of known signals", "FloorManager", `{kubelet: {evictionHard: {memory.available: 1Gi, pid.available: "5%"}}}`),
 		Entry("an operator with values", "FloorManager", `{nodeSelector: {matchExpressions: [{key: pool, operator: In, values: [a]}]}, kubelet: {}}`),
 		Entry("the largest maxPods", "FloorManager", `{kubelet: {maxPods: 2147483647}}`),
+	)
+
+	// Class 7: the pool's selector. Every key and value is checked as the engine's
+	// metav1.LabelSelectorAsSelector checks it, which only rendering did before.
+	DescribeTable("a nodeSelector key or value that is no label key or value is rejected, naming it",
+		func(selectorYAML, field, message string) {
+			expectRejected(floorManager("selector", `{nodeSelector: `+selectorYAML+`, kubelet: {}}`), field, message)
+		},
+		Entry("a matchLabels key with a space", `{matchLabels: {"po ol": gpu}}`,
+			"spec.nodeSelector", "nodeSelector.matchLabels keys must be label keys (an optional DNS subdomain prefix and /, then at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not po ol"),
+		Entry("a matchLabels key with an empty prefix", `{matchLabels: {pool: gpu, /pool: gpu}}`,
+			"spec.nodeSelector", "nodeSelector.matchLabels keys must be label keys"),
+		Entry("a matchLabels key with an upper-case prefix", `{matchLabels: {Example.com/pool: gpu}}`,
+			"spec.nodeSelector", "not Example.com/pool"),
+		Entry("a matchLabels key whose name is 64 characters", `{matchLabels: {`+strings.Repeat("k", 64)+`: gpu}}`,
+			"spec.nodeSelector", "nodeSelector.matchLabels keys must be label keys"),
+		Entry("a matchLabels value ending in -", `{matchLabels: {pool: gpu-}}`,
+			"spec.nodeSelector.matchLabels[pool]", "must be a label value (empty, or at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not gpu-"),
+		Entry("a matchLabels value with a slash", `{matchLabels: {pool: gpu/a}}`,
+			"spec.nodeSelector.matchLabels[pool]", "not gpu/a"),
+		Entry("a matchLabels value of 64 characters", `{matchLabels: {pool: `+strings.Repeat("v", 64)+`}}`,
+			"spec.nodeSelector.matchLabels.pool", "Too long"),
+		Entry("a matchExpressions key with a colon", `{matchExpressions: [{key: "pool:x", operator: Exists}]}`,
+			"spec.nodeSelector.matchExpressions[0].key", "key must be a label key (an optional DNS subdomain prefix and /, then at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not pool:x"),
+		Entry("a matchExpressions value with a space", `{matchExpressions: [{key: pool, operator: In, values: [gpu, "g pu"]}]}`,
+			"spec.nodeSelector.matchExpressions[0].values[1]", "must be a label value (empty, or at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not g pu"),
+	)
+	DescribeTable("its neighbour, a label key or value, is admitted",
+		func(selectorYAML string) {
+			Expect(k8sClient.Create(ctx, floorManager("selector", `{nodeSelector: `+selectorYAML+`, kubelet: {}}`), createOpts...)).To(Succeed())
+		},
+		Entry("prefixed keys and an empty value", `{matchLabels: {node.kubernetes.io/pool: gpu, example.com/gpu: "", A_b.c-9: x}}`),
+		Entry("the longest key and value", `{matchLabels: {`+strings.Repeat("d", 253)+`/`+strings.Repeat("k", 63)+`: `+strings.Repeat("v", 63)+`}}`),
+		Entry("expressions on prefixed keys", `{matchExpressions: [{key: example.com/gpu, operator: NotIn, values: [a, B_c.9]}, {key: pool, operator: Exists}]}`),
+	)
+
+	// Found by the differential test (hack/differential): what kube-proxy refuses of a Concierge
+	// admission let through.
+	DescribeTable("a Concierge kube-proxy refuses is rejected",
+		func(specYAML, field, message string) {
+			expectRejected(concierge("kube-proxy", specYAML), field, message)
+		},
+		Entry("two IPv4 clusterCIDRs with kube-proxy's default detectLocalMode", `{kubeProxy: {clusterCIDR: "10.0.0.0/8,192.168.1.0/24"}}`,
+			"spec.kubeProxy.clusterCIDR", "clusterCIDR's two CIDRs must be one IPv4 and one IPv6"),
+		Entry("two IPv6 clusterCIDRs with detectLocalMode ClusterCIDR", `{kubeProxy: {detectLocalMode: ClusterCIDR, clusterCIDR: "fd00::/56,fd01::/56"}}`,
+			"spec.kubeProxy.clusterCIDR", "clusterCIDR's two CIDRs must be one IPv4 and one IPv6"),
+		Entry("nodePortAddresses with primary twice", `{kubeProxy: {nodePortAddresses: [primary, primary]}}`,
+			"spec.kubeProxy.nodePortAddresses", "nodePortAddresses must hold primary at most once"),
+		Entry("an empty bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: ""}}}`,
+			"spec.kubeProxy.detectLocal.bridgeInterface", "should be at least 1 chars long"),
+		Entry("an empty interfaceNamePrefix", `{kubeProxy: {detectLocalMode: InterfaceNamePrefix, detectLocal: {interfaceNamePrefix: ""}}}`,
+			"spec.kubeProxy.detectLocal.interfaceNamePrefix", "should be at least 1 chars long"),
+	)
+	DescribeTable("its neighbour kube-proxy takes is admitted",
+		func(specYAML string) {
+			Expect(k8sClient.Create(ctx, concierge("kube-proxy", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a dual-stack pair", `{kubeProxy: {clusterCIDR: "10.0.0.0/8,fd00::/56"}}`),
+		Entry("primary once, and a CIDR twice", `{kubeProxy: {nodePortAddresses: [primary, 10.0.0.0/8, 10.0.0.0/8]}}`),
+		Entry("two IPv4 clusterCIDRs with detectLocalMode NodeCIDR, which does not read them", `{kubeProxy: {detectLocalMode: NodeCIDR, clusterCIDR: "10.0.0.0/8,192.168.1.0/24"}}`),
+		Entry("a bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: cbr0}}}`),
 	)
 
 	// Class 1: feature gates. The gate table is checked when rendering (InvalidSpec); admission

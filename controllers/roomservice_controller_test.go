@@ -28,7 +28,7 @@ func createRoomService(name, poolName string, spec hotelv1alpha1.ContainerdSpec)
 	rs := &hotelv1alpha1.RoomService{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: hotelv1alpha1.RoomServiceSpec{
-			PoolSpec:   hotelv1alpha1.PoolSpec{NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}}},
+			PoolSpec:   hotelv1alpha1.PoolSpec{NodeSelector: hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{poolKey: poolName}})},
 			Containerd: spec,
 		},
 	}

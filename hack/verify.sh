@@ -48,7 +48,7 @@ if [[ -n "$unformatted" ]]; then
 	status=1
 fi
 
-for mod in . hack/tools hack/tools/lint hack/promcheck hack/featuregates hack/controlplane/*/; do
+for mod in . hack/tools hack/tools/lint hack/promcheck hack/featuregates hack/differential hack/controlplane/*/; do
 	mod=${mod%/}
 	if ! (cd "$mod" && go mod tidy -diff >&2); then
 		echo "verify: $mod/go.mod is not tidy (run: cd $mod && go mod tidy)" >&2

@@ -62,6 +62,7 @@ type ConciergeSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocal) || !has(self.detectLocal.bridgeInterface) || (has(self.detectLocalMode) && self.detectLocalMode == 'BridgeInterface')",message="detectLocal.bridgeInterface needs detectLocalMode: BridgeInterface"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocal) || !has(self.detectLocal.interfaceNamePrefix) || (has(self.detectLocalMode) && self.detectLocalMode == 'InterfaceNamePrefix')",message="detectLocal.interfaceNamePrefix needs detectLocalMode: InterfaceNamePrefix"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'ClusterCIDR' || has(self.clusterCIDR)",message="detectLocalMode ClusterCIDR needs clusterCIDR"
+// +kubebuilder:validation:XValidation:rule="!has(self.clusterCIDR) || size(self.clusterCIDR.split(',')) != 2 || (has(self.detectLocalMode) && self.detectLocalMode != 'ClusterCIDR') || !self.clusterCIDR.split(',').all(c, isCIDR(c)) || cidr(self.clusterCIDR.split(',')[0]).ip().family() != cidr(self.clusterCIDR.split(',')[1]).ip().family()",message="clusterCIDR's two CIDRs must be one IPv4 and one IPv6 (a dual-stack pair): kube-proxy refuses two of one family when detectLocalMode is ClusterCIDR, its default",fieldPath=".clusterCIDR"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'BridgeInterface' || (has(self.detectLocal) && has(self.detectLocal.bridgeInterface))",message="detectLocalMode BridgeInterface needs detectLocal.bridgeInterface"
 // +kubebuilder:validation:XValidation:rule="!has(self.detectLocalMode) || self.detectLocalMode != 'InterfaceNamePrefix' || (has(self.detectLocal) && has(self.detectLocal.interfaceNamePrefix))",message="detectLocalMode InterfaceNamePrefix needs detectLocal.interfaceNamePrefix"
 type KubeProxySpec struct {
@@ -97,6 +98,7 @@ type KubeProxySpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.all(a, a == 'primary' || isCIDR(a))",message="nodePortAddresses must be CIDRs or primary"
+	// +kubebuilder:validation:XValidation:rule="size(self.filter(a, a == 'primary')) <= 1",message="nodePortAddresses must hold primary at most once: kube-proxy refuses a keyword twice"
 	NodePortAddresses []string `json:"nodePortAddresses,omitempty"`
 
 	// metricsBindAddress is the IP:port of kube-proxy's metrics endpoint, such as "127.0.0.1:10249"
@@ -150,11 +152,13 @@ type KubeProxySpec struct {
 type DetectLocal struct {
 	// bridgeInterface is the bridge whose traffic is local (detectLocalMode: BridgeInterface).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15
 	BridgeInterface *string `json:"bridgeInterface,omitempty"`
 	// interfaceNamePrefix is the prefix of the interfaces whose traffic is local (detectLocalMode:
 	// InterfaceNamePrefix).
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=15
 	InterfaceNamePrefix *string `json:"interfaceNamePrefix,omitempty"`
 }

@@ -17,12 +17,94 @@ type PoolSpec struct {
 	// +required
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="nodeSelector.matchExpressions[].operator must be one of In, NotIn, Exists, DoesNotExist"
 	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, !(e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist']) || (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="nodeSelector.matchExpressions[].values must be non-empty for In and NotIn and empty for Exists and DoesNotExist"
-	NodeSelector metav1.LabelSelector `json:"nodeSelector"`
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchLabels) || self.matchLabels.all(k, !format.qualifiedName().validate(k).hasValue())",messageExpression="'nodeSelector.matchLabels keys must be label keys (an optional DNS subdomain prefix and /, then at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not ' + self.matchLabels.filter(k, format.qualifiedName().validate(k).hasValue())[0]"
+	NodeSelector NodeSelector `json:"nodeSelector"`
 
 	// rollout paces the rollout of a new configuration across the pool.
 	// +optional
 	// +kubebuilder:default={}
 	Rollout RolloutSpec `json:"rollout,omitempty"`
+}
+
+// NodeSelector selects Nodes by their labels: a metav1.LabelSelector (LabelSelector converts it),
+// with bounds on its sizes so that the API server can check every key and value at admission
+// within its CEL cost budget.
+// +structType=atomic
+type NodeSelector struct {
+	// matchLabels selects the Nodes that have every one of these labels, key and value.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	MatchLabels map[string]LabelValue `json:"matchLabels,omitempty"`
+
+	// matchExpressions selects the Nodes whose labels meet every one of these requirements.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	MatchExpressions []NodeSelectorRequirement `json:"matchExpressions,omitempty"`
+}
+
+// NodeSelectorRequirement is a requirement on one label: a metav1.LabelSelectorRequirement.
+type NodeSelectorRequirement struct {
+	// key is the label's key, such as node.kubernetes.io/pool.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	// +kubebuilder:validation:XValidation:rule="!format.qualifiedName().validate(self).hasValue()",messageExpression="'key must be a label key (an optional DNS subdomain prefix and /, then at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not ' + self"
+	Key string `json:"key"`
+
+	// operator is how the label relates to values: In, NotIn, Exists or DoesNotExist.
+	// +required
+	Operator metav1.LabelSelectorOperator `json:"operator"`
+
+	// values are the label values for In and NotIn; empty for Exists and DoesNotExist.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	Values []LabelValue `json:"values,omitempty"`
+}
+
+// LabelValue is a label's value: empty, or at most 63 letters, digits, -, _ or ., starting and
+// ending with a letter or digit.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:XValidation:rule="!format.labelValue().validate(self).hasValue()",messageExpression="'must be a label value (empty, or at most 63 letters, digits, -, _ or ., starting and ending with a letter or digit), not ' + self"
+type LabelValue string
+
+// LabelSelector returns the selector as a metav1.LabelSelector.
+func (s *NodeSelector) LabelSelector() *metav1.LabelSelector {
+	sel := &metav1.LabelSelector{}
+	if s.MatchLabels != nil {
+		sel.MatchLabels = make(map[string]string, len(s.MatchLabels))
+		for k, v := range s.MatchLabels {
+			sel.MatchLabels[k] = string(v)
+		}
+	}
+	for _, e := range s.MatchExpressions {
+		r := metav1.LabelSelectorRequirement{Key: e.Key, Operator: e.Operator}
+		for _, v := range e.Values {
+			r.Values = append(r.Values, string(v))
+		}
+		sel.MatchExpressions = append(sel.MatchExpressions, r)
+	}
+	return sel
+}
+
+// NodeSelectorOf returns sel as a NodeSelector.
+func NodeSelectorOf(sel metav1.LabelSelector) NodeSelector {
+	var s NodeSelector
+	if sel.MatchLabels != nil {
+		s.MatchLabels = make(map[string]LabelValue, len(sel.MatchLabels))
+		for k, v := range sel.MatchLabels {
+			s.MatchLabels[k] = LabelValue(v)
+		}
+	}
+	for _, e := range sel.MatchExpressions {
+		r := NodeSelectorRequirement{Key: e.Key, Operator: e.Operator}
+		for _, v := range e.Values {
+			r.Values = append(r.Values, LabelValue(v))
+		}
+		s.MatchExpressions = append(s.MatchExpressions, r)
+	}
+	return s
 }
 
 // RolloutSpec paces a rollout.

@@ -80,7 +80,7 @@ type ContainerdSpec struct {
 
 	// enableCDI turns on the Container Device Interface, through which device plugins hand devices
 	// to containers. containerd 2.x (configVersion 3) always has it on and ignores this setting, so
-	// false is refused there.
+	// false is refused there and true is not written (containerd 2.4 no longer knows the key).
 	// +optional
 	EnableCDI *bool `json:"enableCDI,omitempty"`
 

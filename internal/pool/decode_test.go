@@ -212,7 +212,7 @@ spec: {nodeSelector: {matchLabels: {pool: a}}}`},
 			g.Expect(fm.Name).To(Equal("a"))
 			g.Expect(string(fm.UID)).To(Equal("u-1"))
 			g.Expect(fm.CreationTimestamp.Time).To(BeTemporally("==", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)))
-			g.Expect(fm.Spec.NodeSelector).To(Equal(metav1.LabelSelector{MatchLabels: map[string]string{"pool": tt.wantPool}}))
+			g.Expect(fm.Spec.NodeSelector).To(Equal(hotelv1alpha1.NodeSelector{MatchLabels: map[string]hotelv1alpha1.LabelValue{"pool": hotelv1alpha1.LabelValue(tt.wantPool)}}))
 			g.Expect(fm.Spec.Kubelet).To(BeZero(), "nothing but the pool is kept")
 			g.Expect(fm.Spec.Rollout).To(BeZero(), "nothing but the pool is kept")
 		})

@@ -201,7 +201,7 @@ func (g *foreignGuard) keepOff(ctx context.Context, key client.ObjectKey, adding
 	for _, p := range peers {
 		if listed(want, p.GetName()) && p.GetDeletionTimestamp().IsZero() {
 			kept = append(kept, p.GetName())
-			pools = append(pools, p.PoolSpec().NodeSelector)
+			pools = append(pools, *p.PoolSpec().NodeSelector.LabelSelector())
 		}
 	}
 	sort.Strings(kept)

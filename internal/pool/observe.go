@@ -122,7 +122,7 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 			o.deleting, o.revertDeadline = true, t.Add(timeout)
 		}
 	}
-	selector, err := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
+	selector, err := metav1.LabelSelectorAsSelector(obj.PoolSpec().NodeSelector.LabelSelector())
 	if err != nil {
 		o.selectorErr = err
 		if o.deleting {

@@ -204,7 +204,7 @@ func (r *Reconciler) view(ctx context.Context) (kindView, error) {
 			continue
 		}
 		ov := objectView{name: p.GetName(), uid: p.GetUID(), configHash: p.PoolStatus().ConfigHash}
-		if sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector); err == nil {
+		if sel, err := metav1.LabelSelectorAsSelector(p.PoolSpec().NodeSelector.LabelSelector()); err == nil {
 			ov.selector = sel
 		}
 		v.objects = append(v.objects, ov)

@@ -126,7 +126,7 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 	for _, name := range nodePods.ImagePullSecrets {
 		pod = pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(name))
 	}
-	pod = pod.WithAffinity(nodeAffinity(&obj.PoolSpec().NodeSelector, AdmittedLabel(component), string(obj.GetUID()), agent))
+	pod = pod.WithAffinity(nodeAffinity(obj.PoolSpec().NodeSelector.LabelSelector(), AdmittedLabel(component), string(obj.GetUID()), agent))
 	strategy := appsv1ac.DaemonSetUpdateStrategy().
 		WithType(appsv1.RollingUpdateDaemonSetStrategyType).
 		WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(maxUnavailable(obj)))

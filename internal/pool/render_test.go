@@ -24,7 +24,7 @@ func floorManager(name string, created time.Time, sel metav1.LabelSelector) *hot
 	fm := &hotelv1alpha1.FloorManager{ObjectMeta: metav1.ObjectMeta{
 		Name: name, UID: types.UID("uid-" + name), Generation: 3, CreationTimestamp: metav1.NewTime(created),
 	}}
-	fm.Spec.NodeSelector = sel
+	fm.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(sel)
 	return fm
 }
 

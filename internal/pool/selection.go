@@ -65,7 +65,7 @@ type nodeLookup func(labels.Selector) ([]*corev1.Node, error)
 // when every pool selects every Node; pools apart by a label's values cost no Node at all.
 func poolConflict(obj Object, selected []*corev1.Node, peers []Object, nodesOf nodeLookup) (*conflict, error) {
 	sort.Slice(peers, func(i, j int) bool { return olderThan(peers[i], peers[j]) })
-	own, ownErr := metav1.LabelSelectorAsSelector(&obj.PoolSpec().NodeSelector)
+	own, ownErr := metav1.LabelSelectorAsSelector(obj.PoolSpec().NodeSelector.LabelSelector())
 	// holders are the selectors of the older peers that hold their pools, so far.
 	var holders []labels.Selector
 	for _, peer := range peers {
@@ -75,7 +75,7 @@ func poolConflict(obj Object, selected []*corev1.Node, peers []Object, nodesOf n
 		if !olderThan(peer, obj) {
 			break // peers are sorted: no later one is older either.
 		}
-		sel, err := metav1.LabelSelectorAsSelector(&peer.PoolSpec().NodeSelector)
+		sel, err := metav1.LabelSelectorAsSelector(peer.PoolSpec().NodeSelector.LabelSelector())
 		if err != nil {
 			continue
 		}

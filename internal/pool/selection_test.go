@@ -129,7 +129,7 @@ func TestPoolConflict(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
 			nodesOf := nodesIn(cluster)
-			sel, err := metav1.LabelSelectorAsSelector(&tt.obj.PoolSpec().NodeSelector)
+			sel, err := metav1.LabelSelectorAsSelector(tt.obj.PoolSpec().NodeSelector.LabelSelector())
 			g.Expect(err).NotTo(HaveOccurred())
 			selected, _ := nodesOf(sel)
 			got, err := poolConflict(tt.obj, selected, tt.peers, nodesOf)

@@ -164,7 +164,7 @@ func (r *Reconciler) objectsSelecting(ctx context.Context, node client.Object) [
 		if uid := string(p.GetUID()); value != "" && uid != "" && (value == uid || value == hotelv1alpha1.RevertValue(uid)) {
 			return true
 		}
-		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
+		sel, err := metav1.LabelSelectorAsSelector(p.PoolSpec().NodeSelector.LabelSelector())
 		return err == nil && sel.Matches(labels.Set(node.GetLabels()))
 	})
 }
@@ -195,7 +195,7 @@ func (r *Reconciler) objectsFromOldestSelecting(ctx context.Context, node client
 func claimsAffectedBy(nodeLabels map[string]string, peers []Object) []Object {
 	var oldest Object
 	for _, p := range peers {
-		sel, err := metav1.LabelSelectorAsSelector(&p.PoolSpec().NodeSelector)
+		sel, err := metav1.LabelSelectorAsSelector(p.PoolSpec().NodeSelector.LabelSelector())
 		if err == nil && sel.Matches(labels.Set(nodeLabels)) && (oldest == nil || olderThan(p, oldest)) {
 			oldest = p
 		}

@@ -188,7 +188,7 @@ func nodeLease(node *corev1.Node, now time.Time) *coordinationv1.Lease {
 func poolSpec(pool string) hotelv1alpha1.PoolSpec {
 	maxUnavailable := intstr.FromString("10%")
 	return hotelv1alpha1.PoolSpec{
-		NodeSelector: metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}},
+		NodeSelector: hotelv1alpha1.NodeSelectorOf(metav1.LabelSelector{MatchLabels: map[string]string{poolLabel: pool}}),
 		Rollout:      hotelv1alpha1.RolloutSpec{MaxUnavailable: &maxUnavailable},
 	}
 }

@@ -19,7 +19,7 @@ import (
 var _ = Describe("Concierge on real nodes", func() {
 	It("runs a real kube-proxy on each node, healthy, that programs the node's network and never the machine's", func() {
 		cg := &hotelv1alpha1.Concierge{ObjectMeta: metav1.ObjectMeta{Name: "proxy"}}
-		cg.Spec.NodeSelector = pool
+		cg.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(pool)
 		cg.Spec.KubeProxy = hotelv1alpha1.KubeProxySpec{
 			Mode:        ptr.To("nftables"),
 			ClusterCIDR: ptr.To("10.244.0.0/16"),

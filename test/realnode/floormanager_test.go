@@ -31,7 +31,7 @@ const dropIn = realnode.KubeletDropInDir + "/" + kubelet.DropInFile
 // floorManager returns a FloorManager of the pool that rolls out one Node at a time.
 func floorManager(name string, spec hotelv1alpha1.KubeletSpec) *hotelv1alpha1.FloorManager {
 	fm := &hotelv1alpha1.FloorManager{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	fm.Spec.NodeSelector = pool
+	fm.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(pool)
 	fm.Spec.Rollout.MaxUnavailable = ptr.To(intstr.FromInt32(1))
 	fm.Spec.Kubelet = spec
 	return fm

@@ -58,7 +58,7 @@ func startMirror(image string) *mirror {
 
 func roomService(objName string, spec hotelv1alpha1.ContainerdSpec) *hotelv1alpha1.RoomService {
 	rs := &hotelv1alpha1.RoomService{ObjectMeta: metav1.ObjectMeta{Name: objName}}
-	rs.Spec.NodeSelector = pool
+	rs.Spec.NodeSelector = hotelv1alpha1.NodeSelectorOf(pool)
 	rs.Spec.Rollout.MaxUnavailable = ptr.To(intstr.FromInt32(1))
 	rs.Spec.Containerd = spec
 	return rs

@@ -237,7 +237,6 @@ func TestDropInLayout(t *testing.T) {
 			"[plugins.'io.containerd.cri.v1.images']\nmax_concurrent_downloads = 6\nsnapshotter = 'overlayfs'\n",
 			"[plugins.'io.containerd.cri.v1.images'.pinned_images]\nsandbox = 'registry.k8s.io/pause:3.10'\n",
 			"[plugins.'io.containerd.cri.v1.images'.registry]\nconfig_path = '/etc/containerd/certs.d'\n",
-			"[plugins.'io.containerd.cri.v1.runtime']\nenable_cdi = true\n",
 			"[plugins.'io.containerd.cri.v1.runtime'.containerd]\ndefault_runtime_name = 'runc'\n",
 			"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\nSystemdCgroup = true\n",
 			"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.gvisor]\nruntime_type = 'io.containerd.runsc.v1'\n",

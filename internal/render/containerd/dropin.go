@@ -70,8 +70,9 @@ type pinnedImages struct {
 	Sandbox *string `toml:"sandbox,omitempty"`
 }
 
+// runtimeV3 has no enable_cdi: containerd 2.x always has CDI on; 2.2 deprecated the key and 2.4
+// ignores it as unknown, so writing it would set nothing (admission refuses false here).
 type runtimeV3 struct {
-	EnableCDI  *bool         `toml:"enable_cdi,omitempty"`
 	Containerd *containerdV3 `toml:"containerd,omitempty"`
 }
 
@@ -137,7 +138,7 @@ func renderDropIn(spec *hotelv1alpha1.ContainerdSpec) ([]byte, error) {
 		if spec.SandboxImage != nil {
 			images.PinnedImages = &pinnedImages{Sandbox: spec.SandboxImage}
 		}
-		runtime := &runtimeV3{EnableCDI: spec.EnableCDI}
+		runtime := &runtimeV3{}
 		if spec.DefaultRuntimeName != nil || runtimes != nil {
 			runtime.Containerd = &containerdV3{DefaultRuntimeName: spec.DefaultRuntimeName, Runtimes: runtimes}
 		}
@@ -245,7 +246,6 @@ func specOfV3(doc *dropInV3) (*hotelv1alpha1.ContainerdSpec, string, error) {
 		}
 	}
 	if rt := doc.Plugins.Runtime; rt != nil {
-		spec.EnableCDI = rt.EnableCDI
 		if c := rt.Containerd; c != nil {
 			spec.DefaultRuntimeName = c.DefaultRuntimeName
 			spec.Runtimes = specRuntimes(c.Runtimes)

@@ -200,7 +200,24 @@ func validateFeatureGates(spec *hotelv1alpha1.KubeletSpec, path *field.Path) fie
 		errs = append(errs, field.Invalid(path.Child("featureGates").Key(gracefulShutdown), false,
 			"is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set: the kubelet refuses both without the gate"))
 	}
+	for _, gate := range slices.Sorted(maps.Keys(defaultedByGate)) {
+		if on, set := spec.FeatureGates[gate]; set && !on && featuregates.Enabled(nil, gate) {
+			errs = append(errs, field.Invalid(path.Child("featureGates").Key(gate), false, fmt.Sprintf(
+				"cannot be turned off in a configuration file: the kubelet defaults %s while the gate is still on (its default), "+
+					"applies featureGates after that, and then refuses %s without the gate; turn it off with the kubelet's --feature-gates flag",
+				defaultedByGate[gate], defaultedByGate[gate])))
+		}
+	}
 	return errs
+}
+
+// defaultedByGate maps the gates on which the kubelet's defaulting sets a field
+// (pkg/kubelet/apis/config/v1beta1/defaults.go) to that field, which its validation refuses while
+// the gate is off. The kubelet defaults its configuration files with the gates of its flags, before
+// it applies their featureGates, so a gate on by default cannot be turned off from a file.
+var defaultedByGate = map[string]string{
+	"KubeletCrashLoopBackOffMax":      "crashLoopBackOff.maxContainerRestartPeriod",
+	"KubeletEnsureSecretPulledImages": "imagePullCredentialsVerificationPolicy",
 }
 
 // reservedMilliCPU is the CPU reservation as the kubelet reads it at start

@@ -215,6 +215,12 @@ func TestValidate(t *testing.T) {
 		{name: "a shutdown grace period without its gate", spec: hotelv1alpha1.KubeletSpec{ShutdownGracePeriod: duration("30s"),
 			FeatureGates: map[string]bool{"GracefulNodeShutdown": false, "GracefulNodeShutdownBasedOnPodPriority": false, "WindowsGracefulNodeShutdown": false}},
 			wantErr: "spec.kubelet.featureGates[GracefulNodeShutdown]: Invalid value: false: is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set"},
+		{name: "a gate on whose default the kubelet defaults a field, turned off", spec: hotelv1alpha1.KubeletSpec{
+			FeatureGates: map[string]bool{"KubeletEnsureSecretPulledImages": false}},
+			wantErr: "spec.kubelet.featureGates[KubeletEnsureSecretPulledImages]: Invalid value: false: cannot be turned off in a configuration file: the kubelet defaults imagePullCredentialsVerificationPolicy"},
+		{name: "the other such gate", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"KubeletCrashLoopBackOffMax": false}},
+			wantErr: "spec.kubelet.featureGates[KubeletCrashLoopBackOffMax]"},
+		{name: "such a gate turned on", spec: hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"KubeletCrashLoopBackOffMax": true}}},
 		{name: "a grace period without a soft threshold, which the kubelet ignores", spec: hotelv1alpha1.KubeletSpec{
 			EvictionSoftGracePeriod: map[string]hotelv1alpha1.GracePeriod{"memory.available": "1m"}}},
 		{name: "low alone at the default high",

@@ -77,7 +77,14 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 			}
 		}
 	}
+	primary := false
 	for i, a := range spec.NodePortAddresses {
+		if a == "primary" {
+			if primary {
+				errs = append(errs, field.Duplicate(path.Child("nodePortAddresses").Index(i), a))
+			}
+			primary = true
+		}
 		if _, err := netip.ParsePrefix(a); err != nil && a != "primary" {
 			errs = append(errs, field.Invalid(path.Child("nodePortAddresses").Index(i), a, "must be a CIDR or primary"))
 		}
@@ -139,15 +146,20 @@ func ValidateImage(image string, path *field.Path) field.ErrorList {
 
 // validateDetectLocal checks that each detectLocalMode has what it reads.
 func validateDetectLocal(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorList {
-	if spec.DetectLocalMode == nil {
-		return nil
+	// ClusterCIDR is kube-proxy's default on Linux (cmd/kube-proxy/app, platformApplyDefaults),
+	// and it checks the dual-stack pair then too.
+	mode := "ClusterCIDR"
+	if spec.DetectLocalMode != nil {
+		mode = *spec.DetectLocalMode
 	}
 	var errs field.ErrorList
 	detect := spec.DetectLocal
-	switch *spec.DetectLocalMode {
+	switch mode {
 	case "ClusterCIDR":
 		if spec.ClusterCIDR == nil {
-			errs = append(errs, field.Required(path.Child("clusterCIDR"), "detectLocalMode ClusterCIDR needs clusterCIDR"))
+			if spec.DetectLocalMode != nil {
+				errs = append(errs, field.Required(path.Child("clusterCIDR"), "detectLocalMode ClusterCIDR needs clusterCIDR"))
+			}
 		} else if cidrs := strings.Split(*spec.ClusterCIDR, ","); len(cidrs) == 2 {
 			a, errA := netip.ParsePrefix(cidrs[0])
 			b, errB := netip.ParsePrefix(cidrs[1])

@@ -92,6 +92,13 @@ func TestValidate(t *testing.T) {
 		{name: "ClusterCIDR local mode without a CIDR", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("ClusterCIDR")}, wantErr: "needs clusterCIDR"},
 		{name: "ClusterCIDR local mode with two IPv4 CIDRs", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("ClusterCIDR"),
 			ClusterCIDR: ptr.To("10.0.0.0/16,10.1.0.0/16")}, wantErr: "one IPv4 and one IPv6"},
+		{name: "two IPv4 CIDRs and kube-proxy's default local mode, ClusterCIDR", spec: hotelv1alpha1.KubeProxySpec{
+			ClusterCIDR: ptr.To("10.0.0.0/16,10.1.0.0/16")}, wantErr: "one IPv4 and one IPv6"},
+		{name: "two IPv4 CIDRs and NodeCIDR local mode, which does not read them", spec: hotelv1alpha1.KubeProxySpec{
+			DetectLocalMode: ptr.To("NodeCIDR"), ClusterCIDR: ptr.To("10.0.0.0/16,10.1.0.0/16")}},
+		{name: "primary twice", spec: hotelv1alpha1.KubeProxySpec{NodePortAddresses: []string{"primary", "10.0.0.0/8", "primary"}},
+			wantErr: `spec.kubeProxy.nodePortAddresses[2]: Duplicate value: "primary"`},
+		{name: "a CIDR twice, which kube-proxy takes", spec: hotelv1alpha1.KubeProxySpec{NodePortAddresses: []string{"10.0.0.0/8", "10.0.0.0/8"}}},
 		{name: "BridgeInterface mode without a bridge", spec: hotelv1alpha1.KubeProxySpec{DetectLocalMode: ptr.To("BridgeInterface")},
 			wantErr: "spec.kubeProxy.detectLocal.bridgeInterface: Required value"},
 		{name: "minSyncPeriod alone above the default syncPeriod", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
