@@ -55,6 +55,11 @@ const (
 	// the manager's: here, writing or backing up a file on the Node failed (a full or read-only
 	// disk, say), and what was written was restored. Fix the Node; a new agent pod tries again.
 	ReasonAgentApplyFailed = "ApplyFailed"
+	// ReasonDrifted is not a Degraded reason: with state Applied, it says that innkeeper's files on
+	// the Node were changed or removed by someone else after they were applied, and that the
+	// object's driftPolicy is Report, so they were left so. The message names the files. The agent
+	// clears it once the files hold the configuration again.
+	ReasonDrifted = "Drifted"
 	// ReasonUnhealthy: the component is unhealthy while its files already hold the configuration, so
 	// nothing was changed and nothing is rolled back; the agent checks again and reports Applied once
 	// it is healthy. Fix the component on the Node; the message has the first error.

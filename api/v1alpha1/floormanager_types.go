@@ -19,7 +19,7 @@ type FloorManagerSpec struct {
 	// +required
 	Kubelet KubeletSpec `json:"kubelet"`
 
-	NodeDeletion `json:",inline"`
+	NodeFiles `json:",inline"`
 }
 
 // KubeletSpec is the typed subset of KubeletConfiguration that innkeeper rolls out. The rules below

@@ -277,6 +277,10 @@ type NodeCounts struct {
 	// degraded is the number of selected Nodes that failed to apply the configuration.
 	// +optional
 	Degraded int32 `json:"degraded"`
+	// drifted is the number of selected Nodes whose agent reports innkeeper's files there changed by
+	// someone else and left so (driftPolicy Report; reason Drifted on the Node).
+	// +optional
+	Drifted int32 `json:"drifted,omitempty"`
 }
 
 // NodeConditionCounts counts a pool's Nodes by node condition.

@@ -15,7 +15,7 @@ type RoomServiceSpec struct {
 	// +required
 	Containerd ContainerdSpec `json:"containerd"`
 
-	NodeDeletion `json:",inline"`
+	NodeFiles `json:",inline"`
 }
 
 // ContainerdSpec is the part of containerd's configuration that innkeeper rolls out.

@@ -184,7 +184,11 @@ type Agent struct {
 	// Goals, if not nil, tells Run what the Node asks: apply the configuration, or revert the Node.
 	// Nil: apply.
 	Goals Goals
-	Log   logr.Logger
+	// DriftInterval is how often, once the configuration is applied, Run checks that the host's
+	// files still hold it (see checkDrift); zero: never. DriftPolicy says what it does if not.
+	DriftInterval time.Duration
+	DriftPolicy   DriftPolicy
+	Log           logr.Logger
 
 	mu    sync.Mutex
 	ready bool

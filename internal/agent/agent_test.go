@@ -809,3 +809,10 @@ func TestAgentMetrics(t *testing.T) {
 	g.Expect(testutil.ToFloat64(agentState.WithLabelValues("kubelet", StateDegraded))).To(Equal(1.0))
 	g.Expect(testutil.ToFloat64(agentState.WithLabelValues("kubelet", StateApplied))).To(Equal(0.0))
 }
+
+// recordedWrites returns the reports written to the Node so far.
+func (h *fakeHost) recordedWrites() []Report {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.writes)
+}

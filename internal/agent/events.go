@@ -33,6 +33,8 @@ const (
 	EventActionRollBack = "RollBack"
 	EventActionCheck    = "Check"
 	EventActionRevert   = "Revert"
+	EventActionCorrect  = "Correct"
+	EventActionReport   = "Report"
 )
 
 // ReportingController names the agent in the Events it writes.

@@ -16,6 +16,11 @@ var (
 		Help: "Outcomes of the node agent's applies of its configuration: applied (written, the component " +
 			"healthy), unchanged (already on the host and healthy), degraded (refused, rolled back or failed).",
 	}, []string{labelComponent, "result"})
+	drifts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "innkeeper_agent_drift_total",
+		Help: "Times the node agent found its configuration's files changed on its Node after it applied them, by " +
+			"action: corrected (put back) or reported (driftPolicy Report).",
+	}, []string{labelComponent, "action"})
 	rollbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "innkeeper_agent_rollbacks_total",
 		Help: "Configurations the node agent rolled back on its Node, by reason (HealthCheckFailed, RestartFailed, ApplyFailed).",
@@ -36,7 +41,7 @@ var (
 const labelComponent = "component"
 
 func init() {
-	metrics.Registry.MustRegister(applies, rollbacks, healthCheckDuration, agentState)
+	metrics.Registry.MustRegister(applies, rollbacks, healthCheckDuration, agentState, drifts)
 }
 
 // recordState sets innkeeper_agent_state to state.

@@ -89,6 +89,14 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 	settled, attempted := GoalWait, GoalWait
 	backoff := time.Second
 	var checks rechecks
+	// drift ticks while the configuration is applied and healthy, if the agent checks for drift.
+	var drift <-chan time.Time
+	var driftTicker *time.Ticker
+	defer func() {
+		if driftTicker != nil {
+			driftTicker.Stop()
+		}
+	}()
 	for {
 		goal := GoalApply
 		if a.Goals != nil {
@@ -100,11 +108,19 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		}
 		var wait <-chan time.Time // nil: until the Node asks something else
 		if goal != GoalWait && goal != settled {
-			delay, done := a.pursue(ctx, goal, &checks, recheck, &backoff)
+			delay, done, ok := a.pursue(ctx, goal, &checks, recheck, &backoff)
 			if done {
 				settled = goal
 			} else if ctx.Err() == nil {
 				wait = time.After(delay)
+			}
+			if driftTicker != nil {
+				driftTicker.Stop()
+				driftTicker, drift = nil, nil
+			}
+			if done && ok && goal == GoalApply && a.DriftInterval > 0 {
+				driftTicker = time.NewTicker(a.DriftInterval)
+				drift = driftTicker.C
 			}
 		}
 		select {
@@ -114,14 +130,19 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 			return fmt.Errorf("serve probes: %w", err)
 		case <-changed:
 		case <-wait:
+		case <-drift:
+			if goal == GoalApply && settled == GoalApply && a.checkDrift(ctx) {
+				settled = GoalWait // apply again
+			}
 		}
 	}
 }
 
 // pursue applies the configuration, or reverts the Node, once. It returns done when the outcome is
-// final for this pod (applied or reverted, or failed for good), and otherwise how long to wait
-// before trying again.
-func (a *Agent) pursue(ctx context.Context, goal Goal, checks *rechecks, recheck time.Duration, backoff *time.Duration) (time.Duration, bool) {
+// final for this pod (ok: applied or reverted; not ok: failed for good), and otherwise how long to
+// wait before trying again.
+func (a *Agent) pursue(ctx context.Context, goal Goal, checks *rechecks, recheck time.Duration,
+	backoff *time.Duration) (wait time.Duration, done, ok bool) {
 	run, subject := a.Apply, "Configuration"
 	if goal == GoalRevert {
 		run, subject = a.Revert, "Revert"
@@ -135,7 +156,7 @@ func (a *Agent) pursue(ctx context.Context, goal Goal, checks *rechecks, recheck
 		} else {
 			a.Log.Info("Configuration applied; serving readiness", "configHash", a.Hash)
 		}
-		return 0, true
+		return 0, true, true
 	case errors.As(err, &degraded) && degraded.Recheck:
 		*backoff = time.Second
 		delay, changed := checks.next(degraded, recheck)
@@ -143,18 +164,18 @@ func (a *Agent) pursue(ctx context.Context, goal Goal, checks *rechecks, recheck
 			a.Log.Info(subject+" not done; the Node is reported Degraded and checked again",
 				"reason", degraded.Reason, "message", degraded.Message, "after", delay)
 		}
-		return delay, false
+		return delay, false, false
 	case errors.As(err, &degraded):
 		a.Log.Info(subject+" failed; the Node is reported Degraded", "reason", degraded.Reason,
 			"message", degraded.Message)
-		return 0, true
+		return 0, true, false
 	case ctx.Err() != nil:
-		return 0, false
+		return 0, false, false
 	default:
 		delay := *backoff
 		a.Log.Error(err, subject+" failed; retrying", "after", delay)
 		*backoff = min(2*delay, time.Minute)
-		return delay, false
+		return delay, false, false
 	}
 }
 

@@ -96,6 +96,8 @@ func Agent(args []string, stderr io.Writer) int {
 		Hash:           flags.ConfigHash,
 		HealthTimeout:  flags.HealthTimeout,
 		HealthInterval: 2 * time.Second,
+		DriftInterval:  flags.DriftInterval,
+		DriftPolicy:    agent.DriftPolicy(flags.DriftPolicy),
 		Log:            log,
 	}
 	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(flags.HealthPort)))

@@ -43,6 +43,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	var complete bool
 	st.Nodes, complete = rolloutCounts(o, a, selected, health.counts.NotReady)
 	st.Nodes.Degraded = int32(len(degraded))
+	st.Nodes.Drifted = int32(len(driftedNodes(o.nodes, o.component)))
 	st.NodesReady = fmt.Sprintf("%d/%d", st.Nodes.Ready, selected)
 
 	// The rollout is done when the DaemonSet rolls out the newest configuration and has updated
@@ -298,6 +299,20 @@ func degradedNodes(nodes []*corev1.Node, component, hash string) []hotelv1alpha1
 		out = append(out, hotelv1alpha1.DegradedNode{Name: nodes[i].Name, Reason: reason, Message: msg})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// driftedNodes returns the names of the Nodes whose agent reports its files changed by someone else
+// and left so (reason Drifted, with state Applied), sorted.
+func driftedNodes(nodes []*corev1.Node, component string) []string {
+	var out []string
+	for _, n := range nodes {
+		if n.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateApplied &&
+			n.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationReason)] == hotelv1alpha1.ReasonDrifted {
+			out = append(out, n.Name)
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 

@@ -357,3 +357,19 @@ func TestAggregateStatusSumsResourcesAndListsDegradedNodes(t *testing.T) {
 	g.Expect(empty.DegradedNodes).To(BeNil())
 	g.Expect(empty.NodesReady).To(Equal("0/0"))
 }
+
+// A Node whose agent reports its files changed by hand and left so (driftPolicy Report) is
+// counted as drifted, and still as updated: it was not a failure to apply.
+func TestAggregateStatusCountsDriftedNodes(t *testing.T) {
+	g := NewWithT(t)
+	drifted := appliedAnnotations("h1")
+	drifted[hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationReason)] = hotelv1alpha1.ReasonDrifted
+	o := observed{desired: Config{Hash: "h1"}, component: "kubelet", nodeAgent: true,
+		nodes: []*corev1.Node{node("a", nil, drifted), node("b", nil, appliedAnnotations("h1"))}}
+	now := metav1.NewTime(time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC))
+	st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, decision{action: actApply},
+		acted{appliedHash: "h1", daemonSet: daemonSet("h1", 2, 2)}, now)
+	g.Expect(st.Nodes.Drifted).To(Equal(int32(1)))
+	g.Expect(st.Nodes.Updated).To(Equal(int32(2)))
+	g.Expect(st.Nodes.Degraded).To(BeZero())
+}

@@ -41,6 +41,8 @@ const (
 	flagCRISocket         = "cri-socket"
 	flagKubeconfig        = "kubeconfig"
 	flagObjectUID         = "object-uid"
+	flagDriftPolicy       = "drift-policy"
+	flagDriftInterval     = "drift-interval"
 )
 
 // AgentFlags is the node agent's command line (`innkeeper agent`): the contract between a
@@ -85,6 +87,11 @@ type AgentFlags struct {
 	// revert value (hotelv1alpha1.RevertValue) to revert the Node. Empty: it applies, and watches
 	// nothing (a DaemonSet from before reverts existed).
 	ObjectUID string
+	// DriftPolicy is what the agent does when the configuration's files on the host change after
+	// it applied them: Correct (put them back) or Report (record it on the Node).
+	DriftPolicy string
+	// DriftInterval is how often the agent checks the files once applied; 0: never.
+	DriftInterval time.Duration
 }
 
 // DefaultAgentFlags returns what the agent takes when a flag is not given; the Node's name, which
@@ -100,6 +107,8 @@ func DefaultAgentFlags() AgentFlags {
 		ProcRoot:          "/proc",
 		ContainerdConfig:  "/etc/containerd/config.toml",
 		CRISocket:         "/run/containerd/containerd.sock",
+		DriftPolicy:       "Correct",
+		DriftInterval:     30 * time.Second,
 	}
 }
 
@@ -128,6 +137,10 @@ func (f *AgentFlags) Bind(fs *flag.FlagSet) {
 		"containerd's main configuration file on the host, which must import the drop-in directory.")
 	fs.StringVar(&f.CRISocket, flagCRISocket, d.CRISocket, "containerd's CRI socket, as mounted in the agent's pod.")
 	fs.StringVar(&f.Kubeconfig, flagKubeconfig, d.Kubeconfig, "Path to a kubeconfig; default: in-cluster.")
+	fs.StringVar(&f.DriftPolicy, flagDriftPolicy, d.DriftPolicy,
+		"What to do when the configuration's files on the host change after they were applied: Correct (put them back) or Report (record it on the Node).")
+	fs.DurationVar(&f.DriftInterval, flagDriftInterval, d.DriftInterval,
+		"How often to check, once the configuration is applied, that the host's files still hold it; 0 checks never.")
 	fs.StringVar(&f.ObjectUID, flagObjectUID, d.ObjectUID,
 		"UID of the object whose configuration this is: the agent applies it while its Node's admission label holds the UID, "+
 			"and reverts the Node when it holds revert.<UID>. Empty: apply, and watch nothing.")
@@ -159,6 +172,8 @@ func (f AgentFlags) Args() []string {
 		{flagContainerdConfig, f.ContainerdConfig, d.ContainerdConfig},
 		{flagKubeconfig, f.Kubeconfig, d.Kubeconfig},
 		{flagObjectUID, f.ObjectUID, d.ObjectUID},
+		{flagDriftPolicy, f.DriftPolicy, d.DriftPolicy},
+		{flagDriftInterval, f.DriftInterval.String(), d.DriftInterval.String()},
 		{flagMetricsPort, strconv.Itoa(f.MetricsPort), strconv.Itoa(d.MetricsPort)},
 	} {
 		if o.value != o.def {
@@ -182,6 +197,9 @@ func (f AgentFlags) Validate() error {
 	if len(missing) > 0 || (f.Component != KubeletComponent && f.Component != ContainerdComponent) {
 		return fmt.Errorf("need %s or %s, and %v",
 			agentArg(flagComponent, KubeletComponent), agentArg(flagComponent, ContainerdComponent), missing)
+	}
+	if f.DriftPolicy != "Correct" && f.DriftPolicy != "Report" {
+		return fmt.Errorf("--%s must be Correct or Report, not %q", flagDriftPolicy, f.DriftPolicy)
 	}
 	return nil
 }

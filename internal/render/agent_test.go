@@ -32,7 +32,7 @@ var everyAgentFlag = render.AgentFlags{
 	HealthPort: 10300, MetricsPort: 10301, NodeName: "node-7", HealthTimeout: 90 * time.Second, DropInDir: "/etc/kubelet.d",
 	KubeletHealthzURL: "http://127.0.0.1:10249/healthz", ProcRoot: "/host/proc", ContainerdConfig: "/etc/containerd/main.toml",
 	CRISocket: "/run/k3s/containerd/containerd.sock", Kubeconfig: "/etc/innkeeper/kubeconfig",
-	ObjectUID: "4f1e2d3c-0000-4000-8000-000000000007",
+	ObjectUID: "4f1e2d3c-0000-4000-8000-000000000007", DriftPolicy: "Report", DriftInterval: time.Minute,
 }
 
 // What a DaemonSet renders is what the agent parses: Args, parsed by the flags Bind defines, gives
@@ -93,6 +93,8 @@ func TestAgentFlagsBind(t *testing.T) {
 		"cri-socket":          "/run/containerd/containerd.sock",
 		"kubeconfig":          "",
 		"object-uid":          "",
+		"drift-policy":        "Correct",
+		"drift-interval":      "30s",
 	}))
 	g.Expect(f.NodeName).To(Equal("node-7"), "the Node's name comes from $NODE_NAME, which AgentContainer sets")
 

@@ -336,6 +336,34 @@ var _ = Describe("FloorManager on real nodes", func() {
 				HaveField("Reason", agent.EventReasonReverted), HaveField("Action", agent.EventActionRevert))))
 		}
 	})
+
+	It("puts back a drop-in edited by hand, and restarts the kubelet on it", func() {
+		fm := floorManager("drift", hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](58)})
+		create(fm)
+		waitReady(fm)
+		n := cluster.Nodes[0]
+		applied := fileOn(n, dropIn)
+		Expect(applied).To(ContainSubstring("maxPods: 58"))
+		pid, err := n.MainPID(ctx, "kubelet.service")
+		Expect(err).NotTo(HaveOccurred())
+
+		_, err = n.Exec(ctx, "sed", "-i", "s/maxPods: 58/maxPods: 77/", dropIn)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(fileOn(n, dropIn)).To(ContainSubstring("maxPods: 77"))
+		start := time.Now()
+		// The agent looks every 30 s (--drift-interval).
+		Eventually(func() string { return fileOn(n, dropIn) }).WithTimeout(2*time.Minute).WithPolling(time.Second).
+			Should(Equal(applied), "the hand edit on %s was not put back", n.Name)
+		AddReportEntry("a hand edit of the kubelet drop-in to put back (drift interval 30 s)", time.Since(start).Round(time.Second).String())
+		Eventually(func() int {
+			p, _ := n.MainPID(ctx, "kubelet.service")
+			return p
+		}).WithTimeout(time.Minute).ShouldNot(Equal(pid), "the kubelet was not restarted on the drop-in put back")
+		waitReady(fm)
+		Expect(configz(n.Name)["maxPods"]).To(BeEquivalentTo(58))
+		Expect(agentEvents(n.Name)).To(ContainElement(And(HaveField("Type", corev1.EventTypeWarning),
+			HaveField("Reason", hotelv1alpha1.ReasonDrifted), HaveField("Action", agent.EventActionCorrect))))
+	})
 })
 
 func nodeIsReady(n *corev1.Node) bool {

@@ -125,6 +125,9 @@ func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecAp
 	}
 	flags := AgentFlags(cfg.Hash)
 	flags.ObjectUID = string(obj.GetUID())
+	if o, ok := obj.(*hotelv1alpha1.RoomService); ok && o.Spec.DriftPolicy != "" {
+		flags.DriftPolicy = string(o.Spec.DriftPolicy)
+	}
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
 		WithHostNetwork(true).

@@ -19,9 +19,31 @@ const (
 // for its Nodes to be reverted.
 const DefaultRevertTimeoutSeconds = 1800
 
-// NodeDeletion is what a FloorManager or RoomService does to its Nodes' files when it is deleted,
-// or when a Node leaves its pool.
-type NodeDeletion struct {
+// DriftPolicy says what a node agent does when innkeeper's files on its Node are changed or removed
+// by someone else after it applied them.
+// +kubebuilder:validation:Enum=Correct;Report
+type DriftPolicy string
+
+const (
+	// DriftPolicyCorrect puts the files back: the agent applies the configuration again (restarting
+	// the component if it reads a changed file at start) and checks that it is healthy.
+	DriftPolicyCorrect DriftPolicy = "Correct"
+	// DriftPolicyReport leaves the files as they are and reports the Node: reason Drifted on the Node,
+	// a Warning Event, status.nodes.drifted and the agent's innkeeper_agent_drift_total.
+	DriftPolicyReport DriftPolicy = "Report"
+)
+
+// NodeFiles is what a FloorManager or RoomService does about the files its agents write on its
+// Nodes: when they are changed by hand, when the object is deleted, and when a Node leaves its pool.
+type NodeFiles struct {
+	// driftPolicy is what a Node's agent does when innkeeper's files there are changed or removed by
+	// someone else after they were applied (it checks every 30 seconds): Correct (the default)
+	// puts them back, restarting the component if it reads them at start; Report leaves them and
+	// reports the Node (reason Drifted, status.nodes.drifted, a Warning Event on the Node).
+	// +optional
+	// +kubebuilder:default=Correct
+	DriftPolicy DriftPolicy `json:"driftPolicy,omitempty"`
+
 	// deletionPolicy is what becomes of the configuration on the Nodes when the object is deleted,
 	// or a Node leaves its pool. Revert (the default) removes innkeeper's files from each Node,
 	// restarts the component there if that removed something it reads at start, and checks it is
@@ -42,12 +64,15 @@ type NodeDeletion struct {
 }
 
 // Reverts reports whether the object's Nodes are reverted when it is deleted or they leave its pool.
-func (d NodeDeletion) Reverts() bool { return d.DeletionPolicy != NodeDeletionPolicyOrphan }
+func (d NodeFiles) Reverts() bool { return d.DeletionPolicy != NodeDeletionPolicyOrphan }
 
 // RevertTimeout returns revertTimeoutSeconds, or its default.
-func (d NodeDeletion) RevertTimeout() int32 {
+func (d NodeFiles) RevertTimeout() int32 {
 	if d.RevertTimeoutSeconds == nil {
 		return DefaultRevertTimeoutSeconds
 	}
 	return *d.RevertTimeoutSeconds
 }
+
+// ReportsDrift reports whether drift is only reported, not corrected.
+func (d NodeFiles) ReportsDrift() bool { return d.DriftPolicy == DriftPolicyReport }
