@@ -26,9 +26,9 @@ const manualAgent = "test.innkeeper.dev/manual-agent"
 
 // simulateRevertingAgents plays the node agents' part in a revert until ctx ends, as there are no
 // agents in envtest: on every Node that a FloorManager or RoomService marked for revert, unless
-// labelled manualAgent, it removes the component's annotations, as an agent does once the Node is
-// reverted. Without it, deleting an object whose Nodes report a configuration would wait for its
-// revert timeout.
+// labelled manualAgent, it records the component's state Reverted, as an agent does once the Node
+// is reverted. Without it, deleting an object whose Nodes are admitted would wait for its revert
+// timeout.
 func simulateRevertingAgents(ctx context.Context, c client.Client) {
 	for ctx.Err() == nil {
 		nodes := &corev1.NodeList{}
@@ -44,26 +44,28 @@ func simulateRevertingAgents(ctx context.Context, c client.Client) {
 	}
 }
 
-// revertNode removes the annotations of every component whose admission label marks node for
-// revert, unless it is labelled manualAgent.
+// revertNode records Reverted for every component whose admission label marks node for revert,
+// unless it is labelled manualAgent.
 func revertNode(ctx context.Context, c client.Client, node *corev1.Node) {
 	if node.Labels[manualAgent] != "" {
 		return
 	}
 	for _, component := range []string{"kubelet", "containerd"} {
-		if strings.HasPrefix(node.Labels[pool.AdmittedLabel(component)], hotelv1alpha1.RevertValue("")) {
-			clearAgentAnnotations(ctx, c, node.Name, component)
+		if strings.HasPrefix(node.Labels[pool.AdmittedLabel(component)], hotelv1alpha1.RevertValue("")) &&
+			node.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationState)] != hotelv1alpha1.AgentStateReverted {
+			reportReverted(ctx, c, node.Name, component)
 		}
 	}
 }
 
-// clearAgentAnnotations removes a component's agent annotations from a Node, as its agent does
-// once it reverted the Node.
-func clearAgentAnnotations(ctx context.Context, c client.Client, name, component string) {
+// reportReverted records on a Node what a component's agent records once it reverted the Node.
+func reportReverted(ctx context.Context, c client.Client, name, component string) {
 	patch := map[string]any{}
 	for _, suffix := range hotelv1alpha1.AgentAnnotations {
 		patch[hotelv1alpha1.AgentAnnotation(component, suffix)] = nil
 	}
+	patch[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationState)] = hotelv1alpha1.AgentStateReverted
+	patch[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationTarget)] = hotelv1alpha1.AgentTargetRevert
 	body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": patch}})
 	_ = c.Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, client.RawPatch(types.MergePatchType, body))
 }
@@ -98,15 +100,15 @@ var _ = Describe("Revert", func() {
 		Expect(condition(name, hotelv1alpha1.ConditionReady).Message).To(And(
 			ContainSubstring("3 left"), ContainSubstring(nodes[0].Name)))
 		ds := daemonSetOf(name)
-		Expect(ds.Spec.UpdateStrategy.Type).To(Equal(appsv1.RollingUpdateDaemonSetStrategyType),
-			"a deleted object's DaemonSet must replace pods from before reverts with ones that can revert")
+		Expect(ds.Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType),
+			"a deleted object's DaemonSet must give no further Node its configuration")
 		terms := ds.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
 		Expect(terms).To(ContainElement(HaveField("MatchExpressions", ContainElement(HaveField("Values",
 			ConsistOf(hotelv1alpha1.RevertValue(string(fm.UID))))))), "the agent would leave a Node marked for revert")
 
 		By("each reverted Node is released, and the next one marked")
 		for i, n := range nodes {
-			clearAgentAnnotations(ctx, k8sClient, n.Name, "kubelet")
+			reportReverted(ctx, k8sClient, n.Name, "kubelet")
 			if i+1 < len(nodes) {
 				Eventually(revert).WithArguments("kubelet").WithTimeout(timeout).Should(Equal([]string{nodes[i+1].Name}))
 			}
@@ -116,6 +118,14 @@ var _ = Describe("Revert", func() {
 		}).WithTimeout(timeout).Should(BeTrue(), "the FloorManager is held although every Node is reverted")
 		Expect(revert("kubelet")).To(BeEmpty())
 		Expect(admittedNodes("kubelet", fm.UID)).To(BeEmpty())
+		for _, n := range nodes {
+			Eventually(func() map[string]string {
+				node := &corev1.Node{}
+				Expect(k8sClient.Get(ctx, client.ObjectKey{Name: n.Name}, node)).To(Succeed())
+				return node.Annotations
+			}).WithTimeout(timeout).ShouldNot(HaveKey(hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationState)),
+				"the record of the revert is left on %s", n.Name)
+		}
 		Eventually(func() []eventsv1.Event { return eventsAbout(name) }).WithTimeout(timeout).Should(ContainElement(And(
 			HaveField("Type", corev1.EventTypeNormal), HaveField("Reason", hotelv1alpha1.ReasonReverting))))
 	})
@@ -138,7 +148,7 @@ var _ = Describe("Revert", func() {
 		By("back in the pool before its revert is done: it waits for it")
 		labelNode(nodes[1].Name, poolKey, poolName)
 		Consistently(markedForRevert).WithArguments("kubelet", fm.UID).WithTimeout(settle).Should(Equal([]string{nodes[1].Name}))
-		clearAgentAnnotations(ctx, k8sClient, nodes[1].Name, "kubelet")
+		reportReverted(ctx, k8sClient, nodes[1].Name, "kubelet")
 		expectAdmitted("kubelet", fm.UID, nodes[0].Name, nodes[1].Name)
 		Expect(markedForRevert("kubelet", fm.UID)).To(BeEmpty())
 	})

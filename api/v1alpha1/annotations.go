@@ -30,6 +30,9 @@ const (
 	AgentStateApplied = "Applied"
 	// AgentStateDegraded: the configuration could not be applied; the previous one was restored.
 	AgentStateDegraded = "Degraded"
+	// AgentStateReverted: the agent took innkeeper's configuration off the Node, which runs its own
+	// (target revert); the manager then removes the Node's admission label and this record.
+	AgentStateReverted = "Reverted"
 )
 
 // Reasons of an agent's Degraded state, as the Node's hotel.innkeeper.dev/<component>-reason and
@@ -126,6 +129,6 @@ func AdmittedLabel(component string) string {
 func RevertValue(uid string) string { return "revert." + uid }
 
 // AgentTargetRevert is the target (hotel.innkeeper.dev/<component>-target) that a node agent records
-// while it reverts its Node (state Applying) or when the revert failed (state Degraded). Once a
-// revert is done, the agent removes all of its component's annotations from the Node.
+// while it reverts its Node (state Applying), when the revert failed (state Degraded), and once it is
+// done (state Reverted, which the manager removes with the label).
 const AgentTargetRevert = "revert"

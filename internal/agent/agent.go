@@ -30,6 +30,7 @@ const (
 	StateApplying = hotelv1alpha1.AgentStateApplying
 	StateApplied  = hotelv1alpha1.AgentStateApplied
 	StateDegraded = hotelv1alpha1.AgentStateDegraded
+	StateReverted = hotelv1alpha1.AgentStateReverted
 )
 
 // failedOnTheNode tells whether a Degraded reason recorded on the Node means that the component ran
@@ -195,6 +196,9 @@ type Agent struct {
 	// goal is what the Apply or Revert in progress brings the host to, as the Node's target
 	// records it: Hash, or hotelv1alpha1.AgentTargetRevert.
 	goal string
+	// correcting: the Apply in progress puts back files changed on the host (see checkDrift), which
+	// are no healthy state to back up.
+	correcting bool
 	// failed holds, by goal, the outcome of an Apply or Revert that failed after it wrote or
 	// restarted something: later calls only record it again, so that a failure to record Degraded
 	// never makes the agent apply (or revert) twice what failed.
@@ -368,7 +372,7 @@ func (a *Agent) Revert(ctx context.Context) error {
 }
 
 // reverted finishes a Revert: the component is healthy without innkeeper's files, whose backups go
-// too, and the Node no longer records anything of the component's agent.
+// too, and the Node records it (state Reverted; the manager removes the record with the label).
 func (a *Agent) reverted(ctx context.Context, log logr.Logger, current Report, c change) error {
 	a.tidy(log, c)
 	result := "unchanged"
@@ -377,9 +381,11 @@ func (a *Agent) reverted(ctx context.Context, log logr.Logger, current Report, c
 	}
 	applies.WithLabelValues(a.Target.Name(), result).Inc()
 	recordState(a.Target.Name(), "")
-	if current != (Report{}) {
-		if err := a.Reporter.Write(ctx, Report{}); err != nil {
-			return fmt.Errorf("remove the agent's record from the Node: %w", err)
+	done := Report{State: StateReverted, Target: hotelv1alpha1.AgentTargetRevert, Message: fmt.Sprintf(
+		"innkeeper's configuration is off the Node; %s runs the Node's own and is healthy.", a.Target.Name())}
+	if current != done {
+		if err := a.Reporter.Write(ctx, done); err != nil {
+			return fmt.Errorf("record Reverted on the Node: %w", err)
 		}
 		log.Info("Configuration reverted")
 		a.event(ctx, corev1.EventTypeNormal, EventReasonReverted, EventActionRevert, fmt.Sprintf(
@@ -474,7 +480,7 @@ func (a *Agent) write(ctx context.Context, log logr.Logger, report *Report, c ch
 	// hold an unverified configuration, and the backups taken before it are still the ones to
 	// restore.
 	for _, f := range c.files {
-		if report.State == StateApplied || !hasBackup(f.Path) {
+		if (report.State == StateApplied && !a.correcting) || !hasBackup(f.Path) {
 			if err := saveBackup(f.Path); err != nil {
 				return a.degrade(ctx, *report, hotelv1alpha1.ReasonAgentApplyFailed, fmt.Sprintf("could not back up %s: %v", f.Path, err))
 			}

@@ -29,7 +29,7 @@ func TestRevertRemovesTheDropInAndClearsTheNode(t *testing.T) {
 	_, err := os.Stat(h.dropIn() + backupSuffix)
 	g.Expect(os.IsNotExist(err)).To(BeTrue(), "the drop-in's backup is left")
 	g.Expect(h.restarts.Load()).To(Equal(int32(2)), "the kubelet was not restarted without the drop-in")
-	g.Expect(h.report()).To(Equal(Report{}), "the Node still records the agent's state")
+	g.Expect(h.report()).To(Equal(reverted), "the Node does not record the revert")
 	g.Expect(h.writes[0]).To(HaveField("State", StateApplying))
 	g.Expect(h.writes[0]).To(HaveField("Target", hotelv1alpha1.AgentTargetRevert))
 	g.Expect(h.writes[0]).To(HaveField("Config", "new"), "while reverting, the Node still runs what it ran")
@@ -38,23 +38,24 @@ func TestRevertRemovesTheDropInAndClearsTheNode(t *testing.T) {
 	g.Expect(h.leftovers()).To(BeEmpty())
 }
 
-// A Node with nothing of innkeeper's is reverted without a restart, and without a write if the
-// Node records nothing either.
+// A Node with nothing of innkeeper's is reverted without a restart: it says so, once.
 func TestRevertWithNothingToRemoveRestartsNothing(t *testing.T) {
 	g := NewWithT(t)
 	h := newFakeHost(t)
 	a := h.agent(newConfig, "new")
 	g.Expect(a.Revert(context.Background())).To(Succeed())
 	g.Expect(h.restarts.Load()).To(BeZero())
-	g.Expect(h.writes).To(BeEmpty())
-	g.Expect(h.recorded()).To(BeEmpty())
+	g.Expect(h.report()).To(Equal(reverted), "the manager waits for the agent to say so")
 	g.Expect(a.Ready()).To(BeTrue())
+	writes := len(h.recordedWrites())
+	g.Expect(a.Revert(context.Background())).To(Succeed())
+	g.Expect(h.recordedWrites()).To(HaveLen(writes), "an agent restarted on a reverted Node writes nothing")
 
-	// A record left by an apply that never wrote (refused) is cleared, still without a restart.
+	// A record left by an apply that never wrote (refused) is replaced, still without a restart.
 	_ = h.Write(context.Background(), Report{State: StateDegraded, Target: "new", Reason: hotelv1alpha1.ReasonDropInUnsupported})
 	g.Expect(a.Revert(context.Background())).To(Succeed())
 	g.Expect(h.restarts.Load()).To(BeZero())
-	g.Expect(h.report()).To(Equal(Report{}))
+	g.Expect(h.report()).To(Equal(reverted))
 }
 
 // A kubelet that is not healthy without innkeeper's drop-in (the Node's own configuration is
@@ -109,8 +110,12 @@ func TestAnInterruptedRevertResumes(t *testing.T) {
 	h.onRestart = nil
 	g.Expect(h.agent(newConfig, "new").Revert(context.Background())).To(Succeed())
 	g.Expect(h.restarts.Load()).To(Equal(int32(2)), "the resumed revert did not restart the kubelet")
-	g.Expect(h.report()).To(Equal(Report{}))
+	g.Expect(h.report()).To(Equal(reverted))
 }
+
+// reverted is what the kubelet agent records once it reverted its Node.
+var reverted = Report{State: StateReverted, Target: hotelv1alpha1.AgentTargetRevert,
+	Message: "innkeeper's configuration is off the Node; kubelet runs the Node's own and is healthy."}
 
 func TestGoalOf(t *testing.T) {
 	const uid = "6d1c7f0e-1111-4222-8333-444455556666"
@@ -170,7 +175,7 @@ func TestRunFollowsWhatTheNodeAsks(t *testing.T) {
 	g.Expect(h.fileContent()).To(Equal(newConfig))
 
 	goals.set(GoalRevert)
-	g.Eventually(h.report, 5*time.Second, 10*time.Millisecond).Should(Equal(Report{}))
+	g.Eventually(h.report, 5*time.Second, 10*time.Millisecond).Should(Equal(reverted))
 	g.Expect(h.fileContent()).To(BeNil())
 	g.Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
 

@@ -109,6 +109,7 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		var wait <-chan time.Time // nil: until the Node asks something else
 		if goal != GoalWait && goal != settled {
 			delay, done, ok := a.pursue(ctx, goal, &checks, recheck, &backoff)
+			a.correcting = false
 			if done {
 				settled = goal
 			} else if ctx.Err() == nil {
@@ -132,7 +133,7 @@ func (a *Agent) Run(ctx context.Context, listener net.Listener) error {
 		case <-wait:
 		case <-drift:
 			if goal == GoalApply && settled == GoalApply && a.checkDrift(ctx) {
-				settled = GoalWait // apply again
+				settled, a.correcting = GoalWait, true // apply again, keeping the healthy backups
 			}
 		}
 	}

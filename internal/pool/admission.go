@@ -54,10 +54,11 @@ type admission struct {
 	behind []string
 
 	// For an object whose Nodes are reverted (see revert.go): revert names the Nodes to mark for
-	// revert; reverting, those marked whose agent is not done; releaseReverted, those marked that
-	// are done, whose label goes (all sorted); revertWaiting, how many are left to mark after revert.
-	revert, reverting, releaseReverted []string
-	revertWaiting                      int
+	// revert; reverting, those marked whose agent is not done; revertStuck, those marked that are
+	// not Ready or whose agent failed to revert them; releaseReverted, those marked that are done,
+	// whose label goes (all sorted); revertWaiting, how many are left to mark after revert.
+	revert, reverting, revertStuck, releaseReverted []string
+	revertWaiting                                   int
 }
 
 // admitted reports whether node is admitted to the rollout of the object with uid.
@@ -163,8 +164,9 @@ func admit(o observed, d decision) admission {
 		switch {
 		case o.isAdmitted(n):
 			admittedCount++
-		case markedForRevert(n, o.component, o.uid):
-			// Back in the pool while its revert goes on: admitted again once it is done.
+		case isMarkedForRevert(n, o.component):
+			// Being reverted (back in the pool, or by the object of a pool it left): admitted once
+			// that is done.
 		default:
 			pending = append(pending, n)
 		}
@@ -238,6 +240,7 @@ func leave(o observed, ad *admission, admittedCount int) int {
 		}
 		sort.Strings(ad.release)
 	}
+	releaseMarked(o, ad)
 	return 0
 }
 
@@ -384,6 +387,9 @@ func (r *Reconciler) applyAdmission(ctx context.Context, obj Object, ad admissio
 		return err
 	}
 	if err := r.releaseLabel(ctx, obj.GetName(), hotelv1alpha1.RevertValue(string(obj.GetUID())), ad.releaseReverted); err != nil {
+		return err
+	}
+	if err := r.clearReverted(ctx, ad.releaseReverted); err != nil {
 		return err
 	}
 	if err := r.markForRevert(ctx, obj, ad.revert); err != nil {

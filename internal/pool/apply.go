@@ -56,8 +56,6 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 		}
 	case actHold:
 		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, true)
-	case actKeep:
-		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, false)
 	}
 	if a.err != nil {
 		recordApplyError(r.gvk.Kind, a.err)

@@ -29,10 +29,6 @@ const (
 	// actRemoveDaemonSet deletes the object's DaemonSet: the pool's Nodes are another's, and two
 	// agents, or two kube-proxies, never manage one Node.
 	actRemoveDaemonSet
-	// actKeep applies the DaemonSet at the configuration it rolls out already, with its rolling
-	// update: a deleted object's agents stay on its Nodes to revert them, and pods rendered before
-	// they could revert are replaced by ones that can.
-	actKeep
 )
 
 func (a action) String() string {
@@ -45,8 +41,6 @@ func (a action) String() string {
 		return "hold"
 	case actRemoveDaemonSet:
 		return "remove DaemonSet"
-	case actKeep:
-		return "keep"
 	}
 	return fmt.Sprintf("action(%d)", int(a))
 }
@@ -106,9 +100,10 @@ func decide(o observed) decision {
 // decideAction returns what to do about an object's workloads.
 func decideAction(o observed) decision {
 	if o.deleting {
-		// Whatever the spec says now: the Nodes are reverted from what they run.
+		// Whatever the spec says now: the Nodes are reverted from what they run, and no further
+		// Node is given the configuration on its way out (held, whatever held it before).
 		if o.daemonSet != nil && o.applied.Hash != "" {
-			return decision{action: actKeep, config: o.applied}
+			return decision{action: actHold, config: o.applied}
 		}
 		return decision{action: actNone}
 	}

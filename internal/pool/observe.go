@@ -112,15 +112,17 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		o.window, o.windowErr = &st, err
 	}
 	var timeout time.Duration
-	if o.reverts, timeout = r.reverts(obj); o.reverts {
+	o.reverts, timeout = r.reverts(obj)
+	if r.kind.Component.NodeAgent() && obj.GetUID() != "" {
+		// Whatever the policy: one that turned Orphan releases the Nodes it marked.
 		var err error
 		if o.reverting, err = r.nodes.selected(ctx, labels.SelectorFromSet(labels.Set{
 			AdmittedLabel(component): hotelv1alpha1.RevertValue(string(obj.GetUID()))})); err != nil {
 			return o, err
 		}
-		if t := obj.GetDeletionTimestamp(); !t.IsZero() {
-			o.deleting, o.revertDeadline = true, t.Add(timeout)
-		}
+	}
+	if t := obj.GetDeletionTimestamp(); o.reverts && !t.IsZero() {
+		o.deleting, o.revertDeadline = true, t.Add(timeout)
 	}
 	selector, err := metav1.LabelSelectorAsSelector(obj.PoolSpec().NodeSelector.LabelSelector())
 	if err != nil {

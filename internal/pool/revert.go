@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -44,19 +46,28 @@ func (r *Reconciler) reverts(obj Object) (bool, time.Duration) {
 	return false, 0
 }
 
-// isReverted reports whether a Node marked for revert is done: its agent records nothing any more.
+// isReverted reports whether a Node marked for revert is done: its agent says so (state Reverted).
+// A Node whose agent records nothing is not: its agent may not have started, or may be applying.
 func isReverted(n *corev1.Node, component string) bool {
-	for _, suffix := range hotelv1alpha1.AgentAnnotations {
-		if _, ok := n.Annotations[hotelv1alpha1.AgentAnnotation(component, suffix)]; ok {
-			return false
-		}
-	}
-	return true
+	return agentState(n, component) == hotelv1alpha1.AgentStateReverted
 }
 
-// markedForRevert reports whether node's admission label marks it for revert by the object with uid.
-func markedForRevert(node *corev1.Node, component string, uid types.UID) bool {
-	return uid != "" && node.Labels[AdmittedLabel(component)] == hotelv1alpha1.RevertValue(string(uid))
+// revertStuck reports whether a Node marked for revert cannot be reverted for now: it is not
+// Ready (its agent may not run), or its agent failed to revert it (state Degraded, target revert;
+// it put innkeeper's files back). Such a Node takes no place in the budget.
+func revertStuck(n *corev1.Node, component string) bool {
+	failed := agentState(n, component) == hotelv1alpha1.AgentStateDegraded &&
+		n.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationTarget)] == hotelv1alpha1.AgentTargetRevert
+	return failed || !nodeReady(n)
+}
+
+func agentState(n *corev1.Node, component string) string {
+	return n.Annotations[hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationState)]
+}
+
+// isMarkedForRevert reports whether a Node is being reverted by any object of the component's kind.
+func isMarkedForRevert(n *corev1.Node, component string) bool {
+	return strings.HasPrefix(n.Labels[AdmittedLabel(component)], hotelv1alpha1.RevertValue(""))
 }
 
 // planReverts decides, for an object whose Nodes are reverted, which Nodes to mark for revert and
@@ -81,6 +92,8 @@ func planReverts(o observed, ad *admission, rolloutInFlight int) int {
 		}
 	}
 	if o.daemonSet == nil {
+		// No agent can revert them (the DaemonSet was deleted first: a foreground deletion, or by
+		// hand): released as they are.
 		for _, n := range candidates {
 			ad.release = append(ad.release, n.Name)
 		}
@@ -93,19 +106,27 @@ func planReverts(o observed, ad *admission, rolloutInFlight int) int {
 	}
 	inFlight := 0
 	for _, n := range o.reverting {
-		if isReverted(n, o.component) {
+		switch {
+		case isReverted(n, o.component):
 			ad.releaseReverted = append(ad.releaseReverted, n.Name)
-		} else {
+		case revertStuck(n, o.component):
+			ad.revertStuck = append(ad.revertStuck, n.Name)
+		default:
 			inFlight++
 			ad.reverting = append(ad.reverting, n.Name)
 		}
 	}
 	sort.Strings(ad.releaseReverted)
 	sort.Strings(ad.reverting)
-	if !o.deleting {
+	sort.Strings(ad.revertStuck)
+	// The pool's Nodes, or a deleted object's: all it manages.
+	base := len(o.nodes)
+	if o.deleting {
+		base = len(candidates) + len(o.reverting)
+	} else {
 		inFlight += rolloutInFlight
 	}
-	budget := maxChanging(o.maxUnavailable, len(o.nodes)) - inFlight
+	budget := maxChanging(o.maxUnavailable, base) - inFlight
 	sortReadyFirst(candidates)
 	for i := 0; i < budget && i < len(candidates); i++ {
 		ad.revert = append(ad.revert, candidates[i].Name)
@@ -113,6 +134,15 @@ func planReverts(o observed, ad *admission, rolloutInFlight int) int {
 	ad.revertWaiting = len(candidates) - len(ad.revert)
 	sort.Strings(ad.revert)
 	return len(ad.reverting) + len(ad.revert)
+}
+
+// releaseMarked releases, as they are, the Nodes marked for revert by an object that no longer
+// reverts (its deletionPolicy turned Orphan): no agent is asked to finish.
+func releaseMarked(o observed, ad *admission) {
+	for _, n := range o.reverting {
+		ad.releaseReverted = append(ad.releaseReverted, n.Name)
+	}
+	sort.Strings(ad.releaseReverted)
 }
 
 // sortReadyFirst sorts Nodes Ready first, then by name, so that a wave is predictable.
@@ -128,18 +158,22 @@ func sortReadyFirst(nodes []*corev1.Node) {
 
 // revertDone reports whether a deleted object has no Node left to revert once ad is applied.
 func revertDone(ad admission) bool {
-	return len(ad.revert) == 0 && len(ad.reverting) == 0 && ad.revertWaiting == 0
+	return len(ad.revert) == 0 && len(ad.reverting) == 0 && len(ad.revertStuck) == 0 && ad.revertWaiting == 0
 }
 
 // revertWait says why a deleted object waits: its Nodes are being reverted.
 func revertWait(o observed, ad admission) *stall {
-	left := len(ad.reverting) + len(ad.revert) + ad.revertWaiting
+	left := len(ad.reverting) + len(ad.revert) + len(ad.revertStuck) + ad.revertWaiting
 	names := append(append([]string(nil), ad.reverting...), ad.revert...)
 	sort.Strings(names)
+	stuck := ""
+	if len(ad.revertStuck) > 0 {
+		stuck = fmt.Sprintf(" Not Ready, or failed to revert (see their hotel.innkeeper.dev annotations): %s.", nameList(ad.revertStuck))
+	}
 	return &stall{reason: hotelv1alpha1.ReasonReverting, message: fmt.Sprintf(
 		"Deleted: taking configuration %s off the Nodes before the object goes, at most %s at a time: %d left, "+
-			"reverting %s. The object goes at %s at the latest (spec.revertTimeoutSeconds), reverted or not.",
-		orNone(o.applied.Hash), o.maxUnavailable.String(), left, nameList(names), o.revertDeadline.UTC().Format(time.RFC3339))}
+			"reverting %s.%s The object goes at %s at the latest (spec.revertTimeoutSeconds), reverted or not.",
+		orNone(o.applied.Hash), o.maxUnavailable.String(), left, nameList(names), stuck, o.revertDeadline.UTC().Format(time.RFC3339))}
 }
 
 // markForRevert sets the admission label of the named Nodes from the object's UID to its revert
@@ -164,6 +198,41 @@ func (r *Reconciler) markForRevert(ctx context.Context, obj Object, nodes []stri
 		}
 	}
 	log.FromContext(ctx).Info("Reverting Nodes", "nodes", nodes)
+	return nil
+}
+
+// clearReverted removes the record of a finished revert (state Reverted, and the rest of the
+// component's agent annotations) from the named Nodes, once their label is released: the Node is
+// as if innkeeper had never configured it. Only a record that still says Reverted is removed.
+func (r *Reconciler) clearReverted(ctx context.Context, nodes []string) error {
+	component := r.kind.Component.Name()
+	state := "/metadata/annotations/" + jsonPointerEscape(hotelv1alpha1.AgentAnnotation(component, hotelv1alpha1.AgentAnnotationState))
+	for _, name := range nodes {
+		node := &corev1.Node{}
+		if err := r.client.Get(ctx, client.ObjectKey{Name: name}, node); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return err
+		}
+		if !isReverted(node, component) {
+			continue
+		}
+		ops := []jsonPatchOp{{Op: patchTest, Path: state, Value: hotelv1alpha1.AgentStateReverted}}
+		for _, suffix := range hotelv1alpha1.AgentAnnotations {
+			key := hotelv1alpha1.AgentAnnotation(component, suffix)
+			if _, ok := node.Annotations[key]; ok {
+				ops = append(ops, jsonPatchOp{Op: patchRemove, Path: "/metadata/annotations/" + jsonPointerEscape(key)})
+			}
+		}
+		body, err := json.Marshal(ops)
+		if err != nil {
+			return err
+		}
+		if err := r.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body)); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("clear the revert record of Node %s: %w", name, err)
+		}
+	}
 	return nil
 }
 
@@ -198,6 +267,14 @@ func (r *Reconciler) revertDeleted(ctx context.Context, obj Object) (ctrl.Result
 		return ctrl.Result{}, true, r.abandonReverts(ctx, obj)
 	}
 	d := decide(o)
+	if o.daemonSet == nil {
+		if left := append(append([]string(nil), d.admission.release...), d.admission.releaseReverted...); len(left) > 0 {
+			sort.Strings(left)
+			r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, "RevertSkipped", "Revert",
+				"The DaemonSet is gone (deleted first, as kubectl delete --cascade=foreground or a deletion by hand does): "+
+					"no agent is left to revert %d Nodes, which keep innkeeper's configuration: %s.", len(left), nameList(left))
+		}
+	}
 	acted, err := r.act(ctx, obj, o, d)
 	if err != nil {
 		return ctrl.Result{}, false, err

@@ -19,8 +19,7 @@ import (
 // SimulateAgents plays innkeeper's node agents on kwok Nodes, where pods run no containers: each
 // time an agent pod of component is Ready on a Node, it records on the Node what the real agent
 // records once it has applied the pod's configuration and found the component healthy, or, on a
-// Node marked for revert, removes the record, as the real agent does once it reverted the Node. It
-// returns when ctx ends.
+// Node marked for revert, what it records once it reverted the Node. It returns when ctx ends.
 func SimulateAgents(ctx context.Context, cs kubernetes.Interface, namespace, component string) error {
 	selector := fmt.Sprintf("%s=%s,%s=%s", pool.LabelManagedBy, pool.ManagedByValue, pool.LabelComponent, component)
 	ticker := time.NewTicker(250 * time.Millisecond)
@@ -58,17 +57,18 @@ func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 	}
 	key := func(suffix string) string { return hotelv1alpha1.AgentAnnotation(component, suffix) }
 	if strings.HasPrefix(node.Labels[hotelv1alpha1.AdmittedLabel(component)], hotelv1alpha1.RevertValue("")) {
-		// Marked for revert: the agent takes the configuration off and removes its record.
-		clear := map[string]any{}
-		for _, suffix := range hotelv1alpha1.AgentAnnotations {
-			if _, ok := node.Annotations[key(suffix)]; ok {
-				clear[key(suffix)] = nil
-			}
+		// Marked for revert: the agent takes the configuration off and says so.
+		if node.Annotations[key(hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateReverted {
+			return
 		}
-		if len(clear) > 0 {
-			patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": clear}})
-			_, _ = cs.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		}
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
+			key(hotelv1alpha1.AgentAnnotationConfig):  nil,
+			key(hotelv1alpha1.AgentAnnotationTarget):  hotelv1alpha1.AgentTargetRevert,
+			key(hotelv1alpha1.AgentAnnotationState):   hotelv1alpha1.AgentStateReverted,
+			key(hotelv1alpha1.AgentAnnotationReason):  nil,
+			key(hotelv1alpha1.AgentAnnotationMessage): "innkeeper's configuration is off the Node (simulated on a kwok Node).",
+		}}})
+		_, _ = cs.CoreV1().Nodes().Patch(ctx, node.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		return
 	}
 	if node.Annotations[key(hotelv1alpha1.AgentAnnotationConfig)] == hash &&

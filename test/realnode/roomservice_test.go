@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -124,6 +125,24 @@ var _ = Describe("RoomService on real nodes", func() {
 			dump, err := n.Exec(ctx, "containerd", "config", "dump")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(string(dump)).To(ContainSubstring("max_concurrent_downloads = 4"), "containerd of %s does not run the drop-in", n.Name)
+		}
+
+		By("deleted, the RoomService takes its drop-in and registry files off every Node, containerd restarted without them")
+		Expect(k8sClient.Delete(ctx, rs)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, clientKey(rs), &hotelv1alpha1.RoomService{}))
+		}).WithTimeout(5*time.Minute).WithPolling(time.Second).Should(BeTrue(), "the RoomService is still there")
+		reverted := mainPIDs("containerd.service")
+		for _, n := range cluster.Nodes {
+			Expect(fileOn(n, "/etc/containerd/conf.d/50-innkeeper.toml")).To(BeEmpty(), "the drop-in of %s is still there", n.Name)
+			for _, host := range []string{"docker.io", "quay.io"} {
+				Expect(fileOn(n, "/etc/containerd/certs.d/"+host+"/hosts.toml")).To(BeEmpty(), "the %s hosts.toml of %s", host, n.Name)
+			}
+			Expect(reverted[n.Name]).NotTo(Equal(after[n.Name]), "containerd of %s was not restarted without the drop-in", n.Name)
+			dump, err := n.Exec(ctx, "containerd", "config", "dump")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(dump)).NotTo(ContainSubstring("max_concurrent_downloads = 4"), "containerd of %s still runs the drop-in", n.Name)
+			Expect(node(n.Name).Annotations).NotTo(HaveKey(hotelv1alpha1.AgentAnnotation("containerd", hotelv1alpha1.AgentAnnotationState)))
 		}
 	})
 })
