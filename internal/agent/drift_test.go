@@ -86,3 +86,23 @@ func TestDrifted(t *testing.T) {
 	g.Expect(os.Remove(h.dropIn())).To(Succeed())
 	g.Expect(a.Drifted(context.Background())).To(Equal([]string{dropInDir + "/50-innkeeper.conf"}))
 }
+
+// A file changed by hand is no healthy state: if putting the configuration back fails its health
+// check, the rollback restores the configuration's file, not the hand edit.
+func TestADriftCorrectionNeverBacksUpTheHandEdit(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	a := h.agent(newConfig, "new")
+	a.DriftInterval = 20 * time.Millisecond
+	runAgent(t, a)
+	g.Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
+
+	h.onRestart = func(context.Context) error {
+		h.healthy.Store(false) // the restart that puts the file back finds the kubelet unhealthy
+		return nil
+	}
+	g.Expect(os.WriteFile(h.dropIn(), oldConfig, 0o644)).To(Succeed())
+	g.Eventually(func() string { return h.report().Reason }, 5*time.Second, 10*time.Millisecond).
+		Should(Equal(hotelv1alpha1.ReasonHealthCheckFailed))
+	g.Expect(h.fileContent()).To(Equal(newConfig), "the rollback restored the hand edit")
+}
