@@ -6,7 +6,8 @@ import (
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
 )
 
-// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=floormanagers,verbs=get;list;watch
+// patch: the manager adds and removes its finalizer (revert on delete, Orphan).
+// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=floormanagers,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=floormanagers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=floormanagers/finalizers,verbs=update
 

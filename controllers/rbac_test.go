@@ -122,3 +122,33 @@ func equalRules(a, b []rbacv1.PolicyRule) bool {
 			slices.Equal(x.Verbs, y.Verbs) && len(x.ResourceNames) == 0 && len(y.ResourceNames) == 0 && len(x.NonResourceURLs) == 0
 	})
 }
+
+// Every kind's objects may carry innkeeper's finalizer (a revert, an orphaned or given-back
+// DaemonSet), which the manager adds and removes with a patch of the object: its ClusterRole must
+// grant patch on each, or deletions hang (found on the real nodes, where the chart's RBAC applies).
+func TestManagerClusterRolePatchesEveryKind(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patchable := map[string]bool{}
+	for _, doc := range bytes.Split(data, []byte("\n---")) {
+		var role rbacv1.ClusterRole
+		if err := yaml.Unmarshal(doc, &role); err != nil {
+			t.Fatal(err)
+		}
+		for _, rule := range role.Rules {
+			if !covers(rule.APIGroups, "hotel.innkeeper.dev") || !covers(rule.Verbs, "patch") {
+				continue
+			}
+			for _, r := range rule.Resources {
+				patchable[r] = true
+			}
+		}
+	}
+	for _, kind := range []string{"floormanagers", "concierges", "roomservices"} {
+		if !patchable[kind] {
+			t.Errorf("the manager's ClusterRole grants no patch on %s: it could not add or remove its finalizer", kind)
+		}
+	}
+}

@@ -6,7 +6,8 @@ import (
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
 )
 
-// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=roomservices,verbs=get;list;watch
+// patch: the manager adds and removes its finalizer (revert on delete, Orphan).
+// +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=roomservices,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=roomservices/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=roomservices/finalizers,verbs=update
 
