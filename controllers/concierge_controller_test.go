@@ -199,10 +199,10 @@ var _ = Describe("Concierge controller", func() {
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash))
 		Expect(kubeProxyDaemonSet(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
 
-		By("a spec that passes admission but not kube-proxy: a feature gate Kubernetes does not know")
+		By("a spec that passes admission but not kube-proxy: a gate off that an on gate depends on")
 		update(func(c *hotelv1alpha1.Concierge) {
 			c.Spec.Rollout.Paused = false
-			c.Spec.KubeProxy.FeatureGates = map[string]bool{"NoSuchGate": true}
+			c.Spec.KubeProxy.FeatureGates = map[string]bool{"GracefulNodeShutdown": false}
 		})
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash), "the rollout was touched")

@@ -541,14 +541,14 @@ var _ = Describe("FloorManager controller", func() {
 	It("records a Warning Event when the spec cannot be rendered", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("fm")
-		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"NoSuchGate": true}}))
+		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"GracefulNodeShutdown": false}}))
 		Eventually(func(g Gomega) {
 			events := &eventsv1.EventList{}
 			g.Expect(k8sClient.List(ctx, events, client.InNamespace("default"))).To(Succeed())
 			var found bool
 			for _, e := range events.Items {
 				if e.Regarding.Name == name && e.Type == corev1.EventTypeWarning && e.Reason == hotelv1alpha1.ReasonInvalidSpec {
-					g.Expect(e.Note).To(ContainSubstring("featureGates[NoSuchGate]"))
+					g.Expect(e.Note).To(ContainSubstring("featureGates[GracefulNodeShutdownBasedOnPodPriority]"))
 					found = true
 				}
 			}
@@ -564,11 +564,11 @@ var _ = Describe("FloorManager controller", func() {
 
 		// Feature gates are checked against Kubernetes' gate table only when rendering.
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
-			fm.Spec.Kubelet.FeatureGates = map[string]bool{"NoSuchGate": true}
+			fm.Spec.Kubelet.FeatureGates = map[string]bool{"GracefulNodeShutdown": false}
 		})
 		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
 		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).
-			To(ContainSubstring("spec.kubelet.featureGates[NoSuchGate]"))
+			To(ContainSubstring("spec.kubelet.featureGates[GracefulNodeShutdownBasedOnPodPriority]"))
 		after := daemonSetOf(name)
 		Expect(after.Generation).To(Equal(before.Generation))
 		Expect(after.Spec).To(Equal(before.Spec))

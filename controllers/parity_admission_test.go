@@ -227,8 +227,23 @@ var _ = Describe("Admission parity", func() {
 		Entry("a bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: cbr0}}}`),
 	)
 
-	// Class 1: feature gates. The gate table is checked when rendering (InvalidSpec); admission
-	// refuses what it can without the table.
+	// Class 1: feature gates. Admission refuses unknown gates and locked ones set otherwise, from
+	// the generated table (api/v1alpha1/zz_generated_featuregates.go); dependencies between gates
+	// are checked when rendering (InvalidSpec).
+	DescribeTable("a gate the components refuse to start with is rejected, naming it",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("gates", specYAML), field, message)
+		},
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {MemoryQoS: true, NoSuchGate: true}}}`, "spec.kubelet.featureGates",
+			"featureGates: NoSuchGate is no feature gate of Kubernetes v1.37.2"),
+		Entry(nil, "Concierge", `{kubeProxy: {featureGates: {NoSuchGate: false}}}`, "spec.kubeProxy.featureGates",
+			"featureGates: NoSuchGate is no feature gate of Kubernetes v1.37.2"),
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {InPlacePodVerticalScaling: false}}}`, "spec.kubelet.featureGates",
+			"featureGates: InPlacePodVerticalScaling is locked to its default in Kubernetes v1.37.2"),
+	)
+	It("admits a locked gate set to its default", func() {
+		Expect(k8sClient.Create(ctx, floorManager("locked", `{kubelet: {featureGates: {InPlacePodVerticalScaling: true}}}`), createOpts...)).To(Succeed())
+	})
 	DescribeTable("AllAlpha and AllBeta are rejected",
 		func(kind, specYAML, field string) {
 			expectRejected(builders[kind]("gates", specYAML), field, "featureGates must not hold AllAlpha or AllBeta")

@@ -145,7 +145,7 @@ type KubeProxySpec struct {
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(g, g.matches('^[A-Z][A-Za-z0-9]*$'))",message="featureGates names must be CamelCase"
 	// +kubebuilder:validation:XValidation:rule="!('AllAlpha' in self) && !('AllBeta' in self)",message="featureGates must not hold AllAlpha or AllBeta: innkeeper refuses them (the component takes them) because they switch on gates no check can follow; name the gates you want"
-	FeatureGates map[string]bool `json:"featureGates,omitempty"`
+	FeatureGates FeatureGates `json:"featureGates,omitempty"`
 }
 
 // DetectLocal holds the interface settings of the detectLocalModes that need one.

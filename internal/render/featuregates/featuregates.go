@@ -92,3 +92,24 @@ func Validate(set map[string]bool, path *field.Path) field.ErrorList {
 	}
 	return errs
 }
+
+// Names returns the names of every feature gate of KubernetesVersion, sorted.
+func Names() []string {
+	names := make([]string, 0, len(gates))
+	for name := range gates {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Locked returns the gates of KubernetesVersion locked to their default, with that default.
+func Locked() map[string]bool {
+	locked := map[string]bool{}
+	for name, spec := range gates {
+		if spec.LockToDefault {
+			locked[name] = spec.Default
+		}
+	}
+	return locked
+}
