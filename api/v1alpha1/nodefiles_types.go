@@ -63,6 +63,18 @@ type NodeFiles struct {
 	RevertTimeoutSeconds *int32 `json:"revertTimeoutSeconds,omitempty"`
 }
 
+// NodeFilesObject is an object whose agents write files on its Nodes: a FloorManager or RoomService.
+type NodeFilesObject interface {
+	// NodeFilesSpec returns what the object does about its Nodes' files.
+	NodeFilesSpec() NodeFiles
+}
+
+// NodeFilesSpec returns what the FloorManager does about its Nodes' files.
+func (fm *FloorManager) NodeFilesSpec() NodeFiles { return fm.Spec.NodeFiles }
+
+// NodeFilesSpec returns what the RoomService does about its Nodes' files.
+func (rs *RoomService) NodeFilesSpec() NodeFiles { return rs.Spec.NodeFiles }
+
 // Reverts reports whether the object's Nodes are reverted when it is deleted or they leave its pool.
 func (d NodeFiles) Reverts() bool { return d.DeletionPolicy != NodeDeletionPolicyOrphan }
 

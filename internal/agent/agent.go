@@ -275,6 +275,13 @@ func (a *Agent) Apply(ctx context.Context) error {
 		}
 		return a.succeed(ctx, log, report, c)
 	}
+	return a.carryOut(ctx, log, report, c)
+}
+
+// carryOut makes change c on the host for a.goal: writes (or removes) the files that differ,
+// restarts the component if one of them is read only at start (or an interrupted run may have
+// restarted it), and waits for it to be healthy, rolling back if it is not.
+func (a *Agent) carryOut(ctx context.Context, log logr.Logger, report Report, c change) error {
 	if len(c.changed) > 0 {
 		if err := a.write(ctx, log, &report, c); err != nil {
 			return err // rolled back and reported, or interrupted
@@ -291,7 +298,7 @@ func (a *Agent) Apply(ctx context.Context) error {
 			return ctx.Err()
 		}
 		return a.rollBack(ctx, log, report, c, hotelv1alpha1.ReasonRestartFailed, fmt.Sprintf(
-			"restarting %s failed: %v", a.Target.Unit(), err))
+			"restarting %s with %s failed: %v", a.Target.Unit(), a.describe(), err))
 	}
 	return a.waitHealthy(ctx, log, report, c, restarted)
 }
@@ -352,23 +359,7 @@ func (a *Agent) Revert(ctx context.Context) error {
 		// Nothing of innkeeper's on the host: nothing to restart or check.
 		return a.reverted(ctx, log, report, c)
 	}
-	if len(c.changed) > 0 {
-		if err := a.write(ctx, log, &report, c); err != nil {
-			return err
-		}
-	}
-	if !c.restart {
-		return a.waitHealthy(ctx, log, report, c, time.Time{})
-	}
-	restarted := time.Now()
-	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return a.rollBack(ctx, log, report, c, hotelv1alpha1.ReasonRestartFailed, fmt.Sprintf(
-			"restarting %s without innkeeper's configuration failed: %v", a.Target.Unit(), err))
-	}
-	return a.waitHealthy(ctx, log, report, c, restarted)
+	return a.carryOut(ctx, log, report, c)
 }
 
 // reverted finishes a Revert: the component is healthy without innkeeper's files, whose backups go

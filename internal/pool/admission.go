@@ -333,7 +333,7 @@ func (r *Reconciler) releaseDeleted(ctx context.Context, name string) error {
 	if obj == nil || obj.GetUID() == "" {
 		return nil
 	}
-	if o, ok := r.kind.Component.(Orphaning); ok && v.(*decoded).obj != nil && o.Orphan(obj) {
+	if v.(*decoded).obj != nil && r.orphans(obj) {
 		return nil
 	}
 	nodes, err := r.nodes.selected(ctx, labels.SelectorFromSet(labels.Set{

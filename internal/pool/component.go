@@ -77,7 +77,8 @@ type Config struct {
 const ConfigVolume = "config"
 
 // Orphaning is implemented by a Component whose objects may ask to leave their workloads running
-// when they are deleted. The engine then holds the object with a finalizer until it has removed
+// when they are deleted (kube-proxy's; a node agent's objects say it in their NodeFiles, see
+// Reconciler.orphans). The engine then holds the object with a finalizer until it has removed
 // its owner references from the DaemonSet and ConfigMaps, which the garbage collector would
 // otherwise delete with it.
 type Orphaning interface {

@@ -14,7 +14,7 @@ import (
 // needsCleanUp reports whether deleting obj takes work beyond the garbage collector's: orphaning
 // its workloads, reverting its Nodes, or giving back Nodes taken from a foreign DaemonSet.
 func (r *Reconciler) needsCleanUp(obj Object) bool {
-	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {
+	if r.orphans(obj) {
 		return true
 	}
 	if reverts, _ := r.reverts(obj); reverts {
@@ -56,7 +56,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj Object) error {
 			"Giving the pool's Nodes back failed, retried with backoff: %v", err)
 		return err
 	}
-	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {
+	if r.orphans(obj) {
 		if err := r.orphan(ctx, obj); err != nil {
 			return err
 		}

@@ -31,19 +31,24 @@ import (
 // once, reverts first. A deleted object holds a finalizer until none of its Nodes is left, or its
 // revert timeout passes.
 
-// Reverting is implemented by a Component whose node agent can revert a Node (see above).
-type Reverting interface {
-	// Reverts reports whether obj's Nodes are reverted when they leave its pool or it is deleted,
-	// and how long its deletion waits for them.
-	Reverts(obj Object) (bool, time.Duration)
+// reverts returns whether obj's Nodes are reverted, and how long its deletion waits for them: for
+// a component with a node agent, as obj's NodeFiles say (hotelv1alpha1.NodeFilesObject).
+func (r *Reconciler) reverts(obj Object) (bool, time.Duration) {
+	f, ok := obj.(hotelv1alpha1.NodeFilesObject)
+	if !ok || !r.kind.Component.NodeAgent() || !f.NodeFilesSpec().Reverts() {
+		return false, 0
+	}
+	return true, time.Duration(f.NodeFilesSpec().RevertTimeout()) * time.Second
 }
 
-// reverts returns whether obj's Nodes are reverted, and how long its deletion waits for them.
-func (r *Reconciler) reverts(obj Object) (bool, time.Duration) {
-	if rv, ok := r.kind.Component.(Reverting); ok {
-		return rv.Reverts(obj)
+// orphans reports whether deleting obj leaves its workloads running: a Concierge's deletionPolicy
+// (Orphaning), or a FloorManager's or RoomService's (NodeFiles).
+func (r *Reconciler) orphans(obj Object) bool {
+	if o, ok := r.kind.Component.(Orphaning); ok && o.Orphan(obj) {
+		return true
 	}
-	return false, 0
+	f, ok := obj.(hotelv1alpha1.NodeFilesObject)
+	return ok && r.kind.Component.NodeAgent() && !f.NodeFilesSpec().Reverts()
 }
 
 // isReverted reports whether a Node marked for revert is done: its agent says so (state Reverted).

@@ -3,7 +3,6 @@ package containerd
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -60,28 +59,6 @@ func (Component) Name() string { return Name }
 
 // NodeAgent returns true: the node agent applies the files and reports on the Node.
 func (Component) NodeAgent() bool { return true }
-
-var (
-	_ pool.Orphaning = Component{}
-	_ pool.Reverting = Component{}
-)
-
-// Orphan reports whether the RoomService leaves its Nodes as they are when deleted (deletionPolicy
-// Orphan): its DaemonSet and ConfigMaps keep running without an owner.
-func (Component) Orphan(obj pool.Object) bool {
-	o, ok := obj.(*hotelv1alpha1.RoomService)
-	return ok && !o.Spec.Reverts()
-}
-
-// Reverts reports whether the RoomService's Nodes are reverted when they leave its pool or it is
-// deleted (deletionPolicy Revert), and how long its deletion waits for them.
-func (Component) Reverts(obj pool.Object) (bool, time.Duration) {
-	o, ok := obj.(*hotelv1alpha1.RoomService)
-	if !ok || !o.Spec.Reverts() {
-		return false, 0
-	}
-	return true, time.Duration(o.Spec.RevertTimeout()) * time.Second
-}
 
 // References returns the ConfigMaps holding the CA bundles of the RoomService's registry mirrors.
 func (Component) References(obj pool.Object) []string {

@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
@@ -60,28 +59,6 @@ func (Component) Name() string { return Name }
 
 // NodeAgent returns true: the node agent applies the drop-in and reports on the Node.
 func (Component) NodeAgent() bool { return true }
-
-var (
-	_ pool.Orphaning = Component{}
-	_ pool.Reverting = Component{}
-)
-
-// Orphan reports whether the FloorManager leaves its Nodes as they are when deleted (deletionPolicy
-// Orphan): its DaemonSet and ConfigMaps keep running without an owner.
-func (Component) Orphan(obj pool.Object) bool {
-	o, ok := obj.(*hotelv1alpha1.FloorManager)
-	return ok && !o.Spec.Reverts()
-}
-
-// Reverts reports whether the FloorManager's Nodes are reverted when they leave its pool or it is
-// deleted (deletionPolicy Revert), and how long its deletion waits for them.
-func (Component) Reverts(obj pool.Object) (bool, time.Duration) {
-	o, ok := obj.(*hotelv1alpha1.FloorManager)
-	if !ok || !o.Spec.Reverts() {
-		return false, 0
-	}
-	return true, time.Duration(o.Spec.RevertTimeout()) * time.Second
-}
 
 // Render returns the kubelet drop-in of a FloorManager.
 func (Component) Render(obj pool.Object, _ pool.Inputs) (map[string]string, error) {
