@@ -64,6 +64,7 @@ type NodeFiles struct {
 }
 
 // NodeFilesObject is an object whose agents write files on its Nodes: a FloorManager or RoomService.
+// +kubebuilder:object:generate=false
 type NodeFilesObject interface {
 	// NodeFilesSpec returns what the object does about its Nodes' files.
 	NodeFilesSpec() NodeFiles
