@@ -297,14 +297,20 @@ func (r *Reconciler) release(ctx context.Context, name string, uid types.UID, no
 
 // releaseLabel removes the admission label from the named Nodes if it still holds value.
 func (r *Reconciler) releaseLabel(ctx context.Context, name, value string, nodes []string) error {
+	return r.patchAdmittedLabel(ctx, nodes, value, jsonPatchOp{Op: patchRemove},
+		fmt.Sprintf("release Node %%s from the rollout of %s %s", r.gvk.Kind, name))
+}
+
+// patchAdmittedLabel applies op to the admission label of the named Nodes (a Node gone is skipped)
+// if it still holds value: a JSON patch that tests it first, so that it never changes another
+// object's label. A Node whose label holds something else fails the patch, and its error is
+// returned, described by what (a format with the Node's name), for the reconcile to be retried.
+func (r *Reconciler) patchAdmittedLabel(ctx context.Context, nodes []string, value string, op jsonPatchOp, what string) error {
 	if len(nodes) == 0 {
 		return nil
 	}
-	pointer := "/metadata/labels/" + jsonPointerEscape(AdmittedLabel(r.kind.Component.Name()))
-	body, err := json.Marshal([]jsonPatchOp{
-		{Op: patchTest, Path: pointer, Value: value},
-		{Op: patchRemove, Path: pointer},
-	})
+	op.Path = "/metadata/labels/" + jsonPointerEscape(AdmittedLabel(r.kind.Component.Name()))
+	body, err := json.Marshal([]jsonPatchOp{{Op: patchTest, Path: op.Path, Value: value}, op})
 	if err != nil {
 		return err
 	}
@@ -312,7 +318,7 @@ func (r *Reconciler) releaseLabel(ctx context.Context, name, value string, nodes
 		node := &corev1.Node{}
 		node.Name = n
 		if err := r.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body)); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("release Node %s from the rollout of %s %s: %w", n, r.gvk.Kind, name, err)
+			return fmt.Errorf(what+": %w", n, err)
 		}
 	}
 	return nil

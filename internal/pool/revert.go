@@ -187,20 +187,10 @@ func (r *Reconciler) markForRevert(ctx context.Context, obj Object, nodes []stri
 	if len(nodes) == 0 {
 		return nil
 	}
-	pointer := "/metadata/labels/" + jsonPointerEscape(AdmittedLabel(r.kind.Component.Name()))
-	body, err := json.Marshal([]jsonPatchOp{
-		{Op: patchTest, Path: pointer, Value: string(obj.GetUID())},
-		{Op: patchReplace, Path: pointer, Value: hotelv1alpha1.RevertValue(string(obj.GetUID()))},
-	})
-	if err != nil {
+	if err := r.patchAdmittedLabel(ctx, nodes, string(obj.GetUID()),
+		jsonPatchOp{Op: patchReplace, Value: hotelv1alpha1.RevertValue(string(obj.GetUID()))},
+		fmt.Sprintf("mark Node %%s for revert by %s %s", r.gvk.Kind, obj.GetName())); err != nil {
 		return err
-	}
-	for _, n := range nodes {
-		node := &corev1.Node{}
-		node.Name = n
-		if err := r.client.Patch(ctx, node, client.RawPatch(types.JSONPatchType, body)); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("mark Node %s for revert by %s %s: %w", n, r.gvk.Kind, obj.GetName(), err)
-		}
 	}
 	log.FromContext(ctx).Info("Reverting Nodes", "nodes", nodes)
 	return nil
