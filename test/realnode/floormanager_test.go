@@ -359,8 +359,16 @@ var _ = Describe("FloorManager on real nodes", func() {
 			p, _ := n.MainPID(ctx, "kubelet.service")
 			return p
 		}).WithTimeout(time.Minute).ShouldNot(Equal(pid), "the kubelet was not restarted on the drop-in put back")
-		waitReady(fm)
-		Expect(configz(n.Name)["maxPods"]).To(BeEquivalentTo(58))
+		// The agent records Applied once the kubelet it restarted is healthy; the object may still
+		// read Ready from before the correction began, so wait on the Node's own record.
+		Eventually(func(g Gomega) {
+			config, state := kubeletAgent(node(n.Name))
+			g.Expect(state).To(Equal(hotelv1alpha1.AgentStateApplied))
+			g.Expect(config).To(Equal(fm.Status.ConfigHash))
+			raw, err := clientset.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes", n.Name, "proxy", "configz").DoRaw(ctx)
+			g.Expect(err).NotTo(HaveOccurred(), "configz of %s: %s", n.Name, raw)
+			g.Expect(string(raw)).To(ContainSubstring(`"maxPods":58`))
+		}).WithTimeout(2 * time.Minute).WithPolling(time.Second).Should(Succeed())
 		Expect(agentEvents(n.Name)).To(ContainElement(And(HaveField("Type", corev1.EventTypeWarning),
 			HaveField("Reason", hotelv1alpha1.ReasonDrifted), HaveField("Action", agent.EventActionCorrect))))
 	})
