@@ -11,15 +11,22 @@ import (
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
+// appliedWithDriftChecks runs an agent that checks for drift every 20 ms with policy, and returns
+// once it has applied its configuration.
+func appliedWithDriftChecks(t *testing.T, policy DriftPolicy) (*fakeHost, *Agent) {
+	h := newFakeHost(t)
+	a := h.agent(newConfig, "new")
+	a.DriftInterval, a.DriftPolicy = 20*time.Millisecond, policy
+	runAgent(t, a)
+	NewWithT(t).Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
+	return h, a
+}
+
 // A drop-in edited by hand after the apply is put back, the kubelet restarted on it, and the
 // Node told with a Warning Event.
 func TestADriftedFileIsPutBack(t *testing.T) {
 	g := NewWithT(t)
-	h := newFakeHost(t)
-	a := h.agent(newConfig, "new")
-	a.DriftInterval = 20 * time.Millisecond
-	runAgent(t, a)
-	g.Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
+	h, a := appliedWithDriftChecks(t, hotelv1alpha1.DriftPolicyCorrect)
 	g.Expect(h.restarts.Load()).To(Equal(int32(1)))
 	g.Consistently(h.restarts.Load, 200*time.Millisecond, 10*time.Millisecond).Should(Equal(int32(1)),
 		"unchanged files are put back")
@@ -40,12 +47,7 @@ func TestADriftedFileIsPutBack(t *testing.T) {
 // once the file holds the configuration again.
 func TestADriftedFileIsReported(t *testing.T) {
 	g := NewWithT(t)
-	h := newFakeHost(t)
-	a := h.agent(newConfig, "new")
-	a.DriftInterval = 20 * time.Millisecond
-	a.DriftPolicy = hotelv1alpha1.DriftPolicyReport
-	runAgent(t, a)
-	g.Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
+	h, _ := appliedWithDriftChecks(t, hotelv1alpha1.DriftPolicyReport)
 
 	g.Expect(os.WriteFile(h.dropIn(), oldConfig, 0o644)).To(Succeed())
 	g.Eventually(func() string { return h.report().Reason }, 5*time.Second, 10*time.Millisecond).
@@ -91,11 +93,7 @@ func TestDrifted(t *testing.T) {
 // check, the rollback restores the configuration's file, not the hand edit.
 func TestADriftCorrectionNeverBacksUpTheHandEdit(t *testing.T) {
 	g := NewWithT(t)
-	h := newFakeHost(t)
-	a := h.agent(newConfig, "new")
-	a.DriftInterval = 20 * time.Millisecond
-	runAgent(t, a)
-	g.Eventually(a.Ready, 5*time.Second, 10*time.Millisecond).Should(BeTrue())
+	h, _ := appliedWithDriftChecks(t, hotelv1alpha1.DriftPolicyCorrect)
 
 	h.onRestart = func(context.Context) error {
 		h.healthy.Store(false) // the restart that puts the file back finds the kubelet unhealthy
