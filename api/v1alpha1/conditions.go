@@ -56,6 +56,10 @@ const (
 	// ReasonOutsideMaintenanceWindow: spec.rollout.maintenance has no window open, so the rollout
 	// waits for the next one: no Node starts updating until then.
 	ReasonOutsideMaintenanceWindow = "OutsideMaintenanceWindow"
+	// ReasonCanaryInProgress: a new configuration has reached the canary Nodes of
+	// spec.rollout.canary, and no further Node starts until they run it with their pods Ready for
+	// soakSeconds.
+	ReasonCanaryInProgress = "CanaryInProgress"
 	// ReasonReverting: the object is being deleted, and its Nodes' agents take its configuration
 	// off them (deletionPolicy Revert), at most maxUnavailable at a time; the object goes once they
 	// are done, or at its revert timeout.

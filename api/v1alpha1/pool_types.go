@@ -131,6 +131,19 @@ type RolloutSpec struct {
 	// +kubebuilder:validation:Maximum=3600
 	SoakSeconds int32 `json:"soakSeconds,omitempty"`
 
+	// canary, if set, is how many of the pool's Nodes a new configuration reaches first: an integer
+	// of at least 1, or a percentage of the pool from 1% to 100% (rounded up), and never more than
+	// maxUnavailable allows at once. Those Nodes update together; then no further Node starts until
+	// every one of them runs the configuration with its pod Ready for soakSeconds, and the health
+	// gate has seen none of them turn unhealthy; the rest of the pool follows at maxUnavailable.
+	// While it waits, Reconciling and Ready say so (reason CanaryInProgress). It applies to every new
+	// configuration and to a new object's first rollout; Nodes that join a pool whose configuration
+	// has passed its canary are admitted at maxUnavailable. Unset: no canary.
+	// +optional
+	// +kubebuilder:validation:XIntOrString
+	// +kubebuilder:validation:XValidation:rule="type(self) == int ? self >= 1 : self.matches('^([1-9][0-9]?|100)%$')",message="canary must be an integer of at least 1 or a percentage from 1% to 100%"
+	Canary *intstr.IntOrString `json:"canary,omitempty"`
+
 	// paused, when true, stops the rollout where it is: no Node receives a newer configuration and
 	// every Node keeps what it has. Set it back to false to resume.
 	// +optional

@@ -207,6 +207,10 @@ func admit(o observed, d decision) admission {
 		return ad
 	}
 	budget := maxChanging(o.maxUnavailable, len(o.nodes)) - inFlight(o, admittedCount) - reverting
+	if d.canary > 0 {
+		// A first rollout's canary: no more Nodes than the canary holds until it passed.
+		budget = min(budget, d.canary-admittedCount-len(ad.admit))
+	}
 	if budget <= 0 && o.nodeAgent {
 		for _, n := range o.nodes {
 			if o.isAdmitted(n) && !updatedAndReady(n, o.component, o.applied.Hash) {

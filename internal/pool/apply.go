@@ -51,11 +51,11 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 		}
 		a.daemonSet, a.appliedHash = nil, ""
 	case actApply:
-		if a.daemonSetChanged, a.err = r.apply(ctx, obj, d.config, o.files, o.daemonSet); a.err == nil {
+		if a.daemonSetChanged, a.err = r.apply(ctx, obj, d.config, o.files, o.daemonSet, rollStrategy{maxUnavailable: d.maxUnavailable}); a.err == nil {
 			a.appliedHash = d.config.Hash
 		}
 	case actHold:
-		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, true)
+		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, rollStrategy{hold: true})
 	}
 	if a.err != nil {
 		recordApplyError(r.gvk.Kind, a.err)
@@ -79,7 +79,7 @@ func configsInUse(o observed, a acted) []string {
 // innkeeper last applied, so that a steady state costs no request. It reports whether the
 // DaemonSet's spec changed.
 func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files map[string]string,
-	current *appsv1.DaemonSet) (bool, error) {
+	current *appsv1.DaemonSet, strategy rollStrategy) (bool, error) {
 	cm := desiredConfigMap(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, files)
 	cmHash := specHash(cm)
 	cm.WithAnnotations(map[string]string{AnnotationSpecHash: cmHash})
@@ -96,14 +96,14 @@ func (r *Reconciler) apply(ctx context.Context, obj Object, cfg Config, files ma
 			return false, fmt.Errorf("apply ConfigMap %s: %w", cfg.ConfigMapName, err)
 		}
 	}
-	return r.applyDaemonSet(ctx, obj, cfg, current, false)
+	return r.applyDaemonSet(ctx, obj, cfg, current, strategy)
 }
 
-// applyDaemonSet applies the DaemonSet that rolls cfg out, or holds it (paused), if it differs from
-// what innkeeper last applied. It reports whether the DaemonSet's spec changed.
-func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config, current *appsv1.DaemonSet, paused bool) (bool, error) {
+// applyDaemonSet applies the DaemonSet that rolls cfg out, or holds it, as strategy says, if it
+// differs from what innkeeper last applied. It reports whether the DaemonSet's spec changed.
+func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config, current *appsv1.DaemonSet, strategy rollStrategy) (bool, error) {
 	ds := desiredDaemonSet(obj, r.gvk, r.kind.Component.Name(), r.namespace, cfg, r.kind.Component.PodSpec(obj, cfg),
-		r.nodePods, paused, r.kind.Component.NodeAgent())
+		r.nodePods, strategy, r.kind.Component.NodeAgent())
 	dsHash := specHash(ds)
 	ds.WithAnnotations(map[string]string{AnnotationSpecHash: dsHash})
 	key := "DaemonSet/" + obj.GetName()
@@ -125,7 +125,7 @@ func (r *Reconciler) applyDaemonSet(ctx context.Context, obj Object, cfg Config,
 	changed := current == nil || ds.Generation == nil || *ds.Generation != current.Generation
 	if changed {
 		log.FromContext(ctx).Info("Applied DaemonSet", "daemonSet", klog.KRef(r.namespace, *ds.Name), "configHash", cfg.Hash,
-			"paused", paused)
+			"held", strategy.hold)
 	}
 	return changed, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
@@ -58,6 +59,11 @@ type decision struct {
 	waitUntil time.Time
 	// admission is which Nodes to admit to the rollout, and to release from it (see admit).
 	admission admission
+	// maxUnavailable, if not nil, paces actApply's rolling update instead of
+	// spec.rollout.maxUnavailable; canary, if not 0, is the size of the canary in progress, which
+	// caps how many Nodes the rollout admits (see canary.go).
+	maxUnavailable *intstr.IntOrString
+	canary         int
 }
 
 // stall is why a rollout cannot progress without a human.
@@ -135,7 +141,7 @@ func decideAction(o observed) decision {
 			// No DaemonSet yet: one admitted to no Node changes none.
 			return decision{action: actApply, config: o.desired, wait: w, waitUntil: until}
 		}
-		d := decision{action: actApply, config: o.desired}
+		d := withCanary(o, decision{action: actApply, config: o.desired})
 		if o.window != nil && !o.window.next.IsZero() && rolloutPending(o) {
 			// Back when the window closes, to hold what is left of the rollout.
 			d.waitUntil = o.window.next

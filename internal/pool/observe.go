@@ -31,7 +31,9 @@ type observed struct {
 	healthGate      hotelv1alpha1.HealthGatePolicy
 	soakSeconds     int32
 	maxUnavailable  intstr.IntOrString
-	component       string
+	// canary is spec.rollout.canary, nil for none.
+	canary    *intstr.IntOrString
+	component string
 	// nodeAgent is true when the component's agent records the applied configuration on each Node.
 	nodeAgent bool
 
@@ -97,6 +99,7 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		healthGate:     obj.PoolSpec().Rollout.HealthGate,
 		soakSeconds:    obj.PoolSpec().Rollout.SoakSeconds,
 		maxUnavailable: maxUnavailable(obj),
+		canary:         obj.PoolSpec().Rollout.Canary,
 		component:      component,
 		nodeAgent:      r.kind.Component.NodeAgent(),
 		uid:            obj.GetUID(),

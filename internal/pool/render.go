@@ -107,12 +107,20 @@ func desiredConfigMap(obj Object, gvk schema.GroupVersionKind, component, namesp
 		WithData(files)
 }
 
-// desiredDaemonSet returns the DaemonSet that rolls cfg out to the pool's Nodes at the pace of
-// spec.rollout.maxUnavailable, its pods scheduled as nodePods say. A paused rollout is held with
-// the OnDelete strategy: the DaemonSet controller then replaces no pod, and each Node keeps the
-// configuration it has.
+// rollStrategy is how a DaemonSet replaces its pods.
+type rollStrategy struct {
+	// hold: with the OnDelete strategy, so that the DaemonSet controller replaces no pod and each
+	// Node keeps the configuration it has.
+	hold bool
+	// maxUnavailable, if not nil, paces the rolling update instead of spec.rollout.maxUnavailable
+	// (a canary's size; see canary.go).
+	maxUnavailable *intstr.IntOrString
+}
+
+// desiredDaemonSet returns the DaemonSet that rolls cfg out to the pool's Nodes as strategy says
+// (by default at the pace of spec.rollout.maxUnavailable), its pods scheduled as nodePods say.
 func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namespace string, cfg Config,
-	pod *corev1ac.PodSpecApplyConfiguration, nodePods NodePods, paused, agent bool) *appsv1ac.DaemonSetApplyConfiguration {
+	pod *corev1ac.PodSpecApplyConfiguration, nodePods NodePods, strategy rollStrategy, agent bool) *appsv1ac.DaemonSetApplyConfiguration {
 	labels := selectorLabels(obj, component)
 	pod = pod.
 		WithVolumes(corev1ac.Volume().WithName(ConfigVolume).
@@ -127,11 +135,15 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 		pod = pod.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(name))
 	}
 	pod = pod.WithAffinity(nodeAffinity(obj.PoolSpec().NodeSelector.LabelSelector(), AdmittedLabel(component), string(obj.GetUID()), agent))
-	strategy := appsv1ac.DaemonSetUpdateStrategy().
+	mu := maxUnavailable(obj)
+	if strategy.maxUnavailable != nil {
+		mu = *strategy.maxUnavailable
+	}
+	update := appsv1ac.DaemonSetUpdateStrategy().
 		WithType(appsv1.RollingUpdateDaemonSetStrategyType).
-		WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(maxUnavailable(obj)))
-	if paused {
-		strategy = appsv1ac.DaemonSetUpdateStrategy().WithType(appsv1.OnDeleteDaemonSetStrategyType)
+		WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().WithMaxUnavailable(mu))
+	if strategy.hold {
+		update = appsv1ac.DaemonSetUpdateStrategy().WithType(appsv1.OnDeleteDaemonSetStrategyType)
 	}
 	spec := appsv1ac.DaemonSetSpec()
 	if soak := obj.PoolSpec().Rollout.SoakSeconds; soak > 0 {
@@ -143,7 +155,7 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 		WithOwnerReferences(ownerReference(obj, gvk)).
 		WithSpec(spec.
 			WithSelector(metav1ac.LabelSelector().WithMatchLabels(labels)).
-			WithUpdateStrategy(strategy).
+			WithUpdateStrategy(update).
 			WithTemplate(corev1ac.PodTemplateSpec().
 				WithLabels(labels).
 				WithAnnotations(map[string]string{AnnotationHash: cfg.Hash}).

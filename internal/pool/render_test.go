@@ -121,7 +121,7 @@ func TestDesiredDaemonSet(t *testing.T) {
 			fm.Spec.Rollout.MaxUnavailable = tt.maxUnavailable
 			cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 			pod := corev1ac.PodSpec().WithContainers(corev1ac.Container().WithName("agent").WithImage("img"))
-			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod, DefaultNodePods(), false, true)
+			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, pod, DefaultNodePods(), rollStrategy{}, true)
 
 			var ds struct {
 				metav1.ObjectMeta `json:"metadata"`
@@ -162,7 +162,7 @@ func TestDesiredDaemonSetPausedHoldsPods(t *testing.T) {
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 	var ds appsv1.DaemonSet
-	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), true, true), &ds)
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), rollStrategy{hold: true}, true), &ds)
 	g.Expect(ds.Spec.UpdateStrategy).To(Equal(appsv1.DaemonSetUpdateStrategy{Type: appsv1.OnDeleteDaemonSetStrategyType}))
 	g.Expect(ds.Spec.Template.Annotations).To(HaveKeyWithValue(AnnotationHash, "abc"))
 }
@@ -189,7 +189,7 @@ func TestDesiredDaemonSetDefaultsKeepTheSpecHash(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			ds := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, tt.pod, DefaultNodePods(), tt.paused, true)
+			ds := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, tt.pod, DefaultNodePods(), rollStrategy{hold: tt.paused}, true)
 			g.Expect(specHash(ds)).To(Equal(tt.want))
 			data, err := json.Marshal(ds.Spec.Template.Spec)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -231,11 +231,11 @@ func TestDesiredDaemonSetNodePods(t *testing.T) {
 	}
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
-	defaultHash := specHash(desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false, true))
+	defaultHash := specHash(desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), rollStrategy{}, true))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), tt.nodePods, false, true)
+			ac := desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), tt.nodePods, rollStrategy{}, true)
 			var fields struct {
 				Tolerations       json.RawMessage `json:"tolerations,omitempty"`
 				PriorityClassName *string         `json:"priorityClassName,omitempty"`
@@ -285,9 +285,9 @@ func TestDesiredDaemonSetSoak(t *testing.T) {
 	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
 	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
 	var ds appsv1.DaemonSet
-	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false, true), &ds)
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), rollStrategy{}, true), &ds)
 	g.Expect(ds.Spec.MinReadySeconds).To(BeZero(), "no soak: no minReadySeconds")
 	fm.Spec.Rollout.SoakSeconds = 15
-	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), false, true), &ds)
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), rollStrategy{}, true), &ds)
 	g.Expect(ds.Spec.MinReadySeconds).To(Equal(int32(15)), "a pod counts as available once Ready for the soak")
 }

@@ -106,8 +106,11 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused,
 			progress+". The rollout is paused: set spec.rollout.paused to false to resume it.")
 	case !done:
-		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress,
-			progress+fmt.Sprintf("; updating at most %s Nodes at a time.", o.maxUnavailable.String()))
+		pace := fmt.Sprintf("; updating at most %s Nodes at a time.", o.maxUnavailable.String())
+		if d.canary > 0 {
+			pace = fmt.Sprintf("; the canary (%s) first, then at most %s Nodes at a time.", nodeCount(d.canary), o.maxUnavailable.String())
+		}
+		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress, progress+pace)
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress,
 			progress+"; the rollout is in progress.")
 	case st.Nodes.Ready < selected:
@@ -321,4 +324,12 @@ func orNone(hash string) string {
 		return "(none)"
 	}
 	return hash
+}
+
+// nodeCount says n Nodes: "1 Node", "3 Nodes".
+func nodeCount(n int) string {
+	if n == 1 {
+		return "1 Node"
+	}
+	return fmt.Sprintf("%d Nodes", n)
 }

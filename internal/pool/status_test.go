@@ -373,3 +373,21 @@ func TestAggregateStatusCountsDriftedNodes(t *testing.T) {
 	g.Expect(st.Nodes.Updated).To(Equal(int32(2)))
 	g.Expect(st.Nodes.Degraded).To(BeZero())
 }
+
+func TestAggregateStatusSaysTheCanary(t *testing.T) {
+	g := NewWithT(t)
+	o := observed{generation: 1, component: "kubelet", desired: Config{Hash: "h2"}, nodes: nodes("a", "b", "c"),
+		maxUnavailable: intstr.FromInt32(2)}
+	a := acted{appliedHash: "h2", daemonSet: daemonSet("h1", 3, 3), daemonSetChanged: true}
+	st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, decision{canary: 1}, a, metav1.Now())
+	g.Expect(meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReconciling).Message).To(
+		HaveSuffix("; the canary (1 Node) first, then at most 2 Nodes at a time."))
+
+	held := decision{canary: 1, wait: &stall{reason: hotelv1alpha1.ReasonCanaryInProgress, message: "Canary: ..."}}
+	st = aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, held, a, metav1.Now())
+	for _, typ := range []string{hotelv1alpha1.ConditionReconciling, hotelv1alpha1.ConditionReady} {
+		c := meta.FindStatusCondition(st.Conditions, typ)
+		g.Expect(c.Reason).To(Equal(hotelv1alpha1.ReasonCanaryInProgress), typ)
+		g.Expect(c.Message).To(HaveSuffix(". Canary: ..."), typ)
+	}
+}

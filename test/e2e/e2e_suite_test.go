@@ -44,6 +44,7 @@ func e2ePools() []localcluster.Pool {
 		localcluster.Pool{Name: "paced", Nodes: 20},
 		localcluster.Pool{Name: "gated", Nodes: 3},
 		localcluster.Pool{Name: "windowed", Nodes: 2},
+		localcluster.Pool{Name: "canary", Nodes: 6},
 		localcluster.Pool{Name: "paused", Nodes: 6},
 		localcluster.Pool{Name: "moving", Nodes: 2},
 		localcluster.Pool{Name: "pressure", Nodes: 2},

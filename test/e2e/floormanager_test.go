@@ -359,6 +359,67 @@ var _ = Describe("FloorManager on a local cluster", func() {
 		Expect(updated(hash)).To(Equal(len(nodes)))
 	})
 
+	It("sends a configuration to its canary first and the rest of the pool only once the canary has soaked", func() {
+		// maxUnavailable 3 over six Nodes, a canary of one, a soak of 5 s: each configuration reaches
+		// one Node, then nobody else until that Node's pod has been Ready for 5 s.
+		yaml := func(maxPods int) string {
+			return strings.Replace(floorManagerYAML("canary", "canary", "3", maxPods), "  rollout:\n",
+				"  rollout:\n    canary: 1\n    soakSeconds: 5\n", 1)
+		}
+		nodes := nodesOfPool("canary")
+		key := hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig)
+		running := func(hash string) []string {
+			var on []string
+			for _, name := range nodes {
+				node, err := clientset.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+				Expect(err).NotTo(HaveOccurred())
+				if hash != "" && node.Annotations[key] == hash {
+					on = append(on, name)
+				}
+			}
+			return on
+		}
+		canaryFirst := func(before string) string {
+			GinkgoHelper()
+			var hash string
+			Eventually(func(g Gomega) {
+				hash = getFM("canary").Status.ConfigHash
+				g.Expect(hash).NotTo(BeEmpty())
+				g.Expect(hash).NotTo(Equal(before))
+				g.Expect(running(hash)).NotTo(BeEmpty())
+			}).WithTimeout(timeout).WithPolling(100 * time.Millisecond).Should(Succeed())
+			Expect(running(hash)).To(HaveLen(1), "the configuration reached more than its canary at once")
+			Eventually(func() string {
+				c := condition("canary", hotelv1alpha1.ConditionReconciling)
+				if c == nil {
+					return ""
+				}
+				return c.Reason
+			}).WithTimeout(5 * time.Second).WithPolling(100 * time.Millisecond).Should(Equal(hotelv1alpha1.ReasonCanaryInProgress))
+			// Well inside the soak: the canary holds the other five back.
+			Consistently(func() []string { return running(hash) }).WithTimeout(3*time.Second).WithPolling(200*time.Millisecond).
+				Should(HaveLen(1), "a Node beyond the canary started before the canary soaked")
+			return hash
+		}
+
+		By("a new FloorManager: its first rollout reaches one Node first")
+		mustKubectl(yaml(100), "apply", "-f", "-")
+		DeferCleanup(deleteFM, "canary")
+		first := canaryFirst("")
+		waitReady("canary")
+		Expect(running(first)).To(HaveLen(len(nodes)))
+
+		By("a new configuration: one Node first again, then the rest")
+		mustKubectl(yaml(90), "apply", "-f", "-")
+		second := canaryFirst(first)
+		waitReady("canary")
+		Expect(running(second)).To(HaveLen(len(nodes)))
+		ds, err := clientset.AppsV1().DaemonSets(localcluster.Namespace).Get(ctx, "canary-kubelet", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable.String()).To(Equal("3"),
+			"past its canary the DaemonSet rolls at maxUnavailable")
+	})
+
 	It("starts no Node outside its maintenance windows", func() {
 		closedDay := time.Now().UTC().AddDate(0, 0, 3).Weekday().String()[:3]
 		yaml := func(day, duration string) string {
