@@ -314,9 +314,16 @@ var _ = Describe("Concierge controller", func() {
 		}).WithTimeout(timeout).Should(HaveKeyWithValue(pool.AnnotationTakenOverBy, name))
 		Expect(live.Annotations).To(HaveKeyWithValue(pool.AnnotationOriginalAffinity, "null"))
 		Expect(live.Spec.Template.Spec.NodeSelector).To(HaveKeyWithValue("kubernetes.io/os", "linux"), "its own node selector stays")
+		// Kept off the Nodes admitted to the Concierge's rollout, as they are admitted: in its waves.
 		Expect(live.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms).To(Equal(
 			[]corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
-				{Key: poolKey, Operator: corev1.NodeSelectorOpNotIn, Values: []string{poolName}}}}}))
+				{Key: pool.AdmittedLabel("kube-proxy"), Operator: corev1.NodeSelectorOpNotIn, Values: []string{string(cg.UID)}}}}}))
+		Eventually(func() map[string]string {
+			n := &corev1.Node{}
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(nodes[0]), n)).To(Succeed())
+			return n.Labels
+		}).WithTimeout(timeout).Should(HaveKeyWithValue(pool.AdmittedLabel("kube-proxy"), string(cg.UID)),
+			"the pool's Node is admitted to the Concierge's rollout, and so left by the other kube-proxy")
 
 		By("deleting the Concierge")
 		Expect(k8sClient.Delete(ctx, cg)).To(Succeed())

@@ -37,10 +37,11 @@ type ConciergeSpec struct {
 	Image *string `json:"image,omitempty"`
 
 	// takeOver lets innkeeper take the pool's Nodes from a kube-proxy DaemonSet it does not manage,
-	// such as kubeadm's kube-system/kube-proxy: it adds to that DaemonSet a node-affinity term that
-	// keeps it off the pool (remembering the DaemonSet's own affinity in an annotation), and gives the
-	// Nodes back when the Concierge is deleted. Without it, a Concierge whose Nodes run another
-	// kube-proxy stalls with reason ForeignKubeProxy. The pool's selector must not be empty. The
+	// such as kubeadm's kube-system/kube-proxy: it narrows that DaemonSet's node affinity to keep it
+	// off the Nodes admitted to this Concierge's rollout (remembering the DaemonSet's own affinity in
+	// an annotation), so that the Nodes change kube-proxy in the rollout's waves, and gives the Nodes
+	// back when the Concierge is deleted. Without it, a Concierge whose Nodes run another kube-proxy
+	// stalls with reason ForeignKubeProxy. The
 	// installation must allow take-over in that DaemonSet's namespace (the chart's
 	// concierge.takeOver, off by default); where it does not, the Concierge stalls with reason
 	// ForeignKubeProxy and a message saying how to allow it, and changes nothing.

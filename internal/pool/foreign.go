@@ -12,7 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -82,13 +82,18 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 		}
 		for _, o := range overlaps {
 			i := findDaemonSet(dss, o.daemonSet)
+			if keptOff(&dss[i], AdmittedLabel(g.component), obj.GetUID()) {
+				// Kept off already: it runs on the Nodes not admitted yet, and leaves each as it is.
+				continue
+			}
 			updated, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), obj.GetName(), peers)
 			if err != nil {
 				return &stall{reason: g.ex.ForeignReason(), retry: err, message: takeOverFailure(&dss[i], err)}, nil
 			}
 			dss[i] = *updated
 		}
-		overlaps = foreignDaemonSets(g.ex, dss, nodes, own)
+		// Two on one Node only where this object's runs: the Nodes admitted to its rollout.
+		overlaps = foreignDaemonSets(g.ex, dss, admittedOnly(nodes, g.component, obj.GetUID()), own)
 	}
 	if len(overlaps) == 0 {
 		return nil, nil
@@ -104,6 +109,36 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
 			"Rechecked whenever that DaemonSet or the pool's Nodes change.",
 		o.daemonSet, more, g.component, len(o.nodes), nameList(o.nodes))}, nil
+}
+
+// keptOff reports whether a DaemonSet is kept off the Nodes admitted to the rollout of the object
+// with uid: every term of its required node affinity has admittedKey NotIn a list holding uid (see
+// excludingAffinity).
+func keptOff(ds *appsv1.DaemonSet, admittedKey string, uid types.UID) bool {
+	a := ds.Spec.Template.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil ||
+		len(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) == 0 {
+		return false
+	}
+	for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		if !slices.ContainsFunc(term.MatchExpressions, func(e corev1.NodeSelectorRequirement) bool {
+			return e.Key == admittedKey && e.Operator == corev1.NodeSelectorOpNotIn && slices.Contains(e.Values, string(uid))
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// admittedOnly returns the Nodes among nodes admitted to the rollout of the object with uid.
+func admittedOnly(nodes []*corev1.Node, component string, uid types.UID) []*corev1.Node {
+	var out []*corev1.Node
+	for _, n := range nodes {
+		if admitted(n, component, uid) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // takeOverRefusal returns the stall of an object that asks to take its pool's Nodes from the
@@ -196,19 +231,15 @@ func (g *foreignGuard) keepOff(ctx context.Context, key client.ObjectKey, adding
 	if adding != "" {
 		want = addName(want, adding)
 	}
-	var kept []string
-	var pools []metav1.LabelSelector
+	var kept, uids []string
 	for _, p := range peers {
 		if listed(want, p.GetName()) && p.GetDeletionTimestamp().IsZero() {
 			kept = append(kept, p.GetName())
-			pools = append(pools, *p.PoolSpec().NodeSelector.LabelSelector())
+			uids = append(uids, string(p.GetUID()))
 		}
 	}
 	sort.Strings(kept)
-	affinity, err := excludingAffinity(original, pools)
-	if err != nil {
-		return nil, err
-	}
+	affinity := excludingAffinity(original, AdmittedLabel(g.component), uids)
 	if ds.Annotations == nil {
 		ds.Annotations = map[string]string{}
 	}

@@ -1,12 +1,11 @@
 package pool
 
 import (
-	"fmt"
+	"slices"
 	"sort"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 	"k8s.io/klog/v2"
 
@@ -78,14 +77,15 @@ func scheduleBlocking(t *corev1.Taint) bool {
 	return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 }
 
-// excludingAffinity returns original narrowed to Nodes outside every one of the pools: the
-// required node-affinity terms of original (a Node matches if any term does), each combined with
-// the negation of each pool's selector (a Node is outside a pool if any one of its requirements
-// fails). A pool selecting every Node cannot be excluded.
-func excludingAffinity(original *corev1.Affinity, pools []metav1.LabelSelector) (*corev1.Affinity, error) {
+// excludingAffinity returns original narrowed to the Nodes not admitted to the rollouts of the
+// objects with uids (admittedKey is the component's admission label): each required node-affinity
+// term of original (a Node matches if any term does) gains the requirement admittedKey NotIn uids,
+// which a Node without the label meets too. So the foreign DaemonSet leaves a pool's Nodes as they
+// are admitted to the object's rollout, in its waves, not all at once.
+func excludingAffinity(original *corev1.Affinity, admittedKey string, uids []string) *corev1.Affinity {
 	out := original.DeepCopy()
-	if len(pools) == 0 {
-		return out, nil
+	if len(uids) == 0 {
+		return out
 	}
 	if out == nil {
 		out = &corev1.Affinity{}
@@ -98,52 +98,13 @@ func excludingAffinity(original *corev1.Affinity, pools []metav1.LabelSelector) 
 	if required != nil && len(required.NodeSelectorTerms) > 0 {
 		terms = required.NodeSelectorTerms
 	}
-	for _, pool := range pools {
-		negations, err := negate(pool)
-		if err != nil {
-			return nil, err
-		}
-		var next []corev1.NodeSelectorTerm
-		for _, t := range terms {
-			for _, n := range negations {
-				term := *t.DeepCopy()
-				term.MatchExpressions = append(term.MatchExpressions, n)
-				next = append(next, term)
-			}
-		}
-		terms = next
+	values := slices.Sorted(slices.Values(uids))
+	for i := range terms {
+		terms[i].MatchExpressions = append(terms[i].MatchExpressions, corev1.NodeSelectorRequirement{
+			Key: admittedKey, Operator: corev1.NodeSelectorOpNotIn, Values: values})
 	}
 	out.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: terms}
-	return out, nil
-}
-
-// negate returns requirements of which a Node meets at least one exactly when the selector does
-// not select it.
-func negate(sel metav1.LabelSelector) ([]corev1.NodeSelectorRequirement, error) {
-	var out []corev1.NodeSelectorRequirement
-	keys := make([]string, 0, len(sel.MatchLabels))
-	for k := range sel.MatchLabels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out = append(out, corev1.NodeSelectorRequirement{Key: k, Operator: corev1.NodeSelectorOpNotIn, Values: []string{sel.MatchLabels[k]}})
-	}
-	opposite := map[metav1.LabelSelectorOperator]corev1.NodeSelectorOperator{
-		metav1.LabelSelectorOpIn: corev1.NodeSelectorOpNotIn, metav1.LabelSelectorOpNotIn: corev1.NodeSelectorOpIn,
-		metav1.LabelSelectorOpExists: corev1.NodeSelectorOpDoesNotExist, metav1.LabelSelectorOpDoesNotExist: corev1.NodeSelectorOpExists,
-	}
-	for _, e := range sel.MatchExpressions {
-		op, ok := opposite[e.Operator]
-		if !ok {
-			return nil, fmt.Errorf("cannot negate operator %q", e.Operator)
-		}
-		out = append(out, corev1.NodeSelectorRequirement{Key: e.Key, Operator: op, Values: e.Values})
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("the nodeSelector selects every Node: another kube-proxy cannot be kept off all of them")
-	}
-	return out, nil
+	return out
 }
 
 // placementTaints returns the Node's taints that keep pods off it (NoSchedule, NoExecute), without

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,11 +9,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
-
-func labels2(m map[string]string) labels.Set { return labels.Set(m) }
 
 // byImage treats DaemonSets whose first container's image contains "proxy" as the component.
 type byImage struct{}
@@ -77,48 +76,50 @@ func TestForeignDaemonSets(t *testing.T) {
 }
 
 func TestExcludingAffinity(t *testing.T) {
-	pool := func(matchLabels map[string]string, exprs ...metav1.LabelSelectorRequirement) metav1.LabelSelector {
-		return metav1.LabelSelector{MatchLabels: matchLabels, MatchExpressions: exprs}
-	}
+	key := AdmittedLabel("kube-proxy")
 	nodeLabels := []map[string]string{
-		{"pool": "gpu"}, {"pool": "cpu"}, {}, {"pool": "gpu", "zone": "a"}, {"pool": "cpu", "zone": "a"}, {"os": "windows", "pool": "gpu"},
+		{}, {"os": "windows"}, {key: "uid-a"}, {key: "uid-b"}, {key: "uid-c"}, {key: "uid-a", "os": "windows"},
+		{key: "revert.uid-a"},
 	}
 	linuxOnly := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
 		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
 			{Key: "os", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"windows"}}}}}}}}
+	twoTerms := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{
+			{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "os", Operator: corev1.NodeSelectorOpIn, Values: []string{"windows"}}}},
+			{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "os", Operator: corev1.NodeSelectorOpDoesNotExist}}},
+		}}}}
 	tests := []struct {
 		name     string
 		original *corev1.Affinity
-		pools    []metav1.LabelSelector
+		uids     []string
 	}{
-		{name: "no affinity, one label", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu"})}},
-		{name: "two requirements", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu", "zone": "a"})}},
-		{name: "expressions", pools: []metav1.LabelSelector{pool(nil,
-			metav1.LabelSelectorRequirement{Key: "pool", Operator: metav1.LabelSelectorOpIn, Values: []string{"gpu", "cpu"}},
-			metav1.LabelSelectorRequirement{Key: "zone", Operator: metav1.LabelSelectorOpExists})}},
-		{name: "two pools", pools: []metav1.LabelSelector{pool(map[string]string{"pool": "gpu"}), pool(map[string]string{"zone": "a"})}},
-		{name: "an affinity of its own", original: linuxOnly, pools: []metav1.LabelSelector{pool(map[string]string{"pool": "cpu"})}},
+		{name: "no affinity, one object", uids: []string{"uid-a"}},
+		{name: "no affinity, two objects", uids: []string{"uid-b", "uid-a"}},
+		{name: "an affinity of its own", original: linuxOnly, uids: []string{"uid-a"}},
+		{name: "terms of its own, each narrowed", original: twoTerms, uids: []string{"uid-a", "uid-c"}},
+		{name: "no object: the original", original: linuxOnly},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewWithT(t)
-			got, err := excludingAffinity(tt.original, tt.pools)
-			g.Expect(err).NotTo(HaveOccurred())
-			// On every Node: it runs the DaemonSet exactly when the original allowed it and no pool selects it.
+			original := tt.original.DeepCopy()
+			got := excludingAffinity(tt.original, key, tt.uids)
+			g.Expect(tt.original).To(Equal(original), "the original is not changed")
+			// On every Node: it runs the DaemonSet exactly when the original allowed it and the Node is
+			// not admitted to one of the objects' rollouts.
 			for _, labels := range nodeLabels {
 				node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: labels}}
 				allowed, _ := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: corev1.PodSpec{Affinity: tt.original}}).Match(node)
-				inPool := false
-				for _, p := range tt.pools {
-					sel, err := metav1.LabelSelectorAsSelector(&p)
-					g.Expect(err).NotTo(HaveOccurred())
-					inPool = inPool || sel.Matches(labels2(labels))
-				}
 				runs, _ := nodeaffinity.GetRequiredNodeAffinity(&corev1.Pod{Spec: corev1.PodSpec{Affinity: got}}).Match(node)
-				g.Expect(runs).To(Equal(allowed && !inPool), "node %v", labels)
+				g.Expect(runs).To(Equal(allowed && !slices.Contains(tt.uids, labels[key])), "node %v", labels)
 			}
+			ds := &appsv1.DaemonSet{}
+			ds.Spec.Template.Spec.Affinity = got
+			for _, uid := range tt.uids {
+				g.Expect(keptOff(ds, key, types.UID(uid))).To(BeTrue(), uid)
+			}
+			g.Expect(keptOff(ds, key, "uid-other")).To(BeFalse())
 		})
 	}
-	_, err := excludingAffinity(nil, []metav1.LabelSelector{{}})
-	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("selects every Node")))
 }

@@ -129,6 +129,20 @@ func TestForeignGuardWritesOnlyInTakeOverNamespaces(t *testing.T) {
 	g.Expect(s).To(BeNil())
 	g.Expect(live(kubeadm).Annotations).To(HaveKeyWithValue(AnnotationTakenOverBy, "cg"))
 	g.Expect(live(cni).Annotations).To(HaveKeyWithValue(AnnotationTakenOverBy, "cg"))
+	g.Expect(keptOff(live(kubeadm), AdmittedLabel("kube-proxy"), cg.GetUID())).To(BeTrue())
+
+	// Taken over: the other kube-proxy stays on the Nodes not admitted yet and leaves each as it
+	// is admitted, so checking again writes nothing, the Node admitted or not.
+	taken := []string{live(kubeadm).ResourceVersion, live(cni).ResourceVersion}
+	for _, admittedNow := range []bool{false, true} {
+		if admittedNow {
+			pool[0].Labels[AdmittedLabel("kube-proxy")] = string(cg.GetUID())
+		}
+		s, err = guard.check(ctx, cg, pool, []Object{cg})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(s).To(BeNil())
+		g.Expect([]string{live(kubeadm).ResourceVersion, live(cni).ResourceVersion}).To(Equal(taken))
+	}
 
 	// cni no longer named: kube-system's given back, cni's not, and the error says how to.
 	noPeers := func(context.Context) ([]Object, error) { return nil, nil }
