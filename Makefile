@@ -47,7 +47,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs and the manager's ClusterRole 
 	$(CONTROLLER_GEN) rbac:roleName=innkeeper-manager crd paths="./..." output:crd:artifacts:config=config/crd/bases
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Generate the feature-gate table (from k8s.io/kubernetes, in hack/featuregates), the API's FeatureGates type from it (hack/gatesapi), and DeepCopy methods for the API types.
+generate: $(CONTROLLER_GEN) ## Generate the feature-gate table (from k8s.io/kubernetes, in hack/featuregates), the API's feature-gate admission rules from it (hack/gatesapi), and DeepCopy methods for the API types.
 	cd hack/featuregates && go run . -out ../../internal/render/featuregates/zz_generated_gates.go
 	go run ./hack/gatesapi -out api/v1alpha1/zz_generated_featuregates.go
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."

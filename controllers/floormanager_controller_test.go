@@ -127,6 +127,15 @@ func createFloorManager(fm *hotelv1alpha1.FloorManager) *hotelv1alpha1.FloorMana
 }
 
 // updateFloorManager changes a FloorManager's spec, retrying on conflicts with the manager's writes.
+// unknownTimeZone returns maintenance windows in a time zone that passes admission (its name is
+// well formed) but that no time-zone database holds: the one FloorManager spec the API server
+// admits and the manager refuses (InvalidSpec), now that every kubelet setting and feature gate
+// the kubelet would refuse is refused at admission.
+func unknownTimeZone() *hotelv1alpha1.Maintenance {
+	return &hotelv1alpha1.Maintenance{TimeZone: "Mars/Olympus_Mons", Windows: []hotelv1alpha1.MaintenanceWindow{{
+		Days: []hotelv1alpha1.Weekday{"Sat"}, Start: "22:00", Duration: metav1.Duration{Duration: time.Hour}}}}
+}
+
 func updateFloorManager(name string, change func(*hotelv1alpha1.FloorManager)) {
 	Eventually(func() error {
 		fm := &hotelv1alpha1.FloorManager{}
@@ -538,17 +547,19 @@ var _ = Describe("FloorManager controller", func() {
 		Eventually(expressions).WithTimeout(timeout).Should(Equal([]corev1.NodeSelectorRequirement{gate}))
 	})
 
-	It("records a Warning Event when the spec cannot be rendered", func() {
+	It("records a Warning Event when the spec passes admission but cannot be rolled out", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("fm")
-		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{FeatureGates: map[string]bool{"GracefulNodeShutdown": false}}))
+		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{})
+		fm.Spec.Rollout.Maintenance = unknownTimeZone()
+		createFloorManager(fm)
 		Eventually(func(g Gomega) {
 			events := &eventsv1.EventList{}
 			g.Expect(k8sClient.List(ctx, events, client.InNamespace("default"))).To(Succeed())
 			var found bool
 			for _, e := range events.Items {
 				if e.Regarding.Name == name && e.Type == corev1.EventTypeWarning && e.Reason == hotelv1alpha1.ReasonInvalidSpec {
-					g.Expect(e.Note).To(ContainSubstring("featureGates[GracefulNodeShutdownBasedOnPodPriority]"))
+					g.Expect(e.Note).To(ContainSubstring(`spec.rollout.maintenance.timeZone "Mars/Olympus_Mons"`))
 					found = true
 				}
 			}
@@ -556,19 +567,19 @@ var _ = Describe("FloorManager controller", func() {
 		}).WithTimeout(timeout).Should(Succeed())
 	})
 
-	It("stalls on a spec that passes admission but not rendering, and leaves the rollout alone", func() {
+	It("stalls on a spec that passes admission but not the manager's checks, and leaves the rollout alone", func() {
 		poolName, _ := createPool(1)
 		name := uniqueName("fm")
 		createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](64)}))
 		before := daemonSetOf(name)
 
-		// Feature gates are checked against Kubernetes' gate table only when rendering.
 		updateFloorManager(name, func(fm *hotelv1alpha1.FloorManager) {
-			fm.Spec.Kubelet.FeatureGates = map[string]bool{"GracefulNodeShutdown": false}
+			fm.Spec.Kubelet.MaxPods = ptr.To[int32](32)
+			fm.Spec.Rollout.Maintenance = unknownTimeZone()
 		})
 		expectCondition(name, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
 		Expect(condition(name, hotelv1alpha1.ConditionStalled).Message).
-			To(ContainSubstring("spec.kubelet.featureGates[GracefulNodeShutdownBasedOnPodPriority]"))
+			To(ContainSubstring(`spec.rollout.maintenance.timeZone "Mars/Olympus_Mons"`))
 		after := daemonSetOf(name)
 		Expect(after.Generation).To(Equal(before.Generation))
 		Expect(after.Spec).To(Equal(before.Spec))

@@ -227,9 +227,10 @@ var _ = Describe("Admission parity", func() {
 		Entry("a bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: cbr0}}}`),
 	)
 
-	// Class 1: feature gates. Admission refuses unknown gates and locked ones set otherwise, from
-	// the generated table (api/v1alpha1/zz_generated_featuregates.go); dependencies between gates
-	// are checked when rendering (InvalidSpec).
+	// Class 1: feature gates. Admission refuses what the components of Kubernetes v1.37.2 refuse
+	// to start with, by rules generated from its gate table (api/v1alpha1/zz_generated_featuregates.go,
+	// hack/gatesapi): unknown gates, locked ones set otherwise, a gate on while one it depends on is
+	// off, a setting whose gate is off, and AllAlpha and AllBeta. Rendering checks the same again.
 	DescribeTable("a gate the components refuse to start with is rejected, naming it",
 		func(kind, specYAML, field, message string) {
 			expectRejected(builders[kind]("gates", specYAML), field, message)
@@ -244,12 +245,68 @@ var _ = Describe("Admission parity", func() {
 	It("admits a locked gate set to its default", func() {
 		Expect(k8sClient.Create(ctx, floorManager("locked", `{kubelet: {featureGates: {InPlacePodVerticalScaling: true}}}`), createOpts...)).To(Succeed())
 	})
-	DescribeTable("AllAlpha and AllBeta are rejected",
-		func(kind, specYAML, field string) {
-			expectRejected(builders[kind]("gates", specYAML), field, "featureGates must not hold AllAlpha or AllBeta")
+	DescribeTable("a gate on while a gate it depends on is off is rejected, naming both",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("gates", specYAML), field, message)
 		},
-		Entry(nil, "FloorManager", `{kubelet: {featureGates: {AllAlpha: true}}}`, "spec.kubelet.featureGates"),
-		Entry(nil, "Concierge", `{kubeProxy: {featureGates: {AllBeta: false}}}`, "spec.kubeProxy.featureGates"),
+		Entry("a dependency turned off under a dependent on by default", "FloorManager", `{kubelet: {featureGates: {GracefulNodeShutdown: false}}}`,
+			"spec.kubelet.featureGates", "featureGates: GracefulNodeShutdownBasedOnPodPriority (on by default) needs GracefulNodeShutdown, which is off: "+
+				"the component refuses to start; turn GracefulNodeShutdownBasedOnPodPriority off too or keep GracefulNodeShutdown on"),
+		Entry("the other dependent of that dependency", "Concierge", `{kubeProxy: {featureGates: {GracefulNodeShutdown: false, GracefulNodeShutdownBasedOnPodPriority: false}}}`,
+			"spec.kubeProxy.featureGates", "featureGates: WindowsGracefulNodeShutdown (on by default) needs GracefulNodeShutdown, which is off"),
+		Entry("a dependent turned on without its dependency, off by default", "Concierge", `{kubeProxy: {featureGates: {CompositePodGroup: true, TopologyAwareWorkloadScheduling: true}}}`,
+			"spec.kubeProxy.featureGates", "featureGates: CompositePodGroup needs GenericWorkload, which is off (its default): the component refuses to start; "+
+				"turn CompositePodGroup off too or turn GenericWorkload on"),
+		Entry("both set, the dependency off", "FloorManager", `{kubelet: {featureGates: {PodLevelResourceManagers: true, PodLevelResources: false}}}`,
+			"spec.kubelet.featureGates", "featureGates: PodLevelResourceManagers needs PodLevelResources, which is off"),
+	)
+	DescribeTable("its neighbour, with the dependencies on or the dependents off, is admitted",
+		func(kind, specYAML string) {
+			Expect(k8sClient.Create(ctx, builders[kind]("gates", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a dependency turned off with its dependents", "FloorManager",
+			`{kubelet: {featureGates: {GracefulNodeShutdown: false, GracefulNodeShutdownBasedOnPodPriority: false, WindowsGracefulNodeShutdown: false}}}`),
+		Entry("a dependent turned on with its dependencies", "Concierge",
+			`{kubeProxy: {featureGates: {CompositePodGroup: true, TopologyAwareWorkloadScheduling: true, GenericWorkload: true}}}`),
+		Entry("a dependency on by default kept on", "FloorManager", `{kubelet: {featureGates: {PodLevelResourceManagers: true}}}`),
+	)
+	DescribeTable("a setting whose gate is off is rejected, naming the setting and the gate",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("gated", specYAML), field, message)
+		},
+		Entry(nil, "FloorManager", `{kubelet: {shutdownGracePeriod: 30s, featureGates: {GracefulNodeShutdown: false, GracefulNodeShutdownBasedOnPodPriority: false, WindowsGracefulNodeShutdown: false}}}`,
+			"spec.kubelet.shutdownGracePeriod", "shutdownGracePeriod above 0 needs featureGates.GracefulNodeShutdown, which is off: the kubelet refuses the setting without the gate"),
+		Entry(nil, "FloorManager", `{kubelet: {shutdownGracePeriod: 30s, shutdownGracePeriodCriticalPods: 10s, featureGates: {GracefulNodeShutdown: false, GracefulNodeShutdownBasedOnPodPriority: false, WindowsGracefulNodeShutdown: false}}}`,
+			"spec.kubelet.shutdownGracePeriodCriticalPods", "shutdownGracePeriodCriticalPods above 0 needs featureGates.GracefulNodeShutdown"),
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {KubeletCrashLoopBackOffMax: false}}}`,
+			"spec.kubelet.featureGates", "featureGates: KubeletCrashLoopBackOffMax cannot be turned off in a configuration file: the kubelet defaults crashLoopBackOff.maxContainerRestartPeriod"),
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {KubeletEnsureSecretPulledImages: false}}}`,
+			"spec.kubelet.featureGates", "featureGates: KubeletEnsureSecretPulledImages cannot be turned off in a configuration file"),
+		Entry(nil, "Concierge", `{kubeProxy: {mode: ipvs, featureGates: {KubeProxyIPVS: false}}}`,
+			"spec.kubeProxy.mode", "mode: ipvs needs featureGates.KubeProxyIPVS, which is off: kube-proxy refuses the setting without the gate"),
+	)
+	DescribeTable("its neighbour is admitted",
+		func(kind, specYAML string) {
+			Expect(k8sClient.Create(ctx, builders[kind]("gated", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("a zero shutdownGracePeriod with the gate off", "FloorManager",
+			`{kubelet: {shutdownGracePeriod: 0s, featureGates: {GracefulNodeShutdown: false, GracefulNodeShutdownBasedOnPodPriority: false, WindowsGracefulNodeShutdown: false}}}`),
+		Entry("a shutdownGracePeriod with the gate on", "FloorManager", `{kubelet: {shutdownGracePeriod: 30s, featureGates: {GracefulNodeShutdown: true}}}`),
+		Entry("a gate the kubelet defaults a field on, left on", "FloorManager", `{kubelet: {featureGates: {KubeletCrashLoopBackOffMax: true}}}`),
+		Entry("another mode with the ipvs gate off", "Concierge", `{kubeProxy: {mode: nftables, featureGates: {KubeProxyIPVS: false}}}`),
+		Entry("ipvs with its gate on", "Concierge", `{kubeProxy: {mode: ipvs, featureGates: {KubeProxyIPVS: true}}}`),
+	)
+	// The kubelet and kube-proxy take AllAlpha and AllBeta; innkeeper does not (the message says why).
+	DescribeTable("AllAlpha and AllBeta are rejected, saying why",
+		func(kind, specYAML, field, message string) {
+			expectRejected(builders[kind]("gates", specYAML), field, message)
+		},
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {AllAlpha: true}}}`, "spec.kubelet.featureGates",
+			"featureGates: innkeeper refuses AllAlpha, which the kubelet and kube-proxy take: it sets every alpha gate not named"),
+		Entry(nil, "FloorManager", `{kubelet: {featureGates: {AllAlpha: false}}}`, "spec.kubelet.featureGates",
+			"the components refuse to start (CompositePodGroup needs GenericWorkload"),
+		Entry(nil, "Concierge", `{kubeProxy: {featureGates: {AllBeta: false}}}`, "spec.kubeProxy.featureGates",
+			"among them KubeletCrashLoopBackOffMax and KubeletEnsureSecretPulledImages, without which the kubelet refuses to start"),
 	)
 	It("admits named gates", func() {
 		Expect(k8sClient.Create(ctx, floorManager("gates", `{kubelet: {featureGates: {MemoryQoS: false}}}`), createOpts...)).To(Succeed())

@@ -141,12 +141,16 @@ type KubeProxySpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="configSyncPeriod must be above 0"
 	ConfigSyncPeriod *metav1.Duration `json:"configSyncPeriod,omitempty"`
 
-	// featureGates turns kube-proxy feature gates on or off by their CamelCase names.
+	// featureGates turns kube-proxy feature gates on or off by their CamelCase names. Admission
+	// checks them against Kubernetes v1.37's table as a FloorManager's (unknown, locked, dependent
+	// gates, AllAlpha and AllBeta); mode: ipvs needs KubeProxyIPVS on.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(g, g.matches('^[A-Z][A-Za-z0-9]*$'))",message="featureGates names must be CamelCase"
-	// +kubebuilder:validation:XValidation:rule="!('AllAlpha' in self) && !('AllBeta' in self)",message="featureGates must not hold AllAlpha or AllBeta: innkeeper refuses them (the component takes them) because they switch on gates no check can follow; name the gates you want"
 	FeatureGates FeatureGates `json:"featureGates,omitempty"`
+
+	// The rules between these settings and featureGates, generated from Kubernetes' gate table.
+	KubeProxyGateRules `json:",inline"`
 }
 
 // DetectLocal holds the interface settings of the detectLocalModes that need one.

@@ -220,13 +220,17 @@ type KubeletSpec struct {
 
 	// featureGates turns kubelet feature gates on or off by their CamelCase names, for example
 	// {"MemoryQoS": false}. A gate that the Nodes' kubelet version does not know makes the kubelet
-	// refuse to start. innkeeper checks the gates against Kubernetes v1.37's table when it renders
-	// (unknown gates, gates locked to their default, gates whose dependencies are off: InvalidSpec).
+	// refuse to start. Admission checks the gates against Kubernetes v1.37's table: unknown gates,
+	// gates locked to their default set otherwise, a gate on (set so or by default) while one it
+	// depends on is off, AllAlpha and AllBeta, and gates the kubelet needs for the settings above
+	// (shutdownGracePeriod needs GracefulNodeShutdown) are refused, each naming the gate.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	// +kubebuilder:validation:XValidation:rule="self.all(g, g.matches('^[A-Z][A-Za-z0-9]*$'))",message="featureGates names must be CamelCase, such as KubeletTracing"
-	// +kubebuilder:validation:XValidation:rule="!('AllAlpha' in self) && !('AllBeta' in self)",message="featureGates must not hold AllAlpha or AllBeta: innkeeper refuses them (the component takes them) because they switch on gates no check can follow; name the gates you want"
 	FeatureGates FeatureGates `json:"featureGates,omitempty"`
+
+	// The rules between these settings and featureGates, generated from Kubernetes' gate table.
+	KubeletGateRules `json:",inline"`
 }
 
 // Threshold is an eviction threshold: a positive quantity such as "500Mi", or a percentage of the

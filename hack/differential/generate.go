@@ -2,11 +2,14 @@ package differential
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
 
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+
+	"github.com/innkeeper-dev/innkeeper/internal/render/featuregates"
 )
 
 // gen draws random but plausible spec values: mostly values a user would write, with the edge
@@ -67,10 +70,33 @@ var featureGateNames = func() []string {
 	return names
 }()
 
+// gatesThatMatter are the gates that depend on others or that others depend on (upstream's own
+// table), and the gates that settings need (innkeeper's lists, which admission's rules come from):
+// drawn more often, so that random specs turn them off and on against each other and their settings.
+var gatesThatMatter = func() []string {
+	set := map[string]bool{}
+	for name, deps := range utilfeature.DefaultMutableFeatureGate.Dependencies() {
+		set[string(name)] = true
+		for _, d := range deps {
+			set[string(d)] = true
+		}
+	}
+	for _, s := range slices.Concat(featuregates.KubeletGatedSettings, featuregates.KubeProxyGatedSettings) {
+		set[s.Gate] = true
+	}
+	for name := range featuregates.KubeletUnsettable() {
+		set[name] = true
+	}
+	return slices.Sorted(maps.Keys(set))
+}()
+
 func (g gen) featureGates() any {
 	m := map[string]any{}
 	for range 1 + g.r.IntN(3) {
 		name := pick(g, featureGateNames...)
+		if g.maybe(0.4) {
+			name = pick(g, gatesThatMatter...)
+		}
 		if g.maybe(0.1) {
 			name = pick(g, "NotAGate", "AllAlpha", "AllBeta", "kubeletTracing", "Bad-Name")
 		}

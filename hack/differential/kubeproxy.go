@@ -33,9 +33,17 @@ func checkKubeProxy(config []byte) error {
 	if kc.DetectLocalMode == "" {
 		kc.DetectLocalMode = kubeproxyconfig.LocalModeClusterCIDR
 	}
-	if err := utilfeature.DefaultMutableFeatureGate.DeepCopy().SetFromMap(kc.FeatureGates); err != nil {
+	gate := utilfeature.DefaultMutableFeatureGate.DeepCopy()
+	if err := gate.SetFromMap(kc.FeatureGates); err != nil {
 		return fmt.Errorf("feature gates: %w", err)
 	}
+	// kube-proxy sets its process-wide gates from the configuration before it validates it, and
+	// validation reads them from there (validateProxyModeLinux: mode ipvs needs KubeProxyIPVS), so
+	// validate against this configuration's gates, not the test binary's defaults. The objects are
+	// checked one at a time.
+	defaultGate := utilfeature.DefaultFeatureGate
+	utilfeature.DefaultFeatureGate = gate
+	defer func() { utilfeature.DefaultFeatureGate = defaultGate }()
 	if errs := kubeproxyvalidation.Validate(kc); len(errs) > 0 {
 		return fmt.Errorf("validation.Validate: %w", errs.ToAggregate())
 	}

@@ -191,33 +191,46 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 
 // validateFeatureGates checks featureGates against the table of the Kubernetes version innkeeper
 // targets, and the settings the kubelet refuses without their gate
-// (pkg/kubelet/apis/config/validation).
+// (pkg/kubelet/apis/config/validation). Admission makes the same checks, by rules generated from
+// the same tables (hack/gatesapi); this is the second line, and the node agent's.
 func validateFeatureGates(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
 	errs := featuregates.Validate(spec.FeatureGates, path.Child("featureGates"))
-	const gracefulShutdown = "GracefulNodeShutdown"
-	if !featuregates.Enabled(spec.FeatureGates, gracefulShutdown) &&
-		(durationOr(spec.ShutdownGracePeriod, 0) > 0 || durationOr(spec.ShutdownGracePeriodCriticalPods, 0) > 0) {
-		errs = append(errs, field.Invalid(path.Child("featureGates").Key(gracefulShutdown), false,
-			"is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set: the kubelet refuses both without the gate"))
+	for _, s := range featuregates.KubeletGatedSettings {
+		d, ok := gatedDurations(spec)[s.Field]
+		if !ok {
+			errs = append(errs, field.InternalError(path.Child(s.Field), fmt.Errorf("no kubelet duration %s to check against gate %s", s.Field, s.Gate)))
+			continue
+		}
+		if durationOr(d, 0) > 0 && !featuregates.Enabled(spec.FeatureGates, s.Gate) {
+			errs = append(errs, field.Invalid(path.Child("featureGates").Key(s.Gate), false, fmt.Sprintf(
+				"is off, but %s is set above 0: the kubelet refuses the setting without the gate", s.Field)))
+		}
 	}
-	for _, gate := range slices.Sorted(maps.Keys(defaultedByGate)) {
-		if on, set := spec.FeatureGates[gate]; set && !on && featuregates.Enabled(nil, gate) {
+	unsettable := featuregates.KubeletUnsettable()
+	for _, gate := range slices.Sorted(maps.Keys(unsettable)) {
+		if on, set := spec.FeatureGates[gate]; set && !on {
 			errs = append(errs, field.Invalid(path.Child("featureGates").Key(gate), false, fmt.Sprintf(
 				"cannot be turned off in a configuration file: the kubelet defaults %s while the gate is still on (its default), "+
 					"applies featureGates after that, and then refuses %s without the gate; turn it off with the kubelet's --feature-gates flag",
-				defaultedByGate[gate], defaultedByGate[gate])))
+				unsettable[gate], unsettable[gate])))
 		}
 	}
 	return errs
 }
 
-// defaultedByGate maps the gates on which the kubelet's defaulting sets a field
-// (pkg/kubelet/apis/config/v1beta1/defaults.go) to that field, which its validation refuses while
-// the gate is off. The kubelet defaults its configuration files with the gates of its flags, before
-// it applies their featureGates, so a gate on by default cannot be turned off from a file.
-var defaultedByGate = map[string]string{
-	"KubeletCrashLoopBackOffMax":      "crashLoopBackOff.maxContainerRestartPeriod",
-	"KubeletEnsureSecretPulledImages": "imagePullCredentialsVerificationPolicy",
+// The JSON names of the kubelet's shutdown grace periods.
+const (
+	shutdownGracePeriod             = "shutdownGracePeriod"
+	shutdownGracePeriodCriticalPods = "shutdownGracePeriodCriticalPods"
+)
+
+// gatedDurations are the durations of spec that featuregates.KubeletGatedSettings may name, by
+// their JSON names.
+func gatedDurations(spec *hotelv1alpha1.KubeletSpec) map[string]*metav1.Duration {
+	return map[string]*metav1.Duration{
+		shutdownGracePeriod:             spec.ShutdownGracePeriod,
+		shutdownGracePeriodCriticalPods: spec.ShutdownGracePeriodCriticalPods,
+	}
 }
 
 // reservedMilliCPU is the CPU reservation as the kubelet reads it at start
@@ -305,21 +318,21 @@ func validateDurations(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.
 	for name, d := range map[string]*metav1.Duration{
 		"evictionPressureTransitionPeriod": spec.EvictionPressureTransitionPeriod,
 		"imageMinimumGCAge":                spec.ImageMinimumGCAge, "imageMaximumGCAge": spec.ImageMaximumGCAge,
-		"shutdownGracePeriod": spec.ShutdownGracePeriod, "shutdownGracePeriodCriticalPods": spec.ShutdownGracePeriodCriticalPods,
+		shutdownGracePeriod: spec.ShutdownGracePeriod, shutdownGracePeriodCriticalPods: spec.ShutdownGracePeriodCriticalPods,
 	} {
 		if d != nil && d.Duration < 0 {
 			errs = append(errs, field.Invalid(path.Child(name), d.Duration.String(), "must not be negative"))
 		}
 	}
 	for name, d := range map[string]*metav1.Duration{
-		"shutdownGracePeriod": spec.ShutdownGracePeriod, "shutdownGracePeriodCriticalPods": spec.ShutdownGracePeriodCriticalPods,
+		shutdownGracePeriod: spec.ShutdownGracePeriod, shutdownGracePeriodCriticalPods: spec.ShutdownGracePeriodCriticalPods,
 	} {
 		if d != nil && d.Duration > 0 && d.Duration < time.Second {
 			errs = append(errs, field.Invalid(path.Child(name), d.Duration.String(), "must be 0 or at least 1s"))
 		}
 	}
 	if crit := spec.ShutdownGracePeriodCriticalPods; crit != nil && crit.Duration > durationOr(spec.ShutdownGracePeriod, 0) {
-		errs = append(errs, field.Invalid(path.Child("shutdownGracePeriodCriticalPods"), crit.Duration.String(),
+		errs = append(errs, field.Invalid(path.Child(shutdownGracePeriodCriticalPods), crit.Duration.String(),
 			"must not exceed shutdownGracePeriod"))
 	}
 	if maxAge := spec.ImageMaximumGCAge; maxAge != nil && maxAge.Duration != 0 &&

@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/render/featuregates"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -214,7 +215,9 @@ func TestValidate(t *testing.T) {
 			wantErr: "is locked to true"},
 		{name: "a shutdown grace period without its gate", spec: hotelv1alpha1.KubeletSpec{ShutdownGracePeriod: duration("30s"),
 			FeatureGates: map[string]bool{"GracefulNodeShutdown": false, "GracefulNodeShutdownBasedOnPodPriority": false, "WindowsGracefulNodeShutdown": false}},
-			wantErr: "spec.kubelet.featureGates[GracefulNodeShutdown]: Invalid value: false: is off, but shutdownGracePeriod or shutdownGracePeriodCriticalPods is set"},
+			wantErr: "spec.kubelet.featureGates[GracefulNodeShutdown]: Invalid value: false: is off, but shutdownGracePeriod is set above 0"},
+		{name: "a zero shutdown grace period without its gate", spec: hotelv1alpha1.KubeletSpec{ShutdownGracePeriod: duration("0s"),
+			FeatureGates: map[string]bool{"GracefulNodeShutdown": false, "GracefulNodeShutdownBasedOnPodPriority": false, "WindowsGracefulNodeShutdown": false}}},
 		{name: "a gate on whose default the kubelet defaults a field, turned off", spec: hotelv1alpha1.KubeletSpec{
 			FeatureGates: map[string]bool{"KubeletEnsureSecretPulledImages": false}},
 			wantErr: "spec.kubelet.featureGates[KubeletEnsureSecretPulledImages]: Invalid value: false: cannot be turned off in a configuration file: the kubelet defaults imagePullCredentialsVerificationPolicy"},
@@ -245,4 +248,12 @@ func TestEmptyRenderHoldsOnlyTheHeader(t *testing.T) {
 	got, err := Render(&hotelv1alpha1.KubeletSpec{})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(strings.TrimSpace(string(got))).To(Equal("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration"))
+}
+
+// Every gated setting the admission rules are generated from is one the renderer checks too.
+func TestGatedSettingsAreChecked(t *testing.T) {
+	g := NewWithT(t)
+	for _, s := range featuregates.KubeletGatedSettings {
+		g.Expect(gatedDurations(&hotelv1alpha1.KubeletSpec{})).To(HaveKey(s.Field), "the renderer does not check %s", s.Field)
+	}
 }

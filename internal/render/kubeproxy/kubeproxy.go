@@ -128,6 +128,25 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 	}
 	errs = append(errs, validateDetectLocal(spec, path)...)
 	errs = append(errs, featuregates.Validate(spec.FeatureGates, path.Child("featureGates"))...)
+	errs = append(errs, validateGatedSettings(spec, path)...)
+	return errs
+}
+
+// validateGatedSettings checks the settings kube-proxy refuses without their gate
+// (featuregates.KubeProxyGatedSettings), as admission does by rules generated from that list.
+func validateGatedSettings(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	values := map[string]*string{"mode": spec.Mode}
+	for _, s := range featuregates.KubeProxyGatedSettings {
+		v, ok := values[s.Field]
+		switch {
+		case !ok:
+			errs = append(errs, field.InternalError(path.Child(s.Field), fmt.Errorf("no kube-proxy setting %s to check against gate %s", s.Field, s.Gate)))
+		case v != nil && *v == s.Value && !featuregates.Enabled(spec.FeatureGates, s.Gate):
+			errs = append(errs, field.Invalid(path.Child("featureGates").Key(s.Gate), false, fmt.Sprintf(
+				"is off, but %s is %s: kube-proxy refuses it without the gate", s.Field, s.Value)))
+		}
+	}
 	return errs
 }
 

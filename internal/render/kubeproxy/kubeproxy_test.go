@@ -111,6 +111,9 @@ func TestValidate(t *testing.T) {
 			SyncPeriod: duration(500 * time.Millisecond), MinSyncPeriod: duration(0)}}, wantErr: "spec.kubeProxy.nftables.minSyncPeriod"},
 		{name: "an unknown feature gate", spec: hotelv1alpha1.KubeProxySpec{FeatureGates: map[string]bool{"NoSuchGate": true}},
 			wantErr: "spec.kubeProxy.featureGates[NoSuchGate]"},
+		{name: "ipvs without its gate", spec: hotelv1alpha1.KubeProxySpec{Mode: ptr.To("ipvs"), FeatureGates: map[string]bool{"KubeProxyIPVS": false}},
+			wantErr: "spec.kubeProxy.featureGates[KubeProxyIPVS]: Invalid value: false: is off, but mode is ipvs"},
+		{name: "another mode without the ipvs gate", spec: hotelv1alpha1.KubeProxySpec{Mode: ptr.To("nftables"), FeatureGates: map[string]bool{"KubeProxyIPVS": false}}},
 		{name: "a zero minSyncPeriod with a syncPeriod of 1s", spec: hotelv1alpha1.KubeProxySpec{IPTables: &hotelv1alpha1.IPTables{
 			SyncPeriod: duration(time.Second), MinSyncPeriod: duration(0)}}},
 	}
