@@ -81,6 +81,26 @@ func canaryState(o observed) (canaryStep, int) {
 	return canaryRolling, size
 }
 
+// soakingPods returns how many of the DaemonSet's pods are unavailable on Ready Nodes (soaking, or
+// starting), as far as its status tells: its unavailable pods less the selected Nodes admitted to
+// the rollout that are not Ready. A status older than its spec counts every pod.
+func soakingPods(o observed) int {
+	ds := o.daemonSet
+	if ds == nil {
+		return 0
+	}
+	if ds.Status.ObservedGeneration < ds.Generation {
+		return int(ds.Status.DesiredNumberScheduled)
+	}
+	notReady := 0
+	for _, n := range o.nodes {
+		if o.isAdmitted(n) && !nodeReady(n) {
+			notReady++
+		}
+	}
+	return max(int(ds.Status.NumberUnavailable)-notReady, 0)
+}
+
 // updatedPods returns how many of a DaemonSet's pods run its current template, and how many of
 // those at least are available: NumberAvailable counts old pods too, so the old ones are taken off
 // as if every one of them were available.
@@ -97,6 +117,15 @@ func withCanary(o observed, d decision) decision {
 	step, size := canaryState(o)
 	switch step {
 	case canaryRolling:
+		if n := soakingPods(o); n > 0 && o.applied.Hash != o.desired.Hash && o.applied.Hash != "" {
+			// The DaemonSet controller replaces an unavailable old pod at once, whatever
+			// maxUnavailable says: changing the template now would update these Nodes too.
+			return decision{action: actHold, config: o.applied, canary: size, wait: &stall{
+				reason: hotelv1alpha1.ReasonCanaryInProgress, message: fmt.Sprintf(
+					"Canary: configuration %s starts once %s of the rollout before it %s soaked (Ready for soakSeconds, "+
+						"%d s), or the DaemonSet controller would replace them at once, beyond the canary's %s",
+					o.desired.Hash, nodeCount(n), map[bool]string{true: "has", false: "have"}[n == 1], o.soakSeconds, nodeCount(size))}}
+		}
 		d.canary = size
 		d.maxUnavailable = ptrTo(intstr.FromInt32(int32(size)))
 	case canaryHolding:

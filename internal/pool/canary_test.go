@@ -79,6 +79,22 @@ func TestDecideCanary(t *testing.T) {
 		{name: "a new configuration starts at the canary's size",
 			o:    base(func(o *observed) { o.applied, o.daemonSet = applied, gatedDaemonSet(daemonSet("old", 10, 10)) }),
 			want: actApply, wantMax: &two, wantCanry: 2},
+		{name: "a new configuration waits for the pods of the rollout before it to soak",
+			o: base(func(o *observed) {
+				ds := gatedDaemonSet(daemonSet("old", 10, 7))
+				ds.Status.NumberUnavailable = 3
+				o.applied, o.daemonSet = applied, ds
+			}),
+			want: actHold, wantWait: hotelv1alpha1.ReasonCanaryInProgress, wantCanry: 2},
+		{name: "unavailable pods on NotReady Nodes are not waited for",
+			o: base(func(o *observed) {
+				ds := gatedDaemonSet(daemonSet("old", 10, 8))
+				ds.Status.NumberUnavailable = 2
+				o.applied, o.daemonSet = applied, ds
+				o.nodes[3] = poolNode("n03", false, true, "old")
+				o.nodes[7] = poolNode("n07", false, true, "old")
+			}),
+			want: actApply, wantMax: &two, wantCanry: 2},
 		{name: "a new object starts at the canary's size",
 			o:    base(func(o *observed) { o.applied, o.daemonSet = Config{}, nil }),
 			want: actApply, wantMax: &two, wantCanry: 2},
@@ -139,8 +155,12 @@ func TestDecideCanary(t *testing.T) {
 				g.Expect(d.wait).NotTo(BeNil())
 				g.Expect(d.wait.reason).To(Equal(tt.wantWait))
 			}
-			if tt.wantWait == hotelv1alpha1.ReasonCanaryInProgress {
+			if tt.wantWait == hotelv1alpha1.ReasonCanaryInProgress && tt.o.applied.Hash == "new" {
 				g.Expect(d.wait.message).To(ContainSubstring("runs on the canary's 2 Nodes, 1 of them Ready for soakSeconds (30 s) so far"))
+			}
+			if tt.wantWait == hotelv1alpha1.ReasonCanaryInProgress && tt.o.applied.Hash == "old" {
+				g.Expect(d.wait.message).To(ContainSubstring("starts once 3 Nodes of the rollout before it have soaked"))
+				g.Expect(d.config.Hash).To(Equal("old"), "held at what it rolls out")
 			}
 		})
 	}
