@@ -11,6 +11,12 @@ import (
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=floormanagers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=hotel.innkeeper.dev,resources=floormanagers/finalizers,verbs=update
 
+// A kubelet change that needs it drains the Node first (spec.rollout.drain): the drain library
+// lists the Node's pods, reads each, and evicts them (evictions honour PodDisruptionBudgets); it
+// reads the DaemonSet of a daemon pod (granted above) to leave it.
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
+// +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
+
 // floorManager is the FloorManager kind: kubelet drop-ins rolled out by the node agent.
 func floorManager(opts Options) pool.Kind {
 	return pool.Kind{

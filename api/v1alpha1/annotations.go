@@ -33,7 +33,21 @@ const (
 	// AgentStateReverted: the agent took innkeeper's configuration off the Node, which runs its own
 	// (target revert); the manager then removes the Node's admission label and this record.
 	AgentStateReverted = "Reverted"
+	// AgentStateDraining: the configuration (target) changes a field that needs the Node drained
+	// first (see spec.rollout.drain); the agent waits, its files untouched, until the manager has
+	// cordoned and drained the Node and says so in DrainedAnnotation.
+	AgentStateDraining = "Draining"
 )
+
+// DrainedAnnotation is the Node annotation in which the manager tells component's agent that it
+// cordoned and drained the Node for a configuration: its value is the configuration's hash. The
+// manager removes it, and uncordons the Node if CordonedAnnotation says it cordoned it, once the
+// agent is done with that configuration. Neither is the agent's to write.
+func DrainedAnnotation(component string) string { return "hotel.innkeeper.dev/drained-" + component }
+
+// CordonedAnnotation is the Node annotation by which the manager remembers that it cordoned the
+// Node to drain it for component (a Node cordoned before stays cordoned afterwards).
+func CordonedAnnotation(component string) string { return "hotel.innkeeper.dev/cordoned-" + component }
 
 // Reasons of an agent's Degraded state, as the Node's hotel.innkeeper.dev/<component>-reason and
 // the object's status.degradedNodes[].reason. The agent's message (-message) names what it found.

@@ -60,6 +60,12 @@ const (
 	// spec.rollout.canary, and no further Node starts until they run it with their pods Ready for
 	// soakSeconds.
 	ReasonCanaryInProgress = "CanaryInProgress"
+	// ReasonDrainFailed: draining a Node before a change that needs it did not finish within
+	// spec.rollout.drain.timeoutSeconds (an Event on the object and the Node says why); it is tried
+	// again a minute later.
+	ReasonDrainFailed = "DrainFailed"
+	// ReasonDrained: a Node was cordoned and drained before a change that needs it (an Event).
+	ReasonDrained = "Drained"
 	// ReasonReverting: the object is being deleted, and its Nodes' agents take its configuration
 	// off them (deletionPolicy Revert), at most maxUnavailable at a time; the object goes once they
 	// are done, or at its revert timeout.

@@ -182,9 +182,9 @@ type KubeletSpec struct {
 
 	// cpuManagerPolicy is the kubelet's CPU manager policy: none (the default) or static, which
 	// gives Guaranteed pods with integer CPU requests exclusive cores and needs a CPU reservation
-	// (kubeReserved.cpu or systemReserved.cpu). The kubelet refuses to start with a policy other
-	// than the one in its /var/lib/kubelet/cpu_manager_state, so change it only on drained Nodes
-	// whose state file has been removed.
+	// (kubeReserved.cpu or systemReserved.cpu). A change drains each Node first (see
+	// spec.rollout.drain), and the agent removes the CPU manager's checkpoint
+	// (/var/lib/kubelet/cpu_manager_state), on which the kubelet would refuse the new policy.
 	// +optional
 	// +kubebuilder:validation:Enum=none;static
 	CPUManagerPolicy *string `json:"cpuManagerPolicy,omitempty"`

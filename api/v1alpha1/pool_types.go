@@ -159,6 +159,16 @@ type RolloutSpec struct {
 	// +kubebuilder:default=Enforce
 	HealthGate HealthGatePolicy `json:"healthGate,omitempty"`
 
+	// drain says how a Node is drained before a change that needs it: a FloorManager change of a
+	// field that moves pods' resources under them (the CPU, memory and topology managers' policies,
+	// kubeReserved, systemReserved, reservedSystemCPUs, reservedMemory, enforceNodeAllocatable)
+	// cordons the Node and evicts its pods, PodDisruptionBudgets respected, before the kubelet
+	// restarts, and uncordons it once the kubelet is healthy again. Other changes, and the other
+	// kinds, restart without a drain. Default: drain, each attempt bounded by 600 s.
+	// +optional
+	// +kubebuilder:default={}
+	Drain DrainSpec `json:"drain,omitempty"`
+
 	// maintenance, if set, limits when Nodes start updating to its windows: outside every window no
 	// Node starts updating (nor joins the rollout) and a Node already updating finishes; the
 	// rollout waits, Reconciling and Ready saying until when (reason OutsideMaintenanceWindow), and
@@ -166,6 +176,38 @@ type RolloutSpec struct {
 	// +optional
 	Maintenance *Maintenance `json:"maintenance,omitempty"`
 }
+
+// DrainSpec says how a Node is drained before a change that needs it.
+type DrainSpec struct {
+	// policy is Drain (the default): cordon the Node and evict its pods before a change that needs
+	// it; or Skip: restart the kubelet under its running pods, as for any other change (for Nodes
+	// whose pods you move yourself).
+	// +optional
+	// +kubebuilder:default=Drain
+	Policy DrainPolicy `json:"policy,omitempty"`
+
+	// timeoutSeconds bounds one attempt to drain a Node: pods still there when it passes (a
+	// PodDisruptionBudget that allows no eviction, a pod that does not terminate) fail the
+	// attempt, which is reported (reason DrainFailed, in an Event and in Reconciling) and tried
+	// again a minute later; the Node stays cordoned and its kubelet untouched meanwhile. From 30 to
+	// 86400; default 600.
+	// +optional
+	// +kubebuilder:default=600
+	// +kubebuilder:validation:Minimum=30
+	// +kubebuilder:validation:Maximum=86400
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+}
+
+// DrainPolicy says whether a change that needs a drain drains the Node first.
+// +kubebuilder:validation:Enum=Drain;Skip
+type DrainPolicy string
+
+const (
+	// DrainPolicyDrain cordons and drains a Node before a change that needs it.
+	DrainPolicyDrain DrainPolicy = "Drain"
+	// DrainPolicySkip restarts the component under the Node's running pods.
+	DrainPolicySkip DrainPolicy = "Skip"
+)
 
 // Maintenance is a set of weekly windows in one time zone.
 type Maintenance struct {

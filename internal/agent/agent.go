@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ const (
 	StateApplying = hotelv1alpha1.AgentStateApplying
 	StateApplied  = hotelv1alpha1.AgentStateApplied
 	StateDegraded = hotelv1alpha1.AgentStateDegraded
+	StateDraining = hotelv1alpha1.AgentStateDraining
 	StateReverted = hotelv1alpha1.AgentStateReverted
 )
 
@@ -67,6 +69,21 @@ type Target interface {
 	Prepare(ctx context.Context, hostRoot string, files []File) ([]File, error)
 	// Healthy returns nil once the component is healthy after a restart at since (zero: no restart).
 	Healthy(ctx context.Context, since time.Time) error
+}
+
+// Disruptive is a Target some of whose changes need the Node drained before the component restarts
+// (the kubelet's CPU manager policy, its reservations): see spec.rollout.drain.
+type Disruptive interface {
+	// Disruption returns the fields whose change from the host's files to changed (agent paths, as
+	// plan found them) needs the Node drained, nil for none.
+	Disruption(changed []File) ([]string, error)
+}
+
+// RestartPreparer is a Target that must tidy the host before each restart of its component, such
+// as the kubelet's checkpoint of a CPU manager policy it no longer runs.
+type RestartPreparer interface {
+	// BeforeRestart makes the host ready for the component to start on the files now there.
+	BeforeRestart(ctx context.Context, hostRoot string) error
 }
 
 // File is one file of a configuration on the host.
@@ -107,6 +124,9 @@ type Report struct {
 	Message string
 	// Target is the hash being applied (with Applying) or that failed (with Degraded).
 	Target string
+	// Drained is the hash of the configuration for which the manager drained the Node
+	// (hotelv1alpha1.DrainedAnnotation): the agent reads it, never writes it.
+	Drained string
 }
 
 // DegradedError is a failure to report on the Node as Degraded with a reason.
@@ -189,7 +209,11 @@ type Agent struct {
 	// files still hold it (see checkDrift); zero: never. DriftPolicy says what it does if not.
 	DriftInterval time.Duration
 	DriftPolicy   DriftPolicy
-	Log           logr.Logger
+	// Drain: a change the Target says needs a drain (Disruptive) waits, recorded as Draining, until
+	// the manager has drained the Node for it (Report.Drained); false: it restarts the component
+	// under the Node's pods, as any other change.
+	Drain bool
+	Log   logr.Logger
 
 	mu    sync.Mutex
 	ready bool
@@ -282,6 +306,9 @@ func (a *Agent) Apply(ctx context.Context) error {
 // restarts the component if one of them is read only at start (or an interrupted run may have
 // restarted it), and waits for it to be healthy, rolling back if it is not.
 func (a *Agent) carryOut(ctx context.Context, log logr.Logger, report Report, c change) error {
+	if err := a.awaitDrain(ctx, log, report, c); err != nil {
+		return err
+	}
 	if len(c.changed) > 0 {
 		if err := a.write(ctx, log, &report, c); err != nil {
 			return err // rolled back and reported, or interrupted
@@ -293,7 +320,7 @@ func (a *Agent) carryOut(ctx context.Context, log logr.Logger, report Report, c 
 		return a.waitHealthy(ctx, log, report, c, time.Time{})
 	}
 	restarted := time.Now()
-	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
+	if err := a.restart(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -301,6 +328,56 @@ func (a *Agent) carryOut(ctx context.Context, log logr.Logger, report Report, c 
 			"restarting %s with %s failed: %v", a.Target.Unit(), a.describe(), err))
 	}
 	return a.waitHealthy(ctx, log, report, c, restarted)
+}
+
+// restart restarts the component, once the Target has made the host ready for it.
+func (a *Agent) restart(ctx context.Context) error {
+	if p, ok := a.Target.(RestartPreparer); ok {
+		if err := p.BeforeRestart(ctx, a.HostRoot); err != nil {
+			return fmt.Errorf("prepare the host for the restart: %w", err)
+		}
+	}
+	return a.Restarter.RestartUnit(ctx, a.Target.Unit())
+}
+
+// DrainWaitError is an Apply that waits for the manager to drain the Node: nothing was written.
+type DrainWaitError struct {
+	// Fields are those whose change needs the drain.
+	Fields []string
+}
+
+func (e *DrainWaitError) Error() string {
+	return "waiting for the Node to be drained: the change of " + strings.Join(e.Fields, ", ") + " needs it"
+}
+
+// awaitDrain returns a *DrainWaitError, once the Node records Draining, when change c restarts a
+// Disruptive component for fields that need a drain and the manager has not drained the Node for
+// a.goal yet; nil when the change may go on. A revert does not wait: it gives the Node back what it
+// ran before innkeeper, and a Node that leaves a pool is no longer the rollout's to drain.
+func (a *Agent) awaitDrain(ctx context.Context, log logr.Logger, report Report, c change) error {
+	d, ok := a.Target.(Disruptive)
+	if !a.Drain || !ok || !c.restart || len(c.changed) == 0 || a.goal != a.Hash || report.Drained == a.goal {
+		return nil
+	}
+	fields, err := d.Disruption(c.changed)
+	if err != nil {
+		return fmt.Errorf("tell whether the change needs a drain: %w", err)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	wait := &DrainWaitError{Fields: fields}
+	if report.State != StateDraining || report.Target != a.goal {
+		log.Info("Waiting for the manager to drain the Node", "fields", fields)
+		recordState(a.Target.Name(), StateDraining)
+		report.State, report.Target, report.Reason = StateDraining, a.goal, ""
+		report.Message = fmt.Sprintf("configuration %s changes %s, which needs the Node drained first: waiting for the manager "+
+			"to cordon and drain it; nothing was written yet", a.goal, strings.Join(fields, ", "))
+		if err := a.Reporter.Write(ctx, report); err != nil {
+			return fmt.Errorf("record %s on the Node: %w", StateDraining, err)
+		}
+	}
+	return wait
 }
 
 // start reads the agent's state on the Node for an Apply or Revert of a.goal and returns it, or the
@@ -568,7 +645,7 @@ func (a *Agent) rollBack(ctx context.Context, log logr.Logger, report Report, c 
 		return a.rolledBack(ctx, report, reason, message+"; restored the previous configuration")
 	}
 	restarted := time.Now()
-	if err := a.Restarter.RestartUnit(ctx, a.Target.Unit()); err != nil {
+	if err := a.restart(ctx); err != nil {
 		return a.rolledBack(ctx, report, reason, message+fmt.Sprintf(
 			"; restored the previous configuration, but restarting %s on it failed: %v", a.Target.Unit(), err))
 	}

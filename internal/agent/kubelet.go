@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
@@ -31,6 +33,10 @@ type Kubelet struct {
 	Args func() ([]string, error)
 	// Node returns the agent's Node, for its Ready condition.
 	Node func(ctx context.Context) (*corev1.Node, error)
+	// HostFS is where the agent reaches the host's whole filesystem, for the files its pod does not
+	// mount (the kubelet's configuration file, its CPU manager checkpoint): the host's /proc/1/root,
+	// as the pod shares the host's PID namespace. Empty: BeforeRestart does nothing.
+	HostFS string
 }
 
 var _ Target = &Kubelet{}
@@ -174,4 +180,93 @@ func ProcessArgs(procRoot, name string) func() ([]string, error) {
 		}
 		return nil, fmt.Errorf("no %s process found under %s", name, procRoot)
 	}
+}
+
+var (
+	_ Disruptive      = &Kubelet{}
+	_ RestartPreparer = &Kubelet{}
+)
+
+// Disruption returns the fields whose change from the drop-in on the host to the changed one needs
+// the Node drained (see kubelet.Disruption).
+func (k *Kubelet) Disruption(changed []File) ([]string, error) {
+	for _, f := range changed {
+		if filepath.Base(f.Path) != kubelet.DropInFile || f.Data == nil {
+			continue
+		}
+		current, _, err := readFile(f.Path)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.Path, err)
+		}
+		return kubelet.Disruption(current, f.Data)
+	}
+	return nil, nil
+}
+
+// cpuManagerStateFile is the CPU manager's checkpoint in the kubelet's root directory.
+const cpuManagerStateFile = "cpu_manager_state"
+
+// BeforeRestart removes the CPU manager's checkpoint when it records another policy than the one
+// the kubelet is about to start with (the drop-in's, else its configuration file's, else none):
+// the kubelet refuses to start on it, and creates a new one. The Node has been drained for the
+// change (see kubelet.Disruption), or its owner chose to restart under its pods.
+func (k *Kubelet) BeforeRestart(_ context.Context, hostRoot string) error {
+	if k.HostFS == "" {
+		return nil
+	}
+	args, err := k.Args()
+	if err != nil {
+		return err
+	}
+	rootDir, ok := flagValue(args, "root-dir")
+	if !ok {
+		rootDir = "/var/lib/kubelet"
+	}
+	checkpoint := filepath.Join(k.HostFS, rootDir, cpuManagerStateFile)
+	data, exists, err := readFile(checkpoint)
+	if err != nil || !exists {
+		return err
+	}
+	var state struct {
+		PolicyName string `json:"policyName"`
+	}
+	if err := json.Unmarshal(data, &state); err != nil {
+		return nil // not ours to judge: the kubelet says what it makes of it
+	}
+	policy := "none"
+	if base, ok := flagValue(args, "config"); ok {
+		if p, err := cpuManagerPolicyIn(filepath.Join(k.HostFS, base)); err != nil {
+			return err
+		} else if p != "" {
+			policy = p
+		}
+	}
+	if p, err := cpuManagerPolicyIn(filepath.Join(hostRoot, k.dropInPath())); err != nil {
+		return err
+	} else if p != "" {
+		policy = p
+	}
+	if state.PolicyName == policy {
+		return nil
+	}
+	if err := os.Remove(checkpoint); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove the CPU manager's checkpoint of policy %q: %w", state.PolicyName, err)
+	}
+	return nil
+}
+
+// cpuManagerPolicyIn returns the cpuManagerPolicy a kubelet configuration file sets, "" if it sets
+// none or does not exist.
+func cpuManagerPolicyIn(path string) (string, error) {
+	data, exists, err := readFile(path)
+	if err != nil || !exists {
+		return "", err
+	}
+	var cfg struct {
+		CPUManagerPolicy string `json:"cpuManagerPolicy"`
+	}
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		return "", fmt.Errorf("read the CPU manager policy in %s: %w", path, err)
+	}
+	return cfg.CPUManagerPolicy, nil
 }

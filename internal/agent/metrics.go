@@ -33,7 +33,7 @@ var (
 	}, []string{labelComponent, "result"})
 	agentState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "innkeeper_agent_state",
-		Help: "The state the node agent last recorded on its Node (Applying, Applied, Degraded): 1 for it, 0 for the others.",
+		Help: "The state the node agent last recorded on its Node (Applying, Applied, Degraded, Draining): 1 for it, 0 for the others.",
 	}, []string{labelComponent, "state"})
 )
 
@@ -46,7 +46,7 @@ func init() {
 
 // recordState sets innkeeper_agent_state to state.
 func recordState(component, state string) {
-	for _, s := range []string{StateApplying, StateApplied, StateDegraded} {
+	for _, s := range []string{StateApplying, StateApplied, StateDegraded, StateDraining} {
 		v := 0.0
 		if s == state {
 			v = 1

@@ -65,6 +65,7 @@ func reportFromAnnotations(a map[string]string, component string) Report {
 		State:   get(hotelv1alpha1.AgentAnnotationState),
 		Reason:  get(hotelv1alpha1.AgentAnnotationReason),
 		Message: get(hotelv1alpha1.AgentAnnotationMessage),
+		Drained: a[hotelv1alpha1.DrainedAnnotation(component)],
 	}
 }
 
@@ -112,6 +113,7 @@ var _ Goals = &NodeGoals{}
 // object with uid, until ctx ends, and returns once the watch has synced (or ctx ended).
 func WatchNodeGoals(ctx context.Context, client kubernetes.Interface, nodeName, component, uid string) (*NodeGoals, error) {
 	g := &NodeGoals{label: hotelv1alpha1.AdmittedLabel(component), uid: uid, changed: make(chan struct{}, 1)}
+	drained := hotelv1alpha1.DrainedAnnotation(component)
 	selector := fields.OneTermEqualSelector("metadata.name", nodeName).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -137,7 +139,8 @@ func WatchNodeGoals(ctx context.Context, client kubernetes.Interface, nodeName, 
 		UpdateFunc: func(oldObj, newObj any) {
 			o, ok1 := oldObj.(*corev1.Node)
 			n, ok2 := newObj.(*corev1.Node)
-			if !ok1 || !ok2 || o.Labels[g.label] != n.Labels[g.label] {
+			// The label asks for another goal; the manager's drain lets a waiting apply go on.
+			if !ok1 || !ok2 || o.Labels[g.label] != n.Labels[g.label] || o.Annotations[drained] != n.Annotations[drained] {
 				notify()
 			}
 		},
@@ -179,5 +182,6 @@ func goalOf(value, uid string) Goal {
 	return GoalWait
 }
 
-// Changed receives when the Node's admission label may have changed.
+// Changed receives when the Node's admission label, or the manager's record of a drain, may have
+// changed.
 func (g *NodeGoals) Changed() <-chan struct{} { return g.changed }

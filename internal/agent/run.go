@@ -150,7 +150,13 @@ func (a *Agent) pursue(ctx context.Context, goal Goal, checks *rechecks, recheck
 	}
 	err := run(ctx)
 	var degraded *DegradedError
+	var drainWait *DrainWaitError
 	switch {
+	case errors.As(err, &drainWait):
+		// Woken by the Node's change when the manager has drained it; polled too, in case a
+		// notice is missed.
+		*backoff = time.Second
+		return drainPoll, false, false
 	case err == nil:
 		if goal == GoalRevert {
 			a.Log.Info("Reverted; serving readiness")
@@ -179,6 +185,10 @@ func (a *Agent) pursue(ctx context.Context, goal Goal, checks *rechecks, recheck
 		return delay, false, false
 	}
 }
+
+// drainPoll is how often an apply that waits for the Node to be drained reads the Node again, in
+// case the watch's notice of the drain is missed.
+const drainPoll = 15 * time.Second
 
 // rechecks paces the checks of a refused configuration: after base, then longer while the outcome
 // stays the same (recheckDelay), and after base again when it changes.

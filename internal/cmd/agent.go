@@ -72,6 +72,7 @@ func Agent(args []string, stderr io.Writer) int {
 		Node: func(ctx context.Context) (*corev1.Node, error) {
 			return reporter.Node(ctx)
 		},
+		HostFS: filepath.Join(flags.ProcRoot, "1", "root"),
 	}
 	if flags.Component == containerd.Name {
 		cri, closeCRI, err := agent.DialCRI(flags.CRISocket)
@@ -98,6 +99,7 @@ func Agent(args []string, stderr io.Writer) int {
 		HealthInterval: 2 * time.Second,
 		DriftInterval:  flags.DriftInterval,
 		DriftPolicy:    agent.DriftPolicy(flags.DriftPolicy),
+		Drain:          flags.Drain,
 		Log:            log,
 	}
 	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(flags.HealthPort)))

@@ -406,7 +406,7 @@ func (r *Reconciler) applyAdmission(ctx context.Context, obj Object, ad admissio
 		return err
 	}
 	for _, name := range ad.admit {
-		merge, err := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{key: string(obj.GetUID())}}})
+		merge, err := json.Marshal(map[string]any{fieldMetadata: map[string]any{"labels": map[string]string{key: string(obj.GetUID())}}})
 		if err != nil {
 			return err
 		}

@@ -57,6 +57,9 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 	case actHold:
 		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, rollStrategy{hold: true})
 	}
+	if a.err == nil {
+		a.err = r.applyDrains(ctx, obj, o, d.drains)
+	}
 	if a.err != nil {
 		recordApplyError(r.gvk.Kind, a.err)
 		return a, nil

@@ -64,6 +64,8 @@ type decision struct {
 	// caps how many Nodes the rollout admits (see canary.go).
 	maxUnavailable *intstr.IntOrString
 	canary         int
+	// drains is which Nodes to drain, and which are done with their drain (see drain.go).
+	drains drainPlan
 }
 
 // stall is why a rollout cannot progress without a human.
@@ -92,6 +94,10 @@ func (s *stall) retryErr() error {
 func decide(o observed) decision {
 	d := decideAction(o)
 	d.admission = admit(o, d)
+	d.drains = planDrains(o)
+	if at := d.drains.retryAt; !at.IsZero() && (d.waitUntil.IsZero() || at.Before(d.waitUntil)) {
+		d.waitUntil = at
+	}
 	if o.deleting && !revertDone(d.admission) {
 		d.wait = revertWait(o, d.admission)
 	}

@@ -199,7 +199,7 @@ func poolOnly(content map[string]any, newObject func() Object) Object {
 	}
 	obj := newObject()
 	if err := decodeInto(map[string]any{"apiVersion": content["apiVersion"], "kind": content["kind"],
-		"metadata": content["metadata"], "spec": map[string]any{"nodeSelector": selector}}, obj); err != nil {
+		fieldMetadata: content[fieldMetadata], "spec": map[string]any{"nodeSelector": selector}}, obj); err != nil {
 		return nil
 	}
 	return obj

@@ -32,8 +32,14 @@ type observed struct {
 	soakSeconds     int32
 	maxUnavailable  intstr.IntOrString
 	// canary is spec.rollout.canary, nil for none.
-	canary    *intstr.IntOrString
-	component string
+	canary *intstr.IntOrString
+	// drainTimeout bounds one attempt to drain a Node (spec.rollout.drain.timeoutSeconds);
+	// drainRunning names the Nodes being drained, and drainFailures holds, by Node, the attempts
+	// that failed (see drain.go).
+	drainTimeout  time.Duration
+	drainRunning  map[string]bool
+	drainFailures map[string]drainFailure
+	component     string
 	// nodeAgent is true when the component's agent records the applied configuration on each Node.
 	nodeAgent bool
 
@@ -100,12 +106,14 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		soakSeconds:    obj.PoolSpec().Rollout.SoakSeconds,
 		maxUnavailable: maxUnavailable(obj),
 		canary:         obj.PoolSpec().Rollout.Canary,
+		drainTimeout:   drainTimeout(obj),
 		component:      component,
 		nodeAgent:      r.kind.Component.NodeAgent(),
 		uid:            obj.GetUID(),
 		now:            r.now().Time,
 	}
 	o.rolloutStart = o.now
+	o.drainRunning, o.drainFailures = r.drainer.snapshot()
 	if c := meta.FindStatusCondition(obj.PoolStatus().Conditions, hotelv1alpha1.ConditionReconciling); c != nil &&
 		c.Status == metav1.ConditionTrue {
 		o.rolloutStart = c.LastTransitionTime.Time

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -72,6 +73,8 @@ type Reconciler struct {
 	// admitting holds, by object UID, the Nodes admitted to its rollout whose label the cache has
 	// not shown yet (see expectAdmitted).
 	admitting sync.Map
+	// drainer drains the Nodes whose agent waits for it (see drain.go).
+	drainer *drainer
 	// timed holds, by object name, the configuration whose completed rollout was last observed in
 	// innkeeper_rollout_duration_seconds, so that a reconcile that reads its own Ready status back
 	// from a cache that lags does not observe it twice (see report).
@@ -100,6 +103,13 @@ func NewReconciler(mgr ctrl.Manager, kind Kind, opts Options) (*Reconciler, erro
 		// Whole seconds, as the API server stores condition times: a status read back then equals
 		// the one computed (see notOwnStatusWrite).
 		now: func() metav1.Time { return metav1.NewTime(time.Now().Truncate(time.Second)) },
+	}
+	if kind.Component.NodeAgent() {
+		cs, err := kubernetes.NewForConfig(mgr.GetConfig())
+		if err != nil {
+			return nil, fmt.Errorf("create the client that drains Nodes: %w", err)
+		}
+		r.drainer = newDrainer(cs, r.recorder)
 	}
 	if ex, ok := kind.Component.(Exclusive); ok {
 		r.foreign = &foreignGuard{ex: ex, component: kind.Component.Name(), namespace: opts.Namespace,

@@ -70,6 +70,9 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	// Reconciling and Ready
 	progress := fmt.Sprintf("%d of %d Nodes run configuration %s, %d of them Ready", st.Nodes.Updated, selected,
 		orNone(a.appliedHash), st.Nodes.Ready)
+	if s := drainStatus(o); s != "" {
+		progress += "; " + s
+	}
 	if w := d.admission.waiting; w > 0 && !o.paused && blocked == nil && d.wait == nil {
 		progress += fmt.Sprintf("; %d wait to be admitted to the rollout", w)
 		if len(d.admission.behind) > 0 {

@@ -66,6 +66,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		b = b.Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.everyObject),
 			builder.WithPredicates(r.foreign.daemonSetChange()))
 	}
+	if r.drainer != nil {
+		b = b.WatchesRawSource(r.drainer.source())
+	}
 	if r.outages != nil {
 		b = b.WatchesRawSource(r.outages.Source(mgr.GetLogger().WithValues("controller", r.kind.Component.Name()), r.allObjects))
 	}
@@ -251,7 +254,8 @@ func (r *Reconciler) nodeChangePredicate() predicate.Predicate {
 }
 
 // NodeChanged reports whether a Node update matters to the status of a pool of the component:
-// labels, condition statuses, capacity, allocatable and the component's agent annotations.
+// labels, condition statuses, capacity, allocatable, the component's agent annotations and the
+// manager's record of a drain.
 func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
 	if !equality.Semantic.DeepEqual(oldNode.Labels, newNode.Labels) ||
 		!equality.Semantic.DeepEqual(oldNode.Status.Capacity, newNode.Status.Capacity) ||
@@ -260,6 +264,11 @@ func NodeChanged(oldNode, newNode *corev1.Node, component string) bool {
 	}
 	for _, suffix := range hotelv1alpha1.AgentAnnotations {
 		key := hotelv1alpha1.AgentAnnotation(component, suffix)
+		if oldNode.Annotations[key] != newNode.Annotations[key] {
+			return true
+		}
+	}
+	for _, key := range []string{hotelv1alpha1.DrainedAnnotation(component), hotelv1alpha1.CordonedAnnotation(component)} {
 		if oldNode.Annotations[key] != newNode.Annotations[key] {
 			return true
 		}

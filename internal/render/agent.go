@@ -43,6 +43,7 @@ const (
 	flagObjectUID         = "object-uid"
 	flagDriftPolicy       = "drift-policy"
 	flagDriftInterval     = "drift-interval"
+	flagDrain             = "drain"
 )
 
 // AgentFlags is the node agent's command line (`innkeeper agent`): the contract between a
@@ -92,6 +93,9 @@ type AgentFlags struct {
 	DriftPolicy string
 	// DriftInterval is how often the agent checks the files once applied; 0: never.
 	DriftInterval time.Duration
+	// Drain: a change that needs the Node drained (spec.rollout.drain) waits until the manager has
+	// drained it; false: the component restarts under the Node's pods.
+	Drain bool
 }
 
 // DefaultAgentFlags returns what the agent takes when a flag is not given; the Node's name, which
@@ -109,6 +113,7 @@ func DefaultAgentFlags() AgentFlags {
 		CRISocket:         "/run/containerd/containerd.sock",
 		DriftPolicy:       "Correct",
 		DriftInterval:     30 * time.Second,
+		Drain:             true,
 	}
 }
 
@@ -141,6 +146,9 @@ func (f *AgentFlags) Bind(fs *flag.FlagSet) {
 		"What to do when the configuration's files on the host change after they were applied: Correct (put them back) or Report (record it on the Node).")
 	fs.DurationVar(&f.DriftInterval, flagDriftInterval, d.DriftInterval,
 		"How often to check, once the configuration is applied, that the host's files still hold it; 0 checks never.")
+	fs.BoolVar(&f.Drain, flagDrain, d.Drain,
+		"Wait, before a change that needs it (the kubelet's CPU or topology manager policy, a reservation that grows), "+
+			"until the manager has drained the Node; false restarts under the Node's pods.")
 	fs.StringVar(&f.ObjectUID, flagObjectUID, d.ObjectUID,
 		"UID of the object whose configuration this is: the agent applies it while its Node's admission label holds the UID, "+
 			"and reverts the Node when it holds revert.<UID>. Empty: apply, and watch nothing.")
@@ -174,6 +182,7 @@ func (f AgentFlags) Args() []string {
 		{flagObjectUID, f.ObjectUID, d.ObjectUID},
 		{flagDriftPolicy, f.DriftPolicy, d.DriftPolicy},
 		{flagDriftInterval, f.DriftInterval.String(), d.DriftInterval.String()},
+		{flagDrain, strconv.FormatBool(f.Drain), strconv.FormatBool(d.Drain)},
 		{flagMetricsPort, strconv.Itoa(f.MetricsPort), strconv.Itoa(d.MetricsPort)},
 	} {
 		if o.value != o.def {

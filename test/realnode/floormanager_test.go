@@ -10,9 +10,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -335,6 +338,95 @@ var _ = Describe("FloorManager on real nodes", func() {
 			Expect(agentEvents(n.Name)).To(ContainElement(And(HaveField("Type", corev1.EventTypeNormal),
 				HaveField("Reason", agent.EventReasonReverted), HaveField("Action", agent.EventActionRevert))))
 		}
+	})
+
+	It("drains each Node before a change that moves pods' resources, PodDisruptionBudget respected, and uncordons it", func() {
+		fm := floorManager("drained", hotelv1alpha1.KubeletSpec{
+			KubeReserved: &hotelv1alpha1.ReservedResources{Memory: ptr.To(resource.MustParse("64Mi"))}})
+		create(fm)
+		waitReady(fm)
+
+		// Two pause pods and a budget that lets one of them go at a time.
+		labels := map[string]string{"app": "drained-workload"}
+		deploy := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "drained-workload", Namespace: metav1.NamespaceDefault},
+			Spec: appsv1.DeploymentSpec{
+				Replicas: ptr.To[int32](2),
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec: corev1.PodSpec{
+						TerminationGracePeriodSeconds: ptr.To[int64](1),
+						Tolerations:                   []corev1.Toleration{{Key: hotelv1alpha1.TaintUnconfigured, Operator: corev1.TolerationOpExists}},
+						Containers: []corev1.Container{{Name: "pause", Image: realnode.SandboxImage,
+							ImagePullPolicy: corev1.PullNever}},
+					},
+				},
+			},
+		}
+		create(deploy)
+		pdb := &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: "drained-workload", Namespace: metav1.NamespaceDefault},
+			Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+				Selector: &metav1.LabelSelector{MatchLabels: labels}},
+		}
+		create(pdb)
+		pods := func() []corev1.Pod {
+			list, err := clientset.CoreV1().Pods(metav1.NamespaceDefault).List(ctx, metav1.ListOptions{LabelSelector: "app=drained-workload"})
+			Expect(err).NotTo(HaveOccurred())
+			return list.Items
+		}
+		readyPods := func() int {
+			ready := 0
+			for _, p := range pods() {
+				for _, c := range p.Status.Conditions {
+					if p.DeletionTimestamp == nil && c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+						ready++
+					}
+				}
+			}
+			return ready
+		}
+		podUIDs := func() map[string]bool {
+			uids := map[string]bool{}
+			for _, p := range pods() {
+				uids[string(p.UID)] = true
+			}
+			return uids
+		}
+		Eventually(readyPods).WithTimeout(2 * time.Minute).Should(Equal(2))
+		before := podUIDs()
+
+		By("a reservation that grows: each Node is cordoned and drained before its kubelet restarts")
+		cordoned := map[string]bool{}
+		minReady := 2
+		fm.Spec.Kubelet.KubeReserved.Memory = ptr.To(resource.MustParse("128Mi"))
+		Expect(k8sClient.Update(ctx, fm)).To(Succeed())
+		Eventually(func(g Gomega) {
+			minReady = min(minReady, readyPods())
+			for _, name := range nodeNames() {
+				if node(name).Spec.Unschedulable {
+					cordoned[name] = true
+				}
+			}
+			g.Expect(k8sClient.Get(ctx, clientKey(fm), fm)).To(Succeed())
+			g.Expect(meta.IsStatusConditionTrue(fm.Status.Conditions, hotelv1alpha1.ConditionReady) &&
+				fm.Status.ObservedGeneration == fm.Generation).To(BeTrue())
+		}).WithTimeout(readyTimeout).WithPolling(100 * time.Millisecond).Should(Succeed())
+		Expect(cordoned).To(HaveLen(len(nodeNames())), "every Node was cordoned for its drain")
+		Expect(minReady).To(BeNumerically(">=", 1), "the budget (one pod of two at a time) was broken")
+		after := podUIDs()
+		for uid := range before {
+			Expect(after).NotTo(HaveKey(uid), "a pod of the workload was never evicted")
+		}
+		for _, name := range nodeNames() {
+			n := node(name)
+			Expect(n.Spec.Unschedulable).To(BeFalse(), "%s is still cordoned", name)
+			Expect(n.Annotations).NotTo(HaveKey(hotelv1alpha1.DrainedAnnotation(kubelet.Name)))
+			Expect(n.Annotations).NotTo(HaveKey(hotelv1alpha1.CordonedAnnotation(kubelet.Name)))
+			Expect(configz(name)["kubeReserved"]).To(HaveKeyWithValue("memory", "128Mi"))
+		}
+		Eventually(readyPods).WithTimeout(2 * time.Minute).Should(Equal(2))
 	})
 
 	It("puts back a drop-in edited by hand, and restarts the kubelet on it", func() {

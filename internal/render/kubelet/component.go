@@ -86,6 +86,7 @@ func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecAp
 	if o, ok := obj.(*hotelv1alpha1.FloorManager); ok && o.Spec.DriftPolicy != "" {
 		flags.DriftPolicy = string(o.Spec.DriftPolicy)
 	}
+	flags.Drain = obj.PoolSpec().Rollout.Drain.Policy != hotelv1alpha1.DrainPolicySkip
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
 		WithHostPID(true).

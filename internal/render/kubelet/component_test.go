@@ -73,6 +73,18 @@ func TestComponentPodSpec(t *testing.T) {
 	}
 }
 
+// Drains are the agent's default; a FloorManager that skips them says so to its agent.
+func TestComponentPodSpecSkipsDrains(t *testing.T) {
+	g := NewWithT(t)
+	fm := &hotelv1alpha1.FloorManager{}
+	fm.Spec.Rollout.Drain.Policy = hotelv1alpha1.DrainPolicySkip
+	ac := Component{AgentImage: "img"}.PodSpec(fm, pool.Config{Hash: "abc"})
+	g.Expect(ac.Containers[0].Args).To(ContainElement("--drain=false"))
+	fm.Spec.Rollout.Drain.Policy = hotelv1alpha1.DrainPolicyDrain
+	ac = Component{AgentImage: "img"}.PodSpec(fm, pool.Config{Hash: "abc"})
+	g.Expect(ac.Containers[0].Args).NotTo(ContainElement(HavePrefix("--drain")))
+}
+
 // The agent's defaults, which render cannot take from this package (it imports render), are this
 // package's: a difference would add a flag to every DaemonSet, and roll every Node again.
 func TestAgentDefaultsAreTheKubelets(t *testing.T) {
