@@ -97,6 +97,18 @@ func planDrains(o observed) drainPlan {
 			p.finish = append(p.finish, n.Name)
 		}
 	}
+	// A Node that left the pool (reverted, or released) is no longer the rollout's to drain: its
+	// cordon and record go, whatever its agent does.
+	selected := make(map[string]bool, len(o.nodes))
+	for _, n := range o.nodes {
+		selected[n.Name] = true
+	}
+	for _, n := range slices.Concat(o.reverting, o.admittedElsewhere) {
+		if !selected[n.Name] && !slices.Contains(p.finish, n.Name) &&
+			(n.Annotations[drained] != "" || n.Annotations[cordoned] != "") {
+			p.finish = append(p.finish, n.Name)
+		}
+	}
 	sort.Strings(p.start)
 	sort.Strings(p.finish)
 	return p
@@ -120,9 +132,13 @@ func (r *Reconciler) applyDrains(ctx context.Context, obj Object, o observed, p 
 		r.drainer.start(ctx, obj, component, name, o.applied.Hash, o.drainTimeout)
 	}
 	var errs []error
+	known := slices.Concat(o.nodes, o.reverting, o.admittedElsewhere)
 	for _, name := range p.finish {
-		i := slices.IndexFunc(o.nodes, func(n *corev1.Node) bool { return n.Name == name })
-		if err := r.drainer.finish(ctx, component, o.nodes[i]); err != nil {
+		i := slices.IndexFunc(known, func(n *corev1.Node) bool { return n.Name == name })
+		if i < 0 {
+			continue
+		}
+		if err := r.drainer.finish(ctx, component, known[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -147,9 +163,26 @@ type drainer struct {
 	// says the drain is over, or failed.
 	ended chan event.TypedGenericEvent[client.Object]
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// base is the manager's context once Start runs: drains end with the manager.
+	base     context.Context
 	running  map[string]context.CancelFunc
 	failures map[string]drainFailure
+}
+
+// Start runs as one of the manager's runnables (while it leads, like the reconcilers) until ctx
+// ends; the drains run under ctx, and are stopped with it.
+func (d *drainer) Start(ctx context.Context) error {
+	d.mu.Lock()
+	d.base = ctx
+	d.mu.Unlock()
+	<-ctx.Done()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, cancel := range d.running {
+		cancel()
+	}
+	return nil
 }
 
 func newDrainer(cs kubernetes.Interface, recorder events.EventRecorder) *drainer {
@@ -187,8 +220,12 @@ func (d *drainer) start(ctx context.Context, obj Object, component, node, hash s
 	if _, ok := d.running[node]; ok {
 		return
 	}
-	// Not the reconcile's context, which ends with the reconcile: the manager's stop ends it.
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	// Not the reconcile's context, which ends with the reconcile: the manager's (see Start).
+	base := d.base
+	if base == nil {
+		base = context.WithoutCancel(ctx)
+	}
+	runCtx, cancel := context.WithCancel(log.IntoContext(base, log.FromContext(ctx)))
 	d.running[node] = cancel
 	logger := log.FromContext(ctx).WithValues("node", node, "configHash", hash)
 	go func() {

@@ -75,6 +75,13 @@ func TestPlanDrains(t *testing.T) {
 			n.Annotations[cordoned] = "new"
 			o.nodes = []*corev1.Node{n, waiting("n2", "new")}
 		}), finish: []string{"n1"}},
+		{name: "a Node that left the pool is finished, whatever its agent does", o: base(func(o *observed) {
+			left := waiting("n2", "new")
+			left.Annotations[cordoned] = "new"
+			o.nodes = []*corev1.Node{waiting("n1", "new")}
+			o.reverting = []*corev1.Node{left}
+			o.admittedElsewhere = []*corev1.Node{left, withAnnotations("n3", nil)}
+		}), start: []string{"n1"}, finish: []string{"n2"}},
 		{name: "no node agent: nothing", o: base(func(o *observed) {
 			o.nodeAgent = false
 			o.nodes = []*corev1.Node{waiting("n1", "new")}

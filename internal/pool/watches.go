@@ -67,6 +67,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(r.foreign.daemonSetChange()))
 	}
 	if r.drainer != nil {
+		if err := mgr.Add(r.drainer); err != nil {
+			return err
+		}
 		b = b.WatchesRawSource(r.drainer.source())
 	}
 	if r.outages != nil {
