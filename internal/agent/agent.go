@@ -353,10 +353,12 @@ func (e *DrainWaitError) Error() string {
 // awaitDrain returns a *DrainWaitError, once the Node records Draining, when change c restarts a
 // Disruptive component for fields that need a drain and the manager has not drained the Node for
 // a.goal yet; nil when the change may go on. A revert does not wait: it gives the Node back what it
-// ran before innkeeper, and a Node that leaves a pool is no longer the rollout's to drain.
+// ran before innkeeper, and a Node that leaves a pool is no longer the rollout's to drain. Nor does
+// putting back files changed by hand (see checkDrift): the component still runs what they held,
+// and restarts on the same; a drain there would be unpaced, as many Nodes may drift at once.
 func (a *Agent) awaitDrain(ctx context.Context, log logr.Logger, report Report, c change) error {
 	d, ok := a.Target.(Disruptive)
-	if !a.Drain || !ok || !c.restart || len(c.changed) == 0 || a.goal != a.Hash || report.Drained == a.goal {
+	if !a.Drain || !ok || a.correcting || !c.restart || len(c.changed) == 0 || a.goal != a.Hash || report.Drained == a.goal {
 		return nil
 	}
 	fields, err := d.Disruption(c.changed)

@@ -76,6 +76,18 @@ func TestAChangeThatNeedsNoDrainDoesNotWait(t *testing.T) {
 	}
 }
 
+func TestPuttingBackADriftedDropInDrainsNothing(t *testing.T) {
+	g := NewWithT(t)
+	h := newFakeHost(t)
+	h.install(newConfig, "new")
+	// Edited by hand to what would need a drain to apply: the kubelet still runs newConfig.
+	g.Expect(writeFileAtomic(h.dropIn(), oldConfig, 0o644)).To(Succeed())
+	a := h.agent(newConfig, "new")
+	a.Drain, a.correcting = true, true
+	g.Expect(a.Apply(context.Background())).To(Succeed())
+	g.Expect(h.fileContent()).To(Equal(newConfig))
+}
+
 func TestRunPollsWhileWaitingForADrain(t *testing.T) {
 	g := NewWithT(t)
 	h := newFakeHost(t)

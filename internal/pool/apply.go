@@ -51,11 +51,12 @@ func (r *Reconciler) act(ctx context.Context, obj Object, o observed, d decision
 		}
 		a.daemonSet, a.appliedHash = nil, ""
 	case actApply:
-		if a.daemonSetChanged, a.err = r.apply(ctx, obj, d.config, o.files, o.daemonSet, rollStrategy{maxUnavailable: d.maxUnavailable}); a.err == nil {
+		strategy := rollStrategy{maxUnavailable: d.maxUnavailable, canaryPassed: d.canaryPassed}
+		if a.daemonSetChanged, a.err = r.apply(ctx, obj, d.config, o.files, o.daemonSet, strategy); a.err == nil {
 			a.appliedHash = d.config.Hash
 		}
 	case actHold:
-		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, rollStrategy{hold: true})
+		a.daemonSetChanged, a.err = r.applyDaemonSet(ctx, obj, d.config, o.daemonSet, rollStrategy{hold: true, canaryPassed: d.canaryPassed})
 	}
 	if a.err == nil {
 		a.err = r.applyDrains(ctx, obj, o, d.drains)

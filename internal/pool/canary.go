@@ -27,6 +27,11 @@ import (
 // nothing about the step: the DaemonSet keeps its strategy until the status catches up, so that a
 // decision never flips on a status that lags.
 
+// AnnotationCanaryPassed is the annotation on an object's DaemonSet that names the configuration
+// whose canary passed: the rest of its rollout runs at maxUnavailable, whatever the DaemonSet's
+// status says meanwhile.
+const AnnotationCanaryPassed = "hotel.innkeeper.dev/canary-passed"
+
 // canaryStep is where a configuration's rollout stands against its canary.
 type canaryStep int
 
@@ -57,7 +62,9 @@ func canarySize(o observed) int {
 
 // canaryState returns where the rollout of the newest configuration stands against its canary, and
 // the canary's size. A configuration the DaemonSet does not roll out yet (it is about to) is at the
-// start of its canary.
+// start of its canary. Once passed, a configuration stays so: the DaemonSet records it
+// (AnnotationCanaryPassed), as its status cannot tell (old pods that the rollout replaces count as
+// unavailable until their successors are).
 func canaryState(o observed) (canaryStep, int) {
 	size := canarySize(o)
 	if size == 0 {
@@ -67,38 +74,59 @@ func canaryState(o observed) (canaryStep, int) {
 	if ds == nil || o.applied.Hash != o.desired.Hash {
 		return canaryRolling, size
 	}
+	if ds.Annotations[AnnotationCanaryPassed] == o.applied.Hash {
+		return canaryPassed, size
+	}
 	if ds.Status.ObservedGeneration < ds.Generation {
 		return canaryUnknown, size
 	}
 	updated, available := updatedPods(ds)
+	// The DaemonSet controller replaces the pods of NotReady Nodes first (they are unavailable):
+	// they count as updated, and never as the canary's.
+	notReady := int32(notReadyAdmitted(o))
 	switch {
 	case available >= int32(size) || updated >= int32(len(o.nodes)):
 		// Passed, or every Node has it already: nothing is left to hold back.
 		return canaryPassed, size
-	case updated >= int32(size):
+	case updated-notReady >= int32(size):
 		return canaryHolding, size
 	}
 	return canaryRolling, size
 }
 
-// soakingPods returns how many of the DaemonSet's pods are unavailable on Ready Nodes (soaking, or
-// starting), as far as its status tells: its unavailable pods less the selected Nodes admitted to
-// the rollout that are not Ready. A status older than its spec counts every pod.
+// notReadyAdmitted counts the selected Nodes admitted to the rollout that are not Ready.
+func notReadyAdmitted(o observed) int {
+	n := 0
+	for _, node := range o.nodes {
+		if o.isAdmitted(node) && !nodeReady(node) {
+			n++
+		}
+	}
+	return n
+}
+
+// soakingPods returns how many Nodes of the rollout before a new configuration are still soaking:
+// Ready, their agent done with the configuration the DaemonSet rolls out (or still applying it),
+// their pod not yet available. Only a component with a node agent can tell: for another (kube-proxy)
+// it is 0. It is 0 too when a Node of the rollout before failed (Degraded) or waits for a drain:
+// such a pod may never be available, and the new configuration may be its fix.
 func soakingPods(o observed) int {
 	ds := o.daemonSet
-	if ds == nil {
+	if ds == nil || !o.nodeAgent || o.applied.Hash == "" {
 		return 0
+	}
+	state := hotelv1alpha1.AgentAnnotation(o.component, hotelv1alpha1.AgentAnnotationState)
+	target := hotelv1alpha1.AgentAnnotation(o.component, hotelv1alpha1.AgentAnnotationTarget)
+	for _, n := range o.nodes {
+		if s := n.Annotations[state]; (s == hotelv1alpha1.AgentStateDegraded || s == hotelv1alpha1.AgentStateDraining) &&
+			n.Annotations[target] == o.applied.Hash {
+			return 0
+		}
 	}
 	if ds.Status.ObservedGeneration < ds.Generation {
 		return int(ds.Status.DesiredNumberScheduled)
 	}
-	notReady := 0
-	for _, n := range o.nodes {
-		if o.isAdmitted(n) && !nodeReady(n) {
-			notReady++
-		}
-	}
-	return max(int(ds.Status.NumberUnavailable)-notReady, 0)
+	return max(int(ds.Status.NumberUnavailable)-notReadyAdmitted(o), 0)
 }
 
 // updatedPods returns how many of a DaemonSet's pods run its current template, and how many of
@@ -116,6 +144,10 @@ func updatedPods(ds *appsv1.DaemonSet) (updated, available int32) {
 func withCanary(o observed, d decision) decision {
 	step, size := canaryState(o)
 	switch step {
+	case canaryPassed:
+		if size > 0 && o.daemonSet != nil && o.applied.Hash == o.desired.Hash {
+			d.canaryPassed = o.applied.Hash
+		}
 	case canaryRolling:
 		if n := soakingPods(o); n > 0 && o.applied.Hash != o.desired.Hash && o.applied.Hash != "" {
 			// The DaemonSet controller replaces an unavailable old pod at once, whatever
@@ -127,7 +159,9 @@ func withCanary(o observed, d decision) decision {
 					o.desired.Hash, nodeCount(n), map[bool]string{true: "has", false: "have"}[n == 1], o.soakSeconds, nodeCount(size))}}
 		}
 		d.canary = size
-		d.maxUnavailable = ptrTo(intstr.FromInt32(int32(size)))
+		// The pods of NotReady Nodes are unavailable, and count against maxUnavailable: the canary's
+		// Nodes come on top of them.
+		d.maxUnavailable = ptrTo(intstr.FromInt32(int32(min(size+notReadyAdmitted(o), max(size, maxChanging(o.maxUnavailable, len(o.nodes)))))))
 	case canaryHolding:
 		_, available := updatedPods(o.daemonSet)
 		return decision{action: actHold, config: o.applied, canary: size, wait: &stall{

@@ -69,12 +69,13 @@ func TestDecideCanary(t *testing.T) {
 		return ds
 	}
 	tests := []struct {
-		name      string
-		o         observed
-		want      action
-		wantMax   *intstr.IntOrString // the rolling update's maxUnavailable; nil for the spec's
-		wantWait  string
-		wantCanry int
+		name       string
+		o          observed
+		want       action
+		wantMax    *intstr.IntOrString // the rolling update's maxUnavailable; nil for the spec's
+		wantWait   string
+		wantCanry  int
+		wantPassed string
 	}{
 		{name: "a new configuration starts at the canary's size",
 			o:    base(func(o *observed) { o.applied, o.daemonSet = applied, gatedDaemonSet(daemonSet("old", 10, 10)) }),
@@ -94,7 +95,32 @@ func TestDecideCanary(t *testing.T) {
 				o.nodes[3] = poolNode("n03", false, true, "old")
 				o.nodes[7] = poolNode("n07", false, true, "old")
 			}),
+			// Their pods count against maxUnavailable: the canary's two come on top, within 3.
+			want: actApply, wantMax: &three, wantCanry: 2},
+		{name: "a fix is not held back by a Node that failed the configuration before it",
+			o: base(func(o *observed) {
+				ds := gatedDaemonSet(daemonSet("old", 10, 9))
+				ds.Status.NumberUnavailable = 1
+				o.applied, o.daemonSet = applied, ds
+				o.nodes[4].Annotations = map[string]string{
+					hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationState):  hotelv1alpha1.AgentStateDegraded,
+					hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationTarget): "old",
+				}
+			}),
 			want: actApply, wantMax: &two, wantCanry: 2},
+		{name: "a NotReady Node's pod, replaced first, is not the canary's",
+			o: base(func(o *observed) {
+				o.daemonSet = gatedDaemonSet(daemonSetOn("new", 10, 2, 8))
+				o.nodes[5] = poolNode("n05", false, true, "old")
+			}),
+			want: actApply, wantMax: &three, wantCanry: 2},
+		{name: "a passed canary stays passed while the rollout replaces old pods",
+			o: base(func(o *observed) {
+				ds := gatedDaemonSet(daemonSetOn("new", 10, 3, 7))
+				ds.Annotations = map[string]string{AnnotationCanaryPassed: "new"}
+				o.daemonSet = ds
+			}),
+			want: actApply, wantPassed: "new"},
 		{name: "a new object starts at the canary's size",
 			o:    base(func(o *observed) { o.applied, o.daemonSet = Config{}, nil }),
 			want: actApply, wantMax: &two, wantCanry: 2},
@@ -104,12 +130,12 @@ func TestDecideCanary(t *testing.T) {
 		{name: "the canary's pods all updated, not all available: held, and said",
 			o:    base(func(o *observed) { o.daemonSet = gatedDaemonSet(daemonSetOn("new", 10, 2, 9)) }),
 			want: actHold, wantWait: hotelv1alpha1.ReasonCanaryInProgress, wantCanry: 2},
-		{name: "the canary available: the rest at maxUnavailable",
+		{name: "the canary available: the rest at maxUnavailable, and the DaemonSet says so",
 			o:    base(func(o *observed) { o.daemonSet = gatedDaemonSet(daemonSetOn("new", 10, 2, 10)) }),
-			want: actApply},
+			want: actApply, wantPassed: "new"},
 		{name: "past the canary it stays there",
 			o:    base(func(o *observed) { o.daemonSet = gatedDaemonSet(daemonSetOn("new", 10, 6, 7)) }),
-			want: actApply},
+			want: actApply, wantPassed: "new"},
 		{name: "a status that lags a held DaemonSet keeps it held",
 			o:    base(func(o *observed) { o.daemonSet = stale(onDelete(gatedDaemonSet(daemonSetOn("new", 10, 2, 10)))) }),
 			want: actHold, wantCanry: 2},
@@ -125,7 +151,7 @@ func TestDecideCanary(t *testing.T) {
 					n.Annotations = appliedAnnotations("new")
 				}
 			}),
-			want: actApply},
+			want: actApply, wantPassed: "new"},
 		{name: "no canary: the spec's maxUnavailable",
 			o: base(func(o *observed) {
 				o.canary, o.applied, o.daemonSet = nil, applied, gatedDaemonSet(daemonSet("old", 10, 10))
@@ -149,6 +175,7 @@ func TestDecideCanary(t *testing.T) {
 			g.Expect(d.action).To(Equal(tt.want), d.action.String())
 			g.Expect(d.maxUnavailable).To(Equal(tt.wantMax))
 			g.Expect(d.canary).To(Equal(tt.wantCanry))
+			g.Expect(d.canaryPassed).To(Equal(tt.wantPassed))
 			if tt.wantWait == "" {
 				g.Expect(d.wait).To(BeNil())
 			} else {

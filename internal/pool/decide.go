@@ -64,6 +64,9 @@ type decision struct {
 	// caps how many Nodes the rollout admits (see canary.go).
 	maxUnavailable *intstr.IntOrString
 	canary         int
+	// canaryPassed is the configuration whose canary passed, recorded on the DaemonSet: the one
+	// the action applies or holds, if it did.
+	canaryPassed string
 	// drains is which Nodes to drain, and which are done with their drain (see drain.go).
 	drains drainPlan
 }
@@ -93,6 +96,12 @@ func (s *stall) retryErr() error {
 // (see admit).
 func decide(o observed) decision {
 	d := decideAction(o)
+	if ds := o.daemonSet; ds != nil && d.config.Hash != "" && ds.Annotations[AnnotationCanaryPassed] == d.config.Hash {
+		d.canaryPassed = d.config.Hash
+	}
+	if d.canaryPassed != d.config.Hash {
+		d.canaryPassed = ""
+	}
 	d.admission = admit(o, d)
 	d.drains = planDrains(o)
 	if at := d.drains.retryAt; !at.IsZero() && (d.waitUntil.IsZero() || at.Before(d.waitUntil)) {

@@ -71,16 +71,18 @@ func planDrains(o observed) drainPlan {
 	target := hotelv1alpha1.AgentAnnotation(o.component, hotelv1alpha1.AgentAnnotationTarget)
 	drained := hotelv1alpha1.DrainedAnnotation(o.component)
 	cordoned := hotelv1alpha1.CordonedAnnotation(o.component)
+	stalledOff := poolStall(o) != nil
 	for _, n := range o.nodes {
 		a := n.Annotations
 		switch {
-		case o.deleting:
-			// Its Nodes are reverted, or left as they are: none is drained any more.
+		case o.deleting || stalledOff:
+			// Its Nodes are reverted, or left as they are, or another holds the pool (and this
+			// object's DaemonSet goes): none is drained any more.
 			if a[drained] != "" || a[cordoned] != "" {
 				p.finish = append(p.finish, n.Name)
 			}
 		case a[state] == hotelv1alpha1.AgentStateDraining && a[target] == o.applied.Hash && o.applied.Hash != "":
-			if a[drained] == o.applied.Hash || o.drainRunning[n.Name] {
+			if a[drained] == o.applied.Hash || o.drainRunning[n.Name] || o.drainDone[n.Name] == o.applied.Hash {
 				continue
 			}
 			if f, ok := o.drainFailures[n.Name]; ok && f.hash == o.applied.Hash && o.now.Before(f.at.Add(drainRetry)) {
@@ -145,6 +147,32 @@ func (r *Reconciler) applyDrains(ctx context.Context, obj Object, o observed, p 
 	return errors.Join(errs...)
 }
 
+// finishDrains ends the drains of a deleted object's Nodes, and uncordons those it cordoned: the
+// Nodes are no longer its rollout's, whatever their agents do now.
+func (r *Reconciler) finishDrains(ctx context.Context, obj Object) error {
+	if r.drainer == nil {
+		return nil
+	}
+	selector, err := metav1.LabelSelectorAsSelector(obj.PoolSpec().NodeSelector.LabelSelector())
+	if err != nil {
+		return nil // an invalid selector selected no Node to drain
+	}
+	nodes, err := r.nodes.selected(ctx, selector)
+	if err != nil {
+		return err
+	}
+	component := r.kind.Component.Name()
+	var errs []error
+	for _, n := range nodes {
+		if n.Annotations[hotelv1alpha1.DrainedAnnotation(component)] != "" || n.Annotations[hotelv1alpha1.CordonedAnnotation(component)] != "" {
+			errs = append(errs, r.drainer.finish(ctx, component, n))
+		} else {
+			r.drainer.stop(n.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // drainFailure is an attempt to drain a Node that failed.
 type drainFailure struct {
 	hash    string
@@ -165,10 +193,17 @@ type drainer struct {
 
 	mu sync.Mutex
 	// base is the manager's context once Start runs: drains end with the manager.
-	base     context.Context
-	running  map[string]context.CancelFunc
+	base context.Context
+	// running holds the drain of each Node being drained; drained, by Node, the configuration a
+	// drain finished for, until the Node is finished (the cache may not show the record yet);
+	// failures, by Node, the attempt that failed.
+	running  map[string]*drainRun
+	drained  map[string]string
 	failures map[string]drainFailure
 }
+
+// drainRun is one drain of one Node.
+type drainRun struct{ cancel context.CancelFunc }
 
 // Start runs as one of the manager's runnables (while it leads, like the reconcilers) until ctx
 // ends; the drains run under ctx, and are stopped with it.
@@ -179,15 +214,15 @@ func (d *drainer) Start(ctx context.Context) error {
 	<-ctx.Done()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, cancel := range d.running {
-		cancel()
+	for _, run := range d.running {
+		run.cancel()
 	}
 	return nil
 }
 
 func newDrainer(cs kubernetes.Interface, recorder events.EventRecorder) *drainer {
 	return &drainer{client: cs, recorder: recorder, now: time.Now, ended: make(chan event.TypedGenericEvent[client.Object], 64),
-		running: map[string]context.CancelFunc{}, failures: map[string]drainFailure{}}
+		running: map[string]*drainRun{}, drained: map[string]string{}, failures: map[string]drainFailure{}}
 }
 
 // source returns the source of the drains' ends for the controller.
@@ -195,10 +230,11 @@ func (d *drainer) source() source.Source {
 	return source.Channel(d.ended, &handler.EnqueueRequestForObject{})
 }
 
-// snapshot returns the Nodes being drained and the failed attempts, for observe.
-func (d *drainer) snapshot() (map[string]bool, map[string]drainFailure) {
+// snapshot returns the Nodes being drained, the configuration each Node was drained for (which the
+// cache may not show yet), and the failed attempts, for observe.
+func (d *drainer) snapshot() (map[string]bool, map[string]string, map[string]drainFailure) {
 	if d == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -206,11 +242,15 @@ func (d *drainer) snapshot() (map[string]bool, map[string]drainFailure) {
 	for n := range d.running {
 		running[n] = true
 	}
+	drained := make(map[string]string, len(d.drained))
+	for n, h := range d.drained {
+		drained[n] = h
+	}
 	failures := make(map[string]drainFailure, len(d.failures))
 	for n, f := range d.failures {
 		failures[n] = f
 	}
-	return running, failures
+	return running, drained, failures
 }
 
 // start begins draining node for the configuration hash of obj, unless a drain of it runs.
@@ -226,15 +266,19 @@ func (d *drainer) start(ctx context.Context, obj Object, component, node, hash s
 		base = context.WithoutCancel(ctx)
 	}
 	runCtx, cancel := context.WithCancel(log.IntoContext(base, log.FromContext(ctx)))
-	d.running[node] = cancel
+	run := &drainRun{cancel: cancel}
+	d.running[node] = run
 	logger := log.FromContext(ctx).WithValues("node", node, "configHash", hash)
 	go func() {
 		defer cancel()
 		n, err := d.drain(runCtx, component, node, hash, timeout)
 		d.mu.Lock()
-		delete(d.running, node)
+		if d.running[node] == run { // not a later drain of the Node, started after a stop
+			delete(d.running, node)
+		}
 		if err == nil {
 			delete(d.failures, node)
+			d.drained[node] = hash
 		} else if runCtx.Err() == nil {
 			d.failures[node] = drainFailure{hash: hash, at: d.now(), message: err.Error()}
 		}
@@ -263,10 +307,11 @@ func (d *drainer) start(ctx context.Context, obj Object, component, node, hash s
 func (d *drainer) stop(node string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if cancel, ok := d.running[node]; ok {
-		cancel()
+	if run, ok := d.running[node]; ok {
+		run.cancel()
 		delete(d.running, node)
 	}
+	delete(d.drained, node)
 	delete(d.failures, node)
 }
 

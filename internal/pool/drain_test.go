@@ -44,9 +44,11 @@ func TestPlanDrains(t *testing.T) {
 		{name: "a Node drained for the configuration, or being drained, is not drained again", o: base(func(o *observed) {
 			n := waiting("n1", "new")
 			n.Annotations[drained], n.Annotations[cordoned] = "new", "new"
-			o.nodes = []*corev1.Node{n, waiting("n2", "new")}
+			o.nodes = []*corev1.Node{n, waiting("n2", "new"), waiting("n3", "new"), waiting("n4", "new")}
 			o.drainRunning = map[string]bool{"n2": true}
-		})},
+			// n3 drained for it, which the cache does not show yet; n4 for an older one.
+			o.drainDone = map[string]string{"n3": "new", "n4": "old"}
+		}), start: []string{"n4"}},
 		{name: "a failed drain waits for its retry, which is when the reconcile comes back", o: base(func(o *observed) {
 			o.nodes = []*corev1.Node{waiting("n1", "new"), waiting("n2", "new")}
 			o.drainFailures = map[string]drainFailure{
@@ -82,6 +84,12 @@ func TestPlanDrains(t *testing.T) {
 			o.reverting = []*corev1.Node{left}
 			o.admittedElsewhere = []*corev1.Node{left, withAnnotations("n3", nil)}
 		}), start: []string{"n1"}, finish: []string{"n2"}},
+		{name: "another object holds the pool: nothing is drained, and every drain is finished", o: base(func(o *observed) {
+			o.conflict = &conflict{peer: "older", nodes: []string{"n1"}}
+			n := waiting("n1", "new")
+			n.Annotations[cordoned] = "new"
+			o.nodes = []*corev1.Node{n}
+		}), finish: []string{"n1"}},
 		{name: "no node agent: nothing", o: base(func(o *observed) {
 			o.nodeAgent = false
 			o.nodes = []*corev1.Node{waiting("n1", "new")}

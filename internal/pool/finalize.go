@@ -61,6 +61,9 @@ func (r *Reconciler) finalize(ctx context.Context, obj Object) error {
 			return err
 		}
 	}
+	if err := r.finishDrains(ctx, obj); err != nil {
+		return err
+	}
 	original := obj.DeepCopyObject().(Object)
 	controllerutil.RemoveFinalizer(obj, Finalizer)
 	if err := r.client.Patch(ctx, obj, client.MergeFrom(original)); client.IgnoreNotFound(err) != nil {

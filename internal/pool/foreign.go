@@ -75,7 +75,8 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 		return nil, err
 	}
 	own := g.namespace + "/" + daemonSetName(obj, g.component)
-	overlaps := foreignDaemonSets(g.ex, dss, nodes, own)
+	admittedNodes := admittedOnly(nodes, g.component, obj.GetUID())
+	overlaps := g.overlaps(dss, nodes, admittedNodes, own, obj.GetUID())
 	if len(overlaps) > 0 && g.ex.TakeOver(obj) {
 		if s := takeOverRefusal(overlaps, g.takeOverNamespaces, g.ex.ForeignReason(), g.component); s != nil {
 			return s, nil
@@ -92,8 +93,7 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 			}
 			dss[i] = *updated
 		}
-		// Two on one Node only where this object's runs: the Nodes admitted to its rollout.
-		overlaps = foreignDaemonSets(g.ex, dss, admittedOnly(nodes, g.component, obj.GetUID()), own)
+		overlaps = g.overlaps(dss, nodes, admittedNodes, own, obj.GetUID())
 	}
 	if len(overlaps) == 0 {
 		return nil, nil
@@ -109,6 +109,25 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
 			"Rechecked whenever that DaemonSet or the pool's Nodes change.",
 		o.daemonSet, more, g.component, len(o.nodes), nameList(o.nodes))}, nil
+}
+
+// overlaps returns the foreign DaemonSets among dss that would run the component where the object
+// with uid runs it: on any of its selected Nodes, or, for one kept off its admitted Nodes already
+// (see keptOff), on those only, as it leaves each Node the object's rollout reaches. So a taken-over
+// DaemonSet on Nodes not admitted yet (joining ones, say) stalls nobody, whether take-over is still
+// asked for or allowed or not: stalling would remove the object's kube-proxy from the Nodes the
+// other one left.
+func (g *foreignGuard) overlaps(dss []appsv1.DaemonSet, nodes, admittedNodes []*corev1.Node, own string, uid types.UID) []foreignOverlap {
+	var out []foreignOverlap
+	for _, o := range foreignDaemonSets(g.ex, dss, nodes, own) {
+		i := findDaemonSet(dss, o.daemonSet)
+		if keptOff(&dss[i], AdmittedLabel(g.component), uid) {
+			out = append(out, foreignDaemonSets(g.ex, dss[i:i+1], admittedNodes, own)...)
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 // keptOff reports whether a DaemonSet is kept off the Nodes admitted to the rollout of the object

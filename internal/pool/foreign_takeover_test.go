@@ -144,6 +144,19 @@ func TestForeignGuardWritesOnlyInTakeOverNamespaces(t *testing.T) {
 		g.Expect([]string{live(kubeadm).ResourceVersion, live(cni).ResourceVersion}).To(Equal(taken))
 	}
 
+	// Take-over no longer allowed, or asked for: a DaemonSet kept off already stalls nobody for the
+	// Nodes it still runs on, which the object's rollout has not reached.
+	pool[0].Labels[AdmittedLabel("kube-proxy")] = "another-uid"
+	guard.takeOverNamespaces = nil
+	s, err = guard.check(ctx, cg, pool, []Object{cg})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s).To(BeNil())
+	guard.ex = byImage{}
+	s, err = guard.check(ctx, cg, pool, []Object{cg})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(s).To(BeNil())
+	guard.ex = takingOver{}
+
 	// cni no longer named: kube-system's given back, cni's not, and the error says how to.
 	noPeers := func(context.Context) ([]Object, error) { return nil, nil }
 	guard.takeOverNamespaces = []string{"kube-system"}

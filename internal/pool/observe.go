@@ -34,10 +34,11 @@ type observed struct {
 	// canary is spec.rollout.canary, nil for none.
 	canary *intstr.IntOrString
 	// drainTimeout bounds one attempt to drain a Node (spec.rollout.drain.timeoutSeconds);
-	// drainRunning names the Nodes being drained, and drainFailures holds, by Node, the attempts
-	// that failed (see drain.go).
+	// drainRunning names the Nodes being drained, drainDone holds, by Node, the configuration a
+	// drain finished for, and drainFailures the attempts that failed (see drain.go).
 	drainTimeout  time.Duration
 	drainRunning  map[string]bool
+	drainDone     map[string]string
 	drainFailures map[string]drainFailure
 	component     string
 	// nodeAgent is true when the component's agent records the applied configuration on each Node.
@@ -113,7 +114,7 @@ func (r *Reconciler) observe(ctx context.Context, obj Object) (observed, error) 
 		now:            r.now().Time,
 	}
 	o.rolloutStart = o.now
-	o.drainRunning, o.drainFailures = r.drainer.snapshot()
+	o.drainRunning, o.drainDone, o.drainFailures = r.drainer.snapshot()
 	if c := meta.FindStatusCondition(obj.PoolStatus().Conditions, hotelv1alpha1.ConditionReconciling); c != nil &&
 		c.Status == metav1.ConditionTrue {
 		o.rolloutStart = c.LastTransitionTime.Time

@@ -115,6 +115,9 @@ type rollStrategy struct {
 	// maxUnavailable, if not nil, paces the rolling update instead of spec.rollout.maxUnavailable
 	// (a canary's size; see canary.go).
 	maxUnavailable *intstr.IntOrString
+	// canaryPassed, if not empty, is recorded on the DaemonSet as the configuration whose canary
+	// passed (AnnotationCanaryPassed).
+	canaryPassed string
 }
 
 // desiredDaemonSet returns the DaemonSet that rolls cfg out to the pool's Nodes as strategy says
@@ -150,7 +153,11 @@ func desiredDaemonSet(obj Object, gvk schema.GroupVersionKind, component, namesp
 		// Unset rather than 0, so that DaemonSets without a soak keep their spec.
 		spec = spec.WithMinReadySeconds(soak)
 	}
-	return appsv1ac.DaemonSet(daemonSetName(obj, component), namespace).
+	ds := appsv1ac.DaemonSet(daemonSetName(obj, component), namespace)
+	if strategy.canaryPassed != "" {
+		ds = ds.WithAnnotations(map[string]string{AnnotationCanaryPassed: strategy.canaryPassed})
+	}
+	return ds.
 		WithLabels(labels).
 		WithOwnerReferences(ownerReference(obj, gvk)).
 		WithSpec(spec.

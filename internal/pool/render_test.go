@@ -291,3 +291,16 @@ func TestDesiredDaemonSetSoak(t *testing.T) {
 	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), rollStrategy{}, true), &ds)
 	g.Expect(ds.Spec.MinReadySeconds).To(Equal(int32(15)), "a pod counts as available once Ready for the soak")
 }
+
+func TestDesiredDaemonSetRecordsAPassedCanary(t *testing.T) {
+	g := NewWithT(t)
+	fm := floorManager("gpu", time.Now(), metav1.LabelSelector{})
+	cfg := Config{Hash: "abc", ConfigMapName: "gpu-kubelet-abc"}
+	var ds appsv1.DaemonSet
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(),
+		rollStrategy{hold: true, canaryPassed: "abc"}, true), &ds)
+	g.Expect(ds.Annotations).To(HaveKeyWithValue(AnnotationCanaryPassed, "abc"))
+	var plain appsv1.DaemonSet
+	roundTrip(g, desiredDaemonSet(fm, testGVK, "kubelet", "ns", cfg, corev1ac.PodSpec(), DefaultNodePods(), rollStrategy{}, true), &plain)
+	g.Expect(plain.Annotations).NotTo(HaveKey(AnnotationCanaryPassed))
+}

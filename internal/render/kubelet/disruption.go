@@ -1,8 +1,11 @@
 package kubelet
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	kubeletconfigv1beta1 "k8s.io/kubelet/config/v1beta1"
@@ -18,19 +21,21 @@ import (
 //     its checkpoint's, and exclusive cores move), topologyManagerPolicy, topologyManagerScope
 //     (alignment of the pods' CPUs and devices);
 //   - drain when they take room from pods: kubeReserved, systemReserved (a reservation that grows
-//     shrinks allocatable, and the re-admitted pods may no longer fit), maxPods lowered, podsPerCore
-//     set or lowered (pods over the new count are rejected);
+//     shrinks allocatable, and the re-admitted pods may no longer fit), evictionHard's
+//     memory.available and nodefs.available (taken off allocatable too) raised or changed between
+//     an amount and a percentage, maxPods lowered, podsPerCore set or lowered (pods over the new
+//     count are rejected);
 //   - restart only: every other field.
 
 // drainAlways are the fields whose every change needs a drain, by their JSON names.
 var drainAlways = []string{"cpuManagerPolicy", "topologyManagerPolicy", "topologyManagerScope"}
 
 // drainWhenTighter are the fields whose change needs a drain when it leaves less room for pods.
-var drainWhenTighter = []string{"kubeReserved", "systemReserved", "maxPods", "podsPerCore"}
+var drainWhenTighter = []string{"kubeReserved", "systemReserved", "evictionHard", "maxPods", "podsPerCore"}
 
 // restartOnly are the fields whose change restarts the kubelet and drains nothing.
 var restartOnly = []string{
-	"evictionHard", "evictionSoft", "evictionSoftGracePeriod", "evictionMinimumReclaim", "evictionPressureTransitionPeriod",
+	"evictionSoft", "evictionSoftGracePeriod", "evictionMinimumReclaim", "evictionPressureTransitionPeriod",
 	"evictionMaxPodGracePeriod", "podPidsLimit", "imageGCHighThresholdPercent", "imageGCLowThresholdPercent",
 	"imageMinimumGCAge", "imageMaximumGCAge", "serializeImagePulls", "maxParallelImagePulls", "registryPullQPS",
 	"registryBurst", "containerLogMaxSize", "containerLogMaxFiles", "shutdownGracePeriod",
@@ -71,6 +76,9 @@ func Disruption(current, want []byte) ([]string, error) {
 	}
 	if grows(from.SystemReserved, to.SystemReserved) {
 		fields = append(fields, "systemReserved")
+	}
+	if evictionHardTighter(from.EvictionHard, to.EvictionHard) {
+		fields = append(fields, "evictionHard")
 	}
 	if maxPods(from.MaxPods) > maxPods(to.MaxPods) {
 		fields = append(fields, "maxPods")
@@ -114,6 +122,39 @@ func grows(from, to map[string]string) bool {
 			}
 		}
 		if want.Cmp(had) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// allocatableThresholds are the hard eviction signals the kubelet takes off allocatable, with
+// their defaults.
+var allocatableThresholds = map[string]string{"memory.available": "100Mi", "nodefs.available": "10%"}
+
+// evictionHardTighter reports whether to's hard eviction thresholds take more off allocatable than
+// from's (unset: the kubelet's default): an amount that grows, or one whose form changes between an
+// amount and a percentage, which cannot be compared without the Node's capacity.
+func evictionHardTighter(from, to map[string]string) bool {
+	for signal, def := range allocatableThresholds {
+		was, now := cmp.Or(from[signal], def), cmp.Or(to[signal], def)
+		if was == now {
+			continue
+		}
+		a, errA := resource.ParseQuantity(was)
+		b, errB := resource.ParseQuantity(now)
+		if errA != nil || errB != nil {
+			// A percentage on either side.
+			if strings.HasSuffix(was, "%") && strings.HasSuffix(now, "%") {
+				p, _ := strconv.ParseFloat(strings.TrimSuffix(was, "%"), 64)
+				q, _ := strconv.ParseFloat(strings.TrimSuffix(now, "%"), 64)
+				if q <= p {
+					continue
+				}
+			}
+			return true
+		}
+		if b.Cmp(a) > 0 {
 			return true
 		}
 	}
