@@ -199,13 +199,13 @@ var _ = Describe("Concierge controller", func() {
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash))
 		Expect(kubeProxyDaemonSet(name).Spec.UpdateStrategy.Type).To(Equal(appsv1.OnDeleteDaemonSetStrategyType))
 
-		By("a spec that passes admission but not rendering: an image whose repository is not lower-case, which only the reference parser refuses")
+		By("a spec that passes admission but that the manager refuses: maintenance windows in a time zone no database holds")
 		update(func(c *hotelv1alpha1.Concierge) {
 			c.Spec.Rollout.Paused = false
-			c.Spec.Image = ptr.To("registry.k8s.io/Kube-Proxy:v1.37.2")
+			c.Spec.Rollout.Maintenance = unknownTimeZone()
 		})
 		expectConditionOf(cg, hotelv1alpha1.ConditionStalled, metav1.ConditionTrue, hotelv1alpha1.ReasonInvalidSpec)
-		Expect(conditionOf(cg, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring("spec.image"))
+		Expect(conditionOf(cg, hotelv1alpha1.ConditionStalled).Message).To(ContainSubstring("Mars/Olympus_Mons"))
 		Expect(kubeProxyDaemonSet(name).Spec.Template.Annotations[pool.AnnotationHash]).To(Equal(hash), "the rollout was touched")
 
 		By("a newer Concierge over the same pool")

@@ -64,15 +64,18 @@ var _ = Describe("Admission parity", func() {
 	// Class 6: the Concierge's image lands in every pod of the pool; admission refuses what can
 	// smuggle arguments or paths, the renderer parses the rest as the kubelet does.
 	DescribeTable("a Concierge image that is no image reference is rejected",
-		func(image string) {
+		func(image, message string) {
 			cg := concierge("bad-image", `{kubeProxy: {}}`)
 			Expect(unstructured.SetNestedField(cg.Object, image, "spec", "image")).To(Succeed())
-			expectRejected(cg, "spec.image", "image must be an image reference")
+			expectRejected(cg, "spec.image", message)
 		},
-		Entry("with arguments after it", "registry.k8s.io/kube-proxy:v1.37.2 --v=10"),
-		Entry("with a line break", "registry.k8s.io/kube-proxy:v1.37.2\nrm -rf /"),
-		Entry("a path", "../../etc/passwd"),
-		Entry("a path inside", "registry.k8s.io/../kube-proxy:v1"),
+		Entry("with arguments after it", "registry.k8s.io/kube-proxy:v1.37.2 --v=10", "image must be an image reference"),
+		Entry("with a line break", "registry.k8s.io/kube-proxy:v1.37.2\nrm -rf /", "image must be an image reference"),
+		Entry("a path", "../../etc/passwd", "image must be an image reference"),
+		Entry("a path inside", "registry.k8s.io/../kube-proxy:v1", "image must be an image reference"),
+		Entry("an upper-case repository", "registry.k8s.io/Kube-Proxy:v1.37.2", "image must be an image reference"),
+		Entry("a digest too short", "kube-proxy@sha256:0123456789abcdef0123456789abcdef", "the digest after @ must be"),
+		Entry("an image ID", strings.Repeat("ab", 32), "64 hex digits alone are an image ID"),
 	)
 	DescribeTable("a Concierge image reference is admitted",
 		func(image string) {
@@ -84,6 +87,9 @@ var _ = Describe("Admission parity", func() {
 		Entry("a short name", "kube-proxy:v1.37.2"),
 		Entry("a registry port and a digest", "mirror.example:5000/k8s/kube-proxy:v1.37.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
 		Entry("an IPv6 registry", "[fd00::1]:5000/kube-proxy:v1.37.2"),
+		Entry("an upper-case registry", "Registry.Example/kube-proxy:v1.37.2"),
+		Entry("localhost", "localhost/kube-proxy:v1.37.2"),
+		Entry("a registry named in upper case, without a dot", "Kube/proxy:v1"),
 	)
 
 	// Class 4: what the kubelet checks only when it starts.

@@ -27,13 +27,16 @@ type ConciergeSpec struct {
 	KubeProxy KubeProxySpec `json:"kubeProxy"`
 
 	// image is the kube-proxy image, such as registry.k8s.io/kube-proxy:v1.37.2. By default, the
-	// image of the API server's version. Admission refuses spaces, line breaks and path elements
-	// such as ../; the manager parses the rest as the kubelet does and reports InvalidSpec for what
-	// is no image reference.
+	// image of the API server's version. Admission checks it by the grammar the kubelet and
+	// containerd parse images with (github.com/distribution/reference's own regular expression, held
+	// to it by a test, and its checks of the digest and of an image ID); the manager parses it again
+	// with that package before it renders, which also refuses a repository path over 255 characters.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-zA-Z0-9\\\\[][-a-zA-Z0-9._:/@\\\\[\\\\]]*$') && !self.contains('/.') && !self.contains('./')",message="image must be an image reference such as registry.k8s.io/kube-proxy:v1.37.2: no spaces, line breaks or path elements such as ../"
+	// +kubebuilder:validation:XValidation:rule="self.matches(r'^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\\[(?:[a-fA-F0-9:]+)\\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\\w][\\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$')",message="image must be an image reference such as registry.k8s.io/kube-proxy:v1.37.2 or kube-proxy@sha256:<64 hex digits>: no spaces, line breaks or path elements such as ../, and a lower-case repository"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('@') || self.split('@')[1].matches('^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$')",message="image: the digest after @ must be sha256, sha384 or sha512 with 64, 96 or 128 lower-case hex digits"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-f0-9]{64}$')",message="image: 64 hex digits alone are an image ID, not a reference"
 	Image *string `json:"image,omitempty"`
 
 	// takeOver lets innkeeper take the pool's Nodes from a kube-proxy DaemonSet it does not manage,

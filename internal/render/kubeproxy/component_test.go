@@ -2,8 +2,11 @@ package kubeproxy
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/distribution/reference"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -105,3 +108,12 @@ func TestComponentRenderChecksTheImage(t *testing.T) {
 }
 
 const sha256 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// Admission checks an image by the grammar of the package the renderer parses it with: the
+// CRD's rule holds that package's own regular expression, character for character.
+func TestAdmissionHoldsTheReferenceGrammar(t *testing.T) {
+	g := NewWithT(t)
+	crd, err := os.ReadFile(filepath.Join("..", "..", "..", "config", "crd", "bases", "hotel.innkeeper.dev_concierges.yaml"))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(string(crd)).To(ContainSubstring("rule: self.matches(r'" + reference.ReferenceRegexp.String() + "')"))
+}
