@@ -119,6 +119,36 @@ var _ = Describe("Drain", func() {
 		Expect(getNode(node).Annotations).NotTo(HaveKey(hotelv1alpha1.CordonedAnnotation("kubelet")))
 	})
 
+	It("uncordons the Nodes of a FloorManager deleted in the middle of a drain", func() {
+		poolName, nodes := createPool(1)
+		node := nodes[0].Name
+		labelNode(node, manualAgent, "true")
+		name := uniqueName("fm")
+		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](99)})
+		fm.Spec.DeletionPolicy = hotelv1alpha1.NodeDeletionPolicyOrphan
+		fm = createFloorManager(fm)
+		expectAdmitted("kubelet", fm.UID, node)
+		reportApplied(name, nodes[0])
+		hash := newConfiguration(name)
+		guardedLabels := map[string]string{"app": uniqueName("held")}
+		workloadPod(node, guardedLabels["app"], guardedLabels)
+		pdb := &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: guardedLabels["app"], Namespace: "default"},
+			Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+				Selector: &metav1.LabelSelector{MatchLabels: guardedLabels}},
+		}
+		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
+		DeferCleanup(func() { _ = client.IgnoreNotFound(k8sClient.Delete(ctx, pdb)) })
+		reportDraining(node, hash)
+		Eventually(func() bool { return getNode(node).Spec.Unschedulable }).WithTimeout(timeout).Should(BeTrue())
+
+		Expect(k8sClient.Delete(ctx, fm)).To(Succeed())
+		Eventually(gone(fm)).WithTimeout(timeout).Should(BeTrue())
+		Eventually(func() bool { return getNode(node).Spec.Unschedulable }).WithTimeout(timeout).Should(BeFalse(),
+			"a deleted FloorManager's Node stays cordoned")
+		Expect(getNode(node).Annotations).NotTo(HaveKey(hotelv1alpha1.CordonedAnnotation("kubelet")))
+	})
+
 	It("leaves a Node that someone else cordoned cordoned after the drain", func() {
 		poolName, nodes := createPool(1)
 		node := nodes[0].Name
