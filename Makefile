@@ -97,7 +97,7 @@ test-differential: ## Submit DIFFERENTIAL_COUNT random objects of each kind to e
 		-args -count-per-kind=$(DIFFERENTIAL_COUNT) -seed=$(DIFFERENTIAL_SEED)
 
 .PHONY: bench
-bench: ## Run the scale benchmark (5,000 Nodes, 30 objects, envtest; about 2 minutes); writes bench-results.json.
+bench: ## Run the scale benchmark (5,000 Nodes, 30 objects, envtest; about 7 minutes); writes bench-results.json.
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_FLAGS)
 

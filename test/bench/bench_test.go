@@ -174,3 +174,16 @@ func TestAddOnDaemonSets(t *testing.T) {
 		}
 	}
 }
+
+func TestMedianRun(t *testing.T) {
+	runs := []ReactionRun{{RatioToInformerPlusWriteP99: 1.3}, {RatioToInformerPlusWriteP99: 0.9}, {RatioToInformerPlusWriteP99: 1.05}}
+	if got := medianRun(runs).RatioToInformerPlusWriteP99; got != 1.05 {
+		t.Errorf("median of 1.3, 0.9, 1.05 = %v, want 1.05", got)
+	}
+	if got := medianRun(runs[:2]).RatioToInformerPlusWriteP99; got != 0.9 {
+		t.Errorf("median of two = %v, want the lower, 0.9", got)
+	}
+	if got := medianRun(nil); got != (ReactionRun{}) {
+		t.Errorf("median of none = %+v", got)
+	}
+}

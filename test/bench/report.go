@@ -14,8 +14,11 @@ import (
 const (
 	// targetHeapRatio bounds the whole manager's heap against the untransformed Node cache's.
 	targetHeapRatio = 0.35
-	// targetReactionRatio bounds the manager's reaction p99 against the bare informer's.
-	targetReactionRatio = 2.0
+	// targetReactionRatio bounds the manager's reaction p99 against the bare informer's p99 plus
+	// the FloorManager status write's, all three from the same run, in the median of the runs: two
+	// watch hops and a write cannot fit under twice one hop, so the engine's own share is what is
+	// bounded.
+	targetReactionRatio = 1.10
 	// targetRequestGrowth bounds how much more requests a reconcile of the large pool may send
 	// than one of the small pool, relative to the larger of the two.
 	targetRequestGrowth = 0.1
@@ -62,14 +65,20 @@ func printResults(w io.Writer, res Results) {
 	row("MEASUREMENT", "VALUE", "TARGET", "")
 
 	r := res.Reaction
-	row(fmt.Sprintf("reaction: FloorManager status, p50 / p99 (%d flips)", r.Samples), fmt.Sprintf("%.1f / %.1f ms", r.ManagerP50, r.ManagerP99), "", "")
+	for i, run := range r.Runs {
+		row(fmt.Sprintf("reaction run %d: manager p99 / (informer p99 + status write p99), %d flips", i+1, run.Samples),
+			fmt.Sprintf("%.1f / (%.1f + %.1f) ms = %.2fx", run.ManagerP99, run.InformerP99, run.StatusWriteP99, run.RatioToInformerPlusWriteP99), "", "")
+	}
+	row(fmt.Sprintf("reaction (median of %d runs): FloorManager status, p50 / p99 (%d flips)", len(r.Runs), r.Samples),
+		fmt.Sprintf("%.1f / %.1f ms", r.ManagerP50, r.ManagerP99), "", "")
 	row("reaction: bare Node informer, p50 / p99", fmt.Sprintf("%.1f / %.1f ms", r.InformerP50, r.InformerP99), "", "")
 	row("reaction: flips the FloorManager status never counted", r.Lost, "0", verdict(r.Lost == 0))
-	row("reaction: manager / informer, p50 / p99", fmt.Sprintf("%.2fx / %.2fx", r.RatioP50, r.RatioP99), fmt.Sprintf("p99 <= %.1fx", r.Target), verdict(r.Met))
+	row("reaction: manager / informer, p50 / p99", fmt.Sprintf("%.2fx / %.2fx", r.RatioP50, r.RatioP99), "", "")
 	row(fmt.Sprintf("reaction: FloorManager status write round trip, p50 / p99 (%d writes)", r.StatusWrites),
 		fmt.Sprintf("%.1f / %.1f ms", r.StatusWriteP50, r.StatusWriteP99), "", "")
 	row("reaction: manager p99 / (informer p99 + status write p99)",
-		fmt.Sprintf("%.1f / %.1f ms = %.2fx", r.ManagerP99, r.InformerPlusWriteP99, r.RatioToInformerPlusWriteP99), "", "")
+		fmt.Sprintf("%.1f / %.1f ms = %.2fx", r.ManagerP99, r.InformerPlusWriteP99, r.RatioToInformerPlusWriteP99),
+		fmt.Sprintf("<= %.2fx", r.Target), verdict(r.Met))
 
 	m := res.Memory
 	row("memory: manager heap in use / RSS after sync", fmt.Sprintf("%.1f / %.1f MiB", m.Manager.HeapInuseMiB, m.Manager.RSSMiB), "", "")
