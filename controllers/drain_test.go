@@ -37,6 +37,18 @@ func workloadPod(node, name string, labels map[string]string) *corev1.Pod {
 	return pod
 }
 
+// budgetNone creates a PodDisruptionBudget that lets no pod with labels go.
+func budgetNone(labels map[string]string) *policyv1.PodDisruptionBudget {
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: labels["app"], Namespace: "default"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+			Selector: &metav1.LabelSelector{MatchLabels: labels}},
+	}
+	Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
+	DeferCleanup(func() { _ = client.IgnoreNotFound(k8sClient.Delete(ctx, pdb)) })
+	return pdb
+}
+
 // reportDraining records on a Node what the kubelet's agent records while it waits for a drain.
 func reportDraining(node, hash string) {
 	annotateNode(node, map[string]string{
@@ -67,28 +79,33 @@ func newConfiguration(name string) string {
 	return hash
 }
 
+// appliedOnOneNode creates a FloorManager over a new pool of one Node whose agent the spec plays
+// (change may set its spec), waits until the Node runs its configuration, and returns its name and
+// that Node's.
+func appliedOnOneNode(change func(*hotelv1alpha1.FloorManager)) (name string, node *corev1.Node) {
+	GinkgoHelper()
+	poolName, nodes := createPool(1)
+	labelNode(nodes[0].Name, manualAgent, "true")
+	name = uniqueName("fm")
+	fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](97)})
+	change(fm)
+	fm = createFloorManager(fm)
+	expectAdmitted("kubelet", fm.UID, nodes[0].Name)
+	reportApplied(name, nodes[0])
+	expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+	return name, nodes[0]
+}
+
 var _ = Describe("Drain", func() {
 	It("cordons and drains a Node whose agent waits for it, PodDisruptionBudgets respected, then uncordons it", func() {
-		poolName, nodes := createPool(1)
-		node := nodes[0].Name
-		labelNode(node, manualAgent, "true")
-		name := uniqueName("fm")
-		fm := createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](97)}))
-		expectAdmitted("kubelet", fm.UID, node)
-		reportApplied(name, nodes[0])
-		expectCondition(name, hotelv1alpha1.ConditionReady, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutComplete)
+		name, n := appliedOnOneNode(func(*hotelv1alpha1.FloorManager) {})
+		node, nodes := n.Name, []*corev1.Node{n}
 		hash := newConfiguration(name)
 
 		free := workloadPod(node, uniqueName("free"), map[string]string{"app": "free"})
 		guardedLabels := map[string]string{"app": uniqueName("guarded")}
 		guarded := workloadPod(node, guardedLabels["app"], guardedLabels)
-		pdb := &policyv1.PodDisruptionBudget{
-			ObjectMeta: metav1.ObjectMeta{Name: guardedLabels["app"], Namespace: "default"},
-			Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-				Selector: &metav1.LabelSelector{MatchLabels: guardedLabels}},
-		}
-		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
-		DeferCleanup(func() { _ = client.IgnoreNotFound(k8sClient.Delete(ctx, pdb)) })
+		pdb := budgetNone(guardedLabels)
 
 		By("the agent waits for a drain: the Node is cordoned, and what may be evicted is")
 		reportDraining(node, hash)
@@ -120,28 +137,18 @@ var _ = Describe("Drain", func() {
 	})
 
 	It("uncordons the Nodes of a FloorManager deleted in the middle of a drain", func() {
-		poolName, nodes := createPool(1)
-		node := nodes[0].Name
-		labelNode(node, manualAgent, "true")
-		name := uniqueName("fm")
-		fm := newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](99)})
-		fm.Spec.DeletionPolicy = hotelv1alpha1.NodeDeletionPolicyOrphan
-		fm = createFloorManager(fm)
-		expectAdmitted("kubelet", fm.UID, node)
-		reportApplied(name, nodes[0])
+		name, n := appliedOnOneNode(func(fm *hotelv1alpha1.FloorManager) {
+			fm.Spec.DeletionPolicy = hotelv1alpha1.NodeDeletionPolicyOrphan
+		})
+		node := n.Name
 		hash := newConfiguration(name)
 		guardedLabels := map[string]string{"app": uniqueName("held")}
 		workloadPod(node, guardedLabels["app"], guardedLabels)
-		pdb := &policyv1.PodDisruptionBudget{
-			ObjectMeta: metav1.ObjectMeta{Name: guardedLabels["app"], Namespace: "default"},
-			Spec: policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-				Selector: &metav1.LabelSelector{MatchLabels: guardedLabels}},
-		}
-		Expect(k8sClient.Create(ctx, pdb)).To(Succeed())
-		DeferCleanup(func() { _ = client.IgnoreNotFound(k8sClient.Delete(ctx, pdb)) })
+		budgetNone(guardedLabels)
 		reportDraining(node, hash)
 		Eventually(func() bool { return getNode(node).Spec.Unschedulable }).WithTimeout(timeout).Should(BeTrue())
 
+		fm := getFloorManager(name)
 		Expect(k8sClient.Delete(ctx, fm)).To(Succeed())
 		Eventually(gone(fm)).WithTimeout(timeout).Should(BeTrue())
 		Eventually(func() bool { return getNode(node).Spec.Unschedulable }).WithTimeout(timeout).Should(BeFalse(),
@@ -150,13 +157,8 @@ var _ = Describe("Drain", func() {
 	})
 
 	It("leaves a Node that someone else cordoned cordoned after the drain", func() {
-		poolName, nodes := createPool(1)
-		node := nodes[0].Name
-		labelNode(node, manualAgent, "true")
-		name := uniqueName("fm")
-		fm := createFloorManager(newFloorManager(name, poolName, hotelv1alpha1.KubeletSpec{MaxPods: ptr.To[int32](98)}))
-		expectAdmitted("kubelet", fm.UID, node)
-		reportApplied(name, nodes[0])
+		name, n := appliedOnOneNode(func(*hotelv1alpha1.FloorManager) {})
+		node, nodes := n.Name, []*corev1.Node{n}
 		hash := newConfiguration(name)
 		Eventually(func() error {
 			n := getNode(node)

@@ -124,8 +124,27 @@ var AgentAnnotations = []string{
 // AgentAnnotation returns the Node annotation key of a component's agent for a suffix, such as
 // hotel.innkeeper.dev/kubelet-state.
 func AgentAnnotation(component, suffix string) string {
+	if key, ok := agentAnnotations[component][suffix]; ok {
+		return key // read per Node of a pool: no string built each time
+	}
+	return agentAnnotation(component, suffix)
+}
+
+func agentAnnotation(component, suffix string) string {
 	return "hotel.innkeeper.dev/" + component + "-" + suffix
 }
+
+// agentAnnotations are the agent annotations of innkeeper's node components, built once.
+var agentAnnotations = func() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, component := range []string{"kubelet", "containerd"} {
+		out[component] = map[string]string{}
+		for _, suffix := range AgentAnnotations {
+			out[component][suffix] = agentAnnotation(component, suffix)
+		}
+	}
+	return out
+}()
 
 // AdmittedLabel is the Node label that admits a Node to the rollout of one object of component's
 // kind ("kubelet", "containerd", "kube-proxy"): its value is the object's UID, or RevertValue of it
@@ -134,7 +153,19 @@ func AgentAnnotation(component, suffix string) string {
 // Its prefix is node-restriction.kubernetes.io/, which the NodeRestriction admission plugin keeps a
 // kubelet from setting on its own Node: a Node cannot register admitted and skip its turn.
 func AdmittedLabel(component string) string {
+	if key, ok := admittedLabels[component]; ok {
+		return key // the rollout engine asks for it per Node of a pool: no string built each time
+	}
+	return admittedLabel(component)
+}
+
+func admittedLabel(component string) string {
 	return "node-restriction.kubernetes.io/innkeeper-" + component + "-admitted"
+}
+
+// admittedLabels are the admission labels of innkeeper's components, built once.
+var admittedLabels = map[string]string{
+	"kubelet": admittedLabel("kubelet"), "kube-proxy": admittedLabel("kube-proxy"), "containerd": admittedLabel("containerd"),
 }
 
 // RevertValue is the value of AdmittedLabel on a Node whose configuration by the object with uid is

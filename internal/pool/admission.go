@@ -219,7 +219,10 @@ func admit(o observed, d decision) admission {
 		}
 		sort.Strings(ad.behind)
 	}
-	sortReadyFirst(rest)
+	if budget > 0 {
+		// Only when a wave is admitted: the Nodes that wait may be most of a large pool.
+		sortReadyFirst(rest)
+	}
 	for i := 0; i < budget && i < len(rest); i++ {
 		take(rest[i])
 	}

@@ -75,8 +75,7 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 		return nil, err
 	}
 	own := g.namespace + "/" + daemonSetName(obj, g.component)
-	admittedNodes := admittedOnly(nodes, g.component, obj.GetUID())
-	overlaps := g.overlaps(dss, nodes, admittedNodes, own, obj.GetUID())
+	overlaps := g.overlaps(dss, nodes, own, obj.GetUID())
 	if len(overlaps) > 0 && g.ex.TakeOver(obj) {
 		if s := takeOverRefusal(overlaps, g.takeOverNamespaces, g.ex.ForeignReason(), g.component); s != nil {
 			return s, nil
@@ -93,7 +92,7 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 			}
 			dss[i] = *updated
 		}
-		overlaps = g.overlaps(dss, nodes, admittedNodes, own, obj.GetUID())
+		overlaps = g.overlaps(dss, nodes, own, obj.GetUID())
 	}
 	if len(overlaps) == 0 {
 		return nil, nil
@@ -117,11 +116,15 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 // DaemonSet on Nodes not admitted yet (joining ones, say) stalls nobody, whether take-over is still
 // asked for or allowed or not: stalling would remove the object's kube-proxy from the Nodes the
 // other one left.
-func (g *foreignGuard) overlaps(dss []appsv1.DaemonSet, nodes, admittedNodes []*corev1.Node, own string, uid types.UID) []foreignOverlap {
+func (g *foreignGuard) overlaps(dss []appsv1.DaemonSet, nodes []*corev1.Node, own string, uid types.UID) []foreignOverlap {
 	var out []foreignOverlap
+	var admittedNodes []*corev1.Node // read once, and only for a DaemonSet kept off
 	for _, o := range foreignDaemonSets(g.ex, dss, nodes, own) {
 		i := findDaemonSet(dss, o.daemonSet)
 		if keptOff(&dss[i], AdmittedLabel(g.component), uid) {
+			if admittedNodes == nil {
+				admittedNodes = admittedOnly(nodes, g.component, uid)
+			}
 			out = append(out, foreignDaemonSets(g.ex, dss[i:i+1], admittedNodes, own)...)
 			continue
 		}

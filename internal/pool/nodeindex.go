@@ -32,13 +32,14 @@ type NodeStore struct {
 	// informer is the Node informer, and indexer its store; nil until first used.
 	informer cache.Informer
 	indexer  toolscache.Indexer
-	// keys are the label keys indexed so far.
-	keys map[string]bool
+	// keys are the label keys indexed so far; taints, the taint keys.
+	keys   map[string]bool
+	taints map[string]bool
 }
 
 // NewNodeStore returns the Node store of a manager's cache, for all its reconcilers (Options.Nodes).
 func NewNodeStore(informers cache.Informers) *NodeStore {
-	return &NodeStore{informers: informers, keys: map[string]bool{}}
+	return &NodeStore{informers: informers, keys: map[string]bool{}, taints: map[string]bool{}}
 }
 
 // labelIndexName names the index of a label key.
@@ -112,6 +113,46 @@ func (s *NodeStore) store(ctx context.Context, key string, indexed bool) (toolsc
 		s.keys[key] = true
 	}
 	return s.indexer, nil
+}
+
+// taintIndexName names the index of the Nodes with a taint key.
+func taintIndexName(key string) string { return "innkeeper.taint:" + key }
+
+// tainted returns the Nodes with a taint of key, from an index of them: few, where a scan of the
+// store would read every Node of the cluster. They are the cache's own objects: read them, never
+// modify them.
+func (s *NodeStore) tainted(ctx context.Context, key string) ([]*corev1.Node, error) {
+	indexer, err := s.store(ctx, "", false)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if !s.taints[key] {
+		err = s.informer.AddIndexers(toolscache.Indexers{taintIndexName(key): func(obj any) ([]string, error) {
+			if n, ok := obj.(*corev1.Node); ok && hasTaint(n, key) {
+				return []string{"true"}, nil
+			}
+			return nil, nil
+		}})
+		if err == nil {
+			s.taints[key] = true
+		}
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("index Nodes by taint %s: %w", key, err)
+	}
+	items, err := indexer.ByIndex(taintIndexName(key), "true")
+	if err != nil {
+		return nil, fmt.Errorf("read Nodes by taint %s: %w", key, err)
+	}
+	nodes := make([]*corev1.Node, 0, len(items))
+	for _, item := range items {
+		if n, ok := item.(*corev1.Node); ok {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes, nil
 }
 
 // without returns selector without the requirement that the index has met (one of them if it has

@@ -143,3 +143,32 @@ func TestNodeStoreWithoutAStore(t *testing.T) {
 	_, err := store.selected(context.Background(), labels.Everything())
 	g.Expect(err).To(MatchError(ContainSubstring("does not expose its store")))
 }
+
+func TestNodeStoreTainted(t *testing.T) {
+	g := NewWithT(t)
+	tainted := func(name string, keys ...string) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		for _, k := range keys {
+			n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: k, Effect: corev1.TaintEffectNoSchedule})
+		}
+		return n
+	}
+	informer := toolscache.NewSharedIndexInformer(&toolscache.ListWatch{}, &corev1.Node{}, 0, toolscache.Indexers{})
+	for _, n := range []*corev1.Node{tainted("new", "unconfigured"), tainted("old"), tainted("other", "gpu")} {
+		g.Expect(informer.GetStore().Add(n)).To(Succeed())
+	}
+	store := NewNodeStore(informersWith{informer: informer})
+	names := func() []string {
+		nodes, err := store.tainted(context.Background(), "unconfigured")
+		g.Expect(err).NotTo(HaveOccurred())
+		var out []string
+		for _, n := range nodes {
+			out = append(out, n.Name)
+		}
+		return out
+	}
+	g.Expect(names()).To(ConsistOf("new"))
+	g.Expect(informer.GetStore().Update(tainted("new"))).To(Succeed())
+	g.Expect(informer.GetStore().Add(tainted("joined", "gpu", "unconfigured"))).To(Succeed())
+	g.Expect(names()).To(ConsistOf("joined"), "the index follows the Nodes")
+}

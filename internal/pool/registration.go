@@ -69,17 +69,17 @@ func (g *Registration) SetupWithManager(mgr ctrl.Manager) error {
 
 // taintedNodes maps any change to the Nodes that still have the registration taint, which are few:
 // the Nodes that registered and are not configured yet.
+// Every status write of every object maps here: the Nodes come from an index of the tainted ones,
+// not from a scan of the cluster's.
 func (g *Registration) taintedNodes(ctx context.Context, _ client.Object) []reconcile.Request {
-	indexer, err := g.kinds[0].nodes.store(ctx, "", false)
+	nodes, err := g.kinds[0].nodes.tainted(ctx, hotelv1alpha1.TaintUnconfigured)
 	if err != nil {
 		log.FromContext(ctx).Error(err, "Cannot read the Nodes that wait to be configured")
 		return nil
 	}
-	var reqs []reconcile.Request
-	for _, item := range indexer.List() {
-		if n, ok := item.(*corev1.Node); ok && hasTaint(n, hotelv1alpha1.TaintUnconfigured) {
-			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: n.Name}})
-		}
+	reqs := make([]reconcile.Request, 0, len(nodes))
+	for _, n := range nodes {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: n.Name}})
 	}
 	return reqs
 }

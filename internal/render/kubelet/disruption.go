@@ -90,24 +90,6 @@ func Disruption(current, want []byte) ([]string, error) {
 	return fields, nil
 }
 
-// CPUManagerPolicyChanged reports whether the CPU manager's policy differs between the drop-ins
-// (empty: none on the Node): the kubelet then refuses to start on its checkpoint of the old policy,
-// which must go with the change.
-func CPUManagerPolicyChanged(current, want []byte) (bool, error) {
-	from := &kubeletconfigv1beta1.KubeletConfiguration{}
-	if len(current) > 0 {
-		var err error
-		if from, err = Decode(current); err != nil {
-			return false, fmt.Errorf("the drop-in on the Node: %w", err)
-		}
-	}
-	to, err := Decode(want)
-	if err != nil {
-		return false, err
-	}
-	return from.CPUManagerPolicy != to.CPUManagerPolicy, nil
-}
-
 // grows reports whether a reservation takes more of some resource in to than in from (unset: 0).
 func grows(from, to map[string]string) bool {
 	for name, v := range to {

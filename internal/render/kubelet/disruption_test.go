@@ -79,17 +79,3 @@ func TestDisruption(t *testing.T) {
 	_, err := Disruption(doc("maxPods: many\n"), doc("maxPods: 1\n"))
 	NewWithT(t).Expect(err).To(MatchError(ContainSubstring("the drop-in on the Node")))
 }
-
-func TestCPUManagerPolicyChanged(t *testing.T) {
-	g := NewWithT(t)
-	static := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncpuManagerPolicy: static\n")
-	other := []byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 90\n")
-	for _, tt := range []struct {
-		current, want []byte
-		changed       bool
-	}{{nil, static, true}, {static, static, false}, {static, other, true}, {other, other, false}, {nil, other, false}} {
-		changed, err := CPUManagerPolicyChanged(tt.current, tt.want)
-		g.Expect(err).NotTo(HaveOccurred())
-		g.Expect(changed).To(Equal(tt.changed), "%s -> %s", tt.current, tt.want)
-	}
-}
