@@ -101,6 +101,14 @@ bench: ## Run the scale benchmark (5,000 Nodes, 30 objects, envtest; about 7 min
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
 	KUBEBUILDER_ASSETS="$$assets" go run ./test/bench $(BENCH_FLAGS)
 
+# Flags for `make bench-rollout`, such as ROLLOUT_BENCH_FLAGS="-nodes=100 -runs=1" (go run ./test/rolloutbench -h lists them).
+ROLLOUT_BENCH_FLAGS ?=
+
+.PHONY: bench-rollout
+bench-rollout: ## Time a FloorManager's rollout against a bare DaemonSet's on the local cluster (100, 300 and 1,000 kwok Nodes, 3 runs each; about 25 minutes); writes rollout-results.json.
+	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
+	LOCALCLUSTER_BIN="$$assets" go run ./test/rolloutbench $(ROLLOUT_BENCH_FLAGS)
+
 .PHONY: helm-lint
 helm-lint: ## Lint and render the chart with default and non-default values; check that bad values are rejected.
 	assets="$$($(CONTROLPLANE) helm)"; \

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,10 @@ type Options struct {
 	AdvertiseAddress string
 	// APIServerPort is the API server's port; a free one when 0.
 	APIServerPort int
+	// PodReadyDelay is how long kwok waits, after a pod is scheduled to a fake Node, before it
+	// reports the pod Ready: the time a real pod takes to start, and for a node agent, the time
+	// it takes to apply a configuration (test/rolloutbench simulates it so). 0: at once.
+	PodReadyDelay time.Duration
 	// Log receives progress lines; nil discards them.
 	Log io.Writer
 }
@@ -237,7 +242,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 
 	if kwok != "" {
-		if err := c.startKwok(ctx, kwok, opts.Pools); err != nil {
+		if err := c.startKwok(ctx, kwok, opts.Pools, opts.PodReadyDelay); err != nil {
 			return nil, err
 		}
 	}
@@ -287,12 +292,17 @@ func (c *Cluster) IssueServingCert(name string, ips []net.IP, dnsNames ...string
 }
 
 // startKwok starts kwok, which plays the kubelets of the fake Nodes of pools, and registers them.
-func (c *Cluster) startKwok(ctx context.Context, kwok string, pools []Pool) error {
+func (c *Cluster) startKwok(ctx context.Context, kwok string, pools []Pool, podReadyDelay time.Duration) error {
 	c.fakeNodes = true
 	c.logf("starting kwok")
 	stages, err := filepath.Glob(filepath.Join(kwok+"-stages", "*.yaml"))
 	if err != nil || len(stages) == 0 {
 		return fmt.Errorf("no kwok stages in %s-stages: rebuild with hack/controlplane.sh kwok", kwok)
+	}
+	if podReadyDelay > 0 {
+		if stages, err = c.delayPodReady(stages, podReadyDelay); err != nil {
+			return err
+		}
 	}
 	if err := c.start("kwok", kwok, "--kubeconfig="+c.Kubeconfig,
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector="+kwokNodeAnnotation+"=fake",
@@ -300,6 +310,46 @@ func (c *Cluster) startKwok(ctx context.Context, kwok string, pools []Pool) erro
 		return err
 	}
 	return c.registerNodes(ctx, pools)
+}
+
+// podReadyStage is the file of the kwok stage that reports a pod Ready.
+const podReadyStage = "pod-ready.yaml"
+
+// delayPodReady returns stages with the stage that reports a pod Ready replaced by a copy, in the
+// cluster's directory, that waits delay first.
+func (c *Cluster) delayPodReady(stages []string, delay time.Duration) ([]string, error) {
+	out := slices.Clone(stages)
+	for i, path := range out {
+		if filepath.Base(path) != podReadyStage {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		delayed, err := withStageDelay(string(data), delay)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out[i] = filepath.Join(c.dir, "kwok-"+podReadyStage)
+		if err := os.WriteFile(out[i], []byte(delayed), 0o644); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("no %s among kwok's stages %v", podReadyStage, stages)
+}
+
+// withStageDelay returns a kwok Stage (YAML) with a delay of d before it applies (spec.delay).
+func withStageDelay(stage string, d time.Duration) (string, error) {
+	if strings.Contains(stage, "\n  delay:") {
+		return "", errors.New("the stage has a delay already")
+	}
+	const spec = "\nspec:\n"
+	if !strings.Contains(stage, spec) {
+		return "", errors.New("the stage has no spec")
+	}
+	return strings.Replace(stage, spec, fmt.Sprintf("%s  delay:\n    durationMilliseconds: %d\n", spec, d.Milliseconds()), 1), nil
 }
 
 // kwokBinary returns the path of the kwok build in binDir (kwok-<version>).

@@ -91,16 +91,23 @@ func (c *Cluster) registerNodes(ctx context.Context, pools []Pool) error {
 	return c.waitNodesReady(ctx, cs, names)
 }
 
-// waitNodesReady waits up to a minute for kwok to report the Nodes Ready.
+// waitNodesReady waits for kwok to report the Nodes Ready: up to a minute, and longer for many.
 func (c *Cluster) waitNodesReady(ctx context.Context, cs kubernetes.Interface, names []string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	timeout := max(time.Minute, time.Duration(len(names))*100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
-		notReady := 0
-		for _, name := range names {
-			node, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err != nil || !nodeReady(node) {
-				notReady++
+		notReady := len(names)
+		if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+			ready := map[string]bool{}
+			for i := range nodes.Items {
+				ready[nodes.Items[i].Name] = nodeReady(&nodes.Items[i])
+			}
+			notReady = 0
+			for _, name := range names {
+				if !ready[name] {
+					notReady++
+				}
 			}
 		}
 		if notReady == 0 {
@@ -115,7 +122,7 @@ func (c *Cluster) waitNodesReady(ctx context.Context, cs kubernetes.Interface, n
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d of %d Nodes are not Ready after a minute", notReady, len(names))
+			return fmt.Errorf("%d of %d Nodes are not Ready after %s", notReady, len(names), timeout)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
