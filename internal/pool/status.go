@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
@@ -46,10 +47,17 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	st.Nodes.Drifted = int32(len(driftedNodes(o.nodes, o.component)))
 	st.NodesReady = fmt.Sprintf("%d/%d", st.Nodes.Ready, selected)
 
+	// A soak is part of the rollout: the last Nodes updated are done only once their pods have
+	// stayed Ready for it (the DaemonSet counts them available), as the Nodes before them were
+	// before further Nodes started, so that the health gate has had its time on every Node.
+	soaking := 0
+	if o.soakSeconds > 0 {
+		soaking = soakingPods(o)
+	}
 	// The rollout is done when the DaemonSet rolls out the newest configuration and has updated
-	// every selected Node.
+	// every selected Node, soaked.
 	rolledOut := o.desired.Hash != "" && a.appliedHash == o.desired.Hash
-	done := rolledOut && complete
+	done := rolledOut && complete && soaking == 0
 	blocked := d.stall
 
 	set := func(t string, s metav1.ConditionStatus, reason, message string) {
@@ -68,17 +76,7 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 	}
 
 	// Reconciling and Ready
-	progress := fmt.Sprintf("%d of %d Nodes run configuration %s, %d of them Ready", st.Nodes.Updated, selected,
-		orNone(a.appliedHash), st.Nodes.Ready)
-	if s := drainStatus(o); s != "" {
-		progress += "; " + s
-	}
-	if w := d.admission.waiting; w > 0 && !o.paused && blocked == nil && d.wait == nil {
-		progress += fmt.Sprintf("; %d wait to be admitted to the rollout", w)
-		if len(d.admission.behind) > 0 {
-			progress += fmt.Sprintf(", behind %s (updating, failed there, or not Ready)", nameList(d.admission.behind))
-		}
-	}
+	progress := rolloutProgress(o, d, st.Nodes, a.appliedHash, soaking)
 	switch {
 	case blocked != nil:
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionFalse, blocked.reason, "The rollout is stalled; see the Stalled condition.")
@@ -109,9 +107,9 @@ func aggregateStatus(previous *hotelv1alpha1.PoolStatus, o observed, d decision,
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutPaused,
 			progress+". The rollout is paused: set spec.rollout.paused to false to resume it.")
 	case !done:
-		pace := fmt.Sprintf("; updating at most %s Nodes at a time.", o.maxUnavailable.String())
+		pace := fmt.Sprintf("; updating at most %s at a time.", paceCount(o.maxUnavailable))
 		if d.canary > 0 {
-			pace = fmt.Sprintf("; the canary (%s) first, then at most %s Nodes at a time.", nodeCount(d.canary), o.maxUnavailable.String())
+			pace = fmt.Sprintf("; the canary (%s) first, then at most %s at a time.", nodeCount(d.canary), paceCount(o.maxUnavailable))
 		}
 		set(hotelv1alpha1.ConditionReconciling, metav1.ConditionTrue, hotelv1alpha1.ReasonRolloutInProgress, progress+pace)
 		set(hotelv1alpha1.ConditionReady, metav1.ConditionFalse, hotelv1alpha1.ReasonRolloutInProgress,
@@ -330,6 +328,34 @@ func orNone(hash string) string {
 }
 
 // nodeCount says n Nodes: "1 Node", "3 Nodes".
+// rolloutProgress says how far a rollout is: "3 of 8 Nodes run configuration h, 3 of them Ready",
+// then what is going on, if anything: drains, Nodes soaking, Nodes waiting to be admitted.
+func rolloutProgress(o observed, d decision, c hotelv1alpha1.NodeCounts, appliedHash string, soaking int) string {
+	progress := fmt.Sprintf("%d of %d Nodes run configuration %s, %d of them Ready", c.Updated, c.Selected,
+		orNone(appliedHash), c.Ready)
+	if s := drainStatus(o); s != "" {
+		progress += "; " + s
+	}
+	if soaking > 0 {
+		progress += fmt.Sprintf("; %s soaking (Ready for less than soakSeconds, %d s)", nodeCount(soaking), o.soakSeconds)
+	}
+	if w := d.admission.waiting; w > 0 && !o.paused && d.stall == nil && d.wait == nil {
+		progress += fmt.Sprintf("; %d wait to be admitted to the rollout", w)
+		if len(d.admission.behind) > 0 {
+			progress += fmt.Sprintf(", behind %s (updating, failed there, or not Ready)", nameList(d.admission.behind))
+		}
+	}
+	return progress
+}
+
+// paceCount says maxUnavailable in words: "1 Node", "3 Nodes", "10% of the Nodes".
+func paceCount(maxUnavailable intstr.IntOrString) string {
+	if maxUnavailable.Type == intstr.Int {
+		return nodeCount(maxUnavailable.IntValue())
+	}
+	return maxUnavailable.String() + " of the Nodes"
+}
+
 func nodeCount(n int) string {
 	if n == 1 {
 		return "1 Node"

@@ -391,3 +391,41 @@ func TestAggregateStatusSaysTheCanary(t *testing.T) {
 		g.Expect(c.Message).To(HaveSuffix(". Canary: ..."), typ)
 	}
 }
+
+// With a soak, the last Nodes updated are not done until their pods have stayed Ready for it: Ready
+// would otherwise let kubectl wait pass, and the health gate end, before the last wave soaked.
+func TestAggregateStatusWaitsForTheLastWaveToSoak(t *testing.T) {
+	g := NewWithT(t)
+	o := observed{generation: 1, component: "kubelet", nodeAgent: true, soakSeconds: 15,
+		desired: Config{Hash: "h2"}, applied: Config{Hash: "h2"}, maxUnavailable: intstr.FromString("50%"),
+		nodes: []*corev1.Node{node("a", nil, appliedAnnotations("h2")), node("b", nil, appliedAnnotations("h2"))}}
+	soaking := daemonSet("h2", 2, 1)
+	soaking.Status.NumberUnavailable = 1
+	o.daemonSet = soaking
+	st := aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, decision{action: actApply}, acted{appliedHash: "h2", daemonSet: soaking}, metav1.Now())
+	g.Expect(st.Nodes).To(Equal(hotelv1alpha1.NodeCounts{Selected: 2, Updated: 2, Ready: 2}))
+	reconciling := meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReconciling)
+	g.Expect(reconciling.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(reconciling.Reason).To(Equal(hotelv1alpha1.ReasonRolloutInProgress))
+	g.Expect(reconciling.Message).To(Equal("2 of 2 Nodes run configuration h2, 2 of them Ready; 1 Node soaking " +
+		"(Ready for less than soakSeconds, 15 s); updating at most 50% of the Nodes at a time."))
+	g.Expect(meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse))
+
+	soaked := daemonSet("h2", 2, 2)
+	o.daemonSet = soaked
+	st = aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, decision{action: actApply}, acted{appliedHash: "h2", daemonSet: soaked}, metav1.Now())
+	g.Expect(meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+
+	// Without a soak, a pod not yet available does not hold Ready: the agents' records say.
+	o.soakSeconds, o.daemonSet = 0, soaking
+	st = aggregateStatus(&hotelv1alpha1.PoolStatus{}, o, decision{action: actApply}, acted{appliedHash: "h2", daemonSet: soaking}, metav1.Now())
+	g.Expect(meta.FindStatusCondition(st.Conditions, hotelv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+}
+
+func TestPaceCount(t *testing.T) {
+	for mu, want := range map[string]string{"1": "1 Node", "3": "3 Nodes", "10%": "10% of the Nodes"} {
+		if got := paceCount(intstr.Parse(mu)); got != want {
+			t.Errorf("paceCount(%s) = %q, want %q", mu, got, want)
+		}
+	}
+}
