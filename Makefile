@@ -105,7 +105,7 @@ bench: ## Run the scale benchmark (5,000 Nodes, 30 objects, envtest; about 7 min
 ROLLOUT_BENCH_FLAGS ?=
 
 .PHONY: bench-rollout
-bench-rollout: ## Time a FloorManager's rollout against a bare DaemonSet's on the local cluster (100, 300 and 1,000 kwok Nodes, 3 runs each; about 25 minutes); writes rollout-results.json.
+bench-rollout: ## Time a FloorManager's rollout against a bare DaemonSet's on the local cluster (100, 300 and 1,000 kwok Nodes, 3 runs each; about 28 minutes); writes rollout-results.json.
 	assets="$$($(CONTROLPLANE) $(LOCALCLUSTER_COMPONENTS))"; \
 	LOCALCLUSTER_BIN="$$assets" go run ./test/rolloutbench $(ROLLOUT_BENCH_FLAGS)
 

@@ -155,7 +155,7 @@ func withCanary(o observed, d decision) decision {
 			return decision{action: actHold, config: o.applied, canary: size, wait: &stall{
 				reason: hotelv1alpha1.ReasonCanaryInProgress, message: fmt.Sprintf(
 					"Canary: configuration %s starts once %s of the rollout before it %s soaked (Ready for soakSeconds, "+
-						"%d s), or the DaemonSet controller would replace them at once, beyond the canary's %s",
+						"%d s), or the DaemonSet controller would replace them at once, beyond the canary's %s.",
 					o.desired.Hash, nodeCount(n), map[bool]string{true: "has", false: "have"}[n == 1], o.soakSeconds, nodeCount(size))}}
 		}
 		d.canary = size
@@ -167,7 +167,7 @@ func withCanary(o observed, d decision) decision {
 		return decision{action: actHold, config: o.applied, canary: size, wait: &stall{
 			reason: hotelv1alpha1.ReasonCanaryInProgress, message: fmt.Sprintf(
 				"Canary: configuration %s runs on the canary's %s, %d of them Ready for soakSeconds (%d s) so far; "+
-					"the rest of the pool waits until all are, with none turned unhealthy",
+					"the rest of the pool waits until all are, with none turned unhealthy.",
 				o.applied.Hash, nodeCount(size), available, o.soakSeconds)}}
 	case canaryUnknown:
 		d.canary = size
