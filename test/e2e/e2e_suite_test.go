@@ -64,11 +64,7 @@ var _ = BeforeSuite(func() {
 	Expect(binDir).NotTo(BeEmpty(), "LOCALCLUSTER_BIN is not set: run make test-e2e")
 	ctx, cancel = context.WithCancel(context.Background())
 	var err error
-	// An agent pod is Ready a second after it is scheduled, as a real agent is once it has applied
-	// its configuration (a kubelet restart takes about half a second): a rollout's steps last long
-	// enough for the specs to see them.
-	cluster, err = localcluster.Start(ctx, localcluster.Options{BinDir: binDir, Pools: e2ePools(), Log: GinkgoWriter,
-		PodReadyDelay: time.Second})
+	cluster, err = localcluster.Start(ctx, localcluster.Options{BinDir: binDir, Pools: e2ePools(), Log: GinkgoWriter})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cluster.Stop)
 	innkeeper, err = cluster.InstallChart(ctx, repoRoot)

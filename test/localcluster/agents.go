@@ -28,13 +28,48 @@ const simulatedAgentWorkers = 8
 // simulatedAgentResync is how often every agent pod is looked at again, in case a record failed.
 const simulatedAgentResync = 5 * time.Second
 
-// SimulateAgents plays innkeeper's node agents on kwok Nodes, where pods run no containers: as soon
-// as an agent pod of component is Ready on a Node, it records on the Node what the real agent
+// SimulateAgents plays innkeeper's node agents on kwok Nodes, where pods run no containers: each
+// time an agent pod of component is Ready on a Node, it records on the Node what the real agent
 // records once it has applied the pod's configuration and found the component healthy, or, on a
-// Node marked for revert, what it records once it reverted the Node. It watches the agent pods and
-// the Nodes, as the real agents watch their Node, so that a record follows a pod's readiness at
-// once. It returns when ctx ends.
+// Node marked for revert, what it records once it reverted the Node. It lists the agent pods and the
+// Nodes every 250 ms, so a record follows a pod's readiness by up to that and by cs's rate limit:
+// the end-to-end and fault suites are written against that pace. It returns when ctx ends.
 func SimulateAgents(ctx context.Context, cs kubernetes.Interface, namespace, component string) error {
+	selector := fmt.Sprintf("%s=%s,%s=%s", pool.LabelManagedBy, pool.ManagedByValue, pool.LabelComponent, component)
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		pods, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
+		var nodes *corev1.NodeList
+		if err == nil {
+			nodes, err = cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		}
+		if err == nil {
+			byName := map[string]*corev1.Node{}
+			for i := range nodes.Items {
+				byName[nodes.Items[i].Name] = &nodes.Items[i]
+			}
+			for i := range pods.Items {
+				if node := byName[pods.Items[i].Spec.NodeName]; node != nil {
+					_ = recordApplied(ctx, cs, &pods.Items[i], node, component)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// WatchAgents plays the node agents as SimulateAgents does, without its pace: as soon as an agent
+// pod of component is Ready on a Node, it records on the Node. It watches the agent pods and the
+// Nodes, as the real agents watch their Node, and records with up to 8 Nodes at once, as a fleet of
+// agents with a client each would; give it an unthrottled client. The fleet rollout benchmark
+// (test/rolloutbench) uses it, so that the simulation does not pace a large pool's rollout. It
+// returns when ctx ends.
+func WatchAgents(ctx context.Context, cs kubernetes.Interface, namespace, component string) error {
 	selector := fmt.Sprintf("%s=%s,%s=%s", pool.LabelManagedBy, pool.ManagedByValue, pool.LabelComponent, component)
 	pods := informers.NewSharedInformerFactoryWithOptions(cs, simulatedAgentResync, informers.WithNamespace(namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = selector })).Core().V1().Pods()

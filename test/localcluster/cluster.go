@@ -48,6 +48,9 @@ type Options struct {
 	AdvertiseAddress string
 	// APIServerPort is the API server's port; a free one when 0.
 	APIServerPort int
+	// WatchAgents makes InstallChart simulate the node agents with WatchAgents and an unthrottled
+	// client, rather than SimulateAgents's paced polling.
+	WatchAgents bool
 	// PodReadyDelay is how long kwok waits, after a pod is scheduled to a fake Node, before it
 	// reports the pod Ready: the time a real pod takes to start, and for a node agent, the time
 	// it takes to apply a configuration (test/rolloutbench simulates it so). 0: at once.
@@ -77,6 +80,8 @@ type Cluster struct {
 	mu    sync.Mutex
 	procs []*process
 	certs *pki
+	// watchAgents is Options.WatchAgents.
+	watchAgents bool
 	// fakeNodes is true when kwok plays the Nodes' kubelets: innkeeper's node agents are then
 	// simulated (see SimulateAgents).
 	fakeNodes bool
@@ -107,7 +112,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{dir: dir, log: opts.Log, Kubectl: filepath.Join(opts.BinDir, "kubectl")}
+	c = &Cluster{dir: dir, log: opts.Log, Kubectl: filepath.Join(opts.BinDir, "kubectl"), watchAgents: opts.WatchAgents}
 	if c.log == nil {
 		c.log = io.Discard
 	}

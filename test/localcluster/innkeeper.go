@@ -96,19 +96,22 @@ func (c *Cluster) InstallChart(ctx context.Context, root string, values ...strin
 		return nil, fmt.Errorf("go build: %w: %s", err, out)
 	}
 	if c.fakeNodes {
-		// One client plays every Node's agent, each of which has a client of its own: it is not
-		// throttled (client-go's default, 5 requests a second, would pace a large pool's rollout).
-		agentsConfig := rest.CopyConfig(c.Config)
-		agentsConfig.QPS = -1
-		agents, err := kubernetes.NewForConfig(agentsConfig)
-		if err != nil {
-			return nil, err
+		simulate, agents := SimulateAgents, kubernetes.Interface(cs)
+		if c.watchAgents {
+			// One client plays every Node's agent, each of which has a client of its own: it is
+			// not throttled (client-go's default, 5 requests a second, would pace a large pool).
+			agentsConfig := rest.CopyConfig(c.Config)
+			agentsConfig.QPS = -1
+			if agents, err = kubernetes.NewForConfig(agentsConfig); err != nil {
+				return nil, err
+			}
+			simulate = WatchAgents
 		}
 		agentsCtx, cancel := context.WithCancel(context.Background())
 		ik.cancelAgents, ik.agentsDone = cancel, make(chan error, 2)
 		// The agents stand in for kubelet-side pods: they keep the admin's credentials.
-		go func() { ik.agentsDone <- SimulateAgents(agentsCtx, agents, Namespace, kubelet.Name) }()
-		go func() { ik.agentsDone <- SimulateAgents(agentsCtx, agents, Namespace, containerd.Name) }()
+		go func() { ik.agentsDone <- simulate(agentsCtx, agents, Namespace, kubelet.Name) }()
+		go func() { ik.agentsDone <- simulate(agentsCtx, agents, Namespace, containerd.Name) }()
 	}
 	if err := ik.StartManager(ctx); err != nil {
 		return nil, err

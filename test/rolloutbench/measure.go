@@ -63,7 +63,7 @@ func measureSize(ctx context.Context, o options, n int) (Size, error) {
 	if o.verbose {
 		logw = os.Stderr
 	}
-	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: o.binDir, PodReadyDelay: o.applyTime, Log: logw,
+	cluster, err := localcluster.Start(ctx, localcluster.Options{BinDir: o.binDir, PodReadyDelay: o.applyTime, WatchAgents: true, Log: logw,
 		Pools: []localcluster.Pool{{Name: poolName, Nodes: n}}})
 	if err != nil {
 		return Size{}, err
