@@ -378,25 +378,26 @@ func (b *bench) waitFor(ctx context.Context, what string, cond func() (bool, str
 // had before a change.
 type arrivals struct {
 	mu    sync.Mutex
+	now   func() time.Time
 	old   string
 	armed bool
 	seen  map[string]time.Time
 }
 
-func newArrivals() *arrivals { return &arrivals{seen: map[string]time.Time{}} }
+func newArrivals() *arrivals { return &arrivals{now: time.Now, seen: map[string]time.Time{}} }
 
 // arm forgets every arrival and times those of values other than old from now on; it returns now.
 func (a *arrivals) arm(old string) time.Time {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.old, a.armed, a.seen = old, true, map[string]time.Time{}
-	return time.Now()
+	return a.now()
 }
 
 // observe records that name has value now.
 func (a *arrivals) observe(name, value string) {
-	now := time.Now()
 	a.mu.Lock()
+	now := a.now()
 	defer a.mu.Unlock()
 	if !a.armed || value == "" || value == a.old {
 		return
