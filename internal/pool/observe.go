@@ -254,9 +254,15 @@ func (r *Reconciler) inputs(ctx context.Context, obj Object) (Inputs, []string, 
 // every kind. An object that does not decode is there with its metadata and pool alone, so that it
 // keeps its Nodes; if even those do not decode, it is left out (decode logs it).
 func (r *Reconciler) peers(ctx context.Context) ([]Object, error) {
+	return r.peersFrom(ctx, r.objects)
+}
+
+// peersFrom is peers read from the given reader: the cache, or the API server where a decision
+// must not rest on a cache that may not hold an object created a moment ago.
+func (r *Reconciler) peersFrom(ctx context.Context, from client.Reader) ([]Object, error) {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(r.gvk.GroupVersion().WithKind(r.gvk.Kind + "List"))
-	if err := r.objects.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := from.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
 	}
 	peers := make([]Object, 0, len(list.Items))

@@ -32,16 +32,17 @@ import (
 // configuration); innkeeper never adds it.
 type Registration struct {
 	client client.Client
-	// pods reads the rollout pods on one Node, uncached: only for a Node that waits, and only of a
-	// component without an agent, whose pods alone say whether it runs on the Node.
-	pods     client.Reader
+	// live reads from the API server, uncached: the rollout pods on one Node, only for a Node that
+	// waits and only of a component without an agent, whose pods alone say whether it runs on the
+	// Node; and every object again before a Node loses the taint (see Reconcile).
+	live     client.Reader
 	kinds    []*Reconciler
 	recorder recorder.EventRecorder
 }
 
 // NewRegistration returns the controller of the registration taint over the reconcilers of every kind.
 func NewRegistration(mgr ctrl.Manager, kinds []*Reconciler) *Registration {
-	return &Registration{client: mgr.GetClient(), pods: mgr.GetAPIReader(), kinds: kinds,
+	return &Registration{client: mgr.GetClient(), live: mgr.GetAPIReader(), kinds: kinds,
 		recorder: mgr.GetEventRecorder("innkeeper")}
 }
 
@@ -85,6 +86,12 @@ func (g *Registration) taintedNodes(ctx context.Context, _ client.Object) []reco
 }
 
 // Reconcile removes the taint from a Node that every object selecting it has configured.
+//
+// The objects come from the cache, which may not hold yet one created a moment before the Node
+// registered (the Node and the objects are separate watches): so the cache only decides that a Node
+// waits. A Node that waits for nothing in the cache is checked again against the objects read from
+// the API server before it loses the taint; if one the cache lacks selects it, it waits, and that
+// object's arrival in the cache brings it back here.
 func (g *Registration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	node := &corev1.Node{}
 	if err := g.client.Get(ctx, req.NamespacedName, node); err != nil {
@@ -93,22 +100,31 @@ func (g *Registration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Re
 	if !hasTaint(node, hotelv1alpha1.TaintUnconfigured) {
 		return ctrl.Result{}, nil
 	}
-	var views []kindView
-	for _, r := range g.kinds {
-		v, err := r.view(ctx)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if !v.nodeAgent {
-			if err := g.runsOn(ctx, r, &v, node); err != nil {
+	for _, source := range []struct {
+		name string
+		from func(*Reconciler) client.Reader
+	}{
+		{"cache", func(r *Reconciler) client.Reader { return r.objects }},
+		{"API server", func(*Reconciler) client.Reader { return g.live }},
+	} {
+		var views []kindView
+		for _, r := range g.kinds {
+			v, err := r.view(ctx, source.from(r))
+			if err != nil {
 				return ctrl.Result{}, err
 			}
+			if !v.nodeAgent {
+				if err := g.runsOn(ctx, r, &v, node); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
+			views = append(views, v)
 		}
-		views = append(views, v)
-	}
-	if waiting := unconfigured(node, views); len(waiting) > 0 {
-		log.FromContext(ctx).V(1).Info("The Node waits to be configured before it loses the registration taint", "waiting", waiting)
-		return ctrl.Result{}, nil
+		if waiting := unconfigured(node, views); len(waiting) > 0 {
+			log.FromContext(ctx).V(1).Info("The Node waits to be configured before it loses the registration taint",
+				"waiting", waiting, "objectsFrom", source.name)
+			return ctrl.Result{}, nil
+		}
 	}
 	return ctrl.Result{}, g.untaint(ctx, node)
 }
@@ -149,7 +165,7 @@ func (g *Registration) runsOn(ctx context.Context, r *Reconciler, v *kindView, n
 			continue
 		}
 		pods := &corev1.PodList{}
-		if err := g.pods.List(ctx, pods, client.InNamespace(r.namespace),
+		if err := g.live.List(ctx, pods, client.InNamespace(r.namespace),
 			client.MatchingLabels{LabelPool: o.name, LabelComponent: v.component},
 			client.MatchingFields{"spec.nodeName": node.Name}); err != nil {
 			return fmt.Errorf("list the %s pods on Node %s: %w", v.component, node.Name, err)
@@ -192,10 +208,10 @@ type objectView struct {
 	rolledOut bool
 }
 
-// view reads what the registration taint needs of the reconciler's objects.
-func (r *Reconciler) view(ctx context.Context) (kindView, error) {
+// view reads what the registration taint needs of the reconciler's objects, from the given reader.
+func (r *Reconciler) view(ctx context.Context, from client.Reader) (kindView, error) {
 	v := kindView{kind: r.gvk.Kind, component: r.kind.Component.Name(), nodeAgent: r.kind.Component.NodeAgent()}
-	peers, err := r.peers(ctx)
+	peers, err := r.peersFrom(ctx, from)
 	if err != nil {
 		return v, err
 	}
