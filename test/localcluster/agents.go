@@ -3,8 +3,9 @@ package localcluster
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
-	"strings"
+	"io"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
+	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
 // simulatedAgentWorkers is how many Nodes the simulated agents of one component record at once: a
@@ -150,7 +152,10 @@ func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 	}
 	key := func(suffix string) string { return hotelv1alpha1.AgentAnnotation(component, suffix) }
 	var annotations map[string]any
-	if strings.HasPrefix(node.Labels[hotelv1alpha1.AdmittedLabel(component)], hotelv1alpha1.RevertValue("")) {
+	switch agentGoal(pod, node.Labels[hotelv1alpha1.AdmittedLabel(component)]) {
+	case goalWait:
+		return nil
+	case goalRevert:
 		// Marked for revert: the agent takes the configuration off and says so.
 		if node.Annotations[key(hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateReverted {
 			return nil
@@ -162,7 +167,7 @@ func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 			key(hotelv1alpha1.AgentAnnotationReason):  nil,
 			key(hotelv1alpha1.AgentAnnotationMessage): "innkeeper's configuration is off the Node (simulated on a kwok Node).",
 		}
-	} else {
+	default:
 		if node.Annotations[key(hotelv1alpha1.AgentAnnotationConfig)] == hash &&
 			node.Annotations[key(hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateApplied {
 			return nil
@@ -184,6 +189,53 @@ func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 		return nil
 	}
 	return err
+}
+
+type goal int
+
+const (
+	goalWait goal = iota
+	goalApply
+	goalRevert
+)
+
+// agentGoal is what the real agent of pod does on a Node whose admission label is label: as
+// agent.NodeGoals decides, from the object UID among the pod's agent flags. It applies for that UID,
+// reverts for its revert value, and waits for anything else (another object's UID, or none: the
+// label of a Node the manager released a moment ago, while the DaemonSet controller has not yet
+// removed the pod). A pod without the flag (a DaemonSet from before reverts) applies.
+func agentGoal(pod *corev1.Pod, label string) goal {
+	uid, ok := agentObjectUID(pod)
+	switch {
+	case !ok:
+		return goalWait
+	case uid == "":
+		return goalApply
+	case label == uid:
+		return goalApply
+	case label == hotelv1alpha1.RevertValue(uid):
+		return goalRevert
+	}
+	return goalWait
+}
+
+// agentObjectUID parses the agent container's arguments as the agent does; ok is false for a pod
+// with no agent container, or arguments the agent refuses.
+func agentObjectUID(pod *corev1.Pod) (uid string, ok bool) {
+	for _, c := range pod.Spec.Containers {
+		if len(c.Args) == 0 || c.Args[0] != "agent" {
+			continue
+		}
+		var flags render.AgentFlags
+		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		flags.Bind(fs)
+		if err := fs.Parse(c.Args[1:]); err != nil {
+			return "", false
+		}
+		return flags.ObjectUID, true
+	}
+	return "", false
 }
 
 func podReady(p *corev1.Pod) bool {
