@@ -181,9 +181,7 @@ func degradedBlock(o observed) *stall {
 	if degraded == 0 || degraded < limit {
 		return nil
 	}
-	notReady := aggregateNodeConditions(o.nodes).counts.NotReady
-	if _, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash},
-		int32(len(o.nodes)), notReady); complete {
+	if rolloutComplete(o) {
 		return nil
 	}
 	return &stall{reason: hotelv1alpha1.ReasonRolloutBlocked, message: fmt.Sprintf(
@@ -206,11 +204,10 @@ func healthHalt(o observed) *stall {
 	if len(unhealthy) == 0 {
 		return nil
 	}
-	health := aggregateNodeConditions(unhealthy)
-	if _, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash},
-		int32(len(o.nodes)), health.counts.NotReady); complete {
+	if rolloutComplete(o) {
 		return nil
 	}
+	health := aggregateNodeConditions(unhealthy)
 	return &stall{reason: hotelv1alpha1.ReasonRolloutHalted, message: fmt.Sprintf(
 		"The health gate holds the rollout of configuration %s: Nodes that run it are unhealthy: %s. No further Node "+
 			"is updated until they recover; to go on regardless, set spec.rollout.healthGate to Ignore.",
@@ -239,14 +236,14 @@ func rolloutPending(o observed) bool {
 	if o.daemonSet == nil || o.applied.Hash != o.desired.Hash {
 		return len(o.nodes) > 0
 	}
-	notReady := int32(0)
-	for _, n := range o.nodes {
-		if !nodeReady(n) {
-			notReady++
-		}
-	}
-	_, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash}, int32(len(o.nodes)), notReady)
-	return !complete
+	return !rolloutComplete(o)
+}
+
+// rolloutComplete reports whether every selected Node runs the configuration the DaemonSet rolls
+// out, as the status counts it (see rolloutCounts; which Nodes are Ready does not change that).
+func rolloutComplete(o observed) bool {
+	_, complete := rolloutCounts(o, acted{daemonSet: o.daemonSet, appliedHash: o.applied.Hash}, int32(len(o.nodes)), 0)
+	return complete
 }
 
 // unhealthyUpdated returns the selected Nodes that run the configuration the DaemonSet rolls out and

@@ -15,6 +15,10 @@ import (
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
+// TestDecide covers every branch of decideAction, and of decide what follows from it. What decide
+// adds for the guards has its table next to each guard: admission of first rollouts
+// (TestDecideAdoptsInChunks), canaries (TestDecideCanary), drains (TestDecideRequeuesForADrainRetry)
+// and the reverts of a deleted object (TestPlanReverts).
 func TestDecide(t *testing.T) {
 	desired := Config{Hash: "new", ConfigMapName: "fm-kubelet-new"}
 	applied := Config{Hash: "old", ConfigMapName: "fm-kubelet-old"}
@@ -66,6 +70,20 @@ func TestDecide(t *testing.T) {
 			want: actApply, wantConfig: desired},
 		{name: "the same configuration again: applied (apply compares with what runs)",
 			o: base(func(o *observed) { o.applied = desired }), want: actApply, wantConfig: desired},
+
+		// Deleted: whatever the spec says, the DaemonSet is held at what it rolls out while the Nodes
+		// are reverted (TestPlanReverts covers the reverts).
+		{name: "deleted: the DaemonSet is held at what it rolls out", o: base(func(o *observed) { o.deleting = true }),
+			want: actHold, wantConfig: applied},
+		{name: "deleted, a spec that does not render: held all the same", o: base(func(o *observed) {
+			o.deleting, o.renderErr, o.desired = true, errors.New("bad"), Config{}
+		}), want: actHold, wantConfig: applied},
+		{name: "deleted with no DaemonSet: nothing", o: base(func(o *observed) {
+			o.deleting, o.daemonSet, o.applied = true, nil, Config{}
+		}), want: actNone},
+		{name: "deleted, a DaemonSet that names no configuration: nothing", o: base(func(o *observed) {
+			o.deleting, o.daemonSet, o.applied = true, unannotated, Config{}
+		}), want: actNone},
 
 		{name: "paused: the DaemonSet is held at what it rolls out", o: base(func(o *observed) { o.paused = true }),
 			want: actHold, wantConfig: applied},
@@ -186,6 +204,12 @@ func TestDecide(t *testing.T) {
 			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
 			o.applied = applied
 		}), want: actApply, wantConfig: desired},
+		{name: "failed Nodes that run the configuration all the same block nothing: the rollout is complete", o: gate(func(o *observed) {
+			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
+			o.nodes[1].Annotations[hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationConfig)] = "new"
+			o.nodes[1].Annotations[hotelv1alpha1.AgentAnnotation("kubelet", hotelv1alpha1.AgentAnnotationTarget)] = "new"
+			o.nodes[1].Labels = map[string]string{AdmittedLabel("kubelet"): testUID}
+		}), want: actApply, wantConfig: desired},
 		{name: "paused: held, not said as blocked", o: gate(func(o *observed) {
 			o.nodes[1] = node("n2", nil, degradedAnnotations("healthz timed out"))
 			o.paused = true
@@ -211,6 +235,10 @@ func TestDecide(t *testing.T) {
 			o.window = &closedUntil
 			o.nodes[0] = withCondition(o.nodes[0], corev1.NodeDiskPressure, corev1.ConditionTrue)
 		}), want: actHold, wantConfig: desired, wantWait: hotelv1alpha1.ReasonRolloutHalted},
+		{name: "a window closed, and none ever opens: the wait says so, and nothing requeues it", o: base(func(o *observed) {
+			o.window, o.nodes = &windowState{}, nodes("n1", "n2")
+		}), want: actHold, wantConfig: applied, wantWait: hotelv1alpha1.ReasonOutsideMaintenanceWindow,
+			wantMessage: []string{"no window ever opens"}},
 		{name: "windows that cannot be read: the spec is invalid", o: base(func(o *observed) {
 			o.windowErr = errors.New(`spec.rollout.maintenance.timeZone "Mars" is not a time zone the manager knows`)
 		}), want: actNone, wantReason: hotelv1alpha1.ReasonInvalidSpec, wantMessage: []string{`timeZone "Mars"`}},
@@ -249,6 +277,14 @@ func TestDecide(t *testing.T) {
 				g.Expect(d.stall.retryErr()).To(MatchError(tt.wantRetry))
 			}
 		})
+	}
+}
+
+func TestActionString(t *testing.T) {
+	g := NewWithT(t)
+	for a, want := range map[action]string{actNone: "none", actApply: "apply", actHold: "hold",
+		actRemoveDaemonSet: "remove DaemonSet", action(9): "action(9)"} {
+		g.Expect(a.String()).To(Equal(want))
 	}
 }
 
