@@ -10,13 +10,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// upToDate reports whether live is what innkeeper last applied and nobody changed since: its
+// holdsApplied reports whether live is what innkeeper last applied and nobody changed since: its
 // spec-hash annotation is desired's hash (so a field innkeeper stopped setting is noticed too), and
 // it still holds every field innkeeper sets, with the same values. live may hold more: fields the
 // API server defaults (a probe's timeouts, a fieldRef's apiVersion) and fields others set are not
 // drift. (Comparing with the live object rather than with the fields innkeeper owns, extracted from
 // managedFields, spares the manager the server-side-apply type parser, a few MiB of heap.)
-func upToDate(live client.Object, desired any, hash string) bool {
+func holdsApplied(live client.Object, desired any, hash string) bool {
 	if live.GetAnnotations()[AnnotationSpecHash] != hash {
 		return false
 	}
@@ -30,7 +30,7 @@ func upToDate(live client.Object, desired any, hash string) bool {
 	return jsonSubset(want, live)
 }
 
-// upToDate is the package's upToDate, remembered under key (the kind of live and the name of the
+// upToDate is holdsApplied, remembered under key (the kind of live and the name of the
 // object it belongs to): a live object whose resourceVersion was already found to hold what
 // innkeeper applies, under the same spec-hash, still does (any change to it changes its
 // resourceVersion). This spares every reconcile two JSON round trips.
@@ -39,7 +39,7 @@ func (r *Reconciler) upToDate(key string, live client.Object, desired any, hash 
 	if v, ok := r.verified.Load(key); ok && v.(verification) == verified {
 		return true
 	}
-	if !upToDate(live, desired, hash) {
+	if !holdsApplied(live, desired, hash) {
 		return false
 	}
 	r.verified.Store(key, verified)

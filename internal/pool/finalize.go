@@ -52,7 +52,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj Object) error {
 	}
 	if err := r.foreign.giveBack(ctx, obj, r.peers); err != nil {
 		// The object's deletion waits for this: say why where kubectl describe shows it.
-		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, r.foreign.ex.ForeignReason(), "GiveBack",
+		r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, r.foreign.reason(), "GiveBack",
 			"Giving the pool's Nodes back failed, retried with backoff: %v", err)
 		return err
 	}

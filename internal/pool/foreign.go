@@ -77,7 +77,7 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 	own := g.namespace + "/" + daemonSetName(obj, g.component)
 	overlaps := g.overlaps(dss, nodes, own, obj.GetUID())
 	if len(overlaps) > 0 && g.ex.TakeOver(obj) {
-		if s := takeOverRefusal(overlaps, g.takeOverNamespaces, g.ex.ForeignReason(), g.component); s != nil {
+		if s := takeOverRefusal(overlaps, g.takeOverNamespaces, g.reason(), g.component); s != nil {
 			return s, nil
 		}
 		for _, o := range overlaps {
@@ -88,7 +88,7 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 			}
 			updated, err := g.keepOff(ctx, client.ObjectKeyFromObject(&dss[i]), obj.GetName(), peers)
 			if err != nil {
-				return &stall{reason: g.ex.ForeignReason(), retry: err, message: takeOverFailure(&dss[i], err)}, nil
+				return &stall{reason: g.reason(), retry: err, message: takeOverFailure(&dss[i], err)}, nil
 			}
 			dss[i] = *updated
 		}
@@ -102,7 +102,7 @@ func (g *foreignGuard) check(ctx context.Context, obj Object, nodes []*corev1.No
 	if len(overlaps) > 1 {
 		more = fmt.Sprintf(" (and %d more DaemonSets)", len(overlaps)-1)
 	}
-	return &stall{reason: g.ex.ForeignReason(), message: fmt.Sprintf(
+	return &stall{reason: g.reason(), message: fmt.Sprintf(
 		"DaemonSet %s%s, which innkeeper does not manage, runs %s on %d selected Nodes (%s); two on one Node "+
 			"would fight. Keep it off the pool (for kubeadm's kube-system/kube-proxy, a node-affinity term that "+
 			"excludes the pool's label); until then nothing is rolled out and this object's DaemonSet is removed. "+
@@ -284,6 +284,15 @@ func (g *foreignGuard) keepOff(ctx context.Context, key client.ObjectKey, adding
 	}
 	log.FromContext(ctx).Info("Kept a foreign DaemonSet off pools", "daemonSet", klog.KObj(ds), "pools", kept)
 	return ds, nil
+}
+
+// reason is the Stalled reason, and the reason of the Events, of what the guard finds and does,
+// such as ForeignKubeProxy; "" for no guard.
+func (g *foreignGuard) reason() string {
+	if g == nil {
+		return ""
+	}
+	return g.ex.ForeignReason()
 }
 
 // giveBack removes a deleted object's pool from the foreign DaemonSets it was kept off; peers lists
