@@ -323,3 +323,6 @@ func (f *FloorManager) PoolSpec() *PoolSpec { return &f.Spec.PoolSpec }
 
 // PoolStatus returns the FloorManager's status.
 func (f *FloorManager) PoolStatus() *PoolStatus { return &f.Status.PoolStatus }
+
+// NodeFilesSpec returns what the FloorManager does about its Nodes' files.
+func (f *FloorManager) NodeFilesSpec() NodeFiles { return f.Spec.NodeFiles }

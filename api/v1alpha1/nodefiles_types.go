@@ -70,12 +70,6 @@ type NodeFilesObject interface {
 	NodeFilesSpec() NodeFiles
 }
 
-// NodeFilesSpec returns what the FloorManager does about its Nodes' files.
-func (fm *FloorManager) NodeFilesSpec() NodeFiles { return fm.Spec.NodeFiles }
-
-// NodeFilesSpec returns what the RoomService does about its Nodes' files.
-func (rs *RoomService) NodeFilesSpec() NodeFiles { return rs.Spec.NodeFiles }
-
 // Reverts reports whether the object's Nodes are reverted when it is deleted or they leave its pool.
 func (d NodeFiles) Reverts() bool { return d.DeletionPolicy != NodeDeletionPolicyOrphan }
 

@@ -315,3 +315,6 @@ func (r *RoomService) PoolSpec() *PoolSpec { return &r.Spec.PoolSpec }
 
 // PoolStatus returns the RoomService's status.
 func (r *RoomService) PoolStatus() *PoolStatus { return &r.Status.PoolStatus }
+
+// NodeFilesSpec returns what the RoomService does about its Nodes' files.
+func (r *RoomService) NodeFilesSpec() NodeFiles { return r.Spec.NodeFiles }
