@@ -9,8 +9,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 )
 
 // Components the node agent configures, as its --component names them. The kubelet and containerd
@@ -221,7 +224,9 @@ func agentArg(name, value string) string { return "--" + name + "=" + value }
 // mounts with the component's own directories); the Node's name from the downward API; Ready once
 // its /readyz on the host's loopback says the configuration is applied, which is what paces the
 // DaemonSet's rollout.
-func AgentContainer(image string, flags AgentFlags, resources corev1.ResourceRequirements) *corev1ac.ContainerApplyConfiguration {
+//
+// resources are the installation's; nil for DefaultAgentResources.
+func AgentContainer(image string, flags AgentFlags, resources *corev1.ResourceRequirements) *corev1ac.ContainerApplyConfiguration {
 	c := corev1ac.Container()
 	if flags.MetricsPort > 0 {
 		// The pod runs in the host's network: the port is the host's too, named for a PodMonitor.
@@ -243,7 +248,22 @@ func AgentContainer(image string, flags AgentFlags, resources corev1.ResourceReq
 				WithPort(intstr.FromInt32(int32(flags.HealthPort)))).
 			WithPeriodSeconds(5).
 			WithFailureThreshold(3)).
-		WithResources(Resources(resources))
+		WithResources(Resources(resources, DefaultAgentResources()))
+}
+
+// SetObject sets the flags that come from the object whose configuration the agent applies: its
+// UID, and, for an object whose agents write files on its Nodes (hotelv1alpha1.NodeFilesObject),
+// its driftPolicy when it sets one.
+func (f *AgentFlags) SetObject(obj metav1.Object) {
+	f.ObjectUID = string(obj.GetUID())
+	if nf, ok := obj.(hotelv1alpha1.NodeFilesObject); ok && nf.NodeFilesSpec().DriftPolicy != "" {
+		f.DriftPolicy = string(nf.NodeFilesSpec().DriftPolicy)
+	}
+}
+
+// HostPathVolume returns a volume of the host's path, of type t ("" checks nothing).
+func HostPathVolume(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
+	return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
 }
 
 // DefaultAgentResources are the node agent's resources unless the installation sets others: a
@@ -256,9 +276,12 @@ func DefaultAgentResources() corev1.ResourceRequirements {
 	}
 }
 
-// Resources returns r as an apply configuration that sets only what r sets: with none, no
-// resources.
-func Resources(r corev1.ResourceRequirements) *corev1ac.ResourceRequirementsApplyConfiguration {
+// Resources returns a container's resources, r as the installation sets them or def when it sets
+// none (r nil), as an apply configuration that sets only what they set: empty ones set nothing.
+func Resources(r *corev1.ResourceRequirements, def corev1.ResourceRequirements) *corev1ac.ResourceRequirementsApplyConfiguration {
+	if r == nil {
+		r = &def
+	}
 	ac := corev1ac.ResourceRequirements()
 	if len(r.Requests) > 0 {
 		ac.WithRequests(r.Requests)

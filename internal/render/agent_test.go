@@ -11,7 +11,9 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
 	"github.com/innkeeper-dev/innkeeper/internal/render/containerd"
 	"github.com/innkeeper-dev/innkeeper/internal/render/kubelet"
@@ -104,7 +106,7 @@ func TestAgentFlagsBind(t *testing.T) {
 	got, err := parseAgentFlags(kubelet.AgentFlags("7f9c2a1e").Args())
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(got.NodeName).To(Equal("node-7"))
-	g.Expect(render.AgentContainer("img", kubelet.AgentFlags("7f9c2a1e"), render.DefaultAgentResources()).Env).To(
+	g.Expect(render.AgentContainer("img", kubelet.AgentFlags("7f9c2a1e"), nil).Env).To(
 		ContainElement(HaveField("Name", HaveValue(Equal("NODE_NAME")))))
 }
 
@@ -141,14 +143,35 @@ func TestAgentFlagsValidate(t *testing.T) {
 // roll every DaemonSet); the installation's replace them; none renders none.
 func TestAgentContainerResources(t *testing.T) {
 	g := NewWithT(t)
-	rendered := func(r corev1.ResourceRequirements) string {
+	rendered := func(r *corev1.ResourceRequirements) string {
 		data, err := json.Marshal(render.AgentContainer("img", kubelet.AgentFlags("h"), r).Resources)
 		g.Expect(err).NotTo(HaveOccurred())
 		return string(data)
 	}
-	g.Expect(rendered(render.DefaultAgentResources())).To(MatchJSON(
-		`{"limits":{"memory":"128Mi"},"requests":{"cpu":"10m","memory":"32Mi"}}`))
-	g.Expect(rendered(corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}})).
+	g.Expect(rendered(nil)).To(MatchJSON(`{"limits":{"memory":"128Mi"},"requests":{"cpu":"10m","memory":"32Mi"}}`))
+	g.Expect(rendered(&corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}})).
 		To(MatchJSON(`{"requests":{"cpu":"50m"}}`))
-	g.Expect(rendered(corev1.ResourceRequirements{})).To(MatchJSON(`{}`))
+	g.Expect(rendered(&corev1.ResourceRequirements{})).To(MatchJSON(`{}`))
+}
+
+// The flags that come from the object: its UID always; its driftPolicy only from a kind whose agents
+// write files on its Nodes, and only when it sets one (the agent's default is Correct).
+func TestAgentFlagsSetObject(t *testing.T) {
+	g := NewWithT(t)
+	meta := metav1.ObjectMeta{Name: "gpu", UID: "uid-1"}
+	f := render.DefaultAgentFlags()
+	f.SetObject(&hotelv1alpha1.FloorManager{ObjectMeta: meta,
+		Spec: hotelv1alpha1.FloorManagerSpec{NodeFiles: hotelv1alpha1.NodeFiles{DriftPolicy: hotelv1alpha1.DriftPolicyReport}}})
+	g.Expect(f.ObjectUID).To(Equal("uid-1"))
+	g.Expect(f.DriftPolicy).To(Equal("Report"))
+
+	f = render.DefaultAgentFlags()
+	f.SetObject(&hotelv1alpha1.RoomService{ObjectMeta: meta})
+	g.Expect(f.ObjectUID).To(Equal("uid-1"))
+	g.Expect(f.DriftPolicy).To(Equal("Correct"), "none set: the agent's default")
+
+	f = render.DefaultAgentFlags()
+	f.SetObject(&hotelv1alpha1.Concierge{ObjectMeta: meta})
+	g.Expect(f.ObjectUID).To(Equal("uid-1"))
+	g.Expect(f.DriftPolicy).To(Equal("Correct"))
 }

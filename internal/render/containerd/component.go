@@ -97,21 +97,15 @@ func (Component) Render(obj pool.Object, in pool.Inputs) (map[string]string, err
 // system D-Bus socket, through which it restarts containerd. Restarting containerd leaves running
 // containers, the agent's own included, running: their shims outlive it.
 func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
-	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
-		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
-	}
 	flags := AgentFlags(cfg.Hash)
-	flags.ObjectUID = string(obj.GetUID())
-	if o, ok := obj.(*hotelv1alpha1.RoomService); ok && o.Spec.DriftPolicy != "" {
-		flags.DriftPolicy = string(o.Spec.DriftPolicy)
-	}
+	flags.SetObject(obj)
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
 		WithHostNetwork(true).
 		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
 		// The agent finishes or abandons a write within this; no file is ever left half-written.
 		WithTerminationGracePeriodSeconds(30).
-		WithContainers(render.AgentContainer(c.AgentImage, flags, agentResources(c.AgentResources)).
+		WithContainers(render.AgentContainer(c.AgentImage, flags, c.AgentResources).
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("containerd-config").WithMountPath(flags.HostRoot+AgentHostDirs[0]),
@@ -121,17 +115,9 @@ func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecAp
 				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus"),
 			)).
 		WithVolumes(
-			hostDir("containerd-config", AgentHostDirs[0], corev1.HostPathDirectoryOrCreate),
-			hostDir("docker-certs", DockerCertsDir, corev1.HostPathDirectoryOrCreate),
-			hostDir("containerd-run", criSocketDir, corev1.HostPathDirectory),
-			hostDir("dbus", "/run/dbus", corev1.HostPathDirectory),
+			render.HostPathVolume("containerd-config", AgentHostDirs[0], corev1.HostPathDirectoryOrCreate),
+			render.HostPathVolume("docker-certs", DockerCertsDir, corev1.HostPathDirectoryOrCreate),
+			render.HostPathVolume("containerd-run", criSocketDir, corev1.HostPathDirectory),
+			render.HostPathVolume("dbus", "/run/dbus", corev1.HostPathDirectory),
 		)
-}
-
-// agentResources returns the agent's resources: r, or render.DefaultAgentResources when nil.
-func agentResources(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
-	if r == nil {
-		return render.DefaultAgentResources()
-	}
-	return *r
 }

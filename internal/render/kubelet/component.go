@@ -78,14 +78,8 @@ func (Component) Render(obj pool.Object, _ pool.Inputs) (map[string]string, erro
 // with the kubelet's drop-in directory and the system D-Bus socket, through which it restarts the
 // kubelet.
 func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecApplyConfiguration {
-	hostDir := func(name, path string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
-		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(path).WithType(t))
-	}
 	flags := AgentFlags(cfg.Hash)
-	flags.ObjectUID = string(obj.GetUID())
-	if o, ok := obj.(*hotelv1alpha1.FloorManager); ok && o.Spec.DriftPolicy != "" {
-		flags.DriftPolicy = string(o.Spec.DriftPolicy)
-	}
+	flags.SetObject(obj)
 	flags.Drain = obj.PoolSpec().Rollout.Drain.Policy != hotelv1alpha1.DrainPolicySkip
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.AgentServiceAccount).
@@ -94,22 +88,14 @@ func (c Component) PodSpec(obj pool.Object, cfg pool.Config) *corev1ac.PodSpecAp
 		WithDNSPolicy(corev1.DNSClusterFirstWithHostNet).
 		// The agent finishes or abandons a write within this; the file is never left half-written.
 		WithTerminationGracePeriodSeconds(30).
-		WithContainers(render.AgentContainer(c.AgentImage, flags, agentResources(c.AgentResources)).
+		WithContainers(render.AgentContainer(c.AgentImage, flags, c.AgentResources).
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(agentConfigDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("kubelet-drop-ins").WithMountPath(flags.HostRoot+flags.DropInDir),
 				corev1ac.VolumeMount().WithName("dbus").WithMountPath("/run/dbus"),
 			)).
 		WithVolumes(
-			hostDir("kubelet-drop-ins", DropInDir, corev1.HostPathDirectoryOrCreate),
-			hostDir("dbus", "/run/dbus", corev1.HostPathDirectory),
+			render.HostPathVolume("kubelet-drop-ins", DropInDir, corev1.HostPathDirectoryOrCreate),
+			render.HostPathVolume("dbus", "/run/dbus", corev1.HostPathDirectory),
 		)
-}
-
-// agentResources returns the agent's resources: r, or render.DefaultAgentResources when nil.
-func agentResources(r *corev1.ResourceRequirements) corev1.ResourceRequirements {
-	if r == nil {
-		return render.DefaultAgentResources()
-	}
-	return *r
 }

@@ -155,9 +155,6 @@ func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecAppl
 			}
 		}
 	}
-	hostPath := func(name, dir string, t corev1.HostPathType) *corev1ac.VolumeApplyConfiguration {
-		return corev1ac.Volume().WithName(name).WithHostPath(corev1ac.HostPathVolumeSource().WithPath(dir).WithType(t))
-	}
 	return corev1ac.PodSpec().
 		WithServiceAccountName(c.ServiceAccount).
 		WithHostNetwork(true).
@@ -176,22 +173,14 @@ func (c Component) PodSpec(obj pool.Object, _ pool.Config) *corev1ac.PodSpecAppl
 					WithPort(intstr.FromInt32(healthzPort))).
 				WithPeriodSeconds(10).
 				WithFailureThreshold(3)).
-			WithResources(render.Resources(c.resources())).
+			WithResources(render.Resources(c.Resources, DefaultResources())).
 			WithVolumeMounts(
 				corev1ac.VolumeMount().WithName(pool.ConfigVolume).WithMountPath(configDir).WithReadOnly(true),
 				corev1ac.VolumeMount().WithName("xtables-lock").WithMountPath("/run/xtables.lock"),
 				corev1ac.VolumeMount().WithName("lib-modules").WithMountPath("/lib/modules").WithReadOnly(true),
 			)).
 		WithVolumes(
-			hostPath("xtables-lock", "/run/xtables.lock", corev1.HostPathFileOrCreate),
-			hostPath("lib-modules", "/lib/modules", ""),
+			render.HostPathVolume("xtables-lock", "/run/xtables.lock", corev1.HostPathFileOrCreate),
+			render.HostPathVolume("lib-modules", "/lib/modules", ""),
 		)
-}
-
-// resources returns kube-proxy's resources: c.Resources, or DefaultResources when nil.
-func (c Component) resources() corev1.ResourceRequirements {
-	if c.Resources == nil {
-		return DefaultResources()
-	}
-	return *c.Resources
 }
