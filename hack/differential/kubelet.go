@@ -11,7 +11,10 @@ import (
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	metricsfeatures "k8s.io/component-base/metrics/features"
 	kubeletconfigv1beta1 "k8s.io/kubelet/config/v1beta1"
 	_ "k8s.io/kubernetes/pkg/features" // registers the kubelet's and kube-proxy's gates
 	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
@@ -21,6 +24,15 @@ import (
 	"k8s.io/kubernetes/pkg/kubelet/kubeletconfig/configfiles"
 	utilfs "k8s.io/kubernetes/pkg/util/filesystem"
 )
+
+// The kubelet and kube-proxy register the logging and metrics gates in their own start-up code
+// (cmd/kubelet/app, pkg/kubelet/server and cmd/kube-proxy/app, in init), beside pkg/features:
+// registered here as there, so that the gates checked are the ones the components accept
+// (hack/featuregates registers the same for the operator's table).
+func init() {
+	utilruntime.Must(logsapi.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+	utilruntime.Must(metricsfeatures.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+}
 
 // kubeletBase is the configuration file the drop-in is merged over: the least a kubelet is
 // started with, so that every other field takes the kubelet's own default. failCgroupV1 is off

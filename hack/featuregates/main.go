@@ -1,7 +1,7 @@
 // Command featuregates writes the feature-gate table of the Kubernetes version innkeeper targets,
-// as the kubelet and kube-proxy register it (k8s.io/kubernetes/pkg/features into
-// k8s.io/apiserver's DefaultFeatureGate, which both components validate their featureGates
-// against), to a Go file of the operator. It lives in its own module so that the operator never
+// as the kubelet and kube-proxy register it (k8s.io/kubernetes/pkg/features, and the logging and
+// metrics gates their start-up code adds, into k8s.io/apiserver's DefaultFeatureGate, which both
+// components validate their featureGates against), to a Go file of the operator. It lives in its own module so that the operator never
 // imports k8s.io/kubernetes; make generate-featuregates runs it and make verify checks its output
 // is fresh.
 package main
@@ -17,14 +17,29 @@ import (
 	"slices"
 	"strings"
 
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/component-base/featuregate"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	metricsfeatures "k8s.io/component-base/metrics/features"
 	_ "k8s.io/kubernetes/pkg/features" // registers every Kubernetes gate into DefaultMutableFeatureGate
 )
+
+// registerComponentGates adds to DefaultMutableFeatureGate the gates that the kubelet and
+// kube-proxy register in their own start-up code, beside k8s.io/kubernetes/pkg/features: the
+// logging gates (cmd/kubelet/app/server.go and cmd/kube-proxy/app/server.go, both in init) and the
+// metrics gates (pkg/kubelet/server/server.go and cmd/kube-proxy/app/server.go). Without them the
+// table would lack gates such as ContextualLogging, which both components accept. hack/differential
+// registers the same.
+func registerComponentGates() {
+	utilruntime.Must(logsapi.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+	utilruntime.Must(metricsfeatures.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+}
 
 func main() {
 	out := flag.String("out", "", "file to write (default: standard output)")
 	flag.Parse()
+	registerComponentGates()
 
 	gate := utilfeature.DefaultMutableFeatureGate
 	specs := gate.GetAll() // at the binary's own version: what its kubelet and kube-proxy accept
