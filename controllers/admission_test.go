@@ -74,7 +74,7 @@ var _ = Describe("FloorManager admission", func() {
 		Entry("maxUnavailable not a number", `{rollout: {maxUnavailable: "half"}, kubelet: {}}`,
 			"spec.rollout.maxUnavailable", "at least 1 or a percentage from 1% to 100%"),
 		Entry("maxPods 0", `{kubelet: {maxPods: 0}}`,
-			"spec.kubelet.maxPods", "should be greater than or equal to 1"),
+			"spec.kubelet.maxPods", "maxPods must be at least 1: the kubelet replaces 0 with its default, 110"),
 		Entry("podPidsLimit below -1", `{kubelet: {podPidsLimit: -2}}`,
 			"spec.kubelet.podPidsLimit", "should be greater than or equal to -1"),
 		Entry("registryPullQPS negative", `{kubelet: {registryPullQPS: -1}}`,

@@ -76,6 +76,8 @@ var _ = Describe("Admission parity", func() {
 		Entry("an upper-case repository", "registry.k8s.io/Kube-Proxy:v1.37.2", "image must be an image reference"),
 		Entry("a digest too short", "kube-proxy@sha256:0123456789abcdef0123456789abcdef", "the digest after @ must be"),
 		Entry("an image ID", strings.Repeat("ab", 32), "64 hex digits alone are an image ID"),
+		Entry("a repository path of 256 characters", "registry.k8s.io/"+strings.Repeat("p", 256)+":v1", "the repository path"),
+		Entry("a one-word name of 248 characters, 256 with docker.io's library/", strings.Repeat("p", 248), "must be at most 255 characters"),
 	)
 	DescribeTable("a Concierge image reference is admitted",
 		func(image string) {
@@ -90,6 +92,8 @@ var _ = Describe("Admission parity", func() {
 		Entry("an upper-case registry", "Registry.Example/kube-proxy:v1.37.2"),
 		Entry("localhost", "localhost/kube-proxy:v1.37.2"),
 		Entry("a registry named in upper case, without a dot", "Kube/proxy:v1"),
+		Entry("a repository path of 255 characters", "registry.k8s.io:5000/"+strings.Repeat("p", 255)+":v1"),
+		Entry("a one-word name of 247 characters", strings.Repeat("p", 247)+":v1"),
 	)
 
 	// Class 4: what the kubelet checks only when it starts.
@@ -155,9 +159,18 @@ var _ = Describe("Admission parity", func() {
 			"spec.kubelet.evictionHard", "evictionHard keys must be eviction signals, not memory.free"),
 		Entry("an evictionSoftGracePeriod key that is no signal", "FloorManager", `{kubelet: {evictionSoftGracePeriod: {disk: 1m}}}`,
 			"spec.kubelet.evictionSoftGracePeriod", "evictionSoftGracePeriod keys must be eviction signals, not disk"),
+		// The API server's own check of an int32 names no field; every int32 field has a maximum,
+		// whose error does.
 		Entry("a maxPods beyond int32", "FloorManager", `{kubelet: {maxPods: 99999999999}}`,
-			"spec.kubelet.maxPods", ""),
+			"spec.kubelet.maxPods: Invalid value: 99999999999", "should be less than or equal to 2147483647"),
+		Entry("a conntrack min beyond int32", "Concierge", `{kubeProxy: {conntrack: {min: 3000000000}}}`,
+			"spec.kubeProxy.conntrack.min: Invalid value: 3000000000", "should be less than or equal to 2147483647"),
 	)
+	It("says that a fragment is why a registry URL is refused, not that it is no URL", func() {
+		err := k8sClient.Create(ctx, roomService("gap", `{containerd: {configVersion: 2, registries: [{host: docker.io, mirrors: [{url: "https://mirror.example.com#v2"}]}]}}`), createOpts...)
+		Expect(err).To(MatchError(ContainSubstring("url must not hold a fragment")))
+		Expect(err.Error()).NotTo(ContainSubstring("must be an http or https URL"))
+	})
 	It("reports an unknown matchExpressions operator without the unrelated values rule", func() {
 		err := k8sClient.Create(ctx, floorManager("gap", `{nodeSelector: {matchExpressions: [{key: pool, operator: Has, values: [a]}]}, kubelet: {}}`), createOpts...)
 		Expect(err).To(MatchError(ContainSubstring("operator must be one of In, NotIn, Exists, DoesNotExist")))
@@ -217,7 +230,9 @@ var _ = Describe("Admission parity", func() {
 		Entry("two IPv6 clusterCIDRs with detectLocalMode ClusterCIDR", `{kubeProxy: {detectLocalMode: ClusterCIDR, clusterCIDR: "fd00::/56,fd01::/56"}}`,
 			"spec.kubeProxy.clusterCIDR", "clusterCIDR's two CIDRs must be one IPv4 and one IPv6"),
 		Entry("nodePortAddresses with primary twice", `{kubeProxy: {nodePortAddresses: [primary, primary]}}`,
-			"spec.kubeProxy.nodePortAddresses", "nodePortAddresses must hold primary at most once"),
+			"spec.kubeProxy.nodePortAddresses", "nodePortAddresses must hold each keyword (primary, localhost, all) at most once"),
+		Entry("nodePortAddresses with all twice", `{kubeProxy: {nodePortAddresses: [all, localhost, all]}}`,
+			"spec.kubeProxy.nodePortAddresses", "nodePortAddresses must hold each keyword (primary, localhost, all) at most once"),
 		Entry("an empty bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: ""}}}`,
 			"spec.kubeProxy.detectLocal.bridgeInterface", "should be at least 1 chars long"),
 		Entry("an empty interfaceNamePrefix", `{kubeProxy: {detectLocalMode: InterfaceNamePrefix, detectLocal: {interfaceNamePrefix: ""}}}`,
@@ -229,6 +244,7 @@ var _ = Describe("Admission parity", func() {
 		},
 		Entry("a dual-stack pair", `{kubeProxy: {clusterCIDR: "10.0.0.0/8,fd00::/56"}}`),
 		Entry("primary once, and a CIDR twice", `{kubeProxy: {nodePortAddresses: [primary, 10.0.0.0/8, 10.0.0.0/8]}}`),
+		Entry("every keyword once", `{kubeProxy: {nodePortAddresses: [primary, localhost, all, "::1/128"]}}`),
 		Entry("two IPv4 clusterCIDRs with detectLocalMode NodeCIDR, which does not read them", `{kubeProxy: {detectLocalMode: NodeCIDR, clusterCIDR: "10.0.0.0/8,192.168.1.0/24"}}`),
 		Entry("a bridgeInterface", `{kubeProxy: {detectLocalMode: BridgeInterface, detectLocal: {bridgeInterface: cbr0}}}`),
 	)
@@ -317,6 +333,15 @@ var _ = Describe("Admission parity", func() {
 	It("admits named gates", func() {
 		Expect(k8sClient.Create(ctx, floorManager("gates", `{kubelet: {featureGates: {MemoryQoS: false}}}`), createOpts...)).To(Succeed())
 	})
+	// The logging and metrics gates are registered by the components' start-up code, not by
+	// k8s.io/kubernetes/pkg/features: the table holds them all the same.
+	DescribeTable("admits the gates the components register at start-up",
+		func(kind, specYAML string) {
+			Expect(k8sClient.Create(ctx, builders[kind]("startup-gates", specYAML), createOpts...)).To(Succeed())
+		},
+		Entry("logging gates", "FloorManager", `{kubelet: {featureGates: {ContextualLogging: false, LoggingAlphaOptions: true}}}`),
+		Entry("the metrics gate", "Concierge", `{kubeProxy: {featureGates: {NativeHistograms: false, LoggingBetaOptions: false}}}`),
+	)
 
 	// Class 5: containerd settings the Node's containerd drops or cannot load.
 	DescribeTable("a containerd setting the Node's containerd cannot honour is rejected",

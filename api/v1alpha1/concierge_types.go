@@ -29,14 +29,15 @@ type ConciergeSpec struct {
 	// image is the kube-proxy image, such as registry.k8s.io/kube-proxy:v1.37.2. By default, the
 	// image of the API server's version. Admission checks it by the grammar the kubelet and
 	// containerd parse images with (github.com/distribution/reference's own regular expression, held
-	// to it by a test, and its checks of the digest and of an image ID); the manager parses it again
-	// with that package before it renders, which also refuses a repository path over 255 characters.
+	// to it by a test, its checks of the digest and of an image ID, and its bound of 255 characters
+	// on the repository path); the manager parses it again with that package before it renders.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:XValidation:rule="self.matches(r'^((?:(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\\[(?:[a-fA-F0-9:]+)\\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*)(?::([\\w][\\w.-]{0,127}))?(?:@([A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}))?$')",message="image must be an image reference such as registry.k8s.io/kube-proxy:v1.37.2 or kube-proxy@sha256:<64 hex digits>: no spaces, line breaks or path elements such as ../, and a lower-case repository"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('@') || self.split('@')[1].matches('^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$')",message="image: the digest after @ must be sha256, sha384 or sha512 with 64, 96 or 128 lower-case hex digits"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-f0-9]{64}$')",message="image: 64 hex digits alone are an image ID, not a reference"
+	// +kubebuilder:validation:XValidation:rule="[self.split('@')[0]].all(n, [n.lastIndexOf(':') > n.lastIndexOf('/') ? n.substring(0, n.lastIndexOf(':')) : n].all(m, [m.split('/')[0]].all(first, m.contains('/') && (first.contains('.') || first.contains(':') || first == 'localhost' || first.lowerAscii() != first) ? size(m) - size(first) - 1 <= 255 : size(m) <= (m.contains('/') ? 255 : 247))))",message="image: the repository path (the name without its registry host, tag and digest, library/ added to a one-word name) must be at most 255 characters, as the kubelet's image parser requires"
 	Image *string `json:"image,omitempty"`
 
 	// takeOver lets innkeeper take the pool's Nodes from a kube-proxy DaemonSet it does not manage,
@@ -96,13 +97,14 @@ type KubeProxySpec struct {
 	DetectLocal *DetectLocal `json:"detectLocal,omitempty"`
 
 	// nodePortAddresses are the CIDRs of the Node addresses on which NodePort Services accept
-	// connections, or "primary" for the Node's primary addresses. Empty: every address.
+	// connections, and kube-proxy's keywords: "primary" for the Node's primary addresses,
+	// "localhost" for the loopback ranges, "all" for every address. Empty: kube-proxy's default.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	// +kubebuilder:validation:items:MaxLength=64
-	// +kubebuilder:validation:XValidation:rule="self.all(a, a == 'primary' || isCIDR(a))",message="nodePortAddresses must be CIDRs or primary"
-	// +kubebuilder:validation:XValidation:rule="size(self.filter(a, a == 'primary')) <= 1",message="nodePortAddresses must hold primary at most once: kube-proxy refuses a keyword twice"
+	// +kubebuilder:validation:XValidation:rule="self.all(a, a in ['primary', 'localhost', 'all'] || isCIDR(a))",message="nodePortAddresses must be CIDRs or the keywords primary, localhost and all"
+	// +kubebuilder:validation:XValidation:rule="['primary', 'localhost', 'all'].all(k, size(self.filter(a, a == k)) <= 1)",message="nodePortAddresses must hold each keyword (primary, localhost, all) at most once: kube-proxy refuses a keyword twice"
 	NodePortAddresses []string `json:"nodePortAddresses,omitempty"`
 
 	// metricsBindAddress is the IP:port of kube-proxy's metrics endpoint, such as "127.0.0.1:10249"
@@ -141,7 +143,7 @@ type KubeProxySpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="configSyncPeriod must be above 0"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="configSyncPeriod must be above 0: kube-proxy replaces 0 with its default, 15m; leave configSyncPeriod unset for that"
 	ConfigSyncPeriod *metav1.Duration `json:"configSyncPeriod,omitempty"`
 
 	// featureGates turns kube-proxy feature gates on or off by their CamelCase names. Admission
@@ -176,10 +178,12 @@ type Conntrack struct {
 	// maxPerCore is the most tracked connections per CPU core; 0 leaves the kernel's limit as it is.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
 	MaxPerCore *int32 `json:"maxPerCore,omitempty"`
 	// min is the least connection-tracking capacity, whatever maxPerCore gives.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
 	Min *int32 `json:"min,omitempty"`
 	// tcpEstablishedTimeout is how long an idle established TCP connection is tracked, such as "24h".
 	// +optional
@@ -230,7 +234,7 @@ type IPTables struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0: kube-proxy replaces 0 with its default, 30s; leave syncPeriod unset for that"
 	SyncPeriod *metav1.Duration `json:"syncPeriod,omitempty"`
 	// minSyncPeriod is the shortest time between two resyncs, such as "1s"; at most syncPeriod.
 	// +optional
@@ -290,7 +294,7 @@ type NFTables struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) <= duration('2562047h')",message="must be a duration of at most 2562047h: a longer one overflows the 64-bit nanoseconds every Go program (the component included) holds it in"
-	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0"
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncPeriod must be above 0: kube-proxy replaces 0 with its default, 30s; leave syncPeriod unset for that"
 	SyncPeriod *metav1.Duration `json:"syncPeriod,omitempty"`
 	// minSyncPeriod is the shortest time between two resyncs, such as "1s"; at most syncPeriod.
 	// +optional

@@ -36,15 +36,18 @@ type FloorManagerSpec struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.cpuManagerPolicy) || self.cpuManagerPolicy != 'static' || (has(self.kubeReserved) && has(self.kubeReserved.cpu) && quantity(string(self.kubeReserved.cpu)).isGreaterThan(quantity('499u'))) || (has(self.systemReserved) && has(self.systemReserved.cpu) && quantity(string(self.systemReserved.cpu)).isGreaterThan(quantity('499u')))",message="cpuManagerPolicy static needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu to at least 1m (the kubelet rounds each to whole millicores)"
 type KubeletSpec struct {
 	// maxPods is the largest number of pods that can run on the node.
-	// The kubelet's default is 110.
+	// The kubelet's default is 110. 0 is refused: the kubelet reads it as its default, not as no
+	// limit, and the drop-in would override the Node's own maxPods with 110.
 	// +optional
-	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=2147483647
+	// +kubebuilder:validation:XValidation:rule="self >= 1",message="maxPods must be at least 1: the kubelet replaces 0 with its default, 110 (it is no 'unlimited'), which would override the Node's own maxPods; leave maxPods unset to keep it"
 	MaxPods *int32 `json:"maxPods,omitempty"`
 
 	// podsPerCore is the largest number of pods per CPU core; the node's pod limit is the lower of
 	// this times its cores and maxPods. 0 disables the per-core limit.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
 	PodsPerCore *int32 `json:"podsPerCore,omitempty"`
 
 	// podPidsLimit is the largest number of process IDs a pod may use; -1 means no limit.
@@ -110,6 +113,7 @@ type KubeletSpec struct {
 	// gets its own. 0 gives evicted pods no grace period at all.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
 	EvictionMaxPodGracePeriod *int32 `json:"evictionMaxPodGracePeriod,omitempty"`
 
 	// imageGCHighThresholdPercent is the disk usage, in percent, above which the kubelet always
@@ -152,18 +156,21 @@ type KubeletSpec struct {
 	// above 1 only with serializeImagePulls: false.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=2147483647
 	MaxParallelImagePulls *int32 `json:"maxParallelImagePulls,omitempty"`
 
 	// registryPullQPS limits image pulls to this many per second; 0 means no limit. The kubelet's
 	// default is 5.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
 	RegistryPullQPS *int32 `json:"registryPullQPS,omitempty"`
 
 	// registryBurst is the largest burst of image pulls, above registryPullQPS, for a short time.
 	// The kubelet's default is 10.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
 	RegistryBurst *int32 `json:"registryBurst,omitempty"`
 
 	// containerLogMaxSize is the size a container log file may reach before the kubelet rotates
@@ -178,6 +185,7 @@ type KubeletSpec struct {
 	// keeps per container. At least 2; the kubelet's default is 5.
 	// +optional
 	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=2147483647
 	ContainerLogMaxFiles *int32 `json:"containerLogMaxFiles,omitempty"`
 
 	// cpuManagerPolicy is the kubelet's CPU manager policy: none (the default) or static, which

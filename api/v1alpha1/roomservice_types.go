@@ -161,7 +161,8 @@ type RegistryHost struct {
 	// https://registry-1.docker.io. By default https://<host>.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && url(self).getHost() != ''",message="server must be an http or https URL with a host (scheme in lower case)"
+	// +kubebuilder:validation:XValidation:rule="self.contains('#') || (isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && url(self).getHost() != '')",message="server must be an http or https URL with a host (scheme in lower case)"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('#')",message="server must not hold a fragment (#...): containerd drops it, so the host would not be the URL written"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-z]+://[^/?#]*@')",message="server must not hold user info: innkeeper writes no registry credentials"
 	Server *string `json:"server,omitempty"`
 
@@ -183,7 +184,8 @@ type RegistryMirror struct {
 	// path unless overridePath is set.
 	// +required
 	// +kubebuilder:validation:MaxLength=512
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && url(self).getHost() != ''",message="url must be an http or https URL with a host (scheme in lower case)"
+	// +kubebuilder:validation:XValidation:rule="self.contains('#') || (isURL(self) && (self.startsWith('http://') || self.startsWith('https://')) && url(self).getHost() != '')",message="url must be an http or https URL with a host (scheme in lower case)"
+	// +kubebuilder:validation:XValidation:rule="!self.contains('#')",message="url must not hold a fragment (#...): containerd drops it, so the host would not be the URL written"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[a-z]+://[^/?#]*@')",message="url must not hold user info: innkeeper writes no registry credentials"
 	URL string `json:"url"`
 

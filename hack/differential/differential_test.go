@@ -46,11 +46,9 @@ var (
 // renderOnly are the fields that innkeeper checks only when it renders, by design, each with its
 // reason: an admitted object refused there stalls as InvalidSpec and is no mismatch. Every other
 // render refusal of an admitted object is one: admission should have refused it.
-// Feature gates are not among them: admission refuses what the components refuse of them, by rules
-// generated from the gate table (hack/gatesapi).
-var renderOnly = map[string]string{
-	"spec.image": "parsed with the kubelet's image reference parser; admission refuses only spaces, line breaks and path elements",
-}
+// None is left: feature gates are refused at admission by rules generated from the gate table
+// (hack/gatesapi), and a Concierge's image by the reference grammar of the kubelet's parser.
+var renderOnly = map[string]string{}
 
 // TestDifferential submits random objects of every kind to a real API server, which admits or
 // refuses them by the CRDs' schema and CEL rules, renders each admitted one with innkeeper's

@@ -327,6 +327,11 @@ var images = []string{
 	"registry.k8s.io/kube-proxy:v1:v2", "registry.k8s.io/kube-proxy:" + strings.Repeat("t", 129), "[fd00::1]:5000/kube-proxy:v1",
 	"registry.k8s.io//kube-proxy:v1", "registry.k8s.io/kube-proxy:", "registry.k8s.io/kube_proxy:v1", "registry.k8s.io/kube__proxy:v1",
 	"registry.k8s.io/-kube-proxy:v1", "localhost/kube-proxy:v1", "a@b", "registry.k8s.io/kube-proxy:v1@sha256:x",
+	// The repository path's bound, 255 characters, on either side: with a registry host, without
+	// one (docker.io), and a one-word name (docker.io/library/).
+	"registry.k8s.io/" + strings.Repeat("p", 255) + ":v1", "registry.k8s.io/" + strings.Repeat("p", 256) + ":v1",
+	"localhost:5000/" + strings.Repeat("p", 256), "team/" + strings.Repeat("p", 250), "team/" + strings.Repeat("p", 251),
+	strings.Repeat("p", 247) + ":v1", strings.Repeat("p", 248),
 }
 
 // containerdSpec is a RoomService's spec.containerd.

@@ -265,14 +265,18 @@ func checkHeaderValue(p *field.Path, v string) field.ErrorList {
 
 // checkURL checks a registry URL as the API does (an http or https URL with a host) and as
 // containerd reads it: containerd prefixes https:// to a server that does not start with "http",
-// so the scheme must be in lower case; credentials do not belong in a cluster-scoped object and a
-// file on every Node, so user info is refused.
+// so the scheme must be in lower case; it drops a fragment, which is refused rather than written;
+// credentials do not belong in a cluster-scoped object and a file on every Node, so user info is
+// refused.
 func checkURL(p *field.Path, raw string) field.ErrorList {
 	if errs := checkString(p, &raw, 1, 512, nil); len(errs) > 0 {
 		return errs
 	}
 	u, err := url.Parse(raw)
 	switch {
+	case strings.Contains(raw, "#"):
+		// containerd parses the URL and drops the fragment: the host it uses is not the one written.
+		return field.ErrorList{field.Invalid(p, raw, "must not hold a fragment (#...): containerd drops it, so the host would not be the URL written")}
 	case err != nil:
 		return field.ErrorList{field.Invalid(p, raw, fmt.Sprintf("must be a URL: %v", err))}
 	case !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://"):

@@ -126,6 +126,8 @@ func TestValidate(t *testing.T) {
 		{name: "server that does not parse", spec: mirrorSpec(func(r *H, _ *M) { r.Server = ptr.To("https://registry-1.docker.io:port") }),
 			wantErr: reg + ".server: Invalid value"},
 		{name: "mirror URL with a newline", spec: mirrorSpec(func(_ *H, m *M) { m.URL = "https://m.example.com/\n[host.x]" }), wantErr: mirror + ".url: Invalid value"},
+		{name: "mirror URL with a fragment", spec: mirrorSpec(func(_ *H, m *M) { m.URL = "https://m.example.com/#v2" }),
+			wantErr: mirror + `.url: Invalid value: "https://m.example.com/#v2": must not hold a fragment`},
 		{name: "mirror URL relative", spec: mirrorSpec(func(_ *H, m *M) { m.URL = "/v2" }), wantErr: mirror + ".url: Invalid value"},
 		{name: "mirror URL too long", spec: mirrorSpec(func(_ *H, m *M) { m.URL = "https://m.example.com/" + strings.Repeat("a", 512) }),
 			wantErr: mirror + ".url: Too long"},

@@ -77,16 +77,17 @@ func Validate(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) field.ErrorLi
 			}
 		}
 	}
-	primary := false
+	keywords := map[string]bool{"primary": false, "localhost": false, "all": false}
 	for i, a := range spec.NodePortAddresses {
-		if a == "primary" {
-			if primary {
+		if seen, keyword := keywords[a]; keyword {
+			if seen {
 				errs = append(errs, field.Duplicate(path.Child("nodePortAddresses").Index(i), a))
 			}
-			primary = true
+			keywords[a] = true
+			continue
 		}
-		if _, err := netip.ParsePrefix(a); err != nil && a != "primary" {
-			errs = append(errs, field.Invalid(path.Child("nodePortAddresses").Index(i), a, "must be a CIDR or primary"))
+		if _, err := netip.ParsePrefix(a); err != nil {
+			errs = append(errs, field.Invalid(path.Child("nodePortAddresses").Index(i), a, "must be a CIDR or one of the keywords primary, localhost and all"))
 		}
 	}
 	for name, a := range map[string]*string{"metricsBindAddress": spec.MetricsBindAddress, "healthzBindAddress": spec.HealthzBindAddress} {
@@ -153,8 +154,9 @@ func validateGatedSettings(spec *hotelv1alpha1.KubeProxySpec, path *field.Path) 
 // ValidateImage checks a Concierge's image as the kubelet and containerd parse it
 // (github.com/distribution/reference, whose grammar both use): a reference such as
 // registry.k8s.io/kube-proxy:v1.37.2, kube-proxy:v1.37.2 (docker.io/library) or one pinned by
-// digest. Admission only screens out spaces and path tricks; the grammar is checked here, before the
-// image reaches a pod template.
+// digest. Admission checks the same grammar by CEL (api/v1alpha1, held to this package's regular
+// expression by a test); it is checked here again, with the parser itself, before the image
+// reaches a pod template.
 func ValidateImage(image string, path *field.Path) field.ErrorList {
 	if _, err := reference.ParseNormalizedNamed(image); err != nil {
 		return field.ErrorList{field.Invalid(path, image,
