@@ -93,7 +93,7 @@ DIFFERENTIAL_SEED ?= 15
 .PHONY: test-differential
 test-differential: ## Submit DIFFERENTIAL_COUNT random objects of each kind to envtest's API server; check that every admitted one renders and that the kubelet's, kube-proxy's and containerd's own code take the result (hack/differential).
 	assets="$$($(CONTROLPLANE) kube-apiserver etcd)"; \
-	cd hack/differential && KUBEBUILDER_ASSETS="$$assets" go test -count=1 -v -run '^TestDifferential$$' . \
+	cd hack/differential && KUBEBUILDER_ASSETS="$$assets" go test -count=1 -timeout 30m -v -run '^TestDifferential$$' . \
 		-args -count-per-kind=$(DIFFERENTIAL_COUNT) -seed=$(DIFFERENTIAL_SEED)
 
 .PHONY: bench

@@ -28,9 +28,10 @@ const overflowingDuration = "2562048h"
 
 // relaxSchema replaces the schema of one field of an innkeeper kind's spec (path, under spec) with
 // a plain string, as an older version of the CRD might have had it, so that the API server stores
-// values that today's schema refuses. When the spec ends it restores the CRD, and waits until the
-// API server refuses refused for that field again, so that later specs see today's schema.
-func relaxSchema(kind, plural, refused string, path ...string) {
+// values that today's schema refuses, and waits until it admits admitted there. When the spec ends
+// it restores the CRD, and waits until the API server refuses refused for that field again, so
+// that later specs see today's schema.
+func relaxSchema(kind, plural, refused, admitted string, path ...string) {
 	GinkgoHelper()
 	crd := &unstructured.Unstructured{}
 	crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
@@ -56,6 +57,10 @@ func relaxSchema(kind, plural, refused string, path ...string) {
 	}
 	Expect(unstructured.SetNestedSlice(crd.Object, relaxed, "spec", "versions")).To(Succeed())
 	Expect(k8sClient.Update(ctx, crd)).To(Succeed())
+	probe := poolObject(kind, uniqueName("probe"), minimalSpec[kind])
+	Expect(unstructured.SetNestedField(probe.Object, admitted, append([]string{"spec"}, path...)...)).To(Succeed())
+	Eventually(func() error { return k8sClient.Create(ctx, probe.DeepCopy(), client.DryRunAll) }).
+		WithTimeout(timeout).WithPolling(interval).Should(Succeed(), "the relaxed %s CRD refuses spec.%s: %q", kind, strings.Join(path, "."), admitted)
 
 	DeferCleanup(func() {
 		Eventually(func() error {
@@ -68,12 +73,18 @@ func relaxSchema(kind, plural, refused string, path ...string) {
 			}
 			return k8sClient.Update(ctx, live)
 		}).WithTimeout(timeout).Should(Succeed())
-		probe := poolObject(kind, uniqueName("probe"), "{}")
+		probe := poolObject(kind, uniqueName("probe"), minimalSpec[kind])
 		Expect(unstructured.SetNestedField(probe.Object, refused, append([]string{"spec"}, path...)...)).To(Succeed())
 		Eventually(func() error { return k8sClient.Create(ctx, probe, createOpts...) }).
 			WithTimeout(timeout).WithPolling(interval).Should(Satisfy(apierrors.IsInvalid),
 			"the restored %s CRD still admits spec.%s: %q", kind, strings.Join(path, "."), refused)
 	})
+}
+
+// minimalSpec is, by kind, the least spec the API server admits, which relaxSchema's probes set
+// one field in: so that a probe is refused for that field alone.
+var minimalSpec = map[string]string{
+	"FloorManager": "{kubelet: {}}", "Concierge": "{kubeProxy: {}}", "RoomService": "{containerd: {configVersion: 2}}",
 }
 
 // createUnstructured creates an innkeeper object from a YAML spec (see poolObject), deleting it when
@@ -104,8 +115,8 @@ func setSpecField(obj *unstructured.Unstructured, value any, path ...string) {
 }
 
 // expectStored checks that the API server stores value at spec.path of obj, and that a typed client
-// cannot read the object: it is a poison pill for any typed informer of its kind.
-func expectStored(obj *unstructured.Unstructured, typed client.Object, value string, path ...string) {
+// cannot read the object, failing with decodeErr: it is a poison pill for any typed informer of its kind.
+func expectStored(obj *unstructured.Unstructured, typed client.Object, decodeErr, value string, path ...string) {
 	GinkgoHelper()
 	live := obj.DeepCopy()
 	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), live)).To(Succeed())
@@ -113,7 +124,7 @@ func expectStored(obj *unstructured.Unstructured, typed client.Object, value str
 	Expect(err).NotTo(HaveOccurred())
 	Expect(found).To(BeTrue(), "spec.%s is not stored", strings.Join(path, "."))
 	Expect(got).To(Equal(value))
-	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), typed)).To(MatchError(ContainSubstring("invalid duration")))
+	Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), typed)).To(MatchError(ContainSubstring(decodeErr)))
 }
 
 // expectUndecodable waits until obj (read unstructured) is Stalled with reason Undecodable for its
@@ -161,14 +172,20 @@ var _ = Describe("An object the manager cannot decode", func() {
 		rolledOut := templateHash(daemonSetOf(badFM.GetName()))
 
 		By("storing a FloorManager and a Concierge whose durations overflow, past a schema that admits them")
-		relaxSchema("FloorManager", "floormanagers", "five minutes", "kubelet", "evictionPressureTransitionPeriod")
-		relaxSchema("Concierge", "concierges", "five minutes", "kubeProxy", "conntrack", "tcpEstablishedTimeout")
+		relaxSchema("FloorManager", "floormanagers", "five minutes", overflowingDuration, "kubelet", "evictionPressureTransitionPeriod")
+		relaxSchema("Concierge", "concierges", "five minutes", overflowingDuration, "kubeProxy", "conntrack", "tcpEstablishedTimeout")
 		setSpecField(badFM, overflowingDuration, "kubelet", "evictionPressureTransitionPeriod")
-		expectStored(badFM, &hotelv1alpha1.FloorManager{}, overflowingDuration, "kubelet", "evictionPressureTransitionPeriod")
+		expectStored(badFM, &hotelv1alpha1.FloorManager{}, "invalid duration", overflowingDuration, "kubelet", "evictionPressureTransitionPeriod")
 		badCG := createUnstructured("Concierge", uniqueName("cg-bad"),
 			fmt.Sprintf(`{nodeSelector: {matchLabels: {%q: %q}}, kubeProxy: {conntrack: {tcpEstablishedTimeout: %s}}}`,
 				poolKey, cgPool, overflowingDuration))
-		expectStored(badCG, &hotelv1alpha1.Concierge{}, overflowingDuration, "kubeProxy", "conntrack", "tcpEstablishedTimeout")
+		expectStored(badCG, &hotelv1alpha1.Concierge{}, "invalid duration", overflowingDuration, "kubeProxy", "conntrack", "tcpEstablishedTimeout")
+		By("and a RoomService with a string where a number goes")
+		rsPool, _ := createPool(1)
+		relaxSchema("RoomService", "roomservices", "many", "many", "containerd", "maxConcurrentDownloads")
+		badRS := createUnstructured("RoomService", uniqueName("rs-bad"),
+			fmt.Sprintf(`{nodeSelector: {matchLabels: {%q: %q}}, containerd: {configVersion: 2, maxConcurrentDownloads: many}}`, poolKey, rsPool))
+		expectStored(badRS, &hotelv1alpha1.RoomService{}, "cannot unmarshal string", "many", "containerd", "maxConcurrentDownloads")
 
 		By("new objects of every kind are reconciled")
 		fm := createFloorManager(newFloorManager(uniqueName("fm"), createPoolName(), hotelv1alpha1.KubeletSpec{}))
@@ -189,6 +206,7 @@ var _ = Describe("An object the manager cannot decode", func() {
 		By("the undecodable objects are Stalled, with a Warning naming the field; what was rolled out stays")
 		expectUndecodable(badFM, "spec.kubelet.evictionPressureTransitionPeriod")
 		expectUndecodable(badCG, "spec.kubeProxy.conntrack.tcpEstablishedTimeout")
+		expectUndecodable(badRS, "spec.containerd.maxConcurrentDownloads")
 		Expect(templateHash(daemonSetOf(badFM.GetName()))).To(Equal(rolledOut))
 
 		By("its pool stays its own: a newer FloorManager over it stalls on the conflict")
@@ -203,6 +221,10 @@ var _ = Describe("An object the manager cannot decode", func() {
 		setSpecField(badCG, "24h", "kubeProxy", "conntrack", "tcpEstablishedTimeout")
 		kubeProxyDaemonSet(badCG.GetName())
 		expectConditionOf(&hotelv1alpha1.Concierge{ObjectMeta: metav1.ObjectMeta{Name: badCG.GetName()}},
+			hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
+		setSpecField(badRS, nil, "containerd", "maxConcurrentDownloads") // the relaxed schema takes strings only: unset it
+		containerdDaemonSet(badRS.GetName())
+		expectConditionOf(&hotelv1alpha1.RoomService{ObjectMeta: metav1.ObjectMeta{Name: badRS.GetName()}},
 			hotelv1alpha1.ConditionStalled, metav1.ConditionFalse, hotelv1alpha1.ReasonAsExpected)
 	})
 })
