@@ -28,7 +28,7 @@ func CacheOptions(namespace string) cache.Options {
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Namespaces: inNamespace},
 			&appsv1.DaemonSet{}: {Transform: SlimDaemonSet},
-			&corev1.Node{}:      {Transform: StripNode},
+			&corev1.Node{}:      {Transform: NewNodeStripper().Strip},
 		},
 	}
 }
@@ -82,12 +82,37 @@ func SlimDaemonSet(obj any) (any, error) {
 	return slim, nil
 }
 
-// StripNode keeps of a cached Node only what the engine reads: its name, labels, taints, the
+// NodeStripper is the cache's transform of Nodes (see Strip). It shares among the cached Nodes one
+// copy of each string and of each list of resources they repeat; each cache has its own, so that
+// nothing outlives it or is shared between managers.
+type NodeStripper struct {
+	// interned holds one copy of each string that cached Nodes share. It keeps the unique.Handles:
+	// without them the canonical copies would be collected, and Nodes re-cached after that would
+	// each get their own again. Distinct label keys and values are few; past maxInterned (a cluster
+	// that labels each Node with values of its own) strings are kept as they are.
+	internMu sync.Mutex
+	interned map[unique.Handle[string]]struct{}
+	// resourceLists holds one copy of each distinct list of summed resources that cached Nodes
+	// report. A pool's Nodes are mostly of a few machine types, with the same capacity and
+	// allocatable, and a map of four quantities per list and Node is a good part of a cached
+	// Node's size. Cached Nodes are never modified (a cache read returns a copy, and the engine
+	// only reads the Nodes it takes from the informer's store), so they can share the map. Past
+	// maxResourceLists distinct lists, a Node keeps its own.
+	listsMu       sync.Mutex
+	resourceLists map[string]corev1.ResourceList
+}
+
+// NewNodeStripper returns the transform of one cache's Nodes.
+func NewNodeStripper() *NodeStripper {
+	return &NodeStripper{interned: map[unique.Handle[string]]struct{}{}, resourceLists: map[string]corev1.ResourceList{}}
+}
+
+// Strip keeps of a cached Node only what the engine reads: its name, labels, taints, the
 // hotel.innkeeper.dev/ annotations, its conditions' types and statuses, and the capacity and
 // allocatable of the resources a pool sums. Images, managed fields, condition messages and
 // heartbeat times, addresses and node info are most of a Node's size, and a manager caches every
 // Node of the cluster.
-func StripNode(obj any) (any, error) {
+func (ns *NodeStripper) Strip(obj any) (any, error) {
 	node, ok := obj.(*corev1.Node)
 	if !ok {
 		return obj, nil // deletion tombstones pass through unchanged
@@ -110,9 +135,9 @@ func StripNode(obj any) (any, error) {
 		stripped.Labels = make(map[string]string, len(node.Labels))
 		for k, v := range node.Labels {
 			if v != node.Name {
-				v = intern(v)
+				v = ns.intern(v)
 			}
-			stripped.Labels[intern(k)] = v
+			stripped.Labels[ns.intern(k)] = v
 		}
 	}
 	for k, v := range node.Annotations {
@@ -130,34 +155,25 @@ func StripNode(obj any) (any, error) {
 		// The transition time (not the heartbeat, which changes at every status update) says
 		// whether a Node turned unhealthy during a rollout (see unhealthyUpdated).
 		stripped.Status.Conditions = append(stripped.Status.Conditions, corev1.NodeCondition{
-			Type: corev1.NodeConditionType(intern(string(c.Type))), Status: corev1.ConditionStatus(intern(string(c.Status))),
+			Type: corev1.NodeConditionType(ns.intern(string(c.Type))), Status: corev1.ConditionStatus(ns.intern(string(c.Status))),
 			LastTransitionTime: c.LastTransitionTime})
 	}
-	stripped.Status.Capacity = summedOnly(node.Status.Capacity)
-	stripped.Status.Allocatable = summedOnly(node.Status.Allocatable)
+	stripped.Status.Capacity = ns.summedOnly(node.Status.Capacity)
+	stripped.Status.Allocatable = ns.summedOnly(node.Status.Allocatable)
 	return stripped, nil
 }
 
-// interned holds one copy of each string that cached Nodes share. It keeps the unique.Handles:
-// without them the canonical copies would be collected, and Nodes re-cached after that would each
-// get their own again. Distinct label keys and values are few; past maxInterned (a cluster that
-// labels each Node with values of its own) strings are kept as they are.
-var interned = struct {
-	sync.Mutex
-	handles map[unique.Handle[string]]struct{}
-}{handles: map[unique.Handle[string]]struct{}{}}
-
 const maxInterned = 100_000
 
-func intern(s string) string {
+func (ns *NodeStripper) intern(s string) string {
 	h := unique.Make(s)
-	interned.Lock()
-	defer interned.Unlock()
-	if _, ok := interned.handles[h]; !ok {
-		if len(interned.handles) >= maxInterned {
+	ns.internMu.Lock()
+	defer ns.internMu.Unlock()
+	if _, ok := ns.interned[h]; !ok {
+		if len(ns.interned) >= maxInterned {
 			return s
 		}
-		interned.handles[h] = struct{}{}
+		ns.interned[h] = struct{}{}
 	}
 	return h.Value()
 }
@@ -165,21 +181,10 @@ func intern(s string) string {
 // annotationPrefix starts the annotations innkeeper reads on Nodes.
 const annotationPrefix = "hotel.innkeeper.dev/"
 
-// resourceLists holds one copy of each distinct list of summed resources that cached Nodes report.
-// A pool's Nodes are mostly of a few machine types, with the same capacity and allocatable, and a
-// map of four quantities per list and Node is a good part of a cached Node's size. Cached Nodes are
-// never modified (a cache read returns a copy, and the engine only reads the Nodes it takes from the
-// informer's store), so they can share the map. Past maxResourceLists distinct lists, a Node keeps
-// its own.
-var resourceLists = struct {
-	sync.Mutex
-	byKey map[string]corev1.ResourceList
-}{byKey: map[string]corev1.ResourceList{}}
-
 const maxResourceLists = 10_000
 
 // summedOnly keeps the resources a pool's status sums: a shared list if another Node has the same.
-func summedOnly(list corev1.ResourceList) corev1.ResourceList {
+func (ns *NodeStripper) summedOnly(list corev1.ResourceList) corev1.ResourceList {
 	if list == nil {
 		return nil
 	}
@@ -192,9 +197,9 @@ func summedOnly(list corev1.ResourceList) corev1.ResourceList {
 			key.WriteByte(';')
 		}
 	}
-	resourceLists.Lock()
-	defer resourceLists.Unlock()
-	if shared, ok := resourceLists.byKey[key.String()]; ok {
+	ns.listsMu.Lock()
+	defer ns.listsMu.Unlock()
+	if shared, ok := ns.resourceLists[key.String()]; ok {
 		return shared
 	}
 	out := make(corev1.ResourceList, len(summedResources))
@@ -203,8 +208,8 @@ func summedOnly(list corev1.ResourceList) corev1.ResourceList {
 			out[name] = q
 		}
 	}
-	if len(resourceLists.byKey) < maxResourceLists {
-		resourceLists.byKey[key.String()] = out
+	if len(ns.resourceLists) < maxResourceLists {
+		ns.resourceLists[key.String()] = out
 	}
 	return out
 }

@@ -95,8 +95,9 @@ func TestStripNodeSharesResourceLists(t *testing.T) {
 		n.Status.Capacity["hugepages-2Mi"] = resource.MustParse("0")
 		return n
 	}
+	stripper := NewNodeStripper()
 	strip := func(n *corev1.Node) *corev1.Node {
-		out, err := StripNode(n)
+		out, err := stripper.Strip(n)
 		g.Expect(err).NotTo(HaveOccurred())
 		return out.(*corev1.Node)
 	}
@@ -146,7 +147,8 @@ func TestStripNode(t *testing.T) {
 	n.Status.Capacity["hugepages-2Mi"] = resource.MustParse("1Gi")
 	n.Status.NodeInfo.KubeletVersion = "v1.37.2"
 
-	out, err := StripNode(n)
+	stripper := NewNodeStripper()
+	out, err := stripper.Strip(n)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out).To(Equal(&corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "uid-a", ResourceVersion: "42", Labels: map[string]string{"pool": "gpu"},
@@ -162,7 +164,7 @@ func TestStripNode(t *testing.T) {
 	}))
 
 	other := &schema.GroupVersionKind{}
-	passed, err := StripNode(other)
+	passed, err := stripper.Strip(other)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(passed).To(BeIdenticalTo(other))
 }
