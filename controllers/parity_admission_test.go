@@ -263,6 +263,8 @@ var _ = Describe("Admission parity", func() {
 			"featureGates: NoSuchGate is no feature gate of Kubernetes v1.37.2"),
 		Entry(nil, "FloorManager", `{kubelet: {featureGates: {InPlacePodVerticalScaling: false}}}`, "spec.kubelet.featureGates",
 			"featureGates: InPlacePodVerticalScaling is locked to its default in Kubernetes v1.37.2"),
+		Entry("the issue's example: the kubelet panics at start with it", "FloorManager", `{kubelet: {featureGates: {ImageMaximumGCAge: false}}}`,
+			"spec.kubelet.featureGates", "featureGates: ImageMaximumGCAge is locked to its default in Kubernetes v1.37.2"),
 	)
 	It("admits a locked gate set to its default", func() {
 		Expect(k8sClient.Create(ctx, floorManager("locked", `{kubelet: {featureGates: {InPlacePodVerticalScaling: true}}}`), createOpts...)).To(Succeed())
