@@ -112,6 +112,9 @@ var _ = Describe("Admission parity", func() {
 		Entry("a static CPU manager whose reservation rounds to 0 millicores",
 			`{kubelet: {cpuManagerPolicy: static, kubeReserved: {cpu: 1u}, systemReserved: {cpu: 499u}}}`,
 			"spec.kubelet", "cpuManagerPolicy static needs a CPU reservation"),
+		Entry("a CPU reservation so large that the kubelet's millionths of a core overflow to 0 (found by the differential test)",
+			`{kubelet: {cpuManagerPolicy: static, systemReserved: {cpu: 1E}}}`,
+			"spec.kubelet.systemReserved.cpu", "cpu must be at most 1M (a million cores)"),
 	)
 	DescribeTable("its neighbour the kubelet starts with is admitted",
 		func(specYAML string) {
@@ -119,6 +122,7 @@ var _ = Describe("Admission parity", func() {
 		},
 		Entry("a whole containerLogMaxSize", `{kubelet: {containerLogMaxSize: "1.5M"}}`),
 		Entry("a static CPU manager whose reservation rounds to 1 millicore", `{kubelet: {cpuManagerPolicy: static, systemReserved: {cpu: 500u}}}`),
+		Entry("a CPU reservation of a million cores", `{kubelet: {cpuManagerPolicy: static, kubeReserved: {cpu: 1M}}}`),
 	)
 
 	// Class 2: the component replaces an explicit zero with its default; admission checks what

@@ -266,8 +266,11 @@ type GracePeriod string
 //
 // +kubebuilder:validation:XValidation:rule="[has(self.cpu) ? string(self.cpu) : '0', has(self.memory) ? string(self.memory) : '0', has(self.ephemeral__dash__storage) ? string(self.ephemeral__dash__storage) : '0', has(self.pid) ? string(self.pid) : '0'].all(q, !quantity(q).isLessThan(quantity('0')))",message="reserved resources must not be negative"
 type ReservedResources struct {
-	// cpu to reserve, such as "500m".
+	// cpu to reserve, such as "500m"; at most a million cores (1M): the kubelet refuses a
+	// reservation above the Node's capacity, and its arithmetic on the reservation, in millionths
+	// of a core, overflows far above that.
 	// +optional
+	// +kubebuilder:validation:XValidation:rule="!quantity(string(self)).isGreaterThan(quantity('1M'))",message="cpu must be at most 1M (a million cores): the kubelet refuses a reservation above the Node's capacity, and its arithmetic overflows on a much larger one (1E reads as 0)"
 	CPU *resource.Quantity `json:"cpu,omitempty"`
 	// memory to reserve, such as "1Gi".
 	// +optional

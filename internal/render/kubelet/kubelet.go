@@ -179,6 +179,12 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 			if q != nil && q.Sign() < 0 {
 				errs = append(errs, field.Invalid(path.Child(name, res), q.String(), "must not be negative"))
 			}
+			// The kubelet rounds a CPU reservation through its int64 millionths of a core
+			// (cmd/kubelet/app.parseResourceList), which overflows far above any Node's capacity.
+			if res == "cpu" && q != nil && q.Cmp(maxReservedCPU) > 0 {
+				errs = append(errs, field.Invalid(path.Child(name, res), q.String(),
+					"must be at most 1M (a million cores): the kubelet refuses a reservation above the Node's capacity, and its arithmetic overflows on a much larger one"))
+			}
 		}
 	}
 	for gate := range spec.FeatureGates {
@@ -235,6 +241,9 @@ func gatedDurations(spec *hotelv1alpha1.KubeletSpec) map[string]*metav1.Duration
 
 // reservedMilliCPU is the CPU reservation as the kubelet reads it at start
 // (cmd/kubelet/app/server.go, parseResourceList): rounded to whole millicores, half up.
+// maxReservedCPU is the largest CPU reservation admission and rendering take (see ReservedResources).
+var maxReservedCPU = resource.MustParse("1M")
+
 func reservedMilliCPU(r *hotelv1alpha1.ReservedResources) int64 {
 	if r == nil || r.CPU == nil || r.CPU.Sign() <= 0 {
 		return 0

@@ -204,6 +204,11 @@ func TestValidate(t *testing.T) {
 			wantErr: "needs a CPU reservation"},
 		{name: "static CPU manager whose reserved CPU rounds to 1 millicore", spec: hotelv1alpha1.KubeletSpec{
 			CPUManagerPolicy: ptr.To("static"), SystemReserved: &hotelv1alpha1.ReservedResources{CPU: quantity("500u")}}},
+		{name: "a CPU reservation whose millionths of a core overflow, which the kubelet reads as 0", spec: hotelv1alpha1.KubeletSpec{
+			CPUManagerPolicy: ptr.To("static"), KubeReserved: &hotelv1alpha1.ReservedResources{CPU: quantity("1E")}},
+			wantErr: `spec.kubelet.kubeReserved.cpu: Invalid value: "1E": must be at most 1M`},
+		{name: "a CPU reservation of a million cores", spec: hotelv1alpha1.KubeletSpec{
+			SystemReserved: &hotelv1alpha1.ReservedResources{CPU: quantity("1M")}}},
 		{name: "a zero imageMinimumGCAge, which the kubelet turns into 2m, above imageMaximumGCAge", spec: hotelv1alpha1.KubeletSpec{
 			ImageMinimumGCAge: duration("0s"), ImageMaximumGCAge: duration("2m")},
 			wantErr: "spec.kubelet.imageMaximumGCAge: Invalid value: \"2m0s\": must be 0 (no maximum) or greater than imageMinimumGCAge"},
