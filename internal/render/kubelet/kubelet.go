@@ -171,22 +171,7 @@ func validateRanges(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.Err
 		errs = append(errs, field.Invalid(path.Child("cpuManagerPolicy"), "static",
 			"needs a CPU reservation: set kubeReserved.cpu or systemReserved.cpu to at least 1m (the kubelet rounds each to whole millicores)"))
 	}
-	for name, r := range map[string]*hotelv1alpha1.ReservedResources{"kubeReserved": spec.KubeReserved, "systemReserved": spec.SystemReserved} {
-		if r == nil {
-			continue
-		}
-		for res, q := range map[string]*resource.Quantity{"cpu": r.CPU, "memory": r.Memory, "ephemeral-storage": r.EphemeralStorage, "pid": r.PID} {
-			if q != nil && q.Sign() < 0 {
-				errs = append(errs, field.Invalid(path.Child(name, res), q.String(), "must not be negative"))
-			}
-			// The kubelet rounds a CPU reservation through its int64 millionths of a core
-			// (cmd/kubelet/app.parseResourceList), which overflows far above any Node's capacity.
-			if res == "cpu" && q != nil && q.Cmp(maxReservedCPU) > 0 {
-				errs = append(errs, field.Invalid(path.Child(name, res), q.String(),
-					"must be at most 1M (a million cores): the kubelet refuses a reservation above the Node's capacity, and its arithmetic overflows on a much larger one"))
-			}
-		}
-	}
+	errs = append(errs, validateReserved(spec, path)...)
 	for gate := range spec.FeatureGates {
 		if !featureGate.MatchString(gate) {
 			errs = append(errs, field.Invalid(path.Child("featureGates").Key(gate), gate, "must be a CamelCase feature gate name"))
@@ -241,6 +226,29 @@ func gatedDurations(spec *hotelv1alpha1.KubeletSpec) map[string]*metav1.Duration
 
 // reservedMilliCPU is the CPU reservation as the kubelet reads it at start
 // (cmd/kubelet/app/server.go, parseResourceList): rounded to whole millicores, half up.
+// validateReserved checks kubeReserved and systemReserved as the kubelet parses them
+// (cmd/kubelet/app.parseResourceList): no negative quantity, and a CPU reservation it can round
+// through its int64 millionths of a core, which overflow far above any Node's capacity.
+func validateReserved(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for name, r := range map[string]*hotelv1alpha1.ReservedResources{"kubeReserved": spec.KubeReserved, "systemReserved": spec.SystemReserved} {
+		if r == nil {
+			continue
+		}
+		for res, q := range map[string]*resource.Quantity{"cpu": r.CPU, "memory": r.Memory, "ephemeral-storage": r.EphemeralStorage, "pid": r.PID} {
+			switch {
+			case q == nil:
+			case q.Sign() < 0:
+				errs = append(errs, field.Invalid(path.Child(name, res), q.String(), "must not be negative"))
+			case res == "cpu" && q.Cmp(maxReservedCPU) > 0:
+				errs = append(errs, field.Invalid(path.Child(name, res), q.String(), "must be at most 1M (a million cores): "+
+					"the kubelet refuses a reservation above the Node's capacity, and its arithmetic overflows on a much larger one"))
+			}
+		}
+	}
+	return errs
+}
+
 // maxReservedCPU is the largest CPU reservation admission and rendering take (see ReservedResources).
 var maxReservedCPU = resource.MustParse("1M")
 
