@@ -166,11 +166,12 @@ func (g *NodeGoals) Goal() Goal {
 	if !ok {
 		return GoalWait
 	}
-	return goalOf(node.Labels[g.label], g.uid)
+	return GoalOf(node.Labels[g.label], g.uid)
 }
 
-// goalOf is what a Node whose admission label is value asks of the agent of the object with uid.
-func goalOf(value, uid string) Goal {
+// GoalOf is what a Node whose admission label is value asks of the agent of the object with uid.
+// The simulated agents of the local cluster (test/localcluster) decide by it too.
+func GoalOf(value, uid string) Goal {
 	switch {
 	case uid == "":
 		return GoalWait

@@ -131,7 +131,7 @@ func TestGoalOf(t *testing.T) {
 		{"", "", GoalWait},
 	} {
 		g := NewWithT(t)
-		g.Expect(goalOf(tt.value, tt.uid)).To(Equal(tt.want), "label %q, uid %q", tt.value, tt.uid)
+		g.Expect(GoalOf(tt.value, tt.uid)).To(Equal(tt.want), "label %q, uid %q", tt.value, tt.uid)
 	}
 }
 

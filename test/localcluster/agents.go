@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/agent"
 	"github.com/innkeeper-dev/innkeeper/internal/pool"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
@@ -153,9 +154,9 @@ func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 	key := func(suffix string) string { return hotelv1alpha1.AgentAnnotation(component, suffix) }
 	var annotations map[string]any
 	switch agentGoal(pod, node.Labels[hotelv1alpha1.AdmittedLabel(component)]) {
-	case goalWait:
+	case agent.GoalWait:
 		return nil
-	case goalRevert:
+	case agent.GoalRevert:
 		// Marked for revert: the agent takes the configuration off and says so.
 		if node.Annotations[key(hotelv1alpha1.AgentAnnotationState)] == hotelv1alpha1.AgentStateReverted {
 			return nil
@@ -191,32 +192,21 @@ func recordApplied(ctx context.Context, cs kubernetes.Interface, pod *corev1.Pod
 	return err
 }
 
-type goal int
-
-const (
-	goalWait goal = iota
-	goalApply
-	goalRevert
-)
-
-// agentGoal is what the real agent of pod does on a Node whose admission label is label: as
-// agent.NodeGoals decides, from the object UID among the pod's agent flags. It applies for that UID,
+// agentGoal is what the real agent of pod does on a Node whose admission label is label, as it
+// decides (agent.GoalOf), from the object UID among the pod's agent flags: it applies for that UID,
 // reverts for its revert value, and waits for anything else (another object's UID, or none: the
 // label of a Node the manager released a moment ago, while the DaemonSet controller has not yet
-// removed the pod). A pod without the flag (a DaemonSet from before reverts) applies.
-func agentGoal(pod *corev1.Pod, label string) goal {
+// removed the pod). A pod without the flag (a DaemonSet from before reverts) applies, watching
+// nothing; one whose arguments the agent refuses does nothing.
+func agentGoal(pod *corev1.Pod, label string) agent.Goal {
 	uid, ok := agentObjectUID(pod)
 	switch {
 	case !ok:
-		return goalWait
+		return agent.GoalWait
 	case uid == "":
-		return goalApply
-	case label == uid:
-		return goalApply
-	case label == hotelv1alpha1.RevertValue(uid):
-		return goalRevert
+		return agent.GoalApply
 	}
-	return goalWait
+	return agent.GoalOf(label, uid)
 }
 
 // agentObjectUID parses the agent container's arguments as the agent does; ok is false for a pod

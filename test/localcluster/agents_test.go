@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
+	"github.com/innkeeper-dev/innkeeper/internal/agent"
 	"github.com/innkeeper-dev/innkeeper/internal/render"
 )
 
@@ -23,23 +24,23 @@ func TestAgentGoal(t *testing.T) {
 		name  string
 		pod   *corev1.Pod
 		label string
-		want  goal
+		want  agent.Goal
 	}{
-		{name: "admitted for the pod's object", pod: agentPod("uid-a"), label: "uid-a", want: goalApply},
-		{name: "marked for the revert of the pod's object", pod: agentPod("uid-a"), label: hotelv1alpha1.RevertValue("uid-a"), want: goalRevert},
-		{name: "released: no label", pod: agentPod("uid-a"), label: "", want: goalWait},
-		{name: "admitted for another object", pod: agentPod("uid-a"), label: "uid-b", want: goalWait},
-		{name: "marked for another object's revert", pod: agentPod("uid-a"), label: hotelv1alpha1.RevertValue("uid-b"), want: goalWait},
-		{name: "a pod from before reverts, without the object's UID, applies", pod: agentPod(""), label: "", want: goalApply},
+		{name: "admitted for the pod's object", pod: agentPod("uid-a"), label: "uid-a", want: agent.GoalApply},
+		{name: "marked for the revert of the pod's object", pod: agentPod("uid-a"), label: hotelv1alpha1.RevertValue("uid-a"), want: agent.GoalRevert},
+		{name: "released: no label", pod: agentPod("uid-a"), label: "", want: agent.GoalWait},
+		{name: "admitted for another object", pod: agentPod("uid-a"), label: "uid-b", want: agent.GoalWait},
+		{name: "marked for another object's revert", pod: agentPod("uid-a"), label: hotelv1alpha1.RevertValue("uid-b"), want: agent.GoalWait},
+		{name: "a pod from before reverts, without the object's UID, applies", pod: agentPod(""), label: "", want: agent.GoalApply},
 		{name: "no agent container", pod: &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kube-proxy"}}}},
-			label: "uid-a", want: goalWait},
+			label: "uid-a", want: agent.GoalWait},
 		{name: "arguments the agent refuses", pod: &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
-			{Name: "agent", Args: []string{"agent", "--no-such-flag"}}}}}, label: "uid-a", want: goalWait},
+			{Name: "agent", Args: []string{"agent", "--no-such-flag"}}}}}, label: "uid-a", want: agent.GoalWait},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := agentGoal(tt.pod, tt.label); got != tt.want {
-				t.Errorf("agentGoal(label %q) = %d, want %d", tt.label, got, tt.want)
+				t.Errorf("agentGoal(label %q) = %s, want %s", tt.label, got, tt.want)
 			}
 		})
 	}
