@@ -254,16 +254,9 @@ func (r *Reconciler) inputs(ctx context.Context, obj Object) (Inputs, []string, 
 // every kind. An object that does not decode is there with its metadata and pool alone, so that it
 // keeps its Nodes; if even those do not decode, it is left out (decode logs it).
 func (r *Reconciler) peers(ctx context.Context) ([]Object, error) {
-	return r.peersFrom(ctx, r.objects)
-}
-
-// peersFrom is peers read from the given reader: the cache, or the API server where a decision
-// must not rest on a cache that may not hold an object created a moment ago.
-func (r *Reconciler) peersFrom(ctx context.Context, from client.Reader) ([]Object, error) {
-	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(r.gvk.GroupVersion().WithKind(r.gvk.Kind + "List"))
-	if err := from.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
+	list, err := r.list(ctx, r.objects)
+	if err != nil {
+		return nil, err
 	}
 	peers := make([]Object, 0, len(list.Items))
 	for i := range list.Items {
@@ -272,4 +265,35 @@ func (r *Reconciler) peersFrom(ctx context.Context, from client.Reader) ([]Objec
 		}
 	}
 	return peers, nil
+}
+
+// livePeers is peers read from live, the API server, where a decision must not rest on a cache
+// that may not hold an object created a moment ago. They are decoded apart from the cache's
+// versions (see decode), which they never replace, and without a log: the reconciles log.
+func (r *Reconciler) livePeers(ctx context.Context, live client.Reader) ([]Object, error) {
+	list, err := r.list(ctx, live)
+	if err != nil {
+		return nil, err
+	}
+	peers := make([]Object, 0, len(list.Items))
+	for i := range list.Items {
+		p, err := decodeObject(list.Items[i].Object, r.kind.NewObject)
+		if err != nil {
+			p = poolOnly(list.Items[i].Object, r.kind.NewObject)
+		}
+		if p != nil {
+			peers = append(peers, p)
+		}
+	}
+	return peers, nil
+}
+
+// list lists the objects of the reconciler's kind, unstructured, from a reader.
+func (r *Reconciler) list(ctx context.Context, from client.Reader) (*unstructured.UnstructuredList, error) {
+	list := &unstructured.UnstructuredList{}
+	list.SetGroupVersionKind(r.gvk.GroupVersion().WithKind(r.gvk.Kind + "List"))
+	if err := from.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list %s objects: %w", r.gvk.Kind, err)
+	}
+	return list, nil
 }

@@ -101,18 +101,19 @@ func (g *Registration) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Re
 		return ctrl.Result{}, nil
 	}
 	for _, source := range []struct {
-		name string
-		from func(*Reconciler) client.Reader
+		name  string
+		peers func(*Reconciler) ([]Object, error)
 	}{
-		{"cache", func(r *Reconciler) client.Reader { return r.objects }},
-		{"API server", func(*Reconciler) client.Reader { return g.live }},
+		{"cache", func(r *Reconciler) ([]Object, error) { return r.peers(ctx) }},
+		{"API server", func(r *Reconciler) ([]Object, error) { return r.livePeers(ctx, g.live) }},
 	} {
 		var views []kindView
 		for _, r := range g.kinds {
-			v, err := r.view(ctx, source.from(r))
+			peers, err := source.peers(r)
 			if err != nil {
 				return ctrl.Result{}, err
 			}
+			v := r.view(peers)
 			if !v.nodeAgent {
 				if err := g.runsOn(ctx, r, &v, node); err != nil {
 					return ctrl.Result{}, err
@@ -208,13 +209,9 @@ type objectView struct {
 	rolledOut bool
 }
 
-// view reads what the registration taint needs of the reconciler's objects, from the given reader.
-func (r *Reconciler) view(ctx context.Context, from client.Reader) (kindView, error) {
+// view is what the registration taint needs of the reconciler's objects, peers.
+func (r *Reconciler) view(peers []Object) kindView {
 	v := kindView{kind: r.gvk.Kind, component: r.kind.Component.Name(), nodeAgent: r.kind.Component.NodeAgent()}
-	peers, err := r.peersFrom(ctx, from)
-	if err != nil {
-		return v, err
-	}
 	for _, p := range peers {
 		if !p.GetDeletionTimestamp().IsZero() {
 			continue
@@ -225,7 +222,7 @@ func (r *Reconciler) view(ctx context.Context, from client.Reader) (kindView, er
 		}
 		v.objects = append(v.objects, ov)
 	}
-	return v, nil
+	return v
 }
 
 // unconfigured returns, sorted, what a Node still waits for, as "FloorManager gpu": each object that
