@@ -78,6 +78,8 @@ var _ = Describe("Admission parity", func() {
 		Entry("an image ID", strings.Repeat("ab", 32), "64 hex digits alone are an image ID"),
 		Entry("a repository path of 256 characters", "registry.k8s.io/"+strings.Repeat("p", 256)+":v1", "the repository path"),
 		Entry("a one-word name of 248 characters, 256 with docker.io's library/", strings.Repeat("p", 248), "must be at most 255 characters"),
+		Entry("a one-word name on Docker Hub named by its host", "docker.io/"+strings.Repeat("p", 248)+":v1", "must be at most 255 characters"),
+		Entry("the same on Docker Hub's legacy host", "index.docker.io/"+strings.Repeat("p", 248), "must be at most 255 characters"),
 	)
 	DescribeTable("a Concierge image reference is admitted",
 		func(image string) {
@@ -94,6 +96,8 @@ var _ = Describe("Admission parity", func() {
 		Entry("a registry named in upper case, without a dot", "Kube/proxy:v1"),
 		Entry("a repository path of 255 characters", "registry.k8s.io:5000/"+strings.Repeat("p", 255)+":v1"),
 		Entry("a one-word name of 247 characters", strings.Repeat("p", 247)+":v1"),
+		Entry("a one-word name of 247 characters on Docker Hub named by its host", "docker.io/"+strings.Repeat("p", 247)),
+		Entry("a Docker Hub path of 255 characters", "docker.io/team/"+strings.Repeat("p", 250)),
 	)
 
 	// Class 4: what the kubelet checks only when it starts.

@@ -332,6 +332,8 @@ var images = []string{
 	"registry.k8s.io/" + strings.Repeat("p", 255) + ":v1", "registry.k8s.io/" + strings.Repeat("p", 256) + ":v1",
 	"localhost:5000/" + strings.Repeat("p", 256), "team/" + strings.Repeat("p", 250), "team/" + strings.Repeat("p", 251),
 	strings.Repeat("p", 247) + ":v1", strings.Repeat("p", 248),
+	"docker.io/" + strings.Repeat("p", 247), "docker.io/" + strings.Repeat("p", 248) + ":v1",
+	"index.docker.io/" + strings.Repeat("p", 248), "docker.io/team/" + strings.Repeat("p", 250),
 }
 
 // containerdSpec is a RoomService's spec.containerd.

@@ -224,8 +224,6 @@ func gatedDurations(spec *hotelv1alpha1.KubeletSpec) map[string]*metav1.Duration
 	}
 }
 
-// reservedMilliCPU is the CPU reservation as the kubelet reads it at start
-// (cmd/kubelet/app/server.go, parseResourceList): rounded to whole millicores, half up.
 // validateReserved checks kubeReserved and systemReserved as the kubelet parses them
 // (cmd/kubelet/app.parseResourceList): no negative quantity, and a CPU reservation it can round
 // through its int64 millionths of a core, which overflow far above any Node's capacity.
@@ -252,6 +250,8 @@ func validateReserved(spec *hotelv1alpha1.KubeletSpec, path *field.Path) field.E
 // maxReservedCPU is the largest CPU reservation admission and rendering take (see ReservedResources).
 var maxReservedCPU = resource.MustParse("1M")
 
+// reservedMilliCPU is the CPU reservation as the kubelet reads it at start
+// (cmd/kubelet/app/server.go, parseResourceList): rounded to whole millicores, half up.
 func reservedMilliCPU(r *hotelv1alpha1.ReservedResources) int64 {
 	if r == nil || r.CPU == nil || r.CPU.Sign() <= 0 {
 		return 0
