@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	hotelv1alpha1 "github.com/innkeeper-dev/innkeeper/api/v1alpha1"
 	"github.com/innkeeper-dev/innkeeper/internal/agent"
@@ -216,11 +217,14 @@ func agentObjectUID(pod *corev1.Pod) (uid string, ok bool) {
 		if len(c.Args) == 0 || c.Args[0] != "agent" {
 			continue
 		}
+		// As internal/cmd.Agent parses them: the agent's flags, the logging flags, no stray argument.
 		var flags render.AgentFlags
+		var logging zap.Options
 		fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		flags.Bind(fs)
-		if err := fs.Parse(c.Args[1:]); err != nil {
+		logging.BindFlags(fs)
+		if err := fs.Parse(c.Args[1:]); err != nil || fs.NArg() > 0 {
 			return "", false
 		}
 		return flags.ObjectUID, true

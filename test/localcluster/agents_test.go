@@ -34,6 +34,16 @@ func TestAgentGoal(t *testing.T) {
 		{name: "a pod from before reverts, without the object's UID, applies", pod: agentPod(""), label: "", want: agent.GoalApply},
 		{name: "no agent container", pod: &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "kube-proxy"}}}},
 			label: "uid-a", want: agent.GoalWait},
+		{name: "a logging flag, which the agent takes too", pod: func() *corev1.Pod {
+			p := agentPod("uid-a")
+			p.Spec.Containers[0].Args = append(p.Spec.Containers[0].Args, "--zap-log-level=debug")
+			return p
+		}(), label: "uid-a", want: agent.GoalApply},
+		{name: "a stray argument, which the agent refuses", pod: func() *corev1.Pod {
+			p := agentPod("uid-a")
+			p.Spec.Containers[0].Args = append(p.Spec.Containers[0].Args, "extra")
+			return p
+		}(), label: "uid-a", want: agent.GoalWait},
 		{name: "arguments the agent refuses", pod: &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{
 			{Name: "agent", Args: []string{"agent", "--no-such-flag"}}}}}, label: "uid-a", want: agent.GoalWait},
 	}
