@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -252,7 +253,7 @@ func disableHTTP2(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }
 // unreachable or unwell (see whileUnreachable).
 func kubeProxyDefaults(ctx context.Context, cfg *rest.Config, outages *outage.Tracker, opts *Options) error {
 	if opts.KubeProxyImage == "" {
-		err := whileUnreachable(ctx, outages, func() error {
+		err := whileUnreachable(ctx, outages, authSettle, func() error {
 			image, err := serverKubeProxyImage(ctx, cfg)
 			opts.KubeProxyImage = image
 			return err
@@ -262,7 +263,7 @@ func kubeProxyDefaults(ctx context.Context, cfg *rest.Config, outages *outage.Tr
 		}
 	}
 	if opts.KubeProxyAPIServer == "" {
-		err := whileUnreachable(ctx, outages, func() error {
+		err := whileUnreachable(ctx, outages, authSettle, func() error {
 			server, err := clusterInfoServer(ctx, cfg)
 			opts.KubeProxyAPIServer = server
 			return err
@@ -275,6 +276,10 @@ func kubeProxyDefaults(ctx context.Context, cfg *rest.Config, outages *outage.Tr
 	return nil
 }
 
+// authSettle is how long a manager that waited for the API server takes a denial for the API server
+// settling after its outage (see whileUnreachable).
+const authSettle = 30 * time.Second
+
 // whileUnreachable calls ask until it succeeds, fails for another reason than an API server that
 // is unreachable or unwell (see outage.Unwell), or ctx ends; between tries it waits for the API
 // server to be ready (see outage.Tracker.Wait). A manager started during an outage, as a leader
@@ -283,13 +288,33 @@ func kubeProxyDefaults(ctx context.Context, cfg *rest.Config, outages *outage.Tr
 // would keep it down long after the API server is back; and it never takes a fallback, such as the
 // kubernetes Service for kube-proxy's API server, for want of an answer: every Concierge would roll
 // kube-proxy out again with it.
-func whileUnreachable(ctx context.Context, outages *outage.Tracker, ask func() error) error {
+//
+// Back from an outage, an API server may answer /readyz and still deny requests for a moment (401,
+// 403), its authorizer not holding every binding yet: after an outage, ask is tried again on those
+// too, until settle has passed since the first; a denial with no outage before it is returned at
+// once, as the misconfiguration it is.
+func whileUnreachable(ctx context.Context, outages *outage.Tracker, settle time.Duration, ask func() error) error {
+	sawOutage := false
+	var deniedSince time.Time
 	for {
 		err := ask()
-		if !outage.Unwell(err) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return err
 		}
-		ctrl.Log.WithName("setup").Info("The API server is unreachable; waiting for it", "reason", err.Error())
+		denied := apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
+		switch {
+		case outage.Unwell(err):
+			sawOutage = true
+			ctrl.Log.WithName("setup").Info("The API server is unreachable; waiting for it", "reason", err.Error())
+		case denied && sawOutage && (deniedSince.IsZero() || time.Since(deniedSince) < settle):
+			if deniedSince.IsZero() {
+				deniedSince = time.Now()
+			}
+			ctrl.Log.WithName("setup").Info("The API server, back from an outage, denied the request; asking again while it settles",
+				"reason", err.Error(), "for", settle)
+		default:
+			return err
+		}
 		// Never faster than the probe: an API server that answers /readyz and fails ask is asked
 		// again at that pace.
 		select {

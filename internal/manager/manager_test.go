@@ -154,6 +154,87 @@ func TestKubeProxyDefaultsWaitForTheAPIServer(t *testing.T) {
 	g.Expect(opts.KubeProxyAPIServer).To(Equal("https://10.0.0.10:6443"), "fell back to the kubernetes Service")
 }
 
+// An API server back from an outage may serve /readyz and still deny requests for a moment, its
+// authorizer not yet holding every binding: the fault suite saw the restarted leader exit on a 403
+// for /version there ("read the API server's version ...: unknown"), leaving the standby to take
+// over seconds later. A manager that waited for the API server takes a denial then for the API
+// server settling, for a while (authSettle); one that saw no outage is denied at once.
+func TestKubeProxyDefaultsWaitForTheAuthorizerAfterAnOutage(t *testing.T) {
+	const (
+		down = iota
+		settling
+		up
+	)
+	for _, tt := range []struct {
+		name    string
+		start   int32 // the API server's state when the manager starts
+		settle  time.Duration
+		wantErr string
+	}{
+		{name: "down, then denying, then up: the defaults are read", start: down, settle: time.Minute},
+		{name: "denying from the start, no outage seen: a denial at once", start: settling, settle: time.Minute,
+			wantErr: "read the API server's version"},
+		{name: "down, then denying for longer than it settles: a denial", start: down, settle: 300 * time.Millisecond,
+			wantErr: "read the API server's version"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := NewWithT(t)
+			var state atomic.Int32
+			state.Store(tt.start)
+			var denied atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch state.Load() {
+				case down:
+					http.Error(w, "etcd is down", http.StatusInternalServerError)
+					return
+				case settling:
+					if r.URL.Path != "/readyz" {
+						denied.Add(1)
+						w.WriteHeader(http.StatusForbidden) // no body: client-go says "unknown"
+						return
+					}
+				}
+				w.Header().Set("Content-Type", "application/json")
+				switch r.URL.Path {
+				case "/readyz":
+					_, _ = w.Write([]byte("ok"))
+				case "/version":
+					_, _ = w.Write([]byte(`{"major":"1","minor":"37","gitVersion":"v1.37.2"}`))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cfg := &rest.Config{Host: srv.URL}
+			outages := outage.NewTracker(ctx, func(ctx context.Context) error {
+				return kubernetes.NewForConfigOrDie(cfg).Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
+			}, 50*time.Millisecond)
+
+			done := make(chan error, 1)
+			go func() {
+				done <- whileUnreachable(ctx, outages, tt.settle, func() error {
+					_, err := serverKubeProxyImage(ctx, cfg)
+					return err
+				})
+			}()
+			if tt.start == down {
+				g.Consistently(done).WithTimeout(300*time.Millisecond).ShouldNot(Receive(), "gave up on the API server")
+				state.Store(settling)
+				g.Eventually(denied.Load).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 1))
+			}
+			if tt.wantErr != "" {
+				g.Eventually(done).WithTimeout(10 * time.Second).Should(Receive(MatchError(ContainSubstring(tt.wantErr))))
+				return
+			}
+			g.Consistently(done).WithTimeout(300*time.Millisecond).ShouldNot(Receive(), "took a denial after an outage for good")
+			state.Store(up)
+			g.Eventually(done).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
+		})
+	}
+}
+
 // HTTP/2 is off on the metrics server unless asked for (CVE-2023-44487).
 func TestMetricsServerHTTP2(t *testing.T) {
 	g := NewWithT(t)

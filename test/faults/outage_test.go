@@ -59,6 +59,7 @@ var _ = Describe("API server outage", func() {
 			"maxUnavailable 1, two replicas", outage),
 			columns: []string{"outage", "API back → a replica leads", "API back → status right", "API back → Nodes updated", "API back → Ready"}}
 		defer times.report()
+		missedLogs := map[int]string{}
 		for i, run := range outageRuns {
 			By("a new configuration, rolling out")
 			before := getFM(name).Status.ConfigHash
@@ -139,6 +140,12 @@ var _ = Describe("API server outage", func() {
 				return ready != 0
 			}).WithTimeout(3 * timeout).WithPolling(100 * time.Millisecond).Should(BeTrue())
 			times.addLabelled(fmt.Sprintf("%s (%s leads)", run.label, leaseHolder()), back.Sub(down), led, right, converged, ready)
+			if run.restartAtOnce && right > catchUpGoal {
+				// Missed: the replicas' own account of the outage says why (which one took the Lease, and when).
+				for _, pod := range replicas {
+					missedLogs[i] += "log of " + pod + ":\n" + innkeeper.ReplicaLogTail(pod) + "\n"
+				}
+			}
 			expectNothingLostOrDuplicated(name, name, configs)
 
 			By("the leader that exited back, as the kubelet restarts it")
@@ -151,6 +158,9 @@ var _ = Describe("API server outage", func() {
 			// by far, so that a loaded machine does not fail it by a second.
 			if run.restartAtOnce {
 				AddReportEntry(fmt.Sprintf("%s: status right after %s, goal %s: %s", run.label, right, catchUpGoal, metOrMissed(right, catchUpGoal)))
+				if missedLogs[i] != "" {
+					AddReportEntry(run.label+": the replicas' logs when the goal was missed", missedLogs[i])
+				}
 				Expect(right).To(BeNumerically("<=", 2*catchUpGoal), "%s: the status was right %s after the API server was back, the goal is %s",
 					run.label, right, catchUpGoal)
 			} else {
