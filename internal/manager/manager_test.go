@@ -122,26 +122,13 @@ func TestKubeProxyDefaultsWaitForTheAPIServer(t *testing.T) {
 			http.Error(w, "etcd is down", http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case "/readyz":
-			_, _ = w.Write([]byte("ok"))
-		case "/version":
-			_, _ = w.Write([]byte(`{"major":"1","minor":"37","gitVersion":"v1.37.2"}`))
-		case "/api/v1/namespaces/kube-public/configmaps/cluster-info":
-			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cluster-info","namespace":"kube-public"},` +
-				`"data":{"kubeconfig":"apiVersion: v1\nkind: Config\nclusters:\n- name: ''\n  cluster:\n    server: https://10.0.0.10:6443\n"}}`))
-		default:
-			http.NotFound(w, r)
-		}
+		serveWell(w, r)
 	}))
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := &rest.Config{Host: srv.URL}
-	outages := outage.NewTracker(ctx, func(ctx context.Context) error {
-		return kubernetes.NewForConfigOrDie(cfg).Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
-	}, 50*time.Millisecond)
+	outages := fastTracker(ctx, cfg)
 
 	done := make(chan error, 1)
 	opts := Options{}
@@ -194,23 +181,13 @@ func TestKubeProxyDefaultsWaitForTheAuthorizerAfterAnOutage(t *testing.T) {
 						return
 					}
 				}
-				w.Header().Set("Content-Type", "application/json")
-				switch r.URL.Path {
-				case "/readyz":
-					_, _ = w.Write([]byte("ok"))
-				case "/version":
-					_, _ = w.Write([]byte(`{"major":"1","minor":"37","gitVersion":"v1.37.2"}`))
-				default:
-					http.NotFound(w, r)
-				}
+				serveWell(w, r)
 			}))
 			defer srv.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			cfg := &rest.Config{Host: srv.URL}
-			outages := outage.NewTracker(ctx, func(ctx context.Context) error {
-				return kubernetes.NewForConfigOrDie(cfg).Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
-			}, 50*time.Millisecond)
+			outages := fastTracker(ctx, cfg)
 
 			done := make(chan error, 1)
 			go func() {
@@ -233,6 +210,30 @@ func TestKubeProxyDefaultsWaitForTheAuthorizerAfterAnOutage(t *testing.T) {
 			g.Eventually(done).WithTimeout(10 * time.Second).Should(Receive(BeNil()))
 		})
 	}
+}
+
+// serveWell answers as a well API server does what kubeProxyDefaults asks: /readyz, /version and
+// kubeadm's cluster-info.
+func serveWell(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch r.URL.Path {
+	case "/readyz":
+		_, _ = w.Write([]byte("ok"))
+	case "/version":
+		_, _ = w.Write([]byte(`{"major":"1","minor":"37","gitVersion":"v1.37.2"}`))
+	case "/api/v1/namespaces/kube-public/configmaps/cluster-info":
+		_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cluster-info","namespace":"kube-public"},` +
+			`"data":{"kubeconfig":"apiVersion: v1\nkind: Config\nclusters:\n- name: ''\n  cluster:\n    server: https://10.0.0.10:6443\n"}}`))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// fastTracker is an outage tracker of cfg's API server that probes its /readyz every 50 ms.
+func fastTracker(ctx context.Context, cfg *rest.Config) *outage.Tracker {
+	return outage.NewTracker(ctx, func(ctx context.Context) error {
+		return kubernetes.NewForConfigOrDie(cfg).Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
+	}, 50*time.Millisecond)
 }
 
 // HTTP/2 is off on the metrics server unless asked for (CVE-2023-44487).
