@@ -116,19 +116,14 @@ func TestKubeProxyDefaultsWaitForTheAPIServer(t *testing.T) {
 	g := NewWithT(t)
 	var up atomic.Bool
 	var asked atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ctx, cfg, outages := fakeAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 		asked.Add(1)
 		if !up.Load() {
 			http.Error(w, "etcd is down", http.StatusInternalServerError)
 			return
 		}
 		serveWell(w, r)
-	}))
-	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cfg := &rest.Config{Host: srv.URL}
-	outages := fastTracker(ctx, cfg)
+	})
 
 	done := make(chan error, 1)
 	opts := Options{}
@@ -169,7 +164,7 @@ func TestKubeProxyDefaultsWaitForTheAuthorizerAfterAnOutage(t *testing.T) {
 			var state atomic.Int32
 			state.Store(tt.start)
 			var denied atomic.Int32
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, cfg, outages := fakeAPIServer(t, func(w http.ResponseWriter, r *http.Request) {
 				switch state.Load() {
 				case down:
 					http.Error(w, "etcd is down", http.StatusInternalServerError)
@@ -182,12 +177,7 @@ func TestKubeProxyDefaultsWaitForTheAuthorizerAfterAnOutage(t *testing.T) {
 					}
 				}
 				serveWell(w, r)
-			}))
-			defer srv.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			cfg := &rest.Config{Host: srv.URL}
-			outages := fastTracker(ctx, cfg)
+			})
 
 			done := make(chan error, 1)
 			go func() {
@@ -229,9 +219,16 @@ func serveWell(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// fastTracker is an outage tracker of cfg's API server that probes its /readyz every 50 ms.
-func fastTracker(ctx context.Context, cfg *rest.Config) *outage.Tracker {
-	return outage.NewTracker(ctx, func(ctx context.Context) error {
+// fakeAPIServer serves handler on loopback as an API server for the test, and returns a context that
+// ends with the test (30 s at most), a client configuration for the server, and an outage tracker
+// that probes its /readyz every 50 ms.
+func fakeAPIServer(t *testing.T, handler http.HandlerFunc) (context.Context, *rest.Config, *outage.Tracker) {
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	cfg := &rest.Config{Host: srv.URL}
+	return ctx, cfg, outage.NewTracker(ctx, func(ctx context.Context) error {
 		return kubernetes.NewForConfigOrDie(cfg).Discovery().RESTClient().Get().AbsPath("/readyz").MaxRetries(0).Do(ctx).Error()
 	}, 50*time.Millisecond)
 }
